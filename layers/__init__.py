@@ -1,0 +1,1 @@
+"""Map layers, styles and exports built over `geo`."""
