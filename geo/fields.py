@@ -1,0 +1,251 @@
+"""The input data contract (``geo/data/fields.toml``): column matching and vectorised value parsing.
+
+Each parser takes a Series of text and returns the parsed Series plus a boolean mask of the values that
+could not be parsed (empty text is never "bad": it is missing, and `required` decides what that means).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geo.catalogue import Catalogue, load_catalogue
+from geo.errors import InputRejected, ModelInvalid
+
+FIELDS_FILE = Path(__file__).parent / "data" / "fields.toml"
+KINDS = ("enterprises", "hazards", "events")
+LEVEL_CODES = ("red", "orange", "yellow", "blue")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    required: bool
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Contract:
+    kind: str
+    key: str
+    fields: tuple[Field, ...]
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+
+def _norm_header(text: str) -> str:
+    text = re.sub(r"[（(][^)）]*[)）]\s*$", "", str(text))  # trailing unit: 从业人员数(人)
+    return re.sub(r"[\s_\-]+", "", text).lower()
+
+
+@cache
+def load_contract(kind: str) -> Contract:
+    if kind not in KINDS:
+        raise InputRejected(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    try:
+        data = tomllib.loads(FIELDS_FILE.read_text(encoding="utf-8"))[kind]
+    except (KeyError, tomllib.TOMLDecodeError) as exc:
+        raise ModelInvalid(f"{FIELDS_FILE}: cannot read the contract for {kind}: {exc}") from exc
+    fields = tuple(
+        Field(f["name"], f["type"], bool(f.get("required", False)), tuple(f.get("aliases", ())))
+        for f in data["fields"]
+    )
+    return Contract(kind, data["key"], fields)
+
+
+def match_columns(columns: list[str], contract: Contract) -> dict[str, str]:
+    """Map canonical field name -> the file's column. A column matches its field's name or any alias."""
+    lookup: dict[str, str] = {}
+    for f in contract.fields:
+        for alias in (f.name, *f.aliases):
+            lookup.setdefault(_norm_header(alias), f.name)
+    mapping: dict[str, str] = {}
+    for col in columns:
+        name = lookup.get(_norm_header(col))
+        if name is not None and name not in mapping:
+            mapping[name] = col
+    return mapping
+
+
+# -- parsers ---------------------------------------------------------------------------------------
+Parsed = tuple[pd.Series, np.ndarray]
+FULLWIDTH = str.maketrans("０１２３４５６７８９．－，", "0123456789.-,")
+
+
+def _empty(text: pd.Series) -> np.ndarray:
+    return (text == "").to_numpy()
+
+
+def parse_float(text: pd.Series) -> Parsed:
+    cleaned = text.str.translate(FULLWIDTH).str.strip()
+    values = pd.to_numeric(cleaned, errors="coerce")
+    bad = values.isna().to_numpy() & ~_empty(cleaned)
+    values = values.where(np.isfinite(values))
+    bad |= values.isna().to_numpy() & ~_empty(cleaned)
+    return values.astype("float64"), bad
+
+
+def parse_int(text: pd.Series) -> Parsed:
+    values, bad = parse_float(text.str.replace(",", "", regex=False))
+    frac = values.notna().to_numpy() & ((values % 1 != 0) | (values < 0)).to_numpy()
+    bad = bad | frac
+    return values.where(~frac).round().astype("Int64"), bad
+
+
+_TRUE = {"1", "是", "有", "y", "yes", "true", "t", "涉及", "√"}
+_FALSE = {"0", "否", "无", "n", "no", "false", "f", "不涉及", "×"}
+
+
+def parse_bool(text: pd.Series) -> Parsed:
+    low = text.str.strip().str.lower().str.replace(r"\.0$", "", regex=True)
+    is_true = low.isin(_TRUE).to_numpy()
+    is_false = low.isin(_FALSE).to_numpy()
+    bad = ~(is_true | is_false | _empty(low))
+    values = pd.Series(pd.array(np.where(is_true, True, False), dtype="boolean"), index=text.index)
+    values[~(is_true | is_false)] = pd.NA
+    return values, bad
+
+
+_CN_GRADE = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+
+
+def _grade(text: pd.Series, top: int) -> Parsed:
+    key = text.str.strip().str.replace(r"\.0$", "", regex=True).str.replace(r"^([一二三四1-4])级?$", r"\1", regex=True)
+    key = key.str.lower().replace({"none": "", "无": "", "未达标": "", "/": ""})
+    values = key.map(_CN_GRADE).astype("Float64")
+    bad = (values.isna().to_numpy() & ~_empty(key)) | (values > top).fillna(False).to_numpy()
+    values = values.where(values <= top)
+    return values.astype("Int64"), bad
+
+
+def parse_hazard_grade(text: pd.Series) -> Parsed:
+    return _grade(text, 4)
+
+
+def parse_std_grade(text: pd.Series) -> Parsed:
+    return _grade(text, 3)
+
+
+def parse_score15(text: pd.Series) -> Parsed:
+    values, bad = parse_int(text)
+    out = (values < 1) | (values > 5)
+    out = out.fillna(False).to_numpy()
+    return values.where(~out), bad | out
+
+
+_LEVEL_WORDS = {
+    "red": "red", "重大": "red", "重大风险": "red", "红": "red", "红色": "red", "1": "red", "major": "red",
+    "orange": "orange", "较大": "orange", "较大风险": "orange", "橙": "orange", "橙色": "orange", "2": "orange",
+    "considerable": "orange",
+    "yellow": "yellow", "一般": "yellow", "一般风险": "yellow", "黄": "yellow", "黄色": "yellow", "3": "yellow",
+    "general": "yellow",
+    "blue": "blue", "低": "blue", "低风险": "blue", "蓝": "blue", "蓝色": "blue", "4": "blue", "low": "blue",
+}  # fmt: skip
+
+
+def parse_level(text: pd.Series) -> Parsed:
+    key = text.str.strip().str.lower().str.replace(r"\.0$", "", regex=True)
+    values = key.map(_LEVEL_WORDS)
+    bad = values.isna().to_numpy() & ~_empty(key)
+    return values.astype(object).where(values.notna(), None), bad
+
+
+def parse_text(text: pd.Series) -> Parsed:
+    return text.where(text != "", None).astype(object), np.zeros(len(text), dtype=bool)
+
+
+def parse_code(text: pd.Series) -> Parsed:
+    key = text.str.strip().str.replace(r"\.0$", "", regex=True)
+    bad = ~key.str.fullmatch(r"\d{6}(\d{3}(\d{3})?)?").to_numpy() & ~_empty(key)
+    return key.where(~bad & (key != ""), None).astype(object), bad
+
+
+def parse_date(text: pd.Series) -> Parsed:
+    key = text.str.strip().str.replace(r"[年月/.]", "-", regex=True).str.replace("日", "", regex=False)
+    key = key.str.replace(r"[ T]\d{1,2}:\d{2}(:\d{2})?$", "", regex=True)
+    compact = key.str.fullmatch(r"\d{8}")
+    key = key.where(~compact, key.str.slice(0, 4) + "-" + key.str.slice(4, 6) + "-" + key.str.slice(6, 8))
+    values = pd.to_datetime(key, format="%Y-%m-%d", errors="coerce")
+    serial = pd.to_numeric(key, errors="coerce")  # Excel serial dates
+    excel = values.isna() & serial.between(20000, 80000)
+    if excel.any():
+        values = values.where(~excel, pd.Timestamp("1899-12-30") + pd.to_timedelta(serial.where(excel), unit="D"))
+    bad = values.isna().to_numpy() & ~_empty(key)
+    return values.astype("datetime64[ns]"), bad
+
+
+_EVENT_TYPES = {
+    "hidden_danger": "hidden_danger", "隐患": "hidden_danger", "hazard": "hidden_danger", "danger": "hidden_danger",
+    "accident": "accident", "事故": "accident",
+    "alarm": "alarm", "报警": "alarm", "预警": "alarm", "监测报警": "alarm",
+}  # fmt: skip
+_DANGER_GRADES = {
+    "general": "general", "一般": "general", "一般隐患": "general", "一般事故隐患": "general",
+    "major": "major", "重大": "major", "重大隐患": "major", "重大事故隐患": "major",
+}  # fmt: skip
+
+
+def _vocab(words: dict[str, str]) -> Callable[[pd.Series], Parsed]:
+    def parse(text: pd.Series) -> Parsed:
+        key = text.str.strip().str.lower()
+        values = key.map(words)
+        bad = values.isna().to_numpy() & ~_empty(key)
+        return values.astype(object).where(values.notna(), None), bad
+
+    return parse
+
+
+def _catalogue_parser(resolve: Callable[[str], str | None]) -> Callable[[pd.Series], Parsed]:
+    def parse(text: pd.Series) -> Parsed:
+        uniques = pd.unique(text)
+        lookup = {u: resolve(u) if u else None for u in uniques}
+        values = text.map(lookup)
+        bad = values.isna().to_numpy() & ~_empty(text)
+        return values.astype(object).where(values.notna(), None), bad
+
+    return parse
+
+
+def parsers(catalogue: Catalogue | None = None) -> dict[str, Callable[[pd.Series], Parsed]]:
+    cat = catalogue or load_catalogue()
+    return {
+        "id": parse_text,
+        "text": parse_text,
+        "float": parse_float,
+        "int": parse_int,
+        "bool": parse_bool,
+        "hazard_grade": parse_hazard_grade,
+        "std_grade": parse_std_grade,
+        "score15": parse_score15,
+        "level": parse_level,
+        "code": parse_code,
+        "date": parse_date,
+        "event_type": _vocab(_EVENT_TYPES),
+        "danger_grade": _vocab(_DANGER_GRADES),
+        "domain": _catalogue_parser(cat.domain_code),
+        "hazard_type": _catalogue_parser(cat.hazard_type_code),
+    }
+
+
+TYPE_HINTS = {
+    "float": "a number",
+    "int": "a whole number >= 0",
+    "bool": "1/0, 是/否 or yes/no",
+    "hazard_grade": "1-4 (一级-四级)",
+    "std_grade": "1-3 (一级-三级) or empty",
+    "score15": "a whole number 1-5",
+    "level": "red/orange/yellow/blue (重大/较大/一般/低)",
+    "code": "a 6-, 9- or 12-digit administrative code",
+    "date": "a date YYYY-MM-DD",
+    "event_type": "隐患/事故/报警 (hidden_danger/accident/alarm)",
+    "danger_grade": "一般/重大 (general/major)",
+}

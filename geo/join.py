@@ -1,0 +1,207 @@
+"""Spatial join of records to the administrative hierarchy. Everything here is in WGS84 (EPSG:4326).
+
+Rules (documented in docs/data-contract.md):
+
+* A point is assigned to the county whose polygon *covers* it (interior or boundary). A point exactly on
+  a border shared by several counties goes to the one with the **lowest adcode**: deterministic, and
+  independent of row order.
+* A point outside every county but within ``tolerance_m`` (default 1 km, geodesic) of one — islands and
+  reclaimed land that the boundary data misses, coastal piers — goes to the nearest county and is flagged
+  ``join_status = "nearest"`` with ``join_distance_m``.
+* A line or polygon goes to the county of largest overlap (length for lines, area for polygons; ties go
+  to the lowest adcode) and lists every county it touches in ``county_adcodes``.
+* City and province come from the county's parents; finer units (townships, grid cells) are joined the
+  same way against their own polygons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Geod
+
+STANDARD_LEVELS = ("province", "city", "county")
+_GEOD = Geod(ellps="WGS84")
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Boundaries indexed for joining: one STRtree per level that units are joined to."""
+
+    units: gpd.GeoDataFrame  # adcode, name, admin_level, parent_adcode, level_rank, geometry
+    base_level: str  # the level every record is joined to first (county, or the finest standard one)
+    fine_levels: tuple[str, ...]  # levels below the base, each joined separately
+
+    @classmethod
+    def from_boundaries(cls, units: gpd.GeoDataFrame) -> Hierarchy:
+        levels = set(units["admin_level"])
+        base = next((lv for lv in reversed(STANDARD_LEVELS) if lv in levels), None)
+        if base is None:
+            raise ValueError("boundaries hold no province, city or county units")
+        ranks = units.drop_duplicates("admin_level").set_index("admin_level")["level_rank"]
+        fine = tuple(sorted((lv for lv in levels if ranks[lv] > ranks[base]), key=lambda lv: ranks[lv]))
+        return cls(units.reset_index(drop=True), base, fine)
+
+    def level_units(self, level: str) -> gpd.GeoDataFrame:
+        return self.units.loc[self.units["admin_level"] == level].reset_index(drop=True)
+
+    def ancestors(self) -> pd.DataFrame:
+        """For each base-level unit, its adcode at every coarser standard level (columns `<level>_adcode`)."""
+        parent = dict(zip(self.units["adcode"], self.units["parent_adcode"], strict=True))
+        level_of = dict(zip(self.units["adcode"], self.units["admin_level"], strict=True))
+        rows = []
+        for code in self.level_units(self.base_level)["adcode"]:
+            row = {f"{self.base_level}_adcode": code}
+            up = parent.get(code)
+            while up and up in level_of:
+                row[f"{level_of[up]}_adcode"] = up
+                up = parent.get(up)
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        for level in STANDARD_LEVELS:
+            if f"{level}_adcode" not in frame:
+                frame[f"{level}_adcode"] = None
+        return frame.set_index(f"{self.base_level}_adcode", drop=False)
+
+
+def _metres_per_degree(lat: np.ndarray) -> np.ndarray:
+    return 111_320.0 * np.maximum(np.cos(np.radians(lat)), 0.05)
+
+
+def _covering_unit(points: np.ndarray, polys: gpd.GeoDataFrame) -> np.ndarray:
+    """Index into `polys` of the lowest-adcode polygon covering each point, -1 where none does."""
+    tree = shapely.STRtree(polys.geometry.values)
+    pt_idx, poly_idx = tree.query(points, predicate="intersects")
+    result = np.full(len(points), -1, dtype=np.int64)
+    if len(pt_idx):
+        codes = polys["adcode"].to_numpy()[poly_idx]
+        order = np.lexsort((codes, pt_idx))  # by point, then adcode ascending
+        pt_sorted, poly_sorted = pt_idx[order], poly_idx[order]
+        first = np.r_[True, pt_sorted[1:] != pt_sorted[:-1]]
+        result[pt_sorted[first]] = poly_sorted[first]
+    return result
+
+
+def nearest_within(points: np.ndarray, polys: gpd.GeoDataFrame, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest polygon to each point and its geodesic distance in metres (index -1 beyond the tolerance)."""
+    n = len(points)
+    idx = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.inf)
+    if n == 0 or tolerance_m <= 0:
+        return idx, dist
+    lat = shapely.get_y(points)
+    # a degree bound wide enough for the metric tolerance at the most poleward point
+    max_deg = float(np.nanmax(tolerance_m / _metres_per_degree(np.nan_to_num(lat)))) * 1.5
+    tree = shapely.STRtree(polys.geometry.values)
+    pt_idx, poly_idx = tree.query_nearest(points, max_distance=max_deg, all_matches=False)
+    if len(pt_idx):
+        nearest_on_poly = shapely.get_point(shapely.shortest_line(points[pt_idx], polys.geometry.values[poly_idx]), 1)
+        _, _, d = _GEOD.inv(
+            shapely.get_x(points[pt_idx]),
+            shapely.get_y(points[pt_idx]),
+            shapely.get_x(nearest_on_poly),
+            shapely.get_y(nearest_on_poly),
+        )
+        ok = d <= tolerance_m
+        idx[pt_idx[ok]] = poly_idx[ok]
+        dist[pt_idx[ok]] = d[ok]
+        dist[pt_idx[~ok]] = d[~ok]
+    return idx, dist
+
+
+def assign_points(lon: np.ndarray, lat: np.ndarray, hierarchy: Hierarchy, tolerance_m: float = 1000.0) -> pd.DataFrame:
+    """Region codes of WGS84 points.
+
+    Returns one row per point with ``<level>_adcode`` for every standard level (and each fine level),
+    ``join_status`` (inside | nearest | outside) and ``join_distance_m`` (0 inside; the gap for nearest;
+    the distance to the nearest unit, or inf, for outside).
+    """
+    points = shapely.points(np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64"))
+    base = hierarchy.level_units(hierarchy.base_level)
+    idx = _covering_unit(points, base)
+    status = np.where(idx >= 0, "inside", "outside").astype(object)
+    distance = np.zeros(len(points))
+    missing = np.flatnonzero(idx < 0)
+    if len(missing):
+        near_idx, near_dist = nearest_within(points[missing], base, tolerance_m)
+        idx[missing] = near_idx
+        status[missing[near_idx >= 0]] = "nearest"
+        distance[missing] = near_dist
+    return _codes_frame(idx, status, distance, base, hierarchy, points)
+
+
+def _codes_frame(idx, status, distance, base, hierarchy, points) -> pd.DataFrame:
+    anc = hierarchy.ancestors()
+    codes = np.where(idx >= 0, base["adcode"].to_numpy()[np.maximum(idx, 0)], None)
+    out = pd.DataFrame(index=pd.RangeIndex(len(idx)))
+    found = anc.reindex(pd.Index(codes, dtype=object))
+    for level in STANDARD_LEVELS:
+        out[f"{level}_adcode"] = found[f"{level}_adcode"].to_numpy(dtype=object)
+    for level in hierarchy.fine_levels:
+        units = hierarchy.level_units(level)
+        fine_idx = _covering_unit(points, units) if points is not None else np.full(len(idx), -1)
+        out[f"{level}_adcode"] = np.where(fine_idx >= 0, units["adcode"].to_numpy()[np.maximum(fine_idx, 0)], None)
+    out["join_status"] = status
+    out["join_distance_m"] = np.round(distance, 1)
+    return out
+
+
+def _overlap_measure(pieces: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Area (polygons) or length (lines) of each piece, scaled to be comparable at the piece's latitude."""
+    k = np.cos(np.radians(lat))
+    area = shapely.area(pieces) * k
+    length = shapely.length(pieces) * np.sqrt(k)
+    return np.where(area > 0, area * 1e6, length)
+
+
+def assign_geometries(
+    geoms: np.ndarray, hierarchy: Hierarchy, tolerance_m: float = 1000.0
+) -> pd.DataFrame:
+    """Region codes of WGS84 points, lines or polygons (largest overlap; every county touched listed)."""
+    geoms = np.asarray(geoms, dtype=object)
+    base = hierarchy.level_units(hierarchy.base_level)
+    is_point = shapely.get_type_id(geoms) == 0
+    idx = np.full(len(geoms), -1, dtype=np.int64)
+    touched: list[list[str]] = [[] for _ in range(len(geoms))]
+    codes = base["adcode"].to_numpy()
+    ext = np.flatnonzero(~is_point)
+    if len(ext):
+        tree = shapely.STRtree(base.geometry.values)
+        g_idx, p_idx = tree.query(geoms[ext], predicate="intersects")
+        if len(g_idx):
+            pieces = shapely.intersection(geoms[ext][g_idx], base.geometry.values[p_idx])
+            lat = shapely.get_y(shapely.centroid(geoms[ext][g_idx]))
+            measure = _overlap_measure(pieces, lat)
+            order = np.lexsort((codes[p_idx], -measure, g_idx))
+            g_sorted, p_sorted = g_idx[order], p_idx[order]
+            first = np.r_[True, g_sorted[1:] != g_sorted[:-1]]
+            idx[ext[g_sorted[first]]] = p_sorted[first]
+            for g, p in zip(g_sorted, p_sorted, strict=True):
+                touched[ext[g]].append(codes[p])
+    status = np.where(idx >= 0, "inside", "outside").astype(object)
+    distance = np.zeros(len(geoms))
+    # points (and extended geometries touching nothing) go through the point rule on a representative point
+    rest = np.flatnonzero(idx < 0)
+    reps = shapely.point_on_surface(geoms)
+    if len(rest):
+        pts = reps[rest]
+        cover = _covering_unit(pts, base)
+        near_idx, near_dist = nearest_within(pts[cover < 0], base, tolerance_m)
+        cover_near = cover.copy()
+        cover_near[cover < 0] = near_idx
+        idx[rest] = cover_near
+        sub_status = np.where(cover >= 0, "inside", np.where(cover_near >= 0, "nearest", "outside"))
+        status[rest] = sub_status
+        sub_dist = np.zeros(len(rest))
+        sub_dist[cover < 0] = near_dist
+        distance[rest] = sub_dist
+        for r, i in zip(rest, cover_near, strict=True):
+            if i >= 0:
+                touched[r] = [codes[i]]
+    out = _codes_frame(idx, status, distance, base, hierarchy, reps)
+    out[f"{hierarchy.base_level}_adcodes"] = [",".join(sorted(set(t))) if t else None for t in touched]
+    return out

@@ -1,0 +1,246 @@
+"""Read census files of every supported format into one raw shape, keeping each row's origin.
+
+Formats: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030, detected), XLSX, GeoJSON, GeoPackage, Shapefile
+(``.shp`` or a ``.zip`` holding one; the ``.cpg`` is honoured, else UTF-8 or GB18030 is detected from the
+``.dbf``), GeoParquet (and plain Parquet with lon/lat columns).
+
+Every value comes back as text (``""`` for empty) so that parsing, and its error reporting, happens in one
+place (`geo.fields`). Each row keeps its position: the line in a CSV (header = line 1), the row in a sheet
+(header = row 1), or the feature number (1-based) in a vector file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+from pyproj import CRS
+
+from geo.errors import InputFormatUnknown, InputRejected
+
+TABLE_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
+VECTOR_SUFFIXES = {
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".gpkg": "gpkg",
+    ".shp": "shp",
+    ".zip": "shp-zip",
+    ".parquet": "parquet",
+    ".geoparquet": "parquet",
+}
+
+
+@dataclass
+class RawTable:
+    """One input file, as text columns plus (for vector files) geometries in the file's CRS."""
+
+    path: Path
+    format: str
+    frame: pd.DataFrame  # original column names, every value a str ("" when empty)
+    positions: np.ndarray  # int64: CSV line / sheet row / feature number of each row
+    position_label: str  # "line", "row" or "feature"
+    geometry: np.ndarray | None = None  # shapely geometries (None entries allowed), in `crs`
+    crs: CRS | None = None
+    encoding: str | None = None
+
+
+def detect_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    fmt = TABLE_SUFFIXES.get(suffix) or VECTOR_SUFFIXES.get(suffix)
+    if fmt is None:
+        known = ", ".join(sorted(set(TABLE_SUFFIXES) | set(VECTOR_SUFFIXES)))
+        raise InputFormatUnknown(f"{path}: cannot tell the format from '{suffix or path.name}'; use one of {known}")
+    return fmt
+
+
+def read_table(path: Path | str, *, sheet: str | None = None) -> RawTable:
+    """Read any supported file. Raises `InputRejected` when the file as a whole cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        raise InputRejected(f"{path}: no such file")
+    fmt = detect_format(path)
+    if fmt == "csv":
+        return _read_csv(path)
+    if fmt == "xlsx":
+        return _read_xlsx(path, sheet)
+    if fmt == "parquet":
+        return _read_parquet(path)
+    return _read_vector(path, fmt)
+
+
+# -- text encodings --------------------------------------------------------------------------------
+def decode_text(data: bytes, path: Path) -> tuple[str, str]:
+    """Decode CSV bytes: UTF-8 with BOM, UTF-8, else GB18030 (a superset of GBK and GB2312)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputRejected(
+            f"{path}: line {line}: text is neither UTF-8 nor GBK/GB18030; save the file as UTF-8 CSV"
+        ) from exc
+
+
+def _csv_positions(text: str, n_rows: int, delimiter: str) -> np.ndarray:
+    """Line number of each data row (header = 1), exact even with quoted multi-line fields."""
+    starts = []
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    prev_end = 0
+    for i, row in enumerate(reader):
+        start = prev_end + 1
+        prev_end = reader.line_num
+        if i == 0 or not any(cell.strip() for cell in row):
+            continue
+        starts.append(start)
+    if len(starts) != n_rows:  # pragma: no cover - defensive: both parsers must agree
+        raise InputRejected(f"CSV rows could not be matched to line numbers ({len(starts)} vs {n_rows})")
+    return np.asarray(starts, dtype=np.int64)
+
+
+def _read_csv(path: Path) -> RawTable:
+    text, encoding = decode_text(path.read_bytes(), path)
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            sep=delimiter,
+            skip_blank_lines=True,
+            engine="c",
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise InputRejected(f"{path}: the file is empty; it needs a header line and rows") from exc
+    except pd.errors.ParserError as exc:
+        raise InputRejected(f"{path}: not a well-formed CSV ({exc})") from exc
+    frame = frame.loc[~(frame == "").all(axis=1)].reset_index(drop=True) if len(frame.columns) else frame
+    n_physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if '"' not in text and n_physical == len(frame) + 1:
+        positions = np.arange(2, len(frame) + 2, dtype=np.int64)
+    else:
+        positions = _csv_positions(text, len(frame), delimiter)
+    return RawTable(path, "csv", _as_text(frame), positions, "line", encoding=encoding)
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
+    try:
+        book = pd.ExcelFile(path, engine="openpyxl")
+    except Exception as exc:  # noqa: BLE001 - any failure here means an unreadable workbook
+        raise InputRejected(f"{path}: not a readable XLSX workbook ({exc})") from exc
+    if sheet is not None and sheet not in book.sheet_names:
+        raise InputRejected(f"{path}: no sheet named {sheet!r}; sheets are {', '.join(book.sheet_names)}")
+    name = sheet if sheet is not None else book.sheet_names[0]
+    frame = book.parse(name, dtype=str, keep_default_na=False)
+    raw_rows = np.arange(2, len(frame) + 2, dtype=np.int64)
+    keep = ~(frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.ones(len(frame), bool)
+    frame = frame.loc[keep].reset_index(drop=True)
+    return RawTable(path, "xlsx", _as_text(frame), raw_rows[keep], "row")
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column as str, '' for missing; column names stripped."""
+    out = {}
+    for col in frame.columns:
+        series = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            text = series.dt.strftime("%Y-%m-%d")
+        else:
+            text = series.astype(str).where(series.notna(), "")
+        out[str(col).strip()] = text.fillna("").astype(str).str.strip().to_numpy(dtype=object)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+# -- vector formats ----------------------------------------------------------------------------------
+def _dbf_encoding(dbf: bytes) -> str:
+    """UTF-8 if the attribute bytes decode as UTF-8, else GB18030 (how Chinese GIS software writes)."""
+    try:
+        dbf.decode("utf-8")
+        return "UTF-8"
+    except UnicodeDecodeError:
+        return "GB18030"
+
+
+def _shapefile_encoding(path: Path) -> tuple[str, str | None]:
+    """The path GDAL should open and the encoding to read attributes with (None: let GDAL decide)."""
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            shps = [n for n in names if n.lower().endswith(".shp")]
+            if len(shps) != 1:
+                found = ", ".join(shps) or "none"
+                raise InputRejected(f"{path}: a zipped Shapefile must hold exactly one .shp (found {found})")
+            stem = shps[0][:-4]
+            cpg = next((n for n in names if n.lower() == f"{stem}.cpg".lower()), None)
+            dbf = next((n for n in names if n.lower() == f"{stem}.dbf".lower()), None)
+            gdal_path = f"/vsizip/{path.resolve()}/{shps[0]}"
+            if cpg is not None:
+                return gdal_path, _cpg_to_encoding(zf.read(cpg).decode("ascii", "replace"))
+            return gdal_path, _dbf_encoding(zf.read(dbf)) if dbf else None
+    cpg_path = path.with_suffix(".cpg")
+    if not cpg_path.exists():
+        cpg_path = path.with_suffix(".CPG")
+    if cpg_path.exists():
+        return str(path), _cpg_to_encoding(cpg_path.read_text("ascii", errors="replace"))
+    dbf_path = path.with_suffix(".dbf")
+    return str(path), _dbf_encoding(dbf_path.read_bytes()) if dbf_path.exists() else None
+
+
+def _cpg_to_encoding(text: str) -> str:
+    code = text.strip().upper()
+    if code in {"936", "CP936", "GBK", "GB2312", "GB18030"}:
+        return "GB18030"
+    if code in {"65001", "UTF8", "UTF-8"}:
+        return "UTF-8"
+    return code
+
+
+def _read_vector(path: Path, fmt: str) -> RawTable:
+    gdal_path, encoding = str(path), None
+    if fmt in ("shp", "shp-zip"):
+        gdal_path, encoding = _shapefile_encoding(path)
+    try:
+        meta, _, geometry, field_data = pyogrio.raw.read(gdal_path, encoding=encoding)
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputRejected(f"{path}: GDAL cannot open it as {fmt} ({exc})") from exc
+    except pyogrio.errors.DataLayerError as exc:
+        raise InputRejected(f"{path}: cannot read its layer ({exc})") from exc
+    import shapely
+
+    geoms = shapely.from_wkb(geometry) if geometry is not None else None
+    frame = pd.DataFrame({name: values for name, values in zip(meta["fields"], field_data, strict=True)})
+    crs = CRS.from_user_input(meta["crs"]) if meta.get("crs") else None
+    positions = np.arange(1, len(frame) + 1, dtype=np.int64)
+    return RawTable(path, fmt, _as_text(frame), positions, "feature", geoms, crs, encoding or meta.get("encoding"))
+
+
+def _read_parquet(path: Path) -> RawTable:
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+
+    try:
+        schema_meta = pq.read_schema(path).metadata or {}
+    except Exception as exc:  # noqa: BLE001
+        raise InputRejected(f"{path}: not a readable Parquet file ({exc})") from exc
+    positions_label = "row"
+    if b"geo" in schema_meta:
+        gdf = gpd.read_parquet(path)
+        geoms = np.asarray(gdf.geometry.array, dtype=object)
+        crs = gdf.crs
+        frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        positions = np.arange(1, len(frame) + 1, dtype=np.int64)
+        return RawTable(path, "parquet", _as_text(frame), positions, positions_label, geoms, crs)
+    frame = pd.read_parquet(path)
+    positions = np.arange(1, len(frame) + 1, dtype=np.int64)
+    return RawTable(path, "parquet", _as_text(frame), positions, positions_label)

@@ -1,0 +1,171 @@
+"""The embedded store: a directory of open files (GeoParquet tables plus a JSON manifest).
+
+Layout::
+
+    STORE/
+      manifest.json            what is here: tables, their row counts, the current snapshot
+      boundaries.parquet       administrative units of every level (WGS84)
+      enterprises.parquet      census records, joined to regions (WGS84 points)
+      hazards.parquet          hazard sites (WGS84 points, lines, polygons)
+      events.parquet           hidden dangers, accidents, alarms
+      snapshots/<id>/          builds (see geo.snapshot)
+
+Every file is written to a temporary name in the same directory and moved into place with
+``os.replace``, so a reader sees the old file or the new one, never half of one. Writers take an
+exclusive lock on ``STORE/.lock``. The store's CRS is always WGS84 (EPSG:4326).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from geo.errors import StoreEmpty, StoreError
+
+STORE_CRS = "EPSG:4326"
+TABLES = ("boundaries", "enterprises", "hazards", "events")
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def default_store_path() -> Path:
+    """`$RISKMAP_STORE`, else `./riskmap-data`."""
+    return Path(os.environ.get("RISKMAP_STORE") or "riskmap-data")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (temporary file in the same directory, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
+    """Write a (Geo)DataFrame as (Geo)Parquet atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".parquet", dir=path.parent)
+    os.close(fd)
+    try:
+        if isinstance(frame, gpd.GeoDataFrame):
+            frame.to_parquet(tmp, index=False, compression="zstd", write_covering_bbox=False)
+        else:
+            frame.to_parquet(tmp, index=False, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class Store:
+    """A store directory. Cheap to construct; nothing is read until asked."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, root: Path | str | None = None, *, create: bool = True) -> Store:
+        path = Path(root) if root is not None else default_store_path()
+        if path.exists() and not path.is_dir():
+            raise StoreError(f"store {path} is a file, not a directory; pass --store DIR")
+        if not path.exists():
+            if not create:
+                raise StoreError(f"store {path} does not exist; run `riskmap ingest` or `riskmap demo` first")
+            path.mkdir(parents=True)
+        return cls(path.resolve())
+
+    # -- manifest ---------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {"format": FORMAT_VERSION, "crs": STORE_CRS, "tables": {}, "snapshot": None}
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"{self.manifest_path}: unreadable manifest ({exc}); restore it or start a new store") from exc
+        if data.get("format") != FORMAT_VERSION:
+            raise StoreError(
+                f"{self.manifest_path}: store format {data.get('format')!r}, this riskmap reads {FORMAT_VERSION}"
+            )
+        return data
+
+    def _write_manifest(self, data: dict[str, Any]) -> None:
+        atomic_write_bytes(self.manifest_path, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
+
+    def update_manifest(self, **changes: Any) -> dict[str, Any]:
+        data = self.manifest()
+        data.update(changes)
+        self._write_manifest(data)
+        return data
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive writer lock (readers need none: every file is replaced atomically)."""
+        with open(self.root / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- tables -----------------------------------------------------------------------------
+    def table_path(self, name: str) -> Path:
+        if name not in TABLES:
+            raise StoreError(f"unknown table {name!r}; tables are {', '.join(TABLES)}")
+        return self.root / f"{name}.parquet"
+
+    def has(self, name: str) -> bool:
+        return self.table_path(name).exists()
+
+    def read(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """Read a table; geometry tables come back as GeoDataFrames in WGS84."""
+        path = self.table_path(name)
+        if not path.exists():
+            hint = "riskmap boundaries import" if name == "boundaries" else f"riskmap ingest FILE --kind {name}"
+            raise StoreEmpty(f"store {self.root} has no {name} yet; run `{hint}` first")
+        try:
+            if name == "events":
+                return pd.read_parquet(path, columns=columns)
+            return gpd.read_parquet(path, columns=columns)
+        except Exception as exc:  # noqa: BLE001 - any parquet failure is a broken store file
+            raise StoreError(f"{path}: cannot read ({exc}); re-ingest or restore the file") from exc
+
+    def write(self, name: str, frame: pd.DataFrame) -> None:
+        """Replace a table atomically and record it in the manifest."""
+        if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None and frame.crs.to_epsg() != 4326:
+            raise StoreError(f"refusing to store {name} in {frame.crs}; the store is WGS84 (EPSG:4326)")
+        atomic_write_frame(self.table_path(name), frame)
+        data = self.manifest()
+        data.setdefault("tables", {})[name] = {
+            "file": self.table_path(name).name,
+            "rows": len(frame),
+            "updated": _now(),
+        }
+        self._write_manifest(data)
