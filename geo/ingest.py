@@ -429,22 +429,26 @@ def _check_events(values: pd.DataFrame, rep: _Report, store: Store) -> pd.DataFr
     for col in ("severity", "due_date", "closed_date", "deaths", "injuries", "id"):
         if col not in values:
             values[col] = None if col not in ("due_date", "closed_date") else pd.NaT
+    closed_early = (values["closed_date"] < values["found_date"]).fillna(False).to_numpy()
+    rep.reject(closed_early, "closed_date", "closed (销号) before it was found (发现); check the dates")
     danger = (values["type"] == "hidden_danger").to_numpy()
     no_grade = danger & values["severity"].isna().to_numpy()
     rep.warn(no_grade, "severity", "hidden danger without a grade (隐患等级); treated as general (一般)")
     values.loc[no_grade, "severity"] = "general"
     values.loc[~danger, "severity"] = None
-    closed_early = (values["closed_date"] < values["found_date"]).fillna(False).to_numpy()
-    rep.reject(closed_early, "closed_date", "closed (销号) before it was found (发现); check the dates")
     for col in ("deaths", "injuries"):
         values[col] = values[col].astype("Int64").fillna(0)
     derived = values["id"].isna().to_numpy()
     if derived.any():
-        basis = (
-            values["enterprise_id"].fillna("").astype(str) + "|" + values["type"].fillna("").astype(str) + "|"
-            + values["found_date"].astype(str) + "|" + values["severity"].fillna("").astype(str) + "|"
-            + values["due_date"].astype(str) + "|" + values["closed_date"].astype(str)
-        )  # fmt: skip
+        def text(col: str) -> pd.Series:
+            series = values[col]
+            if pd.api.types.is_datetime64_any_dtype(series):
+                series = series.dt.strftime("%Y-%m-%d")
+            return series.astype(object).where(series.notna(), "").astype(str)
+
+        basis = text("enterprise_id")
+        for col in ("type", "found_date", "severity", "due_date", "closed_date"):
+            basis = basis + "|" + text(col)
         values.loc[derived, "id"] = [
             "EV" + hashlib.sha1(b.encode("utf-8")).hexdigest()[:14] for b in basis[derived]
         ]

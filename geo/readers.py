@@ -142,7 +142,7 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
     if sheet is not None and sheet not in book.sheet_names:
         raise InputRejected(f"{path}: no sheet named {sheet!r}; sheets are {', '.join(book.sheet_names)}")
     name = sheet if sheet is not None else book.sheet_names[0]
-    frame = book.parse(name, dtype=str, keep_default_na=False)
+    frame = pd.read_excel(book, sheet_name=name, dtype=str, keep_default_na=False)
     raw_rows = np.arange(2, len(frame) + 2, dtype=np.int64)
     keep = ~(frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.ones(len(frame), bool)
     frame = frame.loc[keep].reset_index(drop=True)

@@ -151,7 +151,7 @@ class Store:
             hint = "riskmap boundaries import" if name == "boundaries" else f"riskmap ingest FILE --kind {name}"
             raise StoreEmpty(f"store {self.root} has no {name} yet; run `{hint}` first")
         try:
-            if name == "events":
+            if name == "events" or (columns is not None and "geometry" not in columns):
                 return pd.read_parquet(path, columns=columns)
             return gpd.read_parquet(path, columns=columns)
         except Exception as exc:  # noqa: BLE001 - any parquet failure is a broken store file
