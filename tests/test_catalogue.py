@@ -27,7 +27,8 @@ def test_counts(cat: Catalogue) -> None:
     ]  # fmt: skip
     assert 40 <= len(cat.industries) <= 50
     assert {h.code for h in cat.hazard_types} == {
-        "ground_collapse", "geological", "tailings_pond", "accident_blackspot", "chemical_park", "flood_lowland",
+        "ground_collapse", "geological", "tailings_pond",
+        "accident_blackspot", "chemical_park", "flood_lowland",
     }  # fmt: skip
     assert all(cat.industries_in(d.code) for d in cat.domains), "every domain has industries"
 
@@ -139,7 +140,8 @@ def test_duplicate_name(tmp_path: Path) -> None:
 
 
 def test_unknown_domain(tmp_path: Path) -> None:
-    extra = '\n[[industries]]\ncode = "coal"\nzh = "煤矿"\nen = "coal mine"\ndomain = "mining"\nbase_weight = 0.9\n'
+    extra = '\n[[industries]]\ncode = "coal"\nzh = "煤矿"\nen = "coal mine"\n'
+    extra += 'domain = "mining"\nbase_weight = 0.9\n'
     message = _invalid(tmp_path, ORIGINAL + extra)
     assert "unknown domain 'mining'" in message and "'coal'" in message
 
