@@ -55,12 +55,19 @@ def cmd_boundaries_add(args: argparse.Namespace) -> int:
     store = _store(args)
     existing = _boundaries(store)
     combined, info = add_units(
-        existing, args.file, level=args.level, code_field=args.code_field, name_field=args.name_field, crs=args.crs
+        existing,
+        args.file,
+        level=args.level,
+        code_field=args.code_field,
+        name_field=args.name_field,
+        crs=args.crs,
     )
     with store.lock():
         store.write("boundaries", combined)
     rules = info["parent_rule"].value_counts().to_dict()
-    print(f"added {len(info)} {args.level} units (parent by {', '.join(f'{k}: {v}' for k, v in rules.items())})")
+    print(
+        f"added {len(info)} {args.level} units (parent by {', '.join(f'{k}: {v}' for k, v in rules.items())})"
+    )
     return 0
 
 
@@ -136,7 +143,82 @@ def cmd_demo(args: argparse.Namespace) -> int:
             write_report(result.report, result.report_path)
             print(result.summary())
             print(f"time: {time.perf_counter() - t0:.2f} s\n")
+    from geo.build import build
+
+    snap, _ = build(store, _today())
+    print(f"built snapshot {snap.id}: units {snap.meta['unit_levels']}")
     print(f"store: {store.root}")
+    if args.no_serve:
+        return 0
+    args.host, args.port = args.host, args.port
+    return cmd_serve(args)
+
+
+# -- build, explain, trend ------------------------------------------------------------------------------
+def _date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from exc
+
+
+def _today():
+    from datetime import date
+
+    return date.today()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from geo.build import build, level_counts
+
+    store = _store(args)
+    as_of = args.as_of or _today()
+    t0 = time.perf_counter()
+    snap, result = build(store, as_of, args.model)
+    elapsed = time.perf_counter() - t0
+    units = snap.meta["unit_levels"]
+    print(f"snapshot {snap.id} (as of {as_of}, model {result.model_path})")
+    print(
+        f"units: {snap.meta['units']} ({', '.join(f'{k} {v}' for k, v in units.items())}); "
+        f"hazard sites: {snap.meta['hazards']}"
+    )
+    for level in ("province", "city", "county"):
+        counts = level_counts(result.regions, level)
+        if sum(counts.values()):
+            print(f"{level:8s} regions: {', '.join(f'{k} {v}' for k, v in counts.items())}")
+    print(f"time: {elapsed:.2f} s")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import json
+
+    from geo.explain import explain
+
+    store = _store(args)
+    data = explain(store, args.target, as_of=args.as_of, model_path=args.model)
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        from geo.explain import format_text
+
+        print(format_text(data))
+    return 0
+
+
+def cmd_trend(args: argparse.Namespace) -> int:
+    from geo.build import trend
+
+    store = _store(args)
+    table = trend(store, args.date_from, args.date_to, args.level, args.domain, args.model)
+    if args.out:
+        table.to_csv(args.out, index=False, encoding="utf-8-sig")
+        print(f"wrote {len(table)} regions to {args.out}")
+    print(table.to_string(index=False, max_rows=200))
+    changed = table["change"].value_counts().to_dict()
+    print(f"\n{args.level} {args.domain}: {', '.join(f'{k} {v}' for k, v in sorted(changed.items()))}")
     return 0
 
 
@@ -145,8 +227,65 @@ def cmd_export(args: argparse.Namespace) -> int:
     from geo.export import export_records
 
     store = _store(args)
-    n = export_records(store, args.what, args.format, Path(args.out))
+    n = export_records(store, args.what, args.format, Path(args.out), level=args.level, domain=args.domain)
     print(f"wrote {n} {args.what} to {args.out}")
+    return 0
+
+
+# -- service --------------------------------------------------------------------------------------------
+def _settings(args: argparse.Namespace):
+    from api.settings import Settings
+
+    store = getattr(args, "store", None)
+    return Settings(store=store) if store is not None else Settings()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings)
+    print(
+        f"serving {settings.store} on http://{args.host}:{args.port}/ (map: /map, OGC API: /collections, docs: /docs)"
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_near(args: argparse.Namespace) -> int:
+    import json
+
+    from api.app import near_payload
+    from api.state import State
+
+    store = _store(args)
+    result = near_payload(State(store), args.lon, args.lat, args.radius, args.crs, args.as_of, args.limit)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+        return 0
+    q, summary = result["query"], result["summary"]
+    print(f"within {q['radius_m']:.0f} m of {q['lon_wgs84']}, {q['lat_wgs84']} (WGS84) as of {q['as_of']}:")
+    print(f"  enterprises {result['total']['enterprises']}, hazard sites {result['total']['hazards']}; "
+          f"by level: {', '.join(f'{k} {v}' for k, v in summary['counts'].items())}; "
+          f"highest: {summary['highest_level']}; "
+          f"exposure {summary['exposure']}")  # fmt: skip
+    for r in result["regions"]:
+        print(
+            f"  in {r['admin_level']} {r['name']} ({r['adcode']}): {r['risk_level']} (index {r['risk_index']})"
+        )
+    for e in result["enterprises"][: args.limit]:
+        print(f"  {e['distance_m']:8.1f} m  {e['risk_level']:6s}  {e['domain']:12s}  {e['id']}  {e['name']}")
+    for h in result["hazards"][: args.limit]:
+        print(f"  {h['distance_m']:8.1f} m  {h['risk_level']:6s}  {h['type']:12s}  {h['id']}  {h['name']}")
+    return 0
+
+
+def cmd_token_hash(args: argparse.Namespace) -> int:
+    from api.settings import hash_token
+
+    print(hash_token(args.token))
     return 0
 
 
@@ -198,13 +337,62 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--enterprises", type=int, default=20000)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-serve", action="store_true", help="stop after building")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8000)
     _store_arg(d)
     d.set_defaults(func=cmd_demo)
 
-    e = sub.add_parser("export", help="export stored records")
-    e.add_argument("what", choices=["enterprises", "hazards"])
+    bd = sub.add_parser("build", help="score units and regions as of a date and publish a snapshot")
+    bd.add_argument("--as-of", type=_date, help="date YYYY-MM-DD (default: today)")
+    bd.add_argument("--model", type=Path, help="scoring model TOML (default: the shipped model)")
+    _store_arg(bd)
+    bd.set_defaults(func=cmd_build)
+
+    ex = sub.add_parser("explain", help="why a region or unit has its level")
+    ex.add_argument("target", help="region adcode or enterprise / hazard site id")
+    ex.add_argument("--as-of", type=_date, help="date (default: the published snapshot's)")
+    ex.add_argument("--model", type=Path)
+    ex.add_argument("--json", action="store_true")
+    _store_arg(ex)
+    ex.set_defaults(func=cmd_explain)
+
+    tr = sub.add_parser("trend", help="each region's level and index on two dates, and the change")
+    tr.add_argument("--from", dest="date_from", type=_date, required=True)
+    tr.add_argument("--to", dest="date_to", type=_date, required=True)
+    tr.add_argument("--level", default="county")
+    tr.add_argument("--domain", default="all")
+    tr.add_argument("--model", type=Path)
+    tr.add_argument("--out", type=Path, help="also write the table as CSV")
+    _store_arg(tr)
+    tr.set_defaults(func=cmd_trend)
+
+    sv = sub.add_parser("serve", help="run the HTTP service (OGC API, maps, /near, uploads)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    _store_arg(sv)
+    sv.set_defaults(func=cmd_serve)
+
+    nr = sub.add_parser("near", help="enterprises and hazard sites near a point")
+    nr.add_argument("--lon", type=float, required=True)
+    nr.add_argument("--lat", type=float, required=True)
+    nr.add_argument("--radius", type=float, default=1000.0, help="metres (default 1000)")
+    nr.add_argument("--crs", default="wgs84", help="wgs84, cgcs2000, gcj02, bd09 or EPSG:<n>")
+    nr.add_argument("--as-of", type=_date)
+    nr.add_argument("--limit", type=int, default=20)
+    nr.add_argument("--json", action="store_true")
+    _store_arg(nr)
+    nr.set_defaults(func=cmd_near)
+
+    th = sub.add_parser("token-hash", help="print the SHA-256 to put in RISKMAP_EDITOR_TOKEN_HASHES")
+    th.add_argument("token")
+    th.set_defaults(func=cmd_token_hash)
+
+    e = sub.add_parser("export", help="export records or regional levels")
+    e.add_argument("what", choices=["regions", "enterprises", "hazards"])
     e.add_argument("--format", default="csv", choices=["csv"])
     e.add_argument("--out", required=True, type=Path)
+    e.add_argument("--level", default="county", help="regions: province, city, county or a finer level")
+    e.add_argument("--domain", default="all", help="regions: a domain code or all")
     _store_arg(e)
     e.set_defaults(func=cmd_export)
     return parser

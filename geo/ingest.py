@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 
 from geo.catalogue import Catalogue, load_catalogue
-from geo.crs import CrsSpec, parse_crs, to_wgs84
+from geo.crs import CrsSpec, parse_crs
 from geo.errors import InputRejected
 from geo.fields import TYPE_HINTS, Contract, load_contract, match_columns, parsers
 from geo.join import Hierarchy, assign_geometries, assign_points
@@ -112,7 +112,9 @@ class IngestOptions:
     tolerance_m: float = 1000.0
 
 
-def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOptions | None = None) -> IngestResult:
+def ingest_file(
+    store: Store, path: Path | str, kind: str, options: IngestOptions | None = None
+) -> IngestResult:
     """Read, validate, join and upsert one file. Raises InputRejected only when the whole file is unusable."""
     options = options or IngestOptions()
     contract = load_contract(kind)
@@ -150,6 +152,24 @@ def write_report(report: pd.DataFrame, path: Path) -> None:
 
 
 # -- parsing ----------------------------------------------------------------------------------------
+def _report_bad_values(rep: _Report, f, text: pd.Series, bad: np.ndarray, kind: str, catalogue: Catalogue) -> None:
+    """Unparseable values: rejected for the fields a record cannot do without, else a warning."""
+    shown = text.where(bad, "").str.slice(0, 40)
+    hint = TYPE_HINTS.get(f.type, "")
+    if f.name == "domain":
+        hint = "one of " + ", ".join(f"{d.code} ({d.zh})" for d in catalogue.domains)
+    elif f.name == "type" and kind == "hazards":
+        hint = "one of " + ", ".join(f"{t.code} ({t.zh})" for t in catalogue.hazard_types)
+    if f.name in ("domain", "type"):
+        reason = "unknown value '" + shown + f"'; expected {hint}"
+    else:
+        reason = "'" + shown + f"' is not {hint}"
+    if f.name in CRITICAL:
+        rep.reject(bad, f.name, reason.to_numpy())
+    else:
+        rep.warn(bad, f.name, (reason + "; value ignored").to_numpy())
+
+
 def _parse(raw: RawTable, contract: Contract, catalogue: Catalogue) -> tuple[pd.DataFrame, _Report, dict]:
     mapping = match_columns(list(raw.frame.columns), contract)
     missing = [f.name for f in contract.fields if f.required and f.name not in mapping]
@@ -174,22 +194,12 @@ def _parse(raw: RawTable, contract: Contract, catalogue: Catalogue) -> tuple[pd.
         parsed, bad = parse[f.type](text)
         values[f.name] = parsed
         if bad.any():
-            shown = text.where(bad, "").str.slice(0, 40)
-            hint = TYPE_HINTS.get(f.type, "")
-            if f.name == "domain":
-                hint = "one of " + ", ".join(f"{d.code} ({d.zh})" for d in catalogue.domains)
-            elif f.name == "type" and contract.kind == "hazards":
-                hint = "one of " + ", ".join(f"{t.code} ({t.zh})" for t in catalogue.hazard_types)
-            reason = "unknown value '" + shown + f"'; expected {hint}" if f.name in ("domain", "type") else (
-                "'" + shown + f"' is not {hint}"
-            )
-            if f.name in CRITICAL:
-                rep.reject(bad, f.name, reason.to_numpy())
-            else:
-                rep.warn(bad, f.name, (reason + "; value ignored").to_numpy())
+            _report_bad_values(rep, f, text, bad, contract.kind, catalogue)
     for f in contract.fields:
         if f.required and f.name in values:
-            rep.reject(_isnull(values[f.name]), f.name, f"missing {f.name} ({f.aliases[0] if f.aliases else f.name})")
+            rep.reject(
+                _isnull(values[f.name]), f.name, f"missing {f.name} ({f.aliases[0] if f.aliases else f.name})"
+            )
     canonical = set(mapping.values())
     for col in raw.frame.columns:
         if col not in canonical:
@@ -211,7 +221,10 @@ def _reject_duplicates(values: pd.DataFrame, rep: _Report, key: str) -> None:
     if dup.any():
         first_line = pd.Series(rep.positions, index=ids.index)[usable & ~ids.duplicated(keep="first")]
         first_by_id = dict(zip(ids[first_line.index], first_line, strict=True))
-        reasons = np.array([f"duplicate id; first seen at line {first_by_id.get(i, '?')}" for i in ids.to_numpy()], dtype=object)
+        reasons = np.array(
+            [f"duplicate id; first seen at line {first_by_id.get(i, '?')}" for i in ids.to_numpy()],
+            dtype=object,
+        )
         rep.reject(dup.to_numpy(), key, reasons)
 
 
@@ -264,14 +277,18 @@ def _geometries(raw: RawTable, values: pd.DataFrame, rep: _Report, kind: str) ->
         geoms = np.asarray(raw.geometry, dtype=object).copy()
     if "wkt" in values and values["wkt"].notna().any():
         has = values["wkt"].notna().to_numpy()
-        parsed = shapely.from_wkt(values["wkt"].where(values["wkt"].notna(), None).to_numpy(), on_invalid="ignore")
+        parsed = shapely.from_wkt(
+            values["wkt"].where(values["wkt"].notna(), None).to_numpy(), on_invalid="ignore"
+        )
         rep.reject(has & (parsed == None), "wkt", "geometry text is not valid WKT")  # noqa: E711
         geoms = np.where(has, parsed, geoms)
     need = np.array([g is None for g in geoms])
     if need.any():
         if "lon" not in values or "lat" not in values:
             if raw.geometry is None:
-                raise InputRejected(f"{raw.path}: no lon/lat (经度/纬度) columns and no geometry; add coordinates")
+                raise InputRejected(
+                    f"{raw.path}: no lon/lat (经度/纬度) columns and no geometry; add coordinates"
+                )
         else:
             lon, lat = values["lon"].to_numpy(dtype="float64"), values["lat"].to_numpy(dtype="float64")
             missing = need & (np.isnan(lon) | np.isnan(lat))
@@ -295,8 +312,16 @@ def _repair(geoms: np.ndarray, rep: _Report) -> np.ndarray:
             for f, d in zip(fixed, dims_before, strict=True)
         ])  # fmt: skip
         idx = np.flatnonzero(broken)
-        rep.reject(np.isin(np.arange(len(geoms)), idx[~parts_ok]), "geometry", "invalid geometry that cannot be repaired")
-        rep.warn(np.isin(np.arange(len(geoms)), idx[parts_ok]), "geometry", "invalid geometry repaired (make_valid)")
+        rep.reject(
+            np.isin(np.arange(len(geoms)), idx[~parts_ok]),
+            "geometry",
+            "invalid geometry that cannot be repaired",
+        )
+        rep.warn(
+            np.isin(np.arange(len(geoms)), idx[parts_ok]),
+            "geometry",
+            "invalid geometry repaired (make_valid)",
+        )
         keep = idx[parts_ok]
         geoms = geoms.copy()
         for i, f, d in zip(keep, fixed[parts_ok], dims_before[parts_ok], strict=True):
@@ -320,10 +345,16 @@ def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind) -> gpd.GeoData
             src = np.where(not_point, shapely.point_on_surface(src), src)
     wgs = _to_wgs84_geoms(src, spec)
     bad_range = _out_of_range(wgs)
-    joined = assign_geometries(wgs, hierarchy, tolerance_m) if kind == "hazards" else _assign_pts(wgs, hierarchy, tolerance_m)
+    joined = (
+        assign_geometries(wgs, hierarchy, tolerance_m)
+        if kind == "hazards"
+        else _assign_pts(wgs, hierarchy, tolerance_m)
+    )
     outside = (joined["join_status"] == "outside").to_numpy() | bad_range
     if outside.any():
-        reasons = _outside_reasons(src[outside], spec, hierarchy, tolerance_m, joined["join_distance_m"].to_numpy()[outside])
+        reasons = _outside_reasons(
+            src[outside], spec, hierarchy, tolerance_m, joined["join_distance_m"].to_numpy()[outside]
+        )
         full = np.zeros(len(geoms), dtype=bool)
         full[live[outside]] = True
         all_reasons = np.empty(len(geoms), dtype=object)
@@ -337,7 +368,11 @@ def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind) -> gpd.GeoData
         msg = np.empty(len(geoms), dtype=object)
         msg[live[near]] = [
             f"outside every boundary by {d:.0f} m; assigned to the nearest region {c} (tolerance {tolerance_m:.0f} m)"
-            for d, c in zip(joined["join_distance_m"].to_numpy()[near], joined["county_adcode"].to_numpy()[near], strict=True)
+            for d, c in zip(
+                joined["join_distance_m"].to_numpy()[near],
+                joined["county_adcode"].to_numpy()[near],
+                strict=True,
+            )
         ]
         rep.warn(full, "lon/lat", msg)
     if kind == "enterprises" and "county_code" in values:
@@ -388,7 +423,9 @@ def _out_of_range(geoms: np.ndarray) -> np.ndarray:
     return ~((xmin >= -180) & (xmax <= 180) & (ymin >= -90) & (ymax <= 90))
 
 
-def _outside_reasons(src: np.ndarray, spec: CrsSpec, hierarchy: Hierarchy, tolerance_m: float, dist: np.ndarray) -> list[str]:
+def _outside_reasons(
+    src: np.ndarray, spec: CrsSpec, hierarchy: Hierarchy, tolerance_m: float, dist: np.ndarray
+) -> list[str]:
     """Why each point is outside: swapped lat/lon (if swapping lands inside), else how far off it is."""
     swapped_src = shapely.transform(src, lambda xy: xy[:, ::-1])
     swapped_ok = np.zeros(len(src), dtype=bool)
@@ -408,7 +445,9 @@ def _outside_reasons(src: np.ndarray, spec: CrsSpec, hierarchy: Hierarchy, toler
             out.append(f"latitude and longitude appear swapped (经度={lon:g}, 纬度={lat:g}); "
                        "swap the lon/lat (经度/纬度) values or columns")  # fmt: skip
         elif not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            out.append(f"coordinates out of range (经度={lon:g}, 纬度={lat:g}); longitude is -180..180, latitude -90..90")
+            out.append(
+                f"coordinates out of range (经度={lon:g}, 纬度={lat:g}); longitude is -180..180, latitude -90..90"
+            )
         elif np.isfinite(d):
             out.append(f"outside the loaded boundaries by {d:.0f} m (tolerance {tolerance_m:.0f} m)")
         else:
@@ -440,6 +479,7 @@ def _check_events(values: pd.DataFrame, rep: _Report, store: Store) -> pd.DataFr
         values[col] = values[col].astype("Int64").fillna(0)
     derived = values["id"].isna().to_numpy()
     if derived.any():
+
         def text(col: str) -> pd.Series:
             series = values[col]
             if pd.api.types.is_datetime64_any_dtype(series):
@@ -481,5 +521,7 @@ def _stable_types(frame: pd.DataFrame) -> pd.DataFrame:
         if frame[col].dtype == object and col != "geometry":
             non_null = frame[col].dropna()
             if len(non_null) and not non_null.map(lambda v: isinstance(v, str)).all():
-                frame[col] = frame[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+                frame[col] = frame[col].map(
+                    lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                )
     return frame

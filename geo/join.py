@@ -86,7 +86,9 @@ def _covering_unit(points: np.ndarray, polys: gpd.GeoDataFrame) -> np.ndarray:
     return result
 
 
-def nearest_within(points: np.ndarray, polys: gpd.GeoDataFrame, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
+def nearest_within(
+    points: np.ndarray, polys: gpd.GeoDataFrame, tolerance_m: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest polygon to each point and its geodesic distance in metres (index -1 beyond the tolerance)."""
     n = len(points)
     idx = np.full(n, -1, dtype=np.int64)
@@ -99,7 +101,9 @@ def nearest_within(points: np.ndarray, polys: gpd.GeoDataFrame, tolerance_m: flo
     tree = shapely.STRtree(polys.geometry.values)
     pt_idx, poly_idx = tree.query_nearest(points, max_distance=max_deg, all_matches=False)
     if len(pt_idx):
-        nearest_on_poly = shapely.get_point(shapely.shortest_line(points[pt_idx], polys.geometry.values[poly_idx]), 1)
+        nearest_on_poly = shapely.get_point(
+            shapely.shortest_line(points[pt_idx], polys.geometry.values[poly_idx]), 1
+        )
         _, _, d = _GEOD.inv(
             shapely.get_x(points[pt_idx]),
             shapely.get_y(points[pt_idx]),
@@ -113,7 +117,9 @@ def nearest_within(points: np.ndarray, polys: gpd.GeoDataFrame, tolerance_m: flo
     return idx, dist
 
 
-def assign_points(lon: np.ndarray, lat: np.ndarray, hierarchy: Hierarchy, tolerance_m: float = 1000.0) -> pd.DataFrame:
+def assign_points(
+    lon: np.ndarray, lat: np.ndarray, hierarchy: Hierarchy, tolerance_m: float = 1000.0
+) -> pd.DataFrame:
     """Region codes of WGS84 points.
 
     Returns one row per point with ``<level>_adcode`` for every standard level (and each fine level),
@@ -144,7 +150,9 @@ def _codes_frame(idx, status, distance, base, hierarchy, points) -> pd.DataFrame
     for level in hierarchy.fine_levels:
         units = hierarchy.level_units(level)
         fine_idx = _covering_unit(points, units) if points is not None else np.full(len(idx), -1)
-        out[f"{level}_adcode"] = np.where(fine_idx >= 0, units["adcode"].to_numpy()[np.maximum(fine_idx, 0)], None)
+        out[f"{level}_adcode"] = np.where(
+            fine_idx >= 0, units["adcode"].to_numpy()[np.maximum(fine_idx, 0)], None
+        )
     out["join_status"] = status
     out["join_distance_m"] = np.round(distance, 1)
     return out
@@ -158,9 +166,7 @@ def _overlap_measure(pieces: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.where(area > 0, area * 1e6, length)
 
 
-def assign_geometries(
-    geoms: np.ndarray, hierarchy: Hierarchy, tolerance_m: float = 1000.0
-) -> pd.DataFrame:
+def assign_geometries(geoms: np.ndarray, hierarchy: Hierarchy, tolerance_m: float = 1000.0) -> pd.DataFrame:
     """Region codes of WGS84 points, lines or polygons (largest overlap; every county touched listed)."""
     geoms = np.asarray(geoms, dtype=object)
     base = hierarchy.level_units(hierarchy.base_level)

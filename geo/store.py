@@ -109,7 +109,9 @@ class Store:
         try:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise StoreError(f"{self.manifest_path}: unreadable manifest ({exc}); restore it or start a new store") from exc
+            raise StoreError(
+                f"{self.manifest_path}: unreadable manifest ({exc}); restore it or start a new store"
+            ) from exc
         if data.get("format") != FORMAT_VERSION:
             raise StoreError(
                 f"{self.manifest_path}: store format {data.get('format')!r}, this riskmap reads {FORMAT_VERSION}"
@@ -148,7 +150,9 @@ class Store:
         """Read a table; geometry tables come back as GeoDataFrames in WGS84."""
         path = self.table_path(name)
         if not path.exists():
-            hint = "riskmap boundaries import" if name == "boundaries" else f"riskmap ingest FILE --kind {name}"
+            hint = (
+                "riskmap boundaries import" if name == "boundaries" else f"riskmap ingest FILE --kind {name}"
+            )
             raise StoreEmpty(f"store {self.root} has no {name} yet; run `{hint}` first")
         try:
             if name == "events" or (columns is not None and "geometry" not in columns):

@@ -64,7 +64,12 @@ def _toy() -> gpd.GeoDataFrame:
             "parent_adcode": [None, "990000", "990100", "990100"],
             "level_rank": [0, 1, 2, 2],
         },
-        geometry=[shapely.box(0, 0, 1, 1), shapely.box(0, 0, 1, 1), shapely.box(0, 0, 0.5, 1), shapely.box(0.4, 0, 0.9, 1)],
+        geometry=[
+            shapely.box(0, 0, 1, 1),
+            shapely.box(0, 0, 1, 1),
+            shapely.box(0, 0, 0.5, 1),
+            shapely.box(0.4, 0, 0.9, 1),
+        ],
         crs=4326,
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -250,7 +249,9 @@ def _hazards(counties) -> gpd.GeoDataFrame:
     blon, blat = inside_point(counties, BINJIANG)
     line_across = shapely.LineString([(lon, lat), (blon, blat)])
     square = shapely.box(lon - 0.01, lat - 0.01, lon + 0.01, lat + 0.01)
-    bowtie = shapely.Polygon([(lon, lat), (lon + 0.01, lat + 0.01), (lon + 0.01, lat), (lon, lat + 0.01), (lon, lat)])
+    bowtie = shapely.Polygon(
+        [(lon, lat), (lon + 0.01, lat + 0.01), (lon + 0.01, lat), (lon, lat + 0.01), (lon, lat)]
+    )
     flat = shapely.Polygon([(lon, lat), (lon + 0.01, lat), (lon + 0.02, lat), (lon, lat)])  # zero area
     return gpd.GeoDataFrame(
         {

@@ -1,0 +1,338 @@
+"""The HTTP service. `create_app(settings)` builds it; nothing is built at import time."""
+
+import hashlib
+import hmac
+import json
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, UploadFile
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from api import ogc
+from api.problems import add_exception_handlers, problem
+from api.settings import Settings, hash_token
+from api.state import State
+from geo.crs import parse_crs, to_wgs84
+from geo.errors import InputRejected, UnitNotFound
+from geo.near import near as near_query
+from geo.store import Store
+
+TITLE = "riskmap"
+UPLOAD_SUFFIXES = {".csv", ".txt", ".xlsx", ".gpkg", ".zip", ".geojson", ".json", ".parquet"}
+
+
+class ORJSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY, default=str)
+
+
+def _wants_html(request: Request, f: str | None) -> bool:
+    if f is not None:
+        if f not in ("json", "html"):
+            raise InputRejected(f"f={f!r}: use f=json or f=html")
+        return f == "html"
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "json" not in accept.split(",")[0]
+
+
+def _respond(request: Request, body: dict[str, Any], media: str, etag_key: str, html_fn=None) -> Response:
+    etag = 'W/"' + hashlib.sha1(f"{etag_key}|{request.url.query}".encode()).hexdigest()[:20] + '"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    if html_fn is not None:
+        return HTMLResponse(html_fn(body), headers={"ETag": etag})
+    return ORJSON(body, media_type=media, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    store = Store.open(settings.store)
+    state = State(store)
+    app = FastAPI(title=TITLE, description="Four-colour safety-risk maps: OGC API – Features, maps, risk near a point",
+                  version="0.1.0", default_response_class=ORJSON)  # fmt: skip
+    app.state.settings = settings
+    app.state.riskmap = state
+    add_exception_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+
+    def token_of(request: Request) -> str | None:
+        auth = request.headers.get("authorization", "")
+        return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+    def _matches(token: str | None, hashes: tuple[str, ...]) -> bool:
+        if not token:
+            return False
+        h = hash_token(token)
+        return any(hmac.compare_digest(h, known) for known in hashes)
+
+    def reader(request: Request) -> None:
+        hashes = settings.reader_token_hashes
+        if hashes and not (
+            _matches(token_of(request), hashes) or _matches(token_of(request), settings.editor_token_hashes)
+        ):
+            raise _Problem(401, "reading needs `Authorization: Bearer <token>`")
+
+    def editor(request: Request) -> None:
+        token = token_of(request)
+        if not token:
+            raise _Problem(401, "this needs `Authorization: Bearer <token>` with the editor role")
+        if not _matches(token, settings.editor_token_hashes):
+            raise _Problem(403, "the token does not have the editor role")
+
+    @app.exception_handler(_Problem)
+    async def _problem_handler(request: Request, exc: _Problem):
+        return problem(exc.status, exc.detail, instance=request.url.path)
+
+    app.include_router(_ogc_router(state, settings, Depends(reader)))
+    app.include_router(_service_router(state, store, Depends(reader)))
+    app.include_router(_write_router(state, store, settings, Depends(editor)))
+    return app
+
+
+def _collection(view, cid: str):
+    c = view.collections.get(cid)
+    if c is None:
+        raise UnitNotFound(f"no collection {cid!r}; collections are {', '.join(view.collections)}")
+    return c
+
+
+def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C901 - one small handler per route
+    read = APIRouter(dependencies=[auth])
+
+    @read.get("/", summary="Landing page")
+    def landing(request: Request, f: str | None = None):
+        body = ogc.landing(_base(request), TITLE)
+        html_fn = (
+            (lambda b: ogc.html_page(TITLE, ogc.links_html(b["links"]))) if _wants_html(request, f) else None
+        )
+        return _respond(request, body, "application/json", "landing", html_fn)
+
+    @read.get("/conformance", summary="OGC API conformance classes")
+    def conformance(request: Request, f: str | None = None):
+        body = {"conformsTo": ogc.CONFORMANCE}
+        html_fn = (lambda b: ogc.html_page("conformance", "<ul>" + "".join(
+            f"<li>{c}</li>" for c in b["conformsTo"]) + "</ul>")) if _wants_html(request, f) else None  # fmt: skip
+        return _respond(request, body, "application/json", "conformance", html_fn)
+
+    @read.get("/collections", summary="Feature collections")
+    def collections(request: Request, f: str | None = None):
+        view = state.view()
+        body = ogc.collections_doc(_base(request), view)
+        html_fn = None
+        if _wants_html(request, f):
+
+            def html_fn(b):
+                return ogc.html_page(
+                    "collections",
+                    ogc.table_html(
+                        [
+                            {"id": c["id"], "title": c["title"], "description": c["description"]}
+                            for c in b["collections"]
+                        ]
+                    )
+                    + ogc.links_html(
+                        [lk for c in b["collections"] for lk in c["links"] if lk["rel"] == "items"]
+                    ),
+                )
+
+        return _respond(request, body, "application/json", view.key, html_fn)
+
+    @read.get("/collections/{cid}", summary="One collection")
+    def collection(request: Request, cid: str, f: str | None = None):
+        view = state.view()
+        body = ogc.collection_doc(_base(request), _collection(view, cid), view)
+        html_fn = None
+        if _wants_html(request, f):
+
+            def html_fn(b):
+                desc = f"<p>{ogc.html.escape(b['description'])}</p>"
+                return ogc.html_page(b["title"], desc + ogc.links_html(b["links"]))
+
+        return _respond(request, body, "application/json", view.key, html_fn)
+
+    @read.get(
+        "/collections/{cid}/items", summary="Features, with bbox, paging, as-of date and property filters"
+    )
+    def items(
+        request: Request,
+        cid: str,
+        bbox: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=settings.page_limit_max)] = settings.page_limit_default,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        datetime: str | None = None,
+        f: str | None = None,
+    ):
+        view = state.view_at(ogc.parse_datetime(datetime))
+        c = _collection(view, cid)
+        filters = {k: v for k, v in request.query_params.items() if k not in ogc.RESERVED}
+        body = ogc.items(_base(request), c, view, bbox=ogc.parse_bbox(bbox), limit=limit, offset=offset,
+                         filters=filters, query=str(request.url.query))  # fmt: skip
+        html_fn = None
+        if _wants_html(request, f):
+
+            def html_fn(b):
+                rows = [feat["properties"] for feat in b["features"]]
+                head = f"<p>{b['numberReturned']} of {b['numberMatched']} features</p>"
+                return ogc.html_page(c.title, head + ogc.table_html(rows) + ogc.links_html(b["links"]))
+
+        return _respond(request, body, ogc.GEOJSON, view.key, html_fn)
+
+    @read.get("/collections/{cid}/items/{fid}", summary="One feature")
+    def one_item(request: Request, cid: str, fid: str, f: str | None = None):
+        view = state.view()
+        body = ogc.item(_base(request), _collection(view, cid), fid)
+        html_fn = None
+        if _wants_html(request, f):
+
+            def html_fn(b):
+                return ogc.html_page(str(b["id"]), ogc.table_html([b["properties"]]) + ogc.links_html(b["links"]))
+
+        return _respond(request, body, ogc.GEOJSON, view.key, html_fn)
+
+    return read
+
+
+def _service_router(state: State, store: Store, auth) -> APIRouter:
+    read = APIRouter(dependencies=[auth])
+
+    @read.get("/near", summary="Enterprises and hazard sites near a point, the regions there, and a summary")
+    def near(
+        lon: float,
+        lat: float,
+        radius_m: Annotated[float, Query(gt=0, le=50_000)] = 1000.0,
+        crs: str = "wgs84",
+        as_of: date | None = None,
+        limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
+    ):
+        return near_payload(state, lon, lat, radius_m, crs, as_of, limit)
+
+    @read.get("/regions/{adcode}", summary="A region's level, index, counts, explanation and trend")
+    def region(request: Request, adcode: str, f: str | None = None):
+        from geo.explain import explain
+
+        view = state.view()
+        if adcode not in set(view.regions["adcode"]):
+            raise UnitNotFound(f"no region {adcode!r} in the build")
+        body = explain(store, adcode)
+        body["trend"] = _trend(state, adcode)
+        html_fn = (lambda b: region_html(b)) if _wants_html(request, f) else None
+        return _respond(request, body, "application/json", view.key, html_fn)
+
+    return read
+
+
+def _write_router(state: State, store: Store, settings: Settings, auth) -> APIRouter:
+    write = APIRouter(dependencies=[auth])
+
+    @write.post(
+        "/datasets/{kind}", summary="Upload a census file (editor role); returns the validation report"
+    )
+    async def upload(kind: str, file: UploadFile, crs: str | None = None, sheet: str | None = None):
+        return await _upload(store, settings, kind, file, crs, sheet)
+
+    @write.post("/builds", summary="Rebuild the snapshot (editor role)")
+    def builds(as_of: date | None = None):
+        from geo.build import build
+
+        snap, _ = build(store, as_of or date.today())
+        return ORJSON({"snapshot": snap.id, "as_of": snap.meta["as_of"], "units": snap.meta["units"],
+                       "unit_levels": snap.meta["unit_levels"]}, status_code=201)  # fmt: skip
+
+    return write
+
+
+class _Problem(Exception):
+    def __init__(self, status: int, detail: str):
+        self.status, self.detail = status, detail
+
+
+def near_payload(state: State, lon, lat, radius_m, crs, as_of, limit) -> dict[str, Any]:
+    spec = parse_crs(crs)
+    wlon, wlat = to_wgs84(lon, lat, spec)
+    view = state.view_at(as_of)
+    result = near_query(view.near_index, float(wlon), float(wlat), radius_m, limit)
+    result["query"].update({"crs": spec.name, "lon_wgs84": round(float(wlon), 7), "lat_wgs84": round(float(wlat), 7),
+                            "as_of": str(view.as_of)})  # fmt: skip
+    result["regions"] = view.regions_at(float(wlon), float(wlat))
+    return result
+
+
+def _trend(state: State, adcode: str) -> list[dict[str, Any]]:
+    """The region's level in each kept snapshot (newest last)."""
+    out = []
+    root = state.store.root / "snapshots"
+    for snap_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            import pandas as pd
+
+            meta = json.loads((snap_dir / "meta.json").read_text(encoding="utf-8"))
+            regs = pd.read_parquet(
+                snap_dir / "regions.parquet", columns=["adcode", "domain", "risk_level", "risk_index"]
+            )
+        except (OSError, ValueError):
+            continue
+        row = regs.loc[(regs["adcode"] == adcode) & (regs["domain"] == "all")]
+        if len(row):
+            out.append({"snapshot": meta.get("id"), "as_of": meta.get("as_of"), "risk_level": row["risk_level"].iloc[0],
+                        "risk_index": float(row["risk_index"].iloc[0])})  # fmt: skip
+    return out
+
+
+def region_html(b: dict[str, Any]) -> str:
+    esc = ogc.html.escape
+    counts = ", ".join(f"{k} {v}" for k, v in b["counts"].items())
+    rules = "".join(f"<li>{esc(r)}</li>" for r in b["rules"]) or "<li>none</li>"
+    top = (b.get("explanation") or {}).get("top_units") or []
+    body = (
+        f"<p>as of {esc(b['as_of'])}: <b>{esc(b['risk_level'])} {esc(b.get('risk_level_zh') or '')}</b>, "
+        f"index {b['risk_index']:.1f}</p><p>units by level: {esc(counts)}; hazard sites {b['n_hazards']}</p>"
+        f"<h2>rules</h2><ul>{rules}</ul><h2>domains</h2>"
+        + ogc.table_html([{"domain": d, **v} for d, v in b["domains"].items()])
+        + "<h2>top contributors</h2>"
+        + ogc.table_html(top[:20])
+        + "<h2>trend</h2>"
+        + ogc.table_html(b.get("trend") or [])
+    )
+    return ogc.html_page(f"{b['name']} ({b['adcode']})", body)
+
+
+async def _upload(store: Store, settings: Settings, kind: str, file: UploadFile, crs, sheet) -> Response:
+    from geo.ingest import IngestOptions, ingest_file
+
+    if kind not in ("enterprises", "hazards", "events"):
+        raise InputRejected(f"unknown dataset kind {kind!r}; use enterprises, hazards or events")
+    name = Path(file.filename or "upload").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise InputRejected(
+            f"{name}: unsupported file type {suffix or '(none)'}; send {', '.join(sorted(UPLOAD_SUFFIXES))}"
+        )
+    limit = int(settings.max_upload_mb * 1024 * 1024)
+    with tempfile.TemporaryDirectory(prefix="riskmap-upload-") as tmp:
+        path = Path(tmp) / name
+        size = 0
+        with open(path, "wb") as out:
+            while chunk := await file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    return problem(413, f"{name}: larger than the {settings.max_upload_mb:g} MB upload limit")
+                out.write(chunk)
+        result = ingest_file(store, path, kind, IngestOptions(crs=crs, sheet=sheet))
+    report = result.report.astype(object).where(result.report.notna(), None).to_dict(orient="records")
+    return ORJSON({
+        "file": name, "kind": kind, "rows": result.rows, "accepted": result.accepted, "rejected": result.rejected,
+        "warnings": result.warnings, "inserted": result.inserted, "updated": result.updated, "report": report,
+    })  # fmt: skip

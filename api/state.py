@@ -1,0 +1,201 @@
+"""What the service reads: the published snapshot, loaded once per snapshot id and indexed for queries.
+
+The service never writes half a state: it resolves the store's manifest on each request (a cheap stat) and
+swaps to a new `View` when a build has published a new snapshot.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.errors import StoreEmpty
+from geo.near import NearIndex
+from geo.snapshot import Snapshot, current
+from geo.store import Store
+
+DOMAIN_COLS = ("risk_level", "risk_index")
+REGION_PROPS = ["adcode", "name", "admin_level", "parent_adcode", "risk_level", "risk_level_zh", "risk_index",
+                "n_red", "n_orange", "n_yellow", "n_blue", "n_units", "n_hazards"]  # fmt: skip
+UNIT_PROPS = ["id", "name", "domain", "industry", "address", "workers", "county_adcode", "city_adcode",
+              "province_adcode", "risk_score", "risk_level", "override", "method", "lon", "lat"]  # fmt: skip
+HAZARD_PROPS = ["id", "name", "type", "level", "population", "scale", "status", "county_adcode", "county_adcodes",
+                "city_adcode", "province_adcode", "risk_score", "risk_level"]  # fmt: skip
+
+
+@dataclass
+class Collection:
+    id: str
+    title: str
+    description: str
+    frame: gpd.GeoDataFrame  # properties + geometry (WGS84), one row per feature
+    id_field: str
+    queryables: tuple[str, ...]
+    bounds: np.ndarray = field(init=False)  # (n, 4)
+
+    def __post_init__(self) -> None:
+        self.frame = self.frame.reset_index(drop=True)
+        self.bounds = shapely.bounds(np.asarray(self.frame.geometry.values, dtype=object))
+
+    @cached_property
+    def extent(self) -> list[float]:
+        if not len(self.frame):
+            return [-180.0, -90.0, 180.0, 90.0]
+        b = self.bounds
+        return [
+            float(np.nanmin(b[:, 0])),
+            float(np.nanmin(b[:, 1])),
+            float(np.nanmax(b[:, 2])),
+            float(np.nanmax(b[:, 3])),
+        ]
+
+    @cached_property
+    def id_index(self) -> dict[str, int]:
+        return {str(k): i for i, k in enumerate(self.frame[self.id_field])}
+
+
+def web_geometry(boundaries: gpd.GeoDataFrame, tolerance_deg: float = 0.0008) -> np.ndarray:
+    """Boundaries simplified as a coverage per level (neighbours keep their shared border), ~1 m precision."""
+    out = np.asarray(boundaries.geometry.values, dtype=object).copy()
+    for _, idx in boundaries.groupby("admin_level").indices.items():
+        simplified = shapely.coverage_simplify(out[idx], tolerance_deg)
+        out[idx] = shapely.set_precision(simplified, 1e-5, mode="pointwise")
+    return out
+
+
+class View:
+    """One snapshot, loaded and indexed."""
+
+    def __init__(self, key: str, as_of, boundaries, regions, units, hazards):
+        self.key = key
+        self.as_of = as_of
+        self.boundaries = boundaries
+        self.regions = regions
+        self.units = units
+        self.hazards = hazards
+        self.collections = self._collections(web_geometry(boundaries))
+        self.near_index = NearIndex.build(self.units, self.hazards)
+        self._boundary_tree = shapely.STRtree(np.asarray(boundaries.geometry.values, dtype=object))
+
+    @classmethod
+    def from_snapshot(cls, store: Store, snap: Snapshot) -> View:
+        return cls(
+            snap.id, snap.as_of, store.read("boundaries"), snap.regions(), snap.units(), snap.hazards()
+        )
+
+    def _region_frame(self, level: str, geoms: np.ndarray) -> gpd.GeoDataFrame:
+        regs = self.regions.loc[self.regions["admin_level"] == level]
+        base = regs.loc[regs["domain"] == "all", [c for c in REGION_PROPS if c in regs]].set_index("adcode")
+        wide = regs.loc[regs["domain"] != "all"].pivot(
+            index="adcode", columns="domain", values=list(DOMAIN_COLS)
+        )
+        wide.columns = [f"{col}_{dom}" for col, dom in wide.columns]
+        frame = base.join(wide).reset_index()
+        top = regs.loc[regs["domain"] == "all"].set_index("adcode")["rules"]
+        frame["rules"] = frame["adcode"].map(lambda a: "; ".join(top.get(a, []) or []))
+        geom_by_code = dict(zip(self.boundaries["adcode"], geoms, strict=True))
+        return gpd.GeoDataFrame(frame, geometry=[geom_by_code[a] for a in frame["adcode"]], crs="EPSG:4326")
+
+    def _collections(self, geoms: np.ndarray) -> dict[str, Collection]:
+        out: dict[str, Collection] = {}
+        levels = self.boundaries.sort_values("level_rank")["admin_level"].unique()
+        for level in levels:
+            cid = f"regions-{level}"
+            frame = self._region_frame(level, geoms)
+            queryables = (
+                "adcode",
+                "parent_adcode",
+                "risk_level",
+                *(f"risk_level_{d}" for d in _domains(frame)),
+            )
+            out[cid] = Collection(
+                cid, f"{level} risk levels", f"Four-colour risk level of every {level}, all domains and each domain "
+                f"(risk_level_<domain>), as of {self.as_of}", frame, "adcode", queryables,
+            )  # fmt: skip
+        ucols = [c for c in UNIT_PROPS if c in self.units]
+        out["enterprises"] = Collection(
+            "enterprises", "enterprises", f"Census enterprises with their risk score and level as of {self.as_of}",
+            gpd.GeoDataFrame(self.units[ucols], geometry=self.units.geometry.values, crs="EPSG:4326"), "id",
+            ("domain", "industry", "risk_level", "county_adcode", "city_adcode", "province_adcode", "override"),
+        )  # fmt: skip
+        hcols = [c for c in HAZARD_PROPS if c in self.hazards]
+        out["hazards"] = Collection(
+            "hazards", "hazard sites", f"Hazard sites with their risk level as of {self.as_of}",
+            gpd.GeoDataFrame(self.hazards[hcols], geometry=self.hazards.geometry.values, crs="EPSG:4326"), "id",
+            ("type", "risk_level", "county_adcode", "city_adcode", "province_adcode", "status"),
+        )  # fmt: skip
+        return out
+
+    def regions_at(self, lon: float, lat: float) -> list[dict]:
+        hits = self._boundary_tree.query(shapely.Point(lon, lat), predicate="intersects")
+        rows = (
+            self.boundaries.iloc[np.sort(hits)]
+            .sort_values(["level_rank", "adcode"])
+            .drop_duplicates("admin_level")
+        )
+        allr = self.regions.loc[self.regions["domain"] == "all"].set_index("adcode")
+        out = []
+        for r in rows.itertuples():
+            reg = allr.loc[r.adcode] if r.adcode in allr.index else None
+            out.append({
+                "adcode": r.adcode, "name": r.name, "admin_level": r.admin_level,
+                "risk_level": None if reg is None else reg["risk_level"],
+                "risk_index": None if reg is None else float(reg["risk_index"]),
+            })  # fmt: skip
+        return out
+
+
+def _domains(frame: pd.DataFrame) -> list[str]:
+    return sorted(
+        c.removeprefix("risk_level_")
+        for c in frame.columns
+        if c.startswith("risk_level_") and c != "risk_level_zh"
+    )
+
+
+class State:
+    """Thread-safe holder of the current View."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._lock = threading.Lock()
+        self._view: View | None = None
+        self._dated: dict[tuple[str, str], View] = {}
+
+    def view(self) -> View:
+        snap_id = self.store.manifest().get("snapshot")
+        if not snap_id:
+            raise StoreEmpty(
+                f"store {self.store.root} has no build yet; run `riskmap build` (or POST /builds)"
+            )
+        view = self._view
+        if view is not None and view.key == snap_id:
+            return view
+        with self._lock:
+            if self._view is None or self._view.key != snap_id:
+                self._view = View.from_snapshot(self.store, current(self.store))
+            return self._view
+
+    def view_at(self, as_of) -> View:
+        """The published view, or one computed for another as-of date (cached, a few at a time)."""
+        base = self.view()
+        if as_of is None or as_of == base.as_of:
+            return base
+        key = (base.key, str(as_of))
+        with self._lock:
+            if key not in self._dated:
+                from geo.build import compute
+
+                c = compute(self.store, as_of, None)
+                if len(self._dated) >= 4:
+                    self._dated.pop(next(iter(self._dated)))
+                self._dated[key] = View(
+                    f"{base.key}@{as_of}", as_of, base.boundaries, c.regions, c.units, c.hazards
+                )
+            return self._dated[key]

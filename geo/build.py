@@ -1,0 +1,143 @@
+"""Build: score every unit, site and region as of a date, and publish a snapshot.
+
+`compute` does the work in memory (used by `trend` and `explain` for dates other than the published one);
+`build` computes and publishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo.boundaries import EQUAL_AREA
+from geo.catalogue import load_catalogue
+from geo.errors import StoreEmpty
+from geo.scoring.hazards import score_hazards
+from geo.scoring.model import ScoringModel, load_model
+from geo.scoring.regions import regional_levels
+from geo.scoring.units import score_enterprises
+from geo.snapshot import Snapshot, publish
+from geo.store import Store
+
+EVENT_COLUMNS = [
+    "id",
+    "enterprise_id",
+    "type",
+    "severity",
+    "found_date",
+    "due_date",
+    "closed_date",
+    "deaths",
+    "injuries",
+]
+
+
+@dataclass
+class Computed:
+    as_of: date
+    model: ScoringModel
+    units: gpd.GeoDataFrame
+    hazards: gpd.GeoDataFrame
+    regions: pd.DataFrame
+    model_path: str
+
+
+def boundaries_with_area(store: Store) -> gpd.GeoDataFrame:
+    b = store.read("boundaries")
+    b["area_km2"] = b.to_crs(EQUAL_AREA).area.to_numpy() / 1e6
+    return b
+
+
+def empty_events() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
+    for c in ("found_date", "due_date", "closed_date"):
+        frame[c] = pd.Series(dtype="datetime64[ns]")
+    for c in ("deaths", "injuries"):
+        frame[c] = pd.Series(dtype="Int64")
+    return frame
+
+
+def _read_optional(store: Store, name: str) -> pd.DataFrame | None:
+    return store.read(name) if store.has(name) else None
+
+
+def compute(store: Store, as_of: date, model_path: Path | None = None) -> Computed:
+    if not store.has("enterprises"):
+        raise StoreEmpty(
+            f"store {store.root} has no enterprises; run `riskmap ingest FILE --kind enterprises` first"
+        )
+    model = load_model(model_path)
+    catalogue = load_catalogue()
+    enterprises = store.read("enterprises")
+    events = _read_optional(store, "events")
+    events = empty_events() if events is None else events
+    scores = score_enterprises(enterprises, events, as_of, model, catalogue)
+    units = enterprises.drop(columns=[c for c in scores.columns if c != "id" and c in enterprises.columns])
+    units = units.reset_index(drop=True)
+    scored_cols = scores.drop(columns=["id"]).reset_index(drop=True)
+    units = gpd.GeoDataFrame(pd.concat([units, scored_cols], axis=1), geometry="geometry", crs="EPSG:4326")
+    hazards = _read_optional(store, "hazards")
+    if hazards is None:
+        hazards = gpd.GeoDataFrame(
+            {"id": [], "name": [], "type": [], "level": [], "population": [], "scale": [], "status": []},
+            geometry=[], crs="EPSG:4326",
+        )  # fmt: skip
+        for level in ("province", "city", "county"):
+            hazards[f"{level}_adcode"] = pd.Series(dtype=object)
+    hz_scores = score_hazards(hazards, model, catalogue).reset_index(drop=True)
+    hazards = hazards.reset_index(drop=True)
+    hazards = gpd.GeoDataFrame(
+        pd.concat([hazards, hz_scores.drop(columns=["id"])], axis=1), geometry="geometry", crs="EPSG:4326"
+    )
+    regions = regional_levels(units, hazards, boundaries_with_area(store), model)
+    return Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
+
+
+def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Snapshot, Computed]:
+    result = compute(store, as_of, model_path)
+    counts = (
+        result.units["risk_level"].value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0)
+    )
+    meta = {
+        "as_of": as_of.isoformat(),
+        "model": result.model.to_dict(),
+        "model_source": result.model_path,
+        "model_fingerprint": result.model.fingerprint(),
+        "units": int(len(result.units)),
+        "hazards": int(len(result.hazards)),
+        "regions": int(result.regions["adcode"].nunique()),
+        "unit_levels": {k: int(v) for k, v in counts.items()},
+    }
+    with store.lock():
+        snap = publish(store, result.units, result.hazards, result.regions, meta)
+    return snap, result
+
+
+def level_counts(regions: pd.DataFrame, admin_level: str, domain: str = "all") -> dict[str, int]:
+    sel = regions.loc[(regions["admin_level"] == admin_level) & (regions["domain"] == domain), "risk_level"]
+    counts = sel.value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0)
+    return {k: int(v) for k, v in counts.items()}
+
+
+def trend(
+    store: Store, d1: date, d2: date, admin_level: str, domain: str, model_path: Path | None
+) -> pd.DataFrame:
+    a = compute(store, d1, model_path).regions
+    b = compute(store, d2, model_path).regions
+    key = ["adcode", "domain"]
+    cols = ["risk_level", "risk_index"]
+    sel_a = a.loc[
+        (a["admin_level"] == admin_level) & (a["domain"] == domain), ["adcode", "name", "domain", *cols]
+    ]
+    sel_b = b.loc[(b["admin_level"] == admin_level) & (b["domain"] == domain), [*key, *cols]]
+    merged = sel_a.merge(sel_b, on=key, suffixes=("_from", "_to"))
+    rank = {"red": 1, "orange": 2, "yellow": 3, "blue": 4}
+    delta = merged["risk_level_from"].map(rank) - merged["risk_level_to"].map(rank)
+    merged["change"] = np.select([delta > 0, delta < 0], ["up", "down"], "same")
+    merged["index_change"] = (merged["risk_index_to"] - merged["risk_index_from"]).round(1)
+    return merged.sort_values(["change", "index_change"], ascending=[True, False]).reset_index(drop=True)

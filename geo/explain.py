@@ -1,0 +1,117 @@
+"""Why a region or a unit has its level: the stored explanation of the published build, or one computed
+for another date."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from geo.errors import UnitNotFound
+from geo.store import Store
+
+
+def explain(
+    store: Store, target: str, *, as_of: date | None = None, model_path: Path | None = None
+) -> dict[str, Any]:
+    """Explanation of a region (by adcode) or an enterprise / hazard site (by id)."""
+    from geo.snapshot import current
+
+    snap = current(store)
+    if as_of is None or (as_of == snap.as_of and model_path is None):
+        regions, units, hazards, used = snap.regions(), snap.units(), snap.hazards(), snap.as_of
+    else:
+        from geo.build import compute
+
+        c = compute(store, as_of, model_path)
+        regions, units, hazards, used = c.regions, c.units, c.hazards, as_of
+    if target in set(regions["adcode"]):
+        return _region(regions, target, used)
+    if len(units) and target in set(units["id"]):
+        return _unit(store, units, target, used, model_path)
+    if len(hazards) and target in set(hazards["id"]):
+        row = hazards.loc[hazards["id"] == target].iloc[0]
+        cols = ["id", "name", "type", "level", "population", "scale", "status", "risk_score", "risk_level", "basis",
+                "county_adcode", "county_adcodes"]  # fmt: skip
+        return {"kind": "hazard", "as_of": str(used), **{c: _plain(row.get(c)) for c in cols if c in row}}
+    raise UnitNotFound(
+        f"{target!r} is neither a region adcode nor an enterprise or hazard site id in the build"
+    )
+
+
+def _plain(v: Any) -> Any:
+    if v is None or (not isinstance(v, list | dict | str) and pd.isna(v)):
+        return None
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+def _region(regions: pd.DataFrame, adcode: str, used: date) -> dict[str, Any]:
+    rows = regions.loc[regions["adcode"] == adcode]
+    total = rows.loc[rows["domain"] == "all"].iloc[0]
+    domains = {
+        r.domain: {"risk_level": r.risk_level, "risk_index": float(r.risk_index), "n_units": int(r.n_units)}
+        for r in rows.loc[rows["domain"] != "all"].itertuples()
+    }
+    counts = {k: int(total[f"n_{k}"]) for k in ("red", "orange", "yellow", "blue")}
+    return {
+        "kind": "region",
+        "as_of": str(used),
+        "adcode": adcode,
+        "name": total["name"],
+        "admin_level": total["admin_level"],
+        "risk_level": total["risk_level"],
+        "risk_level_zh": total.get("risk_level_zh"),
+        "risk_index": float(total["risk_index"]),
+        "counts": counts,
+        "n_units": int(total["n_units"]),
+        "n_hazards": int(total["n_hazards"]),
+        "rules": list(total["rules"]),
+        "domains": domains,
+        "explanation": total["explanation"],
+    }
+
+
+def _unit(store: Store, units: pd.DataFrame, uid: str, used: date, model_path: Path | None) -> dict[str, Any]:
+    from geo.build import empty_events
+    from geo.catalogue import load_catalogue
+    from geo.scoring.model import load_model
+    from geo.scoring.units import explain_unit
+
+    row = units.loc[units["id"] == uid].iloc[0]
+    events = store.read("events") if store.has("events") else empty_events()
+    detail = explain_unit(row, events, used, load_model(model_path), load_catalogue())
+    base = {c: _plain(row.get(c)) for c in ("id", "name", "domain", "industry", "county_adcode", "risk_score",
+                                              "risk_level", "override", "method")}  # fmt: skip
+    return {"kind": "enterprise", "as_of": str(used), **base, "breakdown": detail}
+
+
+def format_text(data: dict[str, Any]) -> str:
+    """A terminal rendering of `explain`'s result."""
+    import json
+
+    if data["kind"] == "region":
+        lines = [
+            f"{data['name']} ({data['adcode']}, {data['admin_level']}) as of {data['as_of']}: "
+            f"{data['risk_level']} {data.get('risk_level_zh') or ''}, index {data['risk_index']:.1f}",
+            "units by level: "
+            + ", ".join(f"{k} {v}" for k, v in data["counts"].items())
+            + f"; hazard sites: {data['n_hazards']}",
+        ]
+        lines += [f"rule: {r}" for r in data["rules"]] or ["rules: none fired"]
+        lines.append("domains: " + ", ".join(
+            f"{d} {v['risk_level']} ({v['risk_index']:.1f}, {v['n_units']} units)" for d, v in data["domains"].items()
+        ))  # fmt: skip
+        top = (data.get("explanation") or {}).get("top_units") or []
+        if top:
+            lines.append("top contributors:")
+            lines += [
+                f"  {u.get('id')}  {u.get('name')}  {u.get('domain')}  {u.get('risk_level')}  "
+                f"score {u.get('risk_score', u.get('score'))}  contribution {u.get('contribution')}"
+                for u in top[:10]
+            ]
+        return "\n".join(lines)
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str)

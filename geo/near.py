@@ -1,0 +1,130 @@
+"""Risk near a location: enterprises and hazard sites within a radius, the regions containing the point, and a
+distance-weighted exposure figure. WGS84 in, geodesic metres out.
+
+Exposure (documented in docs/api.md): ``Σ weight(level) × (1 − d / radius)`` over every enterprise and hazard
+site within the radius, with weights red 8, orange 4, yellow 2, blue 1 (each level counts double the next), so a
+red unit at the point counts 8 and one at the edge of the radius counts 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Geod
+
+from geo.errors import InputRejected
+
+LEVEL_ORDER = ("red", "orange", "yellow", "blue")
+EXPOSURE_WEIGHTS = {"red": 8.0, "orange": 4.0, "yellow": 2.0, "blue": 1.0}
+MAX_RADIUS_M = 50_000.0
+_GEOD = Geod(ellps="WGS84")
+
+
+@dataclass
+class NearIndex:
+    """Prebuilt indexes over a snapshot's units and hazard sites (build once, query many times)."""
+
+    units: pd.DataFrame  # id, name, domain, risk_level, risk_score
+    unit_x: np.ndarray
+    unit_y: np.ndarray
+    unit_tree: shapely.STRtree
+    hazards: pd.DataFrame
+    hazard_geoms: np.ndarray
+    hazard_tree: shapely.STRtree
+
+    @classmethod
+    def build(cls, units, hazards) -> NearIndex:
+        ux = units.geometry.x.to_numpy() if len(units) else np.zeros(0)
+        uy = units.geometry.y.to_numpy() if len(units) else np.zeros(0)
+        unit_cols = [
+            c
+            for c in ("id", "name", "domain", "industry", "risk_level", "risk_score", "county_adcode")
+            if c in units
+        ]
+        hz_cols = [
+            c for c in ("id", "name", "type", "risk_level", "risk_score", "county_adcode") if c in hazards
+        ]
+        hgeoms = (
+            np.asarray(hazards.geometry.values, dtype=object) if len(hazards) else np.zeros(0, dtype=object)
+        )
+        return cls(
+            pd.DataFrame(units[unit_cols]).reset_index(drop=True),
+            ux,
+            uy,
+            shapely.STRtree(shapely.points(ux, uy)),
+            pd.DataFrame(hazards[hz_cols]).reset_index(drop=True)
+            if len(hazards)
+            else pd.DataFrame(columns=hz_cols),
+            hgeoms,
+            shapely.STRtree(hgeoms),
+        )
+
+
+def _search_box(lon: float, lat: float, radius_m: float) -> shapely.Geometry:
+    dlat = radius_m / 110_574.0 * 1.01
+    dlon = radius_m / (111_320.0 * max(np.cos(np.radians(lat)), 0.01)) * 1.01
+    return shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+
+
+def _records(frame: pd.DataFrame, dist: np.ndarray, limit: int) -> list[dict[str, Any]]:
+    order = np.argsort(dist, kind="stable")[:limit]
+    sub = frame.iloc[order].copy()
+    sub["distance_m"] = np.round(dist[order], 1)
+    sub = sub.astype(object).where(sub.notna(), None)
+    return sub.to_dict(orient="records")
+
+
+def near(
+    index: NearIndex, lon: float, lat: float, radius_m: float = 1000.0, limit: int = 100
+) -> dict[str, Any]:
+    """Enterprises and hazard sites within `radius_m` of (lon, lat) (WGS84), nearest first."""
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InputRejected(f"lon={lon}, lat={lat}: longitude must be -180..180 and latitude -90..90")
+    if not (0 < radius_m <= MAX_RADIUS_M):
+        raise InputRejected(f"radius_m={radius_m}: must be greater than 0 and at most {MAX_RADIUS_M:.0f}")
+    if limit < 0:
+        raise InputRejected(f"limit={limit}: must be 0 or more")
+    box = _search_box(lon, lat, radius_m)
+    cand = index.unit_tree.query(box)
+    _, _, d = _GEOD.inv(
+        np.full(len(cand), lon), np.full(len(cand), lat), index.unit_x[cand], index.unit_y[cand]
+    )
+    keep = d <= radius_m
+    units, udist = index.units.iloc[cand[keep]], d[keep]
+    hcand = index.hazard_tree.query(box)
+    point = shapely.Point(lon, lat)
+    hgeoms = index.hazard_geoms[hcand]
+    nearest = (
+        shapely.get_point(shapely.shortest_line(point, hgeoms), 1)
+        if len(hcand)
+        else np.zeros(0, dtype=object)
+    )
+    _, _, hd = _GEOD.inv(
+        np.full(len(hcand), lon), np.full(len(hcand), lat), shapely.get_x(nearest), shapely.get_y(nearest)
+    )
+    hd = np.where(shapely.intersects(hgeoms, point), 0.0, hd) if len(hcand) else hd
+    hkeep = hd <= radius_m
+    hazards, hdist = index.hazards.iloc[hcand[hkeep]], hd[hkeep]
+    levels = pd.concat([units["risk_level"], hazards["risk_level"]], ignore_index=True)
+    counts = {lv: int((levels == lv).sum()) for lv in LEVEL_ORDER}
+    highest = next((lv for lv in LEVEL_ORDER if counts[lv]), None)
+    all_d = np.concatenate([udist, hdist])
+    weights = levels.map(EXPOSURE_WEIGHTS).fillna(0).to_numpy()
+    exposure = float(np.sum(weights * np.clip(1 - all_d / radius_m, 0, 1))) if len(all_d) else 0.0
+    return {
+        "query": {"lon": lon, "lat": lat, "radius_m": radius_m, "limit": limit},
+        "total": {"enterprises": int(len(units)), "hazards": int(len(hazards))},
+        "enterprises": _records(units, udist, limit),
+        "hazards": _records(hazards, hdist, limit),
+        "summary": {
+            "counts": counts,
+            "highest_level": highest,
+            "exposure": round(exposure, 2),
+            "exposure_formula": "sum over units and sites of weight(level) * (1 - distance / radius); "
+            "weights red 8, orange 4, yellow 2, blue 1",
+        },
+    }

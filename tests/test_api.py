@@ -1,0 +1,262 @@
+"""The service over real HTTP (uvicorn on loopback) and through GDAL's OAPIF driver."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+from tests.conftest import require_tool
+
+TOKEN = "editor-secret-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    """A store with 3,000 demo enterprises, ingested and built as of 2026-11-01."""
+    from geo.boundaries import load_bundled
+    from geo.build import build
+    from geo.demo import generate_demo
+    from geo.ingest import IngestOptions, ingest_file
+    from geo.store import Store
+
+    root = tmp_path_factory.mktemp("api")
+    store = Store.open(root / "store")
+    b = load_bundled()
+    store.write("boundaries", b)
+    files = generate_demo(root / "in", b.loc[b["admin_level"] == "county"], n_enterprises=3000, seed=7)
+    for kind, paths in files.items():
+        for p in paths:
+            ingest_file(store, p, kind, IngestOptions(crs="gcj02" if "gcj02" in p.name else None))
+    build(store, date(2026, 11, 1))
+    return store
+
+
+@pytest.fixture(scope="module")
+def server(demo_store):
+    from api.app import create_app
+    from api.settings import Settings, hash_token
+
+    settings = Settings(store=demo_store.root, editor_token_hashes=(hash_token(TOKEN),))
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(base + "/conformance", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield base
+    srv.should_exit = True
+    thread.join(5)
+
+
+def test_landing_conformance_collections(server):
+    landing = httpx.get(server + "/").json()
+    assert {"self", "conformance", "data", "service-desc"} <= {lk["rel"] for lk in landing["links"]}
+    conf = httpx.get(server + "/conformance").json()["conformsTo"]
+    assert any(c.endswith("/conf/core") for c in conf) and any(c.endswith("/conf/geojson") for c in conf)
+    cols = {c["id"]: c for c in httpx.get(server + "/collections").json()["collections"]}
+    assert {"regions-province", "regions-city", "regions-county", "enterprises", "hazards"} <= set(cols)
+    assert cols["regions-county"]["extent"]["spatial"]["bbox"][0][0] > 117
+
+
+def test_items_paging_filters_bbox(server, demo_store):
+    r = httpx.get(server + "/collections/regions-county/items", params={"limit": 10})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    page = r.json()
+    assert page["numberMatched"] == 90 and page["numberReturned"] == 10
+    nxt = next(lk["href"] for lk in page["links"] if lk["rel"] == "next")
+    page2 = httpx.get(nxt).json()
+    assert page2["numberReturned"] == 10 and any(lk["rel"] == "prev" for lk in page2["links"])
+    assert not {f["id"] for f in page["features"]} & {f["id"] for f in page2["features"]}
+    feat = page["features"][0]
+    assert feat["properties"]["risk_level"] in {"red", "orange", "yellow", "blue"}
+    assert "risk_level_hazchem" in feat["properties"]
+    red = httpx.get(
+        server + "/collections/enterprises/items", params={"risk_level": "red", "limit": 10000}
+    ).json()
+    units = demo_store.read("enterprises")
+    from geo.snapshot import current
+
+    snap_units = current(demo_store).units()
+    assert red["numberMatched"] == int((snap_units["risk_level"] == "red").sum()) > 0
+    hz = httpx.get(
+        server + "/collections/enterprises/items", params={"domain": "hazchem", "county_adcode": "330106"}
+    ).json()
+    assert all(f["properties"]["domain"] == "hazchem" for f in hz["features"])
+    assert hz["numberMatched"] == int(
+        ((units["domain"] == "hazchem") & (units["county_adcode"] == "330106")).sum()
+    )
+    box = httpx.get(
+        server + "/collections/enterprises/items", params={"bbox": "120.0,30.1,120.3,30.4", "limit": 10000}
+    ).json()
+    xs = np.array([f["geometry"]["coordinates"] for f in box["features"]])
+    assert len(xs) and (xs[:, 0] >= 120.0).all() and (xs[:, 1] <= 30.4).all()
+    one = httpx.get(server + "/collections/regions-county/items/330106").json()
+    assert one["id"] == "330106" and one["properties"]["name"] == "西湖区"
+
+
+def test_html_and_etag_and_gzip(server):
+    r = httpx.get(server + "/collections/regions-county/items", params={"f": "html", "limit": 5})
+    assert r.headers["content-type"].startswith("text/html") and "西湖区" in r.text or "<table>" in r.text
+    r1 = httpx.get(server + "/collections/regions-county/items", headers={"accept-encoding": "gzip"})
+    assert r1.headers.get("content-encoding") == "gzip" and r1.headers.get("etag")
+    r2 = httpx.get(
+        server + "/collections/regions-county/items", headers={"if-none-match": r1.headers["etag"]}
+    )
+    assert r2.status_code == 304
+
+
+@pytest.mark.parametrize(
+    "path,params",
+    [
+        ("/collections/regions-county/items", {"limit": "abc"}),
+        ("/collections/regions-county/items", {"limit": "0"}),
+        ("/collections/regions-county/items", {"bbox": "1,2,3"}),
+        ("/collections/regions-county/items", {"datetime": "yesterday"}),
+        ("/collections/regions-county/items", {"colour": "red"}),
+        ("/near", {"lon": "120.1"}),
+        ("/near", {"lon": "120.1", "lat": "30.2", "radius_m": "-5"}),
+        ("/near", {"lon": "120.1", "lat": "30.2", "crs": "mars"}),
+        ("/near", {"lon": "999", "lat": "30.2"}),
+    ],
+)
+def test_bad_parameters_are_400_problem_json(server, path, params):
+    r = httpx.get(server + path, params=params)
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["status"] == 400 and body["detail"]
+
+
+def test_unknown_things_are_404(server):
+    assert httpx.get(server + "/collections/nope").status_code == 404
+    assert httpx.get(server + "/collections/enterprises/items/NOPE").status_code == 404
+    assert httpx.get(server + "/regions/999999").status_code == 404
+
+
+def test_near_equals_brute_force(server, demo_store):
+    from pyproj import Geod
+
+    from geo.snapshot import current
+
+    units = current(demo_store).units()
+    geod = Geod(ellps="WGS84")
+    rng = np.random.default_rng(3)
+    for i in rng.choice(len(units), 5, replace=False):
+        lon, lat = float(units.geometry.x.iloc[i]) + 0.001, float(units.geometry.y.iloc[i])
+        body = httpx.get(
+            server + "/near", params={"lon": lon, "lat": lat, "radius_m": 3000, "limit": 10000}
+        ).json()
+        _, _, d = geod.inv(
+            np.full(len(units), lon), np.full(len(units), lat), units.geometry.x, units.geometry.y
+        )
+        expected = units.loc[d <= 3000, "id"].to_numpy()[np.argsort(d[d <= 3000], kind="stable")]
+        got = [e["id"] for e in body["enterprises"]]
+        assert got == list(expected)
+        assert body["total"]["enterprises"] == len(expected)
+        dist = [e["distance_m"] for e in body["enterprises"]]
+        assert dist == sorted(dist)
+        assert np.allclose(dist, np.sort(d[d <= 3000]), atol=0.06)
+        assert body["regions"][-1]["admin_level"] == "county"
+        assert sum(body["summary"]["counts"].values()) == len(expected) + body["total"]["hazards"]
+
+
+def test_near_in_gcj02_matches_wgs84(server):
+    from geo.crs import wgs84_to_gcj02
+
+    lon, lat = 120.12, 30.26
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    a = httpx.get(server + "/near", params={"lon": lon, "lat": lat, "radius_m": 5000}).json()
+    b = httpx.get(
+        server + "/near", params={"lon": glon, "lat": glat, "radius_m": 5000, "crs": "gcj02"}
+    ).json()
+    assert [e["id"] for e in a["enterprises"]] == [e["id"] for e in b["enterprises"]]
+    assert abs(b["query"]["lon_wgs84"] - lon) < 1e-7
+
+
+def test_region_page(server):
+    body = httpx.get(server + "/regions/330106").json()
+    assert body["name"] == "西湖区" and body["risk_level"] in {"red", "orange", "yellow", "blue"}
+    assert sum(body["counts"].values()) == body["n_units"] and body["trend"]
+    page = httpx.get(server + "/regions/330106", params={"f": "html"})
+    assert page.status_code == 200 and "西湖区" in page.text
+
+
+def test_upload_needs_editor_token(server, tmp_path):
+    csv = tmp_path / "e.csv"
+    csv.write_text("id,domain,lon,lat\nUP-1,fire,120.13,30.27\nUP-2,mining,120.13,30.27\n", encoding="utf-8")
+    files = {"file": ("e.csv", csv.read_bytes(), "text/csv")}
+    assert httpx.post(server + "/datasets/enterprises", files=files).status_code == 401
+    bad = httpx.post(server + "/datasets/enterprises", files=files, headers={"Authorization": "Bearer wrong"})
+    assert bad.status_code == 403 and bad.headers["content-type"] == "application/problem+json"
+    ok = httpx.post(
+        server + "/datasets/enterprises", files=files, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert ok.status_code == 200
+    body = ok.json()
+    assert (body["accepted"], body["rejected"]) == (1, 1)
+    assert body["report"][0]["id"] == "UP-2" and "mining" in body["report"][0]["reason"]
+    wrong_kind = httpx.post(
+        server + "/datasets/cats", files=files, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert wrong_kind.status_code == 400
+    assert httpx.post(server + "/builds").status_code == 401
+    built = httpx.post(
+        server + "/builds", params={"as_of": "2026-11-01"}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert built.status_code == 201
+    feat = httpx.get(server + "/collections/enterprises/items/UP-1")
+    assert feat.status_code == 200 and feat.json()["properties"]["county_adcode"]
+
+
+def test_gdal_oapif_lists_and_reads_every_collection(server):
+    require_tool("ogrinfo")
+    listing = subprocess.run(
+        ["ogrinfo", "-ro", "-q", f"OAPIF:{server}"], capture_output=True, text=True, timeout=120
+    )
+    assert listing.returncode == 0, listing.stderr
+    for cid in ("regions-province", "regions-city", "regions-county", "enterprises", "hazards"):
+        assert cid in listing.stdout
+    county = subprocess.run(
+        ["ogrinfo", "-ro", "-so", "-oo", "PAGE_SIZE=1000", f"OAPIF:{server}", "regions-county"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert county.returncode == 0, county.stderr
+    assert "Feature Count: 90" in county.stdout
+    hz = subprocess.run(
+        ["ogrinfo", "-ro", "-al", "-q", "-oo", "PAGE_SIZE=1000", f"OAPIF:{server}", "hazards"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert hz.returncode == 0 and hz.stdout.count("OGRFeature(hazards)") > 0
+
+
+def test_notebook_like_python_api(demo_store):
+    """The Python API an analyst uses (the notebooks run the same calls)."""
+    from api.app import near_payload
+    from api.state import State
+
+    result = near_payload(State(demo_store), 120.15, 30.25, 2000, "wgs84", None, 5)
+    assert set(result) >= {"enterprises", "hazards", "total", "regions", "summary"}
+    json.dumps(result, default=str)
+    assert Path(demo_store.root).exists()
