@@ -260,3 +260,18 @@ def test_notebook_like_python_api(demo_store):
     assert set(result) >= {"enterprises", "hazards", "total", "regions", "summary"}
     json.dumps(result, default=str)
     assert Path(demo_store.root).exists()
+
+
+@pytest.mark.parametrize("name", ["near_location.ipynb", "regional_map.ipynb"])
+def test_notebooks_execute(server, demo_store, monkeypatch, name):
+    import nbclient
+    import nbformat
+
+    monkeypatch.setenv("RISKMAP_STORE", str(demo_store.root))
+    monkeypatch.setenv("RISKMAP_URL", server)
+    path = Path(__file__).parent.parent / "notebooks" / name
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3").execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert outputs
