@@ -24,6 +24,8 @@ from geo.near import near as near_query
 from geo.store import Store
 
 TITLE = "riskmap"
+TILE_PROPS = ("id", "adcode", "name", "domain", "type", "risk_level", "risk_index", "risk_score", "n_red", "n_orange",
+              "n_yellow", "n_blue")  # fmt: skip
 UPLOAD_SUFFIXES = {".csv", ".txt", ".xlsx", ".gpkg", ".zip", ".geojson", ".json", ".parquet"}
 
 
@@ -115,9 +117,7 @@ def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C
     @read.get("/", summary="Landing page")
     def landing(request: Request, f: str | None = None):
         body = ogc.landing(_base(request), TITLE)
-        html_fn = (
-            (lambda b: ogc.html_page(TITLE, ogc.links_html(b["links"]))) if _wants_html(request, f) else None
-        )
+        html_fn = (lambda b: ogc.html_page(TITLE, ogc.links_html(b["links"]))) if _wants_html(request, f) else None
         return _respond(request, body, "application/json", "landing", html_fn)
 
     @read.get("/conformance", summary="OGC API conformance classes")
@@ -143,9 +143,7 @@ def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C
                             for c in b["collections"]
                         ]
                     )
-                    + ogc.links_html(
-                        [lk for c in b["collections"] for lk in c["links"] if lk["rel"] == "items"]
-                    ),
+                    + ogc.links_html([lk for c in b["collections"] for lk in c["links"] if lk["rel"] == "items"]),
                 )
 
         return _respond(request, body, "application/json", view.key, html_fn)
@@ -163,9 +161,7 @@ def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C
 
         return _respond(request, body, "application/json", view.key, html_fn)
 
-    @read.get(
-        "/collections/{cid}/items", summary="Features, with bbox, paging, as-of date and property filters"
-    )
+    @read.get("/collections/{cid}/items", summary="Features, with bbox, paging, as-of date and property filters")
     def items(
         request: Request,
         cid: str,
@@ -219,6 +215,22 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
     ):
         return near_payload(state, lon, lat, radius_m, crs, as_of, limit)
 
+    @read.get("/tiles/{cid}/{z}/{x}/{y}.mvt", summary="Mapbox Vector Tile of a collection (clustered when dense)")
+    def tile(request: Request, cid: str, z: int, x: int, y: int):
+        from layers.tiles import render_tile
+
+        view = state.view()
+        c = _collection(view, cid)
+        etag = f'W/"{view.key}-{cid}-{z}-{x}-{y}"'
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
+        cols = [k for k in TILE_PROPS if k in c.frame.columns]
+        try:
+            data = render_tile(cid, c.geoms, c.bounds, c.frame[cols], z, x, y)
+        except ValueError as exc:
+            raise InputRejected(str(exc)) from exc
+        return Response(data, media_type="application/vnd.mapbox-vector-tile", headers={"ETag": etag})
+
     @read.get("/regions/{adcode}", summary="A region's level, index, counts, explanation and trend")
     def region(request: Request, adcode: str, f: str | None = None):
         from geo.explain import explain
@@ -237,9 +249,7 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
 def _write_router(state: State, store: Store, settings: Settings, auth) -> APIRouter:
     write = APIRouter(dependencies=[auth])
 
-    @write.post(
-        "/datasets/{kind}", summary="Upload a census file (editor role); returns the validation report"
-    )
+    @write.post("/datasets/{kind}", summary="Upload a census file (editor role); returns the validation report")
     async def upload(kind: str, file: UploadFile, crs: str | None = None, sheet: str | None = None):
         return await _upload(store, settings, kind, file, crs, sheet)
 

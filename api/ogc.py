@@ -144,9 +144,7 @@ def parse_datetime(text: str | None) -> date | None:
     try:
         return date.fromisoformat(head)
     except ValueError as exc:
-        raise InputRejected(
-            f"datetime={text!r}: a date YYYY-MM-DD (or RFC 3339 instant) is expected"
-        ) from exc
+        raise InputRejected(f"datetime={text!r}: a date YYYY-MM-DD (or RFC 3339 instant) is expected") from exc
 
 
 def select(c: Collection, bbox, filters: dict[str, str]) -> np.ndarray:

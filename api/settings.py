@@ -23,12 +23,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RISKMAP_", extra="forbid", frozen=True)
 
     store: Path = Field(default=Path("riskmap-data"), description="store directory")
-    editor_token_hashes: tuple[str, ...] = Field(
-        default=(), description="SHA-256 of tokens with the editor role"
-    )
-    reader_token_hashes: tuple[str, ...] = Field(
-        default=(), description="if set, reading needs one of these tokens"
-    )
+    editor_token_hashes: tuple[str, ...] = Field(default=(), description="SHA-256 of tokens with the editor role")
+    reader_token_hashes: tuple[str, ...] = Field(default=(), description="if set, reading needs one of these tokens")
     cors_origins: tuple[str, ...] = ()
     max_upload_mb: float = 200.0
     lang: str = "zh"

@@ -38,10 +38,12 @@ class Collection:
     id_field: str
     queryables: tuple[str, ...]
     bounds: np.ndarray = field(init=False)  # (n, 4)
+    geoms: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.frame = self.frame.reset_index(drop=True)
-        self.bounds = shapely.bounds(np.asarray(self.frame.geometry.values, dtype=object))
+        self.geoms = np.asarray(self.frame.geometry.values, dtype=object)
+        self.bounds = shapely.bounds(self.geoms)
 
     @cached_property
     def extent(self) -> list[float]:
@@ -85,16 +87,12 @@ class View:
 
     @classmethod
     def from_snapshot(cls, store: Store, snap: Snapshot) -> View:
-        return cls(
-            snap.id, snap.as_of, store.read("boundaries"), snap.regions(), snap.units(), snap.hazards()
-        )
+        return cls(snap.id, snap.as_of, store.read("boundaries"), snap.regions(), snap.units(), snap.hazards())
 
     def _region_frame(self, level: str, geoms: np.ndarray) -> gpd.GeoDataFrame:
         regs = self.regions.loc[self.regions["admin_level"] == level]
         base = regs.loc[regs["domain"] == "all", [c for c in REGION_PROPS if c in regs]].set_index("adcode")
-        wide = regs.loc[regs["domain"] != "all"].pivot(
-            index="adcode", columns="domain", values=list(DOMAIN_COLS)
-        )
+        wide = regs.loc[regs["domain"] != "all"].pivot(index="adcode", columns="domain", values=list(DOMAIN_COLS))
         wide.columns = [f"{col}_{dom}" for col, dom in wide.columns]
         frame = base.join(wide).reset_index()
         top = regs.loc[regs["domain"] == "all"].set_index("adcode")["rules"]
@@ -134,11 +132,7 @@ class View:
 
     def regions_at(self, lon: float, lat: float) -> list[dict]:
         hits = self._boundary_tree.query(shapely.Point(lon, lat), predicate="intersects")
-        rows = (
-            self.boundaries.iloc[np.sort(hits)]
-            .sort_values(["level_rank", "adcode"])
-            .drop_duplicates("admin_level")
-        )
+        rows = self.boundaries.iloc[np.sort(hits)].sort_values(["level_rank", "adcode"]).drop_duplicates("admin_level")
         allr = self.regions.loc[self.regions["domain"] == "all"].set_index("adcode")
         out = []
         for r in rows.itertuples():
@@ -153,9 +147,7 @@ class View:
 
 def _domains(frame: pd.DataFrame) -> list[str]:
     return sorted(
-        c.removeprefix("risk_level_")
-        for c in frame.columns
-        if c.startswith("risk_level_") and c != "risk_level_zh"
+        c.removeprefix("risk_level_") for c in frame.columns if c.startswith("risk_level_") and c != "risk_level_zh"
     )
 
 
@@ -171,9 +163,7 @@ class State:
     def view(self) -> View:
         snap_id = self.store.manifest().get("snapshot")
         if not snap_id:
-            raise StoreEmpty(
-                f"store {self.store.root} has no build yet; run `riskmap build` (or POST /builds)"
-            )
+            raise StoreEmpty(f"store {self.store.root} has no build yet; run `riskmap build` (or POST /builds)")
         view = self._view
         if view is not None and view.key == snap_id:
             return view
@@ -195,7 +185,5 @@ class State:
                 c = compute(self.store, as_of, None)
                 if len(self._dated) >= 4:
                     self._dated.pop(next(iter(self._dated)))
-                self._dated[key] = View(
-                    f"{base.key}@{as_of}", as_of, base.boundaries, c.regions, c.units, c.hazards
-                )
+                self._dated[key] = View(f"{base.key}@{as_of}", as_of, base.boundaries, c.regions, c.units, c.hazards)
             return self._dated[key]

@@ -92,9 +92,7 @@ def test_items_paging_filters_bbox(server, demo_store):
     feat = page["features"][0]
     assert feat["properties"]["risk_level"] in {"red", "orange", "yellow", "blue"}
     assert "risk_level_hazchem" in feat["properties"]
-    red = httpx.get(
-        server + "/collections/enterprises/items", params={"risk_level": "red", "limit": 10000}
-    ).json()
+    red = httpx.get(server + "/collections/enterprises/items", params={"risk_level": "red", "limit": 10000}).json()
     units = demo_store.read("enterprises")
     from geo.snapshot import current
 
@@ -104,9 +102,7 @@ def test_items_paging_filters_bbox(server, demo_store):
         server + "/collections/enterprises/items", params={"domain": "hazchem", "county_adcode": "330106"}
     ).json()
     assert all(f["properties"]["domain"] == "hazchem" for f in hz["features"])
-    assert hz["numberMatched"] == int(
-        ((units["domain"] == "hazchem") & (units["county_adcode"] == "330106")).sum()
-    )
+    assert hz["numberMatched"] == int(((units["domain"] == "hazchem") & (units["county_adcode"] == "330106")).sum())
     box = httpx.get(
         server + "/collections/enterprises/items", params={"bbox": "120.0,30.1,120.3,30.4", "limit": 10000}
     ).json()
@@ -121,9 +117,7 @@ def test_html_and_etag_and_gzip(server):
     assert r.headers["content-type"].startswith("text/html") and "西湖区" in r.text or "<table>" in r.text
     r1 = httpx.get(server + "/collections/regions-county/items", headers={"accept-encoding": "gzip"})
     assert r1.headers.get("content-encoding") == "gzip" and r1.headers.get("etag")
-    r2 = httpx.get(
-        server + "/collections/regions-county/items", headers={"if-none-match": r1.headers["etag"]}
-    )
+    r2 = httpx.get(server + "/collections/regions-county/items", headers={"if-none-match": r1.headers["etag"]})
     assert r2.status_code == 304
 
 
@@ -165,12 +159,8 @@ def test_near_equals_brute_force(server, demo_store):
     rng = np.random.default_rng(3)
     for i in rng.choice(len(units), 5, replace=False):
         lon, lat = float(units.geometry.x.iloc[i]) + 0.001, float(units.geometry.y.iloc[i])
-        body = httpx.get(
-            server + "/near", params={"lon": lon, "lat": lat, "radius_m": 3000, "limit": 10000}
-        ).json()
-        _, _, d = geod.inv(
-            np.full(len(units), lon), np.full(len(units), lat), units.geometry.x, units.geometry.y
-        )
+        body = httpx.get(server + "/near", params={"lon": lon, "lat": lat, "radius_m": 3000, "limit": 10000}).json()
+        _, _, d = geod.inv(np.full(len(units), lon), np.full(len(units), lat), units.geometry.x, units.geometry.y)
         expected = units.loc[d <= 3000, "id"].to_numpy()[np.argsort(d[d <= 3000], kind="stable")]
         got = [e["id"] for e in body["enterprises"]]
         assert got == list(expected)
@@ -188,9 +178,7 @@ def test_near_in_gcj02_matches_wgs84(server):
     lon, lat = 120.12, 30.26
     glon, glat = wgs84_to_gcj02(lon, lat)
     a = httpx.get(server + "/near", params={"lon": lon, "lat": lat, "radius_m": 5000}).json()
-    b = httpx.get(
-        server + "/near", params={"lon": glon, "lat": glat, "radius_m": 5000, "crs": "gcj02"}
-    ).json()
+    b = httpx.get(server + "/near", params={"lon": glon, "lat": glat, "radius_m": 5000, "crs": "gcj02"}).json()
     assert [e["id"] for e in a["enterprises"]] == [e["id"] for e in b["enterprises"]]
     assert abs(b["query"]["lon_wgs84"] - lon) < 1e-7
 
@@ -210,21 +198,15 @@ def test_upload_needs_editor_token(server, tmp_path):
     assert httpx.post(server + "/datasets/enterprises", files=files).status_code == 401
     bad = httpx.post(server + "/datasets/enterprises", files=files, headers={"Authorization": "Bearer wrong"})
     assert bad.status_code == 403 and bad.headers["content-type"] == "application/problem+json"
-    ok = httpx.post(
-        server + "/datasets/enterprises", files=files, headers={"Authorization": f"Bearer {TOKEN}"}
-    )
+    ok = httpx.post(server + "/datasets/enterprises", files=files, headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200
     body = ok.json()
     assert (body["accepted"], body["rejected"]) == (1, 1)
     assert body["report"][0]["id"] == "UP-2" and "mining" in body["report"][0]["reason"]
-    wrong_kind = httpx.post(
-        server + "/datasets/cats", files=files, headers={"Authorization": f"Bearer {TOKEN}"}
-    )
+    wrong_kind = httpx.post(server + "/datasets/cats", files=files, headers={"Authorization": f"Bearer {TOKEN}"})
     assert wrong_kind.status_code == 400
     assert httpx.post(server + "/builds").status_code == 401
-    built = httpx.post(
-        server + "/builds", params={"as_of": "2026-11-01"}, headers={"Authorization": f"Bearer {TOKEN}"}
-    )
+    built = httpx.post(server + "/builds", params={"as_of": "2026-11-01"}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert built.status_code == 201
     feat = httpx.get(server + "/collections/enterprises/items/UP-1")
     assert feat.status_code == 200 and feat.json()["properties"]["county_adcode"]
@@ -232,9 +214,7 @@ def test_upload_needs_editor_token(server, tmp_path):
 
 def test_gdal_oapif_lists_and_reads_every_collection(server):
     require_tool("ogrinfo")
-    listing = subprocess.run(
-        ["ogrinfo", "-ro", "-q", f"OAPIF:{server}"], capture_output=True, text=True, timeout=120
-    )
+    listing = subprocess.run(["ogrinfo", "-ro", "-q", f"OAPIF:{server}"], capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0, listing.stderr
     for cid in ("regions-province", "regions-city", "regions-county", "enterprises", "hazards"):
         assert cid in listing.stdout
@@ -275,3 +255,44 @@ def test_notebooks_execute(server, demo_store, monkeypatch, name):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert outputs
+
+
+def test_vector_tiles(server, demo_store):
+    import mapbox_vector_tile
+
+    from layers.tiles import TileBounds
+
+    # the tile holding Hangzhou's West Lake district at zoom 10 and 8
+    def tile_of(lon, lat, z):
+        n = 2**z
+        x = int((lon + 180) / 360 * n)
+        y = int((1 - np.log(np.tan(np.radians(lat)) + 1 / np.cos(np.radians(lat))) / np.pi) / 2 * n)
+        return x, y
+
+    x, y = tile_of(120.13, 30.25, 10)
+    r = httpx.get(f"{server}/tiles/enterprises/10/{x}/{y}.mvt")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    layer = mapbox_vector_tile.decode(r.content)["enterprises"]
+    assert layer["features"] and {f["properties"]["risk_level"] for f in layer["features"]} <= {
+        "red",
+        "orange",
+        "yellow",
+        "blue",
+    }
+    tb = TileBounds.of(10, x, y)
+    lon0, lat0, lon1, lat1 = tb.lonlat()
+    from geo.snapshot import current
+
+    units = current(demo_store).units()
+    inside = (
+        (units.geometry.x >= lon0) & (units.geometry.x < lon1) & (units.geometry.y >= lat0) & (units.geometry.y < lat1)
+    ).sum()
+    counted = sum(f["properties"].get("count", 1) for f in layer["features"])
+    assert counted >= inside
+    county = mapbox_vector_tile.decode(
+        httpx.get(
+            f"{server}/tiles/regions-county/8/{tile_of(120.13, 30.25, 8)[0]}/{tile_of(120.13, 30.25, 8)[1]}.mvt"
+        ).content
+    )
+    assert county["regions-county"]["features"]
+    assert httpx.get(f"{server}/tiles/enterprises/3/99/0.mvt").status_code == 400

@@ -1,0 +1,139 @@
+"""Mapbox Vector Tiles (MVT) of a collection, in the Web Mercator tile grid (z/x/y, XYZ scheme).
+
+Input geometries are WGS84; each tile holds the features whose bounds meet the tile (plus a small buffer),
+clipped and projected to tile coordinates (extent 4096). Point layers with more than ``max_points`` features in
+a tile are aggregated server-side into grid clusters (one feature per occupied cell of a 64×64 grid, with
+``count``, ``n_red``…``n_blue`` and the worst ``risk_level``), so no tile carries more than a few thousand
+features whatever is behind it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mapbox_vector_tile
+import numpy as np
+import pandas as pd
+import shapely
+
+EXTENT = 4096
+BUFFER = 64  # tile units kept around the tile so lines and polygons join seamlessly
+R = 6378137.0
+LEVELS = ("red", "orange", "yellow", "blue")
+
+
+@dataclass(frozen=True)
+class TileBounds:
+    z: int
+    x: int
+    y: int
+    minx: float  # web mercator metres
+    miny: float
+    maxx: float
+    maxy: float
+
+    @classmethod
+    def of(cls, z: int, x: int, y: int) -> TileBounds:
+        if not (0 <= z <= 24) or not (0 <= x < 2**z) or not (0 <= y < 2**z):
+            raise ValueError(f"tile {z}/{x}/{y} is outside the grid (0 <= x, y < 2^z, z <= 24)")
+        size = 2 * math.pi * R / 2**z
+        minx = -math.pi * R + x * size
+        maxy = math.pi * R - y * size
+        return cls(z, x, y, minx, maxy - size, minx + size, maxy)
+
+    def lonlat(self, pad: float = 0.0) -> tuple[float, float, float, float]:
+        """The tile's WGS84 bounds, padded by a fraction of its size."""
+        w = (self.maxx - self.minx) * pad
+        lon0, lat0 = _to_lonlat(self.minx - w, self.miny - w)
+        lon1, lat1 = _to_lonlat(self.maxx + w, self.maxy + w)
+        return lon0, lat0, lon1, lat1
+
+
+def _to_lonlat(mx: float, my: float) -> tuple[float, float]:
+    return math.degrees(mx / R), math.degrees(2 * math.atan(math.exp(my / R)) - math.pi / 2)
+
+
+def _to_tile(coords: np.ndarray, tb: TileBounds) -> np.ndarray:
+    lat = np.clip(coords[:, 1], -85.05112878, 85.05112878)
+    mx = R * np.radians(coords[:, 0])
+    my = R * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
+    px = (mx - tb.minx) / (tb.maxx - tb.minx) * EXTENT
+    py = (my - tb.miny) / (tb.maxy - tb.miny) * EXTENT  # y up; the encoder flips it
+    return np.column_stack([px, py])
+
+
+def _clean(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _features(geoms: np.ndarray, props: pd.DataFrame) -> list[dict]:
+    records = props.astype(object).where(props.notna(), None).to_dict(orient="records")
+    out = []
+    for g, p in zip(geoms, records, strict=True):
+        if g is None or shapely.is_empty(g):
+            continue
+        out.append({"geometry": g, "properties": {k: _clean(v) for k, v in p.items() if _clean(v) is not None}})
+    return out
+
+
+def _clusters(px: np.ndarray, levels: np.ndarray, cells: int = 64) -> list[dict]:
+    step = EXTENT / cells
+    ix = np.clip((px[:, 0] // step).astype(np.int64), 0, cells - 1)
+    iy = np.clip((px[:, 1] // step).astype(np.int64), 0, cells - 1)
+    frame = pd.DataFrame({"cell": ix * cells + iy, "x": px[:, 0], "y": px[:, 1], "level": levels})
+    for lv in LEVELS:
+        frame[f"n_{lv}"] = (frame["level"] == lv).astype(np.int64)
+    agg = frame.groupby("cell").agg(
+        x=("x", "mean"), y=("y", "mean"), count=("x", "size"), **{f"n_{lv}": (f"n_{lv}", "sum") for lv in LEVELS}
+    )
+    worst = np.select([agg[f"n_{lv}"] > 0 for lv in LEVELS], list(LEVELS), "blue")
+    pts = shapely.points(agg["x"].to_numpy(), agg["y"].to_numpy())
+    out = []
+    for g, row, w in zip(pts, agg.itertuples(), worst, strict=True):
+        props = {"cluster": True, "count": int(row.count), "risk_level": str(w)}
+        props.update({f"n_{lv}": int(getattr(row, f"n_{lv}")) for lv in LEVELS})
+        out.append({"geometry": g, "properties": props})
+    return out
+
+
+def render_tile(
+    layer: str,
+    geoms: np.ndarray,
+    bounds: np.ndarray,
+    props: pd.DataFrame,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    max_points: int = 3000,
+) -> bytes:
+    """Encode one tile of a layer. `bounds` is shapely.bounds of `geoms` (precomputed by the caller)."""
+    tb = TileBounds.of(z, x, y)
+    lon0, lat0, lon1, lat1 = tb.lonlat(pad=BUFFER / EXTENT)
+    hit = np.flatnonzero(
+        (bounds[:, 2] >= lon0) & (bounds[:, 0] <= lon1) & (bounds[:, 3] >= lat0) & (bounds[:, 1] <= lat1)
+    )
+    if len(hit) == 0:
+        return mapbox_vector_tile.encode([{"name": layer, "features": []}])
+    sel = geoms[hit]
+    is_point = shapely.get_type_id(sel) == 0
+    if is_point.all() and len(hit) > max_points:
+        px = _to_tile(shapely.get_coordinates(sel), tb)
+        levels = props["risk_level"].to_numpy()[hit] if "risk_level" in props else np.full(len(hit), "blue")
+        feats = _clusters(px, levels)
+    else:
+        clip_box = shapely.box(lon0, lat0, lon1, lat1)
+        clipped = np.where(is_point, sel, shapely.intersection(sel, clip_box))
+        tiled = shapely.transform(clipped, lambda c: _to_tile(c, tb))
+        tolerance = 0.0 if tb.z >= 14 else 1.0
+        if tolerance:
+            tiled = np.where(is_point, tiled, shapely.simplify(tiled, tolerance, preserve_topology=True))
+        feats = _features(tiled, props.iloc[hit].reset_index(drop=True))
+    return mapbox_vector_tile.encode(
+        [{"name": layer, "features": feats}], default_options={"extents": EXTENT, "quantize_bounds": None}
+    )
