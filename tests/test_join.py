@@ -104,3 +104,18 @@ def test_matches_geopandas_sjoin(boundaries, counties, rng):
     ref = gpd.sjoin(pts, counties[["adcode", "geometry"]], predicate="within", how="left")
     ref = ref.groupby(level=0)["adcode"].min().reindex(range(5000))
     assert ours["county_adcode"].fillna("-").tolist() == ref.fillna("-").tolist()
+
+
+def test_cell_index_never_disagrees_with_geometry(boundaries, counties, rng):
+    """Points on shared vertices, just either side of borders and across the grid all get what a plain
+    covers-test gives (the cell index only short-cuts cells wholly inside one county)."""
+    from geo.join import _covering_unit, _covering_unit_tree
+
+    verts = shapely.get_coordinates(counties.geometry.values)
+    pick = verts[rng.choice(len(verts), 3000, replace=False)]
+    jitter = pick + rng.normal(0, 2e-4, pick.shape)
+    grid_x, grid_y = np.meshgrid(np.linspace(118, 123, 80), np.linspace(27, 31.2, 80))
+    pts = shapely.points(np.concatenate([pick, jitter, np.column_stack([grid_x.ravel(), grid_y.ravel()])]))
+    fast = _covering_unit(pts, counties)
+    slow = _covering_unit_tree(pts, counties)
+    assert (fast == slow).all()
