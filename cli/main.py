@@ -116,7 +116,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     counties = _boundaries(store)
     counties = counties.loc[counties["admin_level"] == "county"]
     t0 = time.perf_counter()
-    files = generate_demo(Path(args.out), counties, n_enterprises=args.enterprises, seed=args.seed)
+    files = generate_demo(
+        Path(args.out), counties, n_enterprises=args.enterprises, seed=args.seed, n_hazards=args.hazards,
+        n_events=args.events,
+    )  # fmt: skip
     for kind, paths in files.items():
         for p in paths:
             print(f"{kind:12s} {p}")
@@ -330,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--out", required=True, type=Path)
     dd.add_argument("--enterprises", type=int, default=20000)
     dd.add_argument("--seed", type=int, default=0)
+    dd.add_argument("--hazards", type=int, help="hazard sites (default: enterprises / 50)")
+    dd.add_argument("--events", type=int, help="events (default: 0.6 × enterprises)")
     _store_arg(dd)
     dd.set_defaults(func=cmd_demo_data)
 

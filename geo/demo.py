@@ -881,11 +881,14 @@ def generate_demo(
     seed: int = 0,
     start: date | None = None,
     end: date = date(2026, 11, 1),
+    n_hazards: int | None = None,
+    n_events: int | None = None,
 ) -> dict[str, list[Path]]:
     """Write a synthetic census for `counties` (EPSG:4326; adcode, name, parent_adcode, polygons) to out_dir.
 
     Deterministic for a seed. `start` defaults to three years before `end`. Returns the written files by
     kind, in the order they must be ingested: {'enterprises': [...], 'hazards': [...], 'events': [...]}.
+    Hazard sites default to n_enterprises / 50 (at least 60) and events to 0.6 × n_enterprises.
     """
     if n_enterprises < 1:
         raise ValueError(f"n_enterprises must be at least 1, got {n_enterprises}")
@@ -902,12 +905,12 @@ def generate_demo(
     frame = _enterprises(rng, cat, c, parks, n_enterprises)
     enterprise_paths, bad_ids = _write_enterprises(rng, cat, frame, c, out)
 
-    hazards = _hazards(rng, cat, c, parks, max(60, n_enterprises // 50), end)
+    hazards = _hazards(rng, cat, c, parks, n_hazards or max(60, n_enterprises // 50), end)
     hazards_path = out / "hazards.geojson"
     hazards_path.unlink(missing_ok=True)
     hazards.to_file(hazards_path, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"})
 
-    events = _events(rng, frame, max(1, round(0.6 * n_enterprises)), start, end, bad_ids[-1])
+    events = _events(rng, frame, n_events or max(1, round(0.6 * n_enterprises)), start, end, bad_ids[-1])
     events_path = out / "events.csv"
     events.to_csv(events_path, index=False, encoding="utf-8", lineterminator="\n")
 

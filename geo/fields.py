@@ -85,8 +85,13 @@ def _empty(text: pd.Series) -> np.ndarray:
     return (text == "").to_numpy()
 
 
+_FULLWIDTH_CHARS = "[０-９．－，]"
+
+
 def parse_float(text: pd.Series) -> Parsed:
-    cleaned = text.str.translate(FULLWIDTH).str.strip()
+    cleaned = text
+    if text.str.contains(_FULLWIDTH_CHARS, regex=True).any():
+        cleaned = text.str.translate(FULLWIDTH).str.strip()
     values = pd.to_numeric(cleaned, errors="coerce")
     bad = values.isna().to_numpy() & ~_empty(cleaned)
     values = values.where(np.isfinite(values))

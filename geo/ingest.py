@@ -215,24 +215,28 @@ def _isnull(series: pd.Series) -> np.ndarray:
 
 
 def _reject_duplicates(values: pd.DataFrame, rep: _Report, key: str) -> None:
+    """Within a file the first usable row with an id wins; later rows with the same id are rejected."""
     ids = values[key]
-    usable = ids.notna() & ~pd.Series(rep.rejected, index=ids.index)
-    dup = ids.duplicated(keep="first") & usable
-    if dup.any():
-        first_line = pd.Series(rep.positions, index=ids.index)[usable & ~ids.duplicated(keep="first")]
-        first_by_id = dict(zip(ids[first_line.index], first_line, strict=True))
-        reasons = np.array(
-            [f"duplicate id; first seen at line {first_by_id.get(i, '?')}" for i in ids.to_numpy()],
-            dtype=object,
-        )
-        rep.reject(dup.to_numpy(), key, reasons)
+    usable = (ids.notna() & ~pd.Series(rep.rejected, index=ids.index)).to_numpy()
+    live = ids[usable]
+    dup_live = live.duplicated(keep="first")
+    if dup_live.any():
+        first_line = pd.Series(rep.positions[usable], index=live.index)[~dup_live]
+        first_by_id = pd.Series(first_line.to_numpy(), index=live[~dup_live].to_numpy())
+        dups = live[dup_live]
+        reasons = np.empty(len(ids), dtype=object)
+        where = ids.index.get_indexer(dups.index)
+        reasons[where] = "duplicate id; first seen at line " + first_by_id.reindex(dups.to_numpy()).astype(str).to_numpy()
+        mask = np.zeros(len(ids), dtype=bool)
+        mask[where] = True
+        rep.reject(mask, key, reasons)
 
 
 def _check_enterprise_fields(values: pd.DataFrame, rep: _Report, catalogue: Catalogue) -> None:
     if "industry" in values:
         names = values["industry"]
-        lookup = {u: catalogue.industry(u) for u in pd.unique(names.dropna())}
-        codes = names.map(lambda v: lookup[v].code if v in lookup and lookup[v] else None)
+        lookup = {u: (catalogue.industry(u) or None) for u in pd.unique(names.dropna())}
+        codes = names.map({u: ind.code for u, ind in lookup.items() if ind is not None})
         values["industry_code"] = codes.astype(object)
         unknown = names.notna().to_numpy() & codes.isna().to_numpy()
         rep.warn(unknown, "industry", ("industry '" + names.fillna("") + "' is not in the catalogue; "
@@ -282,7 +286,7 @@ def _geometries(raw: RawTable, values: pd.DataFrame, rep: _Report, kind: str) ->
         )
         rep.reject(has & (parsed == None), "wkt", "geometry text is not valid WKT")  # noqa: E711
         geoms = np.where(has, parsed, geoms)
-    need = np.array([g is None for g in geoms])
+    need = shapely.is_missing(geoms)
     if need.any():
         if "lon" not in values or "lat" not in values:
             if raw.geometry is None:
@@ -295,12 +299,12 @@ def _geometries(raw: RawTable, values: pd.DataFrame, rep: _Report, kind: str) ->
             rep.reject(missing, "lon/lat", "missing coordinates (经度/纬度)")
             ok = need & ~missing
             geoms[ok] = shapely.points(lon[ok], lat[ok])
-    rep.reject(np.array([g is None for g in geoms]), "geometry", "no geometry and no coordinates")
+    rep.reject(shapely.is_missing(geoms), "geometry", "no geometry and no coordinates")
     return geoms
 
 
 def _repair(geoms: np.ndarray, rep: _Report) -> np.ndarray:
-    present = np.array([g is not None for g in geoms])
+    present = ~shapely.is_missing(geoms)
     valid = np.ones(len(geoms), dtype=bool)
     valid[present] = shapely.is_valid(geoms[present])
     broken = present & ~valid
@@ -327,7 +331,7 @@ def _repair(geoms: np.ndarray, rep: _Report) -> np.ndarray:
         for i, f, d in zip(keep, fixed[parts_ok], dims_before[parts_ok], strict=True):
             parts = [p for p in shapely.get_parts(f) if shapely.get_dimensions(p) == d]
             geoms[i] = shapely.union_all(parts) if len(parts) > 1 else parts[0]
-    empty = present & np.array([g is not None and shapely.is_empty(g) for g in geoms])
+    empty = present & shapely.is_empty(geoms)
     rep.reject(empty, "geometry", "empty geometry")
     return geoms
 
@@ -516,12 +520,8 @@ def _upsert(store: Store, kind: str, accepted: pd.DataFrame) -> tuple[int, int]:
 
 
 def _stable_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """Object columns holding mixed None/str stay str-or-null so Parquet keeps one type per column."""
+    """Object columns become text columns (missing stays missing) so Parquet keeps one type per column."""
     for col in frame.columns:
         if frame[col].dtype == object and col != "geometry":
-            non_null = frame[col].dropna()
-            if len(non_null) and not non_null.map(lambda v: isinstance(v, str)).all():
-                frame[col] = frame[col].map(
-                    lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-                )
+            frame[col] = frame[col].astype("str")
     return frame

@@ -94,46 +94,65 @@ def decode_text(data: bytes, path: Path) -> tuple[str, str]:
         ) from exc
 
 
-def _csv_positions(text: str, n_rows: int, delimiter: str) -> np.ndarray:
-    """Line number of each data row (header = 1), exact even with quoted multi-line fields."""
-    starts = []
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    prev_end = 0
-    for i, row in enumerate(reader):
-        start = prev_end + 1
-        prev_end = reader.line_num
-        if i == 0 or not any(cell.strip() for cell in row):
-            continue
-        starts.append(start)
-    if len(starts) != n_rows:  # pragma: no cover - defensive: both parsers must agree
-        raise InputRejected(f"CSV rows could not be matched to line numbers ({len(starts)} vs {n_rows})")
-    return np.asarray(starts, dtype=np.int64)
+def csv_record_lines(data: bytes, n_rows: int) -> np.ndarray:
+    """Line number (header = 1) of each non-blank data record, exact with quoted multi-line fields.
+
+    Vectorised over the raw bytes: a newline ends a record when an even number of quote characters precede
+    it. Valid for UTF-8 and GB18030 alike (neither puts 0x22 or 0x0A inside a multi-byte character).
+    """
+    arr = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == 10)
+    if len(newlines) == 0 or newlines[-1] != len(arr) - 1:
+        newlines = np.append(newlines, len(arr))  # a last line without a newline
+    quotes = np.flatnonzero(arr == 34)
+    parity = np.searchsorted(quotes, newlines)  # quote characters before each newline
+    ends = np.flatnonzero(parity % 2 == 0)  # indices into `newlines` that end a record
+    starts_nl = np.r_[-1, ends[:-1]]  # index of the newline before each record (-1: file start)
+    start_pos = np.where(starts_nl >= 0, newlines[np.maximum(starts_nl, 0)] + 1, 0)
+    end_pos = newlines[ends]
+    length = end_pos - start_pos
+    blank = (length == 0) | ((length == 1) & (arr[np.minimum(start_pos, len(arr) - 1)] == 13))
+    line_no = starts_nl + 2  # newline index k precedes line k + 2
+    line_no = line_no[~blank]
+    if len(line_no) - 1 != n_rows:  # pragma: no cover - defensive: both parsers must agree
+        raise InputRejected(f"CSV records could not be matched to line numbers ({len(line_no) - 1} vs {n_rows})")
+    return line_no[1:].astype(np.int64)
 
 
 def _read_csv(path: Path) -> RawTable:
-    text, encoding = decode_text(path.read_bytes(), path)
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            dtype=str,
-            keep_default_na=False,
-            sep=delimiter,
-            skip_blank_lines=True,
-            engine="c",
-        )
-    except pd.errors.EmptyDataError as exc:
-        raise InputRejected(f"{path}: the file is empty; it needs a header line and rows") from exc
-    except pd.errors.ParserError as exc:
-        raise InputRejected(f"{path}: not a well-formed CSV ({exc})") from exc
-    frame = frame.loc[~(frame == "").all(axis=1)].reset_index(drop=True) if len(frame.columns) else frame
-    n_physical = text.count("\n") + (0 if text.endswith("\n") else 1)
-    if '"' not in text and n_physical == len(frame) + 1:
-        positions = np.arange(2, len(frame) + 2, dtype=np.int64)
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    raw = path.read_bytes()
+    text, encoding = decode_text(raw, path)
+    data = raw[3:] if encoding == "utf-8-sig" else raw
+    if encoding == "gb18030":
+        data = text.encode("utf-8")
+        raw_for_lines = raw
     else:
-        positions = _csv_positions(text, len(frame), delimiter)
-    return RawTable(path, "csv", _as_text(frame), positions, "line", encoding=encoding)
+        raw_for_lines = data
+    first = text.split("\n", 1)[0]
+    if not first.strip():
+        raise InputRejected(f"{path}: the file is empty or starts with a blank line; it needs a header line")
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter))
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header}, strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise InputRejected(f"{path}: not a well-formed CSV ({exc})") from exc
+    frame = table.to_pandas()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for col in frame.columns:
+        frame[col] = frame[col].str.strip()
+    positions = csv_record_lines(raw_for_lines, len(frame))
+    return RawTable(path, "csv", frame, positions, "line", encoding=encoding)
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
