@@ -112,9 +112,7 @@ class IngestOptions:
     tolerance_m: float = 1000.0
 
 
-def ingest_file(
-    store: Store, path: Path | str, kind: str, options: IngestOptions | None = None
-) -> IngestResult:
+def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOptions | None = None) -> IngestResult:
     """Read, validate, join and upsert one file. Raises InputRejected only when the whole file is unusable."""
     options = options or IngestOptions()
     contract = load_contract(kind)
@@ -197,9 +195,7 @@ def _parse(raw: RawTable, contract: Contract, catalogue: Catalogue) -> tuple[pd.
             _report_bad_values(rep, f, text, bad, contract.kind, catalogue)
     for f in contract.fields:
         if f.required and f.name in values:
-            rep.reject(
-                _isnull(values[f.name]), f.name, f"missing {f.name} ({f.aliases[0] if f.aliases else f.name})"
-            )
+            rep.reject(_isnull(values[f.name]), f.name, f"missing {f.name} ({f.aliases[0] if f.aliases else f.name})")
     canonical = set(mapping.values())
     for col in raw.frame.columns:
         if col not in canonical:
@@ -226,7 +222,9 @@ def _reject_duplicates(values: pd.DataFrame, rep: _Report, key: str) -> None:
         dups = live[dup_live]
         reasons = np.empty(len(ids), dtype=object)
         where = ids.index.get_indexer(dups.index)
-        reasons[where] = "duplicate id; first seen at line " + first_by_id.reindex(dups.to_numpy()).astype(str).to_numpy()
+        reasons[where] = (
+            "duplicate id; first seen at line " + first_by_id.reindex(dups.to_numpy()).astype(str).to_numpy()
+        )
         mask = np.zeros(len(ids), dtype=bool)
         mask[where] = True
         rep.reject(mask, key, reasons)
@@ -281,18 +279,14 @@ def _geometries(raw: RawTable, values: pd.DataFrame, rep: _Report, kind: str) ->
         geoms = np.asarray(raw.geometry, dtype=object).copy()
     if "wkt" in values and values["wkt"].notna().any():
         has = values["wkt"].notna().to_numpy()
-        parsed = shapely.from_wkt(
-            values["wkt"].where(values["wkt"].notna(), None).to_numpy(), on_invalid="ignore"
-        )
+        parsed = shapely.from_wkt(values["wkt"].where(values["wkt"].notna(), None).to_numpy(), on_invalid="ignore")
         rep.reject(has & (parsed == None), "wkt", "geometry text is not valid WKT")  # noqa: E711
         geoms = np.where(has, parsed, geoms)
     need = shapely.is_missing(geoms)
     if need.any():
         if "lon" not in values or "lat" not in values:
             if raw.geometry is None:
-                raise InputRejected(
-                    f"{raw.path}: no lon/lat (经度/纬度) columns and no geometry; add coordinates"
-                )
+                raise InputRejected(f"{raw.path}: no lon/lat (经度/纬度) columns and no geometry; add coordinates")
         else:
             lon, lat = values["lon"].to_numpy(dtype="float64"), values["lat"].to_numpy(dtype="float64")
             missing = need & (np.isnan(lon) | np.isnan(lat))
@@ -493,9 +487,7 @@ def _check_events(values: pd.DataFrame, rep: _Report, store: Store) -> pd.DataFr
         basis = text("enterprise_id")
         for col in ("type", "found_date", "severity", "due_date", "closed_date"):
             basis = basis + "|" + text(col)
-        values.loc[derived, "id"] = [
-            "EV" + hashlib.sha1(b.encode("utf-8")).hexdigest()[:14] for b in basis[derived]
-        ]
+        values.loc[derived, "id"] = ["EV" + hashlib.sha1(b.encode("utf-8")).hexdigest()[:14] for b in basis[derived]]
     _reject_duplicates(values, rep, "id")
     keep = ~rep.rejected
     return values.loc[keep].reset_index(drop=True)

@@ -12,7 +12,6 @@ place (`geo.fields`). Each row keeps its position: the line in a CSV (header = l
 from __future__ import annotations
 
 import csv
-import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +54,7 @@ def detect_format(path: Path) -> str:
     fmt = TABLE_SUFFIXES.get(suffix) or VECTOR_SUFFIXES.get(suffix)
     if fmt is None:
         known = ", ".join(sorted(set(TABLE_SUFFIXES) | set(VECTOR_SUFFIXES)))
-        raise InputFormatUnknown(
-            f"{path}: cannot tell the format from '{suffix or path.name}'; use one of {known}"
-        )
+        raise InputFormatUnknown(f"{path}: cannot tell the format from '{suffix or path.name}'; use one of {known}")
     return fmt
 
 
@@ -243,9 +240,7 @@ def _read_vector(path: Path, fmt: str) -> RawTable:
     frame = pd.DataFrame({name: values for name, values in zip(meta["fields"], field_data, strict=True)})
     crs = CRS.from_user_input(meta["crs"]) if meta.get("crs") else None
     positions = np.arange(1, len(frame) + 1, dtype=np.int64)
-    return RawTable(
-        path, fmt, _as_text(frame), positions, "feature", geoms, crs, encoding or meta.get("encoding")
-    )
+    return RawTable(path, fmt, _as_text(frame), positions, "feature", geoms, crs, encoding or meta.get("encoding"))
 
 
 def _read_parquet(path: Path) -> RawTable:
