@@ -1,0 +1,378 @@
+"""Regional four-colour levels (区域/领域风险四色图): a level-weighted load of the units and sites inside.
+
+For every boundary unit (province, city, county, finer) and every domain (the catalogue's 8 codes and `all`):
+
+    load  = Σ_units weight[level] + site_factor × Σ_open sites weight[level]
+    k     = k[admin_level] × domain_factor[domain] (1 for `all`) × (area_km2 / reference_km2) ** area.exponent
+    index = 100 × (1 − exp(−load / k))                    (0 for a region with nothing inside)
+    level = scheme(index), then raised to each fired rule's floor (rules never lower a level)
+
+Under the default `fixed` scheme a region's level depends only on what lies inside it, never on other
+regions, on row order or on counts of anything else: adding a unit or an open hidden danger can only raise
+the levels of the regions holding it. `quantiles` / `natural_breaks` (mapclassify, 4 classes within each
+admin level × domain) are for exploratory maps only: they rank regions against each other.
+
+Hazard sites count in `all`, and also in the domain that `[hazards.domains]` maps their type to. Sites
+scored `closed` (column `basis`, or a closed `status`) count for nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.catalogue import Catalogue, load_catalogue, normalize_name
+from geo.errors import InputRejected
+from geo.scoring.model import LEVELS, RANK, ScoringModel
+from geo.scoring.units import _rank, _round1
+
+__all__ = ["OUTPUT_COLUMNS", "regional_levels"]
+
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "adcode", "name", "admin_level", "parent_adcode", "domain", "risk_index", "risk_level", "risk_level_zh",
+    "n_red", "n_orange", "n_yellow", "n_blue", "n_units", "n_hazards", "rules", "explanation",
+)  # fmt: skip
+
+_LEVEL_OF_RANK = np.array([None, *LEVELS], dtype=object)
+_STANDARD_ORDER = {"province": 0, "city": 1, "county": 2}
+FORMULA = (
+    "index = 100 × (1 − exp(−load / k)); load = Σ_units weight[level] + site_factor × Σ_sites weight[level]; "
+    "k = k[admin_level] × domain_factor[domain] × (area_km2 / reference_km2)^exponent"
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Members: every (region, domain) a unit or site counts in
+# --------------------------------------------------------------------------------------------------
+def _levels_of(frame: pd.DataFrame, what: str) -> pd.Series:
+    if "risk_level" not in frame.columns:
+        raise InputRejected(f"{what} need a `risk_level` column (red/orange/yellow/blue); score them first")
+    level = frame["risk_level"]
+    bad = ~level.isin(LEVELS)
+    if bad.any():
+        examples = ", ".join(repr(v) for v in level[bad].astype(object).unique()[:5])
+        raise InputRejected(
+            f"{int(bad.sum())} {what} have a risk_level that is not red/orange/yellow/blue ({examples}); "
+            "every unit must carry exactly one level: score them with geo.scoring first"
+        )
+    return level.astype(object)
+
+
+def _veto(units: pd.DataFrame, level: pd.Series) -> np.ndarray:
+    """`veto` when given; else (for frames from elsewhere) a red unit with an override."""
+    if "veto" in units.columns:
+        return units["veto"].astype("boolean").to_numpy(dtype=bool, na_value=False)
+    if "override" in units.columns:
+        return (units["override"].notna() & level.eq("red")).to_numpy(dtype=bool)
+    return np.zeros(len(units), dtype=bool)
+
+
+def _base_members(
+    units: pd.DataFrame, hazards: pd.DataFrame | None, model: ScoringModel, cat: Catalogue, code_cols: list[str]
+) -> pd.DataFrame:
+    """One row per unit and per open site, heaviest first (weight, score, kind, id, name: order-independent).
+
+    Columns: kind, id, name, item_domain, level, risk_score, veto, weight and the region code columns.
+    """
+    keep = ["id", "name", "risk_score", *code_cols]
+    u_level = _levels_of(units, "units")
+    u = units.reindex(columns=keep).assign(
+        kind="unit", item_domain=units["domain"] if "domain" in units.columns else None, level=u_level,
+        veto=_veto(units, u_level),
+    )  # fmt: skip
+    frames = [u]
+    if hazards is not None and len(hazards):
+        h = hazards[~_closed_sites(hazards, model)]
+        types = h["type"] if "type" in h.columns else pd.Series([None] * len(h), index=h.index, dtype=object)
+        mapped = {t: model.hazards.domains.get(cat.hazard_type_code(str(t)) or "") for t in pd.unique(types)}
+        level = _levels_of(h, "hazard sites")
+        frames.append(
+            h.reindex(columns=keep).assign(kind="site", item_domain=types.map(mapped), level=level, veto=False)
+        )
+    out = pd.concat(frames, ignore_index=True, sort=False)
+    lw = model.region.level_weights
+    weight = out["level"].map({lv: lw.of(lv) for lv in LEVELS}).to_numpy(dtype=np.float64)
+    out["weight"] = np.where(out["kind"].eq("site"), weight * model.region.site_factor, weight)
+    score = pd.to_numeric(out["risk_score"], errors="coerce").fillna(-1.0).to_numpy()
+    ids = pd.factorize(out["id"].astype(str), sort=True)[0]
+    names = pd.factorize(out["name"].astype(str), sort=True)[0]
+    order = np.lexsort((names, ids, out["kind"].eq("unit").to_numpy(), -score, -out["weight"].to_numpy()))
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _closed_sites(hazards: pd.DataFrame, model: ScoringModel) -> np.ndarray:
+    closed = np.zeros(len(hazards), dtype=bool)
+    if "basis" in hazards.columns:
+        closed |= hazards["basis"].eq("closed").to_numpy(dtype=bool, na_value=False)
+    if "status" in hazards.columns and model.hazards.closed_statuses:
+        names = {normalize_name(s) for s in model.hazards.closed_statuses}
+        status = hazards["status"].map(lambda s: isinstance(s, str) and normalize_name(s) in names)
+        closed |= status.to_numpy(dtype=bool, na_value=False)
+    return closed
+
+
+def _memberships(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(grid row, base row) pairs: each member counts in `all` and its own domain of every region holding it.
+
+    Grid rows are laid out region-major: row = region_position × n_domains + domain_position (`all` = 0).
+    """
+    n_dom = len(domains) + 1
+    regions = grid.iloc[::n_dom]
+    own = pd.Index(domains).get_indexer(base["item_domain"].astype(object)) + 1  # 0 where not a domain
+    rows, src = [], []
+    for lvl in pd.unique(regions["admin_level"]):
+        col = f"{lvl}_adcode"
+        if col not in base.columns:
+            continue
+        at_level = np.flatnonzero(regions["admin_level"].to_numpy() == lvl)
+        codes = base[col]
+        if pd.api.types.is_float_dtype(codes):  # 330102.0 read from a spreadsheet → "330102"
+            codes = codes.astype("Int64")
+        pos = pd.Index(regions["adcode"].to_numpy()[at_level]).get_indexer(codes.astype("string"))
+        inside = np.flatnonzero(pos >= 0)
+        region = at_level[pos[inside]]
+        rows += [region * n_dom, region[own[inside] > 0] * n_dom + own[inside][own[inside] > 0]]
+        src += [inside, inside[own[inside] > 0]]
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(rows).astype(np.int64), np.concatenate(src).astype(np.int64)
+
+
+def _aggregate(grid: pd.DataFrame, base: pd.DataFrame, rows: np.ndarray, src: np.ndarray) -> pd.DataFrame:
+    """Load and counts per grid row (bincount over memberships)."""
+    n = len(grid)
+    is_unit = base["kind"].eq("unit").to_numpy()[src]
+    rank = base["level"].map(RANK).to_numpy(dtype=np.int64)[src]
+    weight = base["weight"].to_numpy(dtype=np.float64)[src]
+    veto = is_unit & base["veto"].to_numpy(dtype=bool)[src]
+    cols = {
+        "load": np.bincount(rows, weights=weight, minlength=n),
+        "unit_load": np.bincount(rows, weights=np.where(is_unit, weight, 0.0), minlength=n),
+        "veto_units": np.bincount(rows, weights=veto, minlength=n),
+    }
+    for lv in LEVELS:
+        cols[f"unit_{lv}"] = np.bincount(rows, weights=is_unit & (rank == RANK[lv]), minlength=n)
+        cols[f"site_{lv}"] = np.bincount(rows, weights=~is_unit & (rank == RANK[lv]), minlength=n)
+    return grid.assign(**cols)
+
+
+# --------------------------------------------------------------------------------------------------
+# Index, scheme, rules
+# --------------------------------------------------------------------------------------------------
+def _column(frame: pd.DataFrame, col: str, default: Any = None) -> Any:
+    """A column as an object array with None for missing values; `default` when the column is absent."""
+    if col not in frame.columns:
+        return default
+    s = frame[col].astype(object)
+    return s.where(s.notna(), None).to_numpy()
+
+
+def _grid(boundaries: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
+    need = {"adcode", "admin_level"} - set(boundaries.columns)
+    if need:
+        raise InputRejected(f"boundaries need columns adcode and admin_level; missing {sorted(need)}")
+    admin = boundaries["admin_level"].astype(str)
+    rank = (
+        pd.to_numeric(boundaries["level_rank"], errors="coerce")
+        if "level_rank" in boundaries.columns
+        else admin.map(_STANDARD_ORDER).fillna(9)
+    )
+    area = pd.to_numeric(boundaries["area_km2"], errors="coerce") if "area_km2" in boundaries.columns else np.nan
+    b = pd.DataFrame(
+        {
+            "adcode": boundaries["adcode"].astype(str).to_numpy(dtype=object),
+            "name": _column(boundaries, "name"),
+            "admin_level": admin.to_numpy(dtype=object),
+            "parent_adcode": _column(boundaries, "parent_adcode"),
+            "level_rank": np.asarray(rank, dtype=np.float64),
+            "area_km2": np.asarray(area, dtype=np.float64),
+        }
+    ).drop_duplicates(["admin_level", "adcode"])
+    b = b.sort_values(["level_rank", "adcode", "admin_level"], kind="mergesort")
+    dom = pd.DataFrame({"domain": ["all", *domains]})
+    return b.merge(dom, how="cross").reset_index(drop=True)  # region-major, `all` first
+
+
+def _k(grid: pd.DataFrame, model: ScoringModel) -> pd.DataFrame:
+    r = model.region
+    k_level = grid["admin_level"].map(lambda lv: r.k_for(lv)).to_numpy(dtype=np.float64)
+    dom_factor = grid["domain"].map(lambda d: 1.0 if d == "all" else r.domain_factor.get(d, 1.0))
+    area = grid["area_km2"].to_numpy(dtype=np.float64)
+    usable = (r.area.exponent > 0) & np.isfinite(area) & (area > 0)
+    area_factor = np.where(usable, (np.where(usable, area, 1.0) / r.area.reference_km2) ** r.area.exponent, 1.0)
+    return grid.assign(
+        k_level=k_level, domain_factor=dom_factor.to_numpy(dtype=np.float64), area_factor=area_factor,
+        k=k_level * dom_factor.to_numpy(dtype=np.float64) * area_factor,
+    )  # fmt: skip
+
+
+def _classify(grid: pd.DataFrame, model: ScoringModel) -> np.ndarray:
+    """Rank (1 red … 4 blue) of each row's index under the model's scheme; empty regions are blue."""
+    edges = model.region.thresholds.edges()
+    rank = _rank(grid["risk_index"].to_numpy(dtype=np.float64), edges).astype(np.int64)
+    empty = (grid["n_units"] + grid["n_hazards"]).to_numpy() == 0
+    if model.region.scheme != "fixed":
+        import mapclassify
+
+        scheme = {"quantiles": mapclassify.Quantiles, "natural_breaks": mapclassify.FisherJenks}
+        for _, idx in grid[~empty].groupby(["admin_level", "domain"], sort=False).groups.items():
+            y = grid.loc[idx, "risk_index"].to_numpy(dtype=np.float64)
+            if len(np.unique(y)) < 4:
+                continue  # too few distinct values for 4 classes: keep the fixed thresholds
+            with warnings.catch_warnings():  # "Numba not installed": the pure-Python path is exact, only slower
+                warnings.simplefilter("ignore", UserWarning)
+                classes = scheme[model.region.scheme](y, k=4).yb
+            rank[grid.index.get_indexer(idx)] = 4 - np.asarray(classes, dtype=np.int64)
+    return np.where(empty, 4, rank)
+
+
+def _rules(grid: pd.DataFrame, model: ScoringModel, cat: Catalogue) -> tuple[np.ndarray, list[list[dict]]]:
+    """Floor rank from the fired rules, and per row the fired rules (id, text, count, min_count, at_least)."""
+    counts = {
+        "veto_units": grid["veto_units"].to_numpy(),
+        "red_units": grid["unit_red"].to_numpy(),
+        "red_sites": grid["site_red"].to_numpy(),
+        "red": (grid["unit_red"] + grid["site_red"]).to_numpy(),
+    }
+    floor = np.full(len(grid), 4, dtype=np.int64)
+    fired: list[list[dict]] = [[] for _ in range(len(grid))]
+    for rule in model.region.rules:
+        need = grid["admin_level"].map(rule.min_count).to_numpy(dtype=np.float64)
+        count = counts[rule.count]
+        hit = ~np.isnan(need) & (count >= np.nan_to_num(need, nan=np.inf))
+        floor = np.where(hit, np.minimum(floor, RANK[rule.at_least]), floor)
+        zh = cat.level(rule.at_least).zh
+        for i in np.flatnonzero(hit):
+            c, n = int(count[i]), int(need[i])
+            text = rule.text.format(count=c, min_count=n, at_least=rule.at_least, at_least_zh=zh)
+            fired[i].append({"id": rule.id, "text": text, "count": c, "min_count": n, "at_least": rule.at_least})
+    return floor, fired
+
+
+# --------------------------------------------------------------------------------------------------
+# Explanations
+# --------------------------------------------------------------------------------------------------
+def _top(base: pd.DataFrame, rows: np.ndarray, src: np.ndarray, top_n: int) -> dict[int, list[dict]]:
+    """The top_n heaviest members of each grid row (base is already in contribution order)."""
+    if top_n == 0 or len(rows) == 0:
+        return {}
+    order = np.lexsort((src, rows))
+    rows, src = rows[order], src[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    first = np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    pick = (np.arange(len(rows)) - first) < top_n
+    picked = base.iloc[src[pick]]
+    out: dict[int, list[dict]] = {}
+    for r, m in zip(rows[pick].tolist(), picked.itertuples(index=False), strict=True):
+        out.setdefault(r, []).append(
+            {
+                "kind": m.kind,
+                "id": _plain(m.id),
+                "name": _plain(m.name),
+                "domain": _plain(m.item_domain),
+                "level": m.level,
+                "score": _plain(m.risk_score),
+                "contribution": round(float(m.weight), 4),
+            }
+        )
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if v is None or (not isinstance(v, str | list | dict) and pd.isna(v)):
+        return None
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _explanations(
+    grid: pd.DataFrame, top: dict[int, list[dict]], fired: list[list[dict]], model: ScoringModel
+) -> list[dict]:
+    r = model.region
+    per_domain = grid[grid["domain"] != "all"].groupby(["admin_level", "adcode"], sort=False)
+    domains = {key: dict(zip(g["domain"].tolist(), g["risk_index"].astype(float).tolist(), strict=True))
+               for key, g in per_domain}  # fmt: skip
+    weights = {lv: r.level_weights.of(lv) for lv in LEVELS}
+    out = []
+    for i, row in enumerate(grid.itertuples(index=False)):
+        load = float(row.load)
+        rules = [{**f, "raised": RANK[f["at_least"]] < row.index_rank} for f in fired[i]]
+        contributors = [{**c, "share": round(c["contribution"] / load, 4) if load else 0.0} for c in top.get(i, [])]
+        exp = {
+            "domain": row.domain,
+            "scheme": r.scheme,
+            "formula": FORMULA,
+            "inputs": {
+                "load": round(load, 4),
+                "unit_load": round(float(row.unit_load), 4),
+                "site_load": round(load - float(row.unit_load), 4),
+                "k": round(float(row.k), 4),
+                "k_admin_level": float(row.k_level),
+                "domain_factor": float(row.domain_factor),
+                "area_km2": None if not np.isfinite(row.area_km2) else round(float(row.area_km2), 3),
+                "area_factor": round(float(row.area_factor), 6),
+                "level_weights": weights,
+                "site_factor": r.site_factor,
+            },
+            "index": float(row.risk_index),
+            "index_level": _LEVEL_OF_RANK[row.index_rank],
+            "level": _LEVEL_OF_RANK[row.final_rank],
+            "counts": {
+                "units": {lv: int(getattr(row, f"unit_{lv}")) for lv in LEVELS},
+                "sites": {lv: int(getattr(row, f"site_{lv}")) for lv in LEVELS},
+                "veto_units": int(row.veto_units),
+            },
+            "rules": rules,
+            "top": contributors,
+        }
+        if row.domain == "all":
+            exp["domains"] = domains.get((row.admin_level, row.adcode), {})
+        out.append(exp)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------------
+def regional_levels(
+    units: pd.DataFrame,
+    hazards: pd.DataFrame | None,
+    boundaries: pd.DataFrame,
+    model: ScoringModel,
+    catalogue: Catalogue | None = None,
+) -> pd.DataFrame:
+    """One row per (boundary unit × domain in `all` + the catalogue's domains); see `OUTPUT_COLUMNS`.
+
+    `units`: scored enterprises with `id`, `name`, `domain`, `risk_score`, `risk_level`, `override` (and
+    `veto` from `score_enterprises`, which keeps the veto rule monotone), plus `<admin_level>_adcode` for
+    every admin level of `boundaries` (a missing column: nothing is located at that level). `hazards`:
+    scored sites with `id`, `name`, `type`, `risk_score`, `risk_level`, optional `basis`/`status`, and the
+    same code columns. `boundaries`: `adcode`, `name`, `admin_level`, `parent_adcode`, `level_rank`, and
+    `area_km2` (used only when the model's area exponent is > 0). Rows are sorted by level_rank, adcode,
+    domain (`all` first, then catalogue order), whatever the order of the inputs.
+    """
+    cat = catalogue or load_catalogue()
+    domains = [d.code for d in cat.domains]
+    grid = _k(_grid(boundaries, domains), model)
+    code_cols = [f"{lvl}_adcode" for lvl in pd.unique(grid["admin_level"])]
+    base = _base_members(units, hazards, model, cat, code_cols)
+    rows, src = _memberships(base, grid, domains)
+    grid = _aggregate(grid, base, rows, src)
+    for lv in LEVELS:
+        grid[f"n_{lv}"] = (grid[f"unit_{lv}"] + grid[f"site_{lv}"]).astype(np.int64)
+    grid["n_units"] = grid[[f"unit_{lv}" for lv in LEVELS]].sum(axis=1).astype(np.int64)
+    grid["n_hazards"] = grid[[f"site_{lv}" for lv in LEVELS]].sum(axis=1).astype(np.int64)
+    grid["risk_index"] = _round1(100.0 * (1.0 - np.exp(-grid["load"].to_numpy() / grid["k"].to_numpy())))
+    grid["index_rank"] = _classify(grid, model)
+    floor, fired = _rules(grid, model, cat)
+    grid["final_rank"] = np.minimum(grid["index_rank"].to_numpy(), floor)
+    grid["risk_level"] = _LEVEL_OF_RANK[grid["final_rank"].to_numpy()]
+    grid["risk_level_zh"] = grid["risk_level"].map({lv.code: lv.zh for lv in cat.levels})
+    grid["rules"] = [[f["text"] for f in row] for row in fired]
+    grid["explanation"] = _explanations(grid, _top(base, rows, src, model.region.top_n), fired, model)
+    out = grid[list(OUTPUT_COLUMNS)].copy()
+    for col in ("name", "parent_adcode"):  # object columns with None (not NaN) for missing values
+        out[col] = pd.Series(_column(out, col), dtype=object, index=out.index)
+    return out
