@@ -1,5 +1,6 @@
 """The HTTP service. `create_app(settings)` builds it; nothing is built at import time."""
 
+import gzip
 import hashlib
 import hmac
 import json
@@ -50,6 +51,24 @@ def _respond(request: Request, body: dict[str, Any], media: str, etag_key: str, 
     if html_fn is not None:
         return HTMLResponse(html_fn(body), headers={"ETag": etag})
     return ORJSON(body, media_type=media, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
+def _cached_json(request: Request, state: State, view_key: str, media: str, make) -> Response:
+    """Serve a JSON body from the response cache (built once per snapshot and URL, stored plain and gzipped)."""
+    key = f"{view_key}|{request.url}"
+    etag = 'W/"' + hashlib.sha1(key.encode()).hexdigest()[:20] + '"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    entry = state.responses.get(key)
+    if entry is None:
+        raw = orjson.dumps(make(), option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY, default=str)
+        entry = (raw, gzip.compress(raw, 6) if len(raw) > 1024 else None)
+        state.responses.put(key, entry)
+    raw, gz = entry
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if gz is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(gz, media_type=media, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(raw, media_type=media, headers=headers)
 
 
 def _base(request: Request) -> str:
@@ -174,16 +193,21 @@ def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C
         view = state.view_at(ogc.parse_datetime(datetime))
         c = _collection(view, cid)
         filters = {k: v for k, v in request.query_params.items() if k not in ogc.RESERVED}
-        body = ogc.items(_base(request), c, view, bbox=ogc.parse_bbox(bbox), limit=limit, offset=offset,
-                         filters=filters, query=str(request.url.query))  # fmt: skip
-        html_fn = None
-        if _wants_html(request, f):
+        box = ogc.parse_bbox(bbox)
 
-            def html_fn(b):
-                rows = [feat["properties"] for feat in b["features"]]
-                head = f"<p>{b['numberReturned']} of {b['numberMatched']} features</p>"
-                return ogc.html_page(c.title, head + ogc.table_html(rows) + ogc.links_html(b["links"]))
+        def make():
+            return ogc.items(_base(request), c, view, bbox=box, limit=limit, offset=offset, filters=filters,
+                             query=str(request.url.query))  # fmt: skip
 
+        if not _wants_html(request, f):
+            return _cached_json(request, state, view.key, ogc.GEOJSON, make)
+
+        def html_fn(b):
+            rows = [feat["properties"] for feat in b["features"]]
+            head = f"<p>{b['numberReturned']} of {b['numberMatched']} features</p>"
+            return ogc.html_page(c.title, head + ogc.table_html(rows) + ogc.links_html(b["links"]))
+
+        body = make()
         return _respond(request, body, ogc.GEOJSON, view.key, html_fn)
 
     @read.get("/collections/{cid}/items/{fid}", summary="One feature")
@@ -224,12 +248,17 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
         etag = f'W/"{view.key}-{cid}-{z}-{x}-{y}"'
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})
-        cols = [k for k in TILE_PROPS if k in c.frame.columns]
-        try:
-            data = render_tile(cid, c.geoms, c.bounds, c.frame[cols], z, x, y)
-        except ValueError as exc:
-            raise InputRejected(str(exc)) from exc
-        return Response(data, media_type="application/vnd.mapbox-vector-tile", headers={"ETag": etag})
+        key = f"tile|{view.key}|{cid}|{z}|{x}|{y}"
+        cached = state.responses.get(key)
+        if cached is None:
+            cols = [k for k in TILE_PROPS if k in c.frame.columns]
+            try:
+                data = render_tile(cid, c.geoms, c.bounds, c.frame[cols], z, x, y)
+            except ValueError as exc:
+                raise InputRejected(str(exc)) from exc
+            cached = (data, None)
+            state.responses.put(key, cached)
+        return Response(cached[0], media_type="application/vnd.mapbox-vector-tile", headers={"ETag": etag})
 
     @read.get("/regions/{adcode}", summary="A region's level, index, counts, explanation and trend")
     def region(request: Request, adcode: str, f: str | None = None):

@@ -151,11 +151,42 @@ def _domains(frame: pd.DataFrame) -> list[str]:
     )
 
 
+class ResponseCache:
+    """A small LRU of serialised responses (bytes), bounded by total size."""
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024):
+        from collections import OrderedDict
+
+        self._items: OrderedDict[str, tuple[bytes, bytes | None]] = OrderedDict()
+        self._size = 0
+        self._max = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[bytes, bytes | None] | None:
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is not None:
+                self._items.move_to_end(key)
+            return entry
+
+    def put(self, key: str, entry: tuple[bytes, bytes | None]) -> None:
+        size = len(entry[0]) + len(entry[1] or b"")
+        if size > self._max // 4:
+            return
+        with self._lock:
+            self._items[key] = entry
+            self._size += size
+            while self._size > self._max:
+                _, old = self._items.popitem(last=False)
+                self._size -= len(old[0]) + len(old[1] or b"")
+
+
 class State:
     """Thread-safe holder of the current View."""
 
     def __init__(self, store: Store):
         self.store = store
+        self.responses = ResponseCache()
         self._lock = threading.Lock()
         self._view: View | None = None
         self._dated: dict[tuple[str, str], View] = {}

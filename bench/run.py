@@ -1,0 +1,255 @@
+"""Province-scale benchmark: generate demo data, run each stage in its own process, measure the service on
+loopback, and write the results table to docs/performance.md.
+
+    python bench/run.py [--enterprises 1000000] [--hazards 20000] [--events 200000] [--runs 3] [--work DIR]
+
+Run by hand (it takes minutes and gigabytes), never by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+
+
+def _stage(stage: str, work: Path) -> dict:
+    out = subprocess.run([PY, str(HERE / "stages.py"), stage, str(work)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _median_runs(stage: str, work: Path, runs: int) -> dict:
+    results = [_stage(stage, work) for _ in range(runs)]
+    best = dict(results[0])
+    for key in results[0]:
+        if isinstance(results[0][key], float):
+            best[key] = statistics.median(r[key] for r in results)
+    best["peak_mb"] = max(r["peak_mb"] for r in results)
+    best["runs"] = runs
+    return best
+
+
+def prepare(work: Path, n: int, hazards: int, events: int) -> None:
+    import geopandas as gpd
+    import pandas as pd
+
+    from geo.boundaries import load_bundled
+    from geo.demo import generate_demo
+
+    inp = work / "input"
+    if (inp / "enterprises.parquet").exists():
+        return
+    b = load_bundled()
+    generate_demo(inp, b.loc[b["admin_level"] == "county"], n_enterprises=n, seed=1, n_hazards=hazards, n_events=events)
+    frame = pd.read_csv(inp / "enterprises.csv", dtype=str, keep_default_na=False)
+    lon = pd.to_numeric(frame["lon"], errors="coerce")
+    lat = pd.to_numeric(frame["lat"], errors="coerce")
+    ok = lon.notna() & lat.notna()
+    gdf = gpd.GeoDataFrame(
+        frame[ok].drop(columns=["lon", "lat"]), geometry=gpd.points_from_xy(lon[ok], lat[ok]), crs=4326
+    )
+    gdf.to_parquet(inp / "enterprises.parquet")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _latencies(client, url: str, n: int, params=None) -> dict:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        r = client.get(url, params=params)
+        times.append((time.perf_counter() - t) * 1000)
+        r.raise_for_status()
+    times.sort()
+    return {"p50_ms": round(statistics.median(times), 2), "p99_ms": round(times[int(len(times) * 0.99) - 1], 2),
+            "bytes": len(r.content)}  # fmt: skip
+
+
+def _summary(ms: list[float]) -> dict:
+    ms = sorted(ms)
+    return {
+        "p50_ms": round(statistics.median(ms), 2),
+        "p99_ms": round(ms[max(0, int(len(ms) * 0.99) - 1)], 2),
+        "n": len(ms),
+    }
+
+
+def _tiles_around(lon: float, lat: float, z: int, count: int) -> list[tuple[int, int]]:
+    """`count` distinct tiles spiralling out from the tile holding (lon, lat)."""
+    import math
+
+    nt = 2**z
+    cx = int((lon + 180) / 360 * nt)
+    cy = int((1 - math.log(math.tan(math.radians(lat)) + 1 / math.cos(math.radians(lat))) / math.pi) / 2 * nt)
+    out, r = [], 0
+    while len(out) < count:
+        for dx in range(-r, r + 1):
+            for dy in range(-r, r + 1):
+                if max(abs(dx), abs(dy)) == r and len(out) < count:
+                    out.append((cx + dx, cy + dy))
+        r += 1
+    return out
+
+
+def service(work: Path, n: int) -> dict:
+    import httpx
+    import numpy as np
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [PY, "-m", "cli.main", "--store", str(work / "store-parquet"), "serve", "--port", str(port)], cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=60) as client:
+            for _ in range(600):
+                try:
+                    client.get(base + "/conformance")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            client.get(base + "/collections")  # loads the snapshot
+            t = time.perf_counter()
+            client.get(base + "/collections/regions-county/items", params={"limit": 100}).raise_for_status()
+            first = (time.perf_counter() - t) * 1000
+            out = {"county_geojson": _latencies(client, base + "/collections/regions-county/items", n, {"limit": 100})}
+            out["county_geojson"]["first_request_ms"] = round(first, 1)
+            rng = np.random.default_rng(0)
+            near = []
+            for lon, lat in zip(rng.uniform(119.5, 121.5, n), rng.uniform(28.5, 30.5, n), strict=True):
+                t = time.perf_counter()
+                client.get(base + "/near", params={"lon": lon, "lat": lat, "radius_m": 1000}).raise_for_status()
+                near.append((time.perf_counter() - t) * 1000)
+            out["near_1km"] = {
+                "p50_ms": round(statistics.median(near), 2),
+                "p99_ms": round(sorted(near)[int(n * 0.99) - 1], 2),
+            }
+            cold, warm = [], []
+            for z in range(8, 13):
+                for x, y in _tiles_around(120.4, 29.6, z, max(1, n // 5)):
+                    for bucket in (cold, warm):  # first request renders the tile, the second is served cached
+                        t = time.perf_counter()
+                        client.get(f"{base}/tiles/enterprises/{z}/{x}/{y}.mvt").raise_for_status()
+                        bucket.append((time.perf_counter() - t) * 1000)
+            out["mvt_z8_12"] = _summary(cold)
+            out["mvt_z8_12_cached"] = _summary(warm)
+            return out
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _versions() -> str:
+    import geopandas
+    import pandas
+    import pyarrow
+    import pyogrio
+    import pyproj
+    import shapely
+
+    return (f"Python {platform.python_version()}, pandas {pandas.__version__}, pyarrow {pyarrow.__version__}, "
+            f"shapely {shapely.__version__} (GEOS {shapely.geos_version_string}), geopandas {geopandas.__version__}, "
+            f"pyogrio {pyogrio.__version__} (GDAL {pyogrio.__gdal_version_string__}), pyproj {pyproj.__version__}")  # fmt: skip
+
+
+def write_report(results: dict, args, out: Path) -> str:
+    import os
+
+    r = results
+    read_csv, read_pq = r["read_csv_pyarrow"]["seconds"], r["read_parquet_pyarrow"]["seconds"]
+    csv_b, pq_b, join = r["build_from_csv"], r["build_from_parquet"], r["join_vs_sjoin"]
+    svc = r.get("service", {})
+
+    def ok(flag: bool) -> str:
+        return "met" if flag else "**missed**"
+
+    rows = [
+        ("Spatial join, 1 point per enterprise → county", f"{join['seconds']:.3f} s vs sjoin {join['sjoin_seconds']:.3f} s "
+         f"= {join['sjoin_seconds'] / join['seconds']:.1f}× (identical: {join['identical']})", "≥ 3× sjoin",
+         ok(join['sjoin_seconds'] / join['seconds'] >= 3 and join['identical'])),
+        ("Full build from GeoParquet", f"{pq_b['seconds']:.1f} s (ingest {pq_b['ingest_enterprises']:.1f} s, build "
+         f"{pq_b['build']:.1f} s) vs read {read_pq:.2f} s = {pq_b['seconds'] / read_pq:.0f}×", "≤ 3× read",
+         ok(pq_b['seconds'] <= 3 * read_pq)),
+        ("Full build from CSV", f"{csv_b['seconds']:.1f} s (ingest {csv_b['ingest_enterprises']:.1f} s, build "
+         f"{csv_b['build']:.1f} s) vs read {read_csv:.2f} s = {csv_b['seconds'] / read_csv:.0f}×", "≤ 3× read",
+         ok(csv_b['seconds'] <= 3 * read_csv)),
+        ("Peak memory, build from CSV", f"{csv_b['peak_mb']:.0f} MB", "< 3 GB", ok(csv_b['peak_mb'] < 3072)),
+        ("Peak memory, build from GeoParquet", f"{pq_b['peak_mb']:.0f} MB", "< 3 GB", ok(pq_b['peak_mb'] < 3072)),
+    ]  # fmt: skip
+    if svc:
+        cg, nr, mv = svc["county_geojson"], svc["near_1km"], svc["mvt_z8_12"]
+        rows += [
+            ("County layer GeoJSON (90 features)", f"p50 {cg['p50_ms']} ms, p99 {cg['p99_ms']} ms (first request "
+             f"{cg['first_request_ms']} ms, {cg['bytes'] / 1e6:.2f} MB)", "p50 ≤ 5, p99 ≤ 20 ms",
+             ok(cg['p50_ms'] <= 5 and cg['p99_ms'] <= 20)),
+            ("/near, 1 km", f"p50 {nr['p50_ms']} ms, p99 {nr['p99_ms']} ms", "p50 ≤ 10 ms", ok(nr['p50_ms'] <= 10)),
+            ("Enterprise MVT z8–12, each tile rendered", f"p50 {mv['p50_ms']} ms, p99 {mv['p99_ms']} ms ({mv['n']} tiles)",
+             "p50 ≤ 30 ms", ok(mv['p50_ms'] <= 30)),
+            ("Enterprise MVT z8–12, cached", f"p50 {svc['mvt_z8_12_cached']['p50_ms']} ms", "", ""),
+        ]  # fmt: skip
+    table = "| stage | measured | target | |\n|---|---|---|---|\n" + "\n".join(
+        f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows
+    )
+    text = (
+        f"# Performance\n\nMeasured by `python bench/run.py --enterprises {args.enterprises} --hazards {args.hazards} "
+        f"--events {args.events} --runs {args.runs}` on {time.strftime('%Y-%m-%d')}.\n\n"
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, {platform.platform()}.\n\n{_versions()}.\n\n"
+        f"Each stage runs in its own process; times are the median of {args.runs} runs, peak memory the maximum RSS.\n\n"
+        f"{table}\n\nRaw results:\n\n```json\n{json.dumps(results, indent=2)}\n```\n"
+    )
+    out.write_text(text + NOTES, encoding="utf-8")
+    return table
+
+
+NOTES = """
+## Notes
+
+* The **spatial join** settles points by an array lookup in a grid of cells that lie wholly inside one county
+  (`geo.join.CellIndex`, about 1 km cells, built in under 0.1 s); only points in cells a border crosses are tested,
+  by querying each (prepared) county polygon against an STRtree of those points. Assignments are identical to
+  `geopandas.sjoin(predicate="within")` (with the lowest-adcode rule for points on shared borders).
+* Where a target is missed, see the profile notes in the development log.
+"""
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--enterprises", type=int, default=1_000_000)
+    p.add_argument("--hazards", type=int, default=20_000)
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--work", type=Path, default=Path("/tmp/riskmap-bench"))
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    args = p.parse_args()
+    sys.path.insert(0, str(ROOT))
+    t = time.perf_counter()
+    prepare(args.work, args.enterprises, args.hazards, args.events)
+    print(f"input ready in {time.perf_counter() - t:.0f} s", flush=True)
+    results = {}
+    for stage in ("read_csv_pyarrow", "read_parquet_pyarrow", "join_vs_sjoin", "build_from_csv", "build_from_parquet"):
+        results[stage] = _median_runs(stage, args.work, 1 if stage.startswith("build") and args.runs > 3 else args.runs)
+        print(stage, results[stage], flush=True)
+    results["service"] = service(args.work, args.requests)
+    print("service", results["service"], flush=True)
+    print(write_report(results, args, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
