@@ -65,9 +65,7 @@ def cmd_boundaries_add(args: argparse.Namespace) -> int:
     with store.lock():
         store.write("boundaries", combined)
     rules = info["parent_rule"].value_counts().to_dict()
-    print(
-        f"added {len(info)} {args.level} units (parent by {', '.join(f'{k}: {v}' for k, v in rules.items())})"
-    )
+    print(f"added {len(info)} {args.level} units (parent by {', '.join(f'{k}: {v}' for k, v in rules.items())})")
     return 0
 
 
@@ -275,9 +273,7 @@ def cmd_near(args: argparse.Namespace) -> int:
           f"highest: {summary['highest_level']}; "
           f"exposure {summary['exposure']}")  # fmt: skip
     for r in result["regions"]:
-        print(
-            f"  in {r['admin_level']} {r['name']} ({r['adcode']}): {r['risk_level']} (index {r['risk_index']})"
-        )
+        print(f"  in {r['admin_level']} {r['name']} ({r['adcode']}): {r['risk_level']} (index {r['risk_index']})")
     for e in result["enterprises"][: args.limit]:
         print(f"  {e['distance_m']:8.1f} m  {e['risk_level']:6s}  {e['domain']:12s}  {e['id']}  {e['name']}")
     for h in result["hazards"][: args.limit]:
@@ -413,6 +409,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, the traceback only on request
+        import os
+
+        if os.environ.get("RISKMAP_DEBUG"):
+            raise
+        print(
+            f"riskmap: internal error: {type(exc).__name__}: {exc} (rerun with RISKMAP_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,84 @@
+"""The command line, end to end on a small demo store: what a user types, what they see."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from cli.main import main
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    store = tmp_path_factory.mktemp("cli") / "store"
+    assert main(["--store", str(store), "demo", "--enterprises", "2000", "--seed", "3", "--no-serve"]) == 0
+    return store
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_demo_ingests_and_builds(demo, capsys):
+    reports = sorted(p.name for p in (demo / "reports").iterdir())
+    assert "enterprises.enterprises.report.csv" in reports
+    rep = pd.read_csv(demo / "reports" / "enterprises.enterprises.report.csv", encoding="utf-8-sig")
+    assert set(rep.loc[rep["severity"] == "rejected", "field"]) >= {"lon/lat", "domain", "id"}
+    manifest = json.loads((demo / "manifest.json").read_text())
+    assert manifest["snapshot"] and manifest["tables"]["enterprises"]["rows"] > 1900
+
+
+def test_strict_and_errors(demo, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,domain,lon,lat\nX1,mining,120.1,30.2\n", encoding="utf-8")
+    code, out, err = run(capsys, "--store", str(demo), "ingest", str(bad), "--kind", "enterprises", "--strict",
+                         "--report", str(tmp_path / "r.csv"))  # fmt: skip
+    assert code == 1 and "1 rejected" in out and "--strict" in err
+    assert "mining" in pd.read_csv(tmp_path / "r.csv", encoding="utf-8-sig")["reason"].iloc[0]
+    code, _, err = run(capsys, "--store", str(demo), "ingest", str(tmp_path / "none.csv"), "--kind", "enterprises")
+    assert code == 2 and err.startswith("riskmap: error:") and "no such file" in err and "Traceback" not in err
+    code, _, err = run(capsys, "--store", str(demo), "near", "--lon", "120.1", "--lat", "30.2", "--crs", "mars")
+    assert code == 2 and "mars" in err
+
+
+def test_build_explain_trend_export(demo, tmp_path, capsys):
+    code, out, _ = run(capsys, "--store", str(demo), "build", "--as-of", "2026-11-01")
+    assert code == 0 and "county   regions:" in out
+    code, out, _ = run(capsys, "--store", str(demo), "explain", "330106", "--json")
+    data = json.loads(out)
+    assert data["adcode"] == "330106" and data["risk_level"] in {"red", "orange", "yellow", "blue"}
+    code, out, _ = run(capsys, "--store", str(demo), "trend", "--from", "2025-06-01", "--to", "2026-11-01",
+                       "--out", str(tmp_path / "t.csv"))  # fmt: skip
+    trend = pd.read_csv(tmp_path / "t.csv", encoding="utf-8-sig")
+    assert len(trend) == 90 and set(trend["change"]) <= {"up", "down", "same"}
+    out_csv = tmp_path / "regions.csv"
+    assert (
+        main(["--store", str(demo), "export", "regions", "--level", "county", "--format", "csv", "--out", str(out_csv)])
+        == 0
+    )
+    regions = pd.read_csv(out_csv, dtype={"adcode": str, "parent_adcode": str}, encoding="utf-8-sig")
+    for col in ("adcode", "name", "parent_adcode", "domain", "risk_level", "risk_level_zh", "risk_index", "n_red",
+                "n_orange", "n_yellow", "n_blue"):  # fmt: skip
+        assert col in regions
+    per_level = regions[["n_red", "n_orange", "n_yellow", "n_blue"]].sum(axis=1)
+    assert len(regions) == 90 and (per_level == regions["n_units"] + regions["n_hazards"]).all()  # units and sites
+    ent_csv = tmp_path / "ent.csv"
+    assert main(["--store", str(demo), "export", "enterprises", "--format", "csv", "--out", str(ent_csv)]) == 0
+    ent = pd.read_csv(ent_csv, dtype=str, encoding="utf-8-sig")
+    assert {"id", "lon", "lat", "county_adcode", "risk_score", "risk_level", "override"} <= set(ent.columns)
+    code, out, _ = run(
+        capsys, "--store", str(demo), "near", "--lon", "120.13", "--lat", "30.26", "--radius", "3000", "--json"
+    )
+    assert code == 0 and "summary" in json.loads(out)
+
+
+def test_boundaries_commands(tmp_path, capsys):
+    store = tmp_path / "b"
+    code, out, _ = run(capsys, "--store", str(store), "boundaries", "import", "--province", "440000")
+    assert code == 0 and "stored" in out
+    code, out, _ = run(capsys, "--store", str(store), "boundaries", "list", "--level", "city")
+    assert code == 0 and "广州市" in out and len(out.strip().splitlines()) == 21
