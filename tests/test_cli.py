@@ -70,6 +70,7 @@ def test_build_explain_trend_export(demo, tmp_path, capsys):
     assert main(["--store", str(demo), "export", "enterprises", "--format", "csv", "--out", str(ent_csv)]) == 0
     ent = pd.read_csv(ent_csv, dtype=str, encoding="utf-8-sig")
     assert {"id", "lon", "lat", "county_adcode", "risk_score", "risk_level", "override"} <= set(ent.columns)
+    capsys.readouterr()
     code, out, _ = run(
         capsys, "--store", str(demo), "near", "--lon", "120.13", "--lat", "30.26", "--radius", "3000", "--json"
     )
