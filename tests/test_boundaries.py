@@ -121,3 +121,16 @@ def test_add_townships_by_prefix_and_containment(boundaries, tmp_path):
     assert np.allclose(shapely.get_x(shapely.centroid(added.geometry.values[0])), c.x, atol=1e-6)
     with pytest.raises(InputRejected, match="no field 'NOPE'"):
         add_units(boundaries, path, level="township", code_field="NOPE", name_field="XZQMC")
+
+
+@pytest.mark.parametrize("province", ["440000", "460000", "500000", "110000"])
+def test_import_special_provinces(province):
+    """Cities without counties (东莞 441900), province-administered counties (海南 4690xx), municipalities."""
+    frame, _ = import_cnmaps(province)
+    assert frame["adcode"].is_unique
+    counties = frame.loc[frame["admin_level"] == "county"]
+    assert len(counties) and counties["parent_adcode"].isin(set(frame["adcode"])).all()
+    if province == "440000":
+        assert frame.set_index("adcode").loc["441901", "name"] == "东莞市"
+    if province == "460000":
+        assert frame.set_index("adcode").loc["469001", "parent_adcode"] == "460000"
