@@ -45,3 +45,23 @@ class ModelInvalid(RiskmapError):
 
 class UnitNotFound(RiskmapError):
     """An enterprise, hazard site or region id that is not in the snapshot."""
+
+
+class StylesInvalid(ModelInvalid):
+    """The map styles file fails validation (a kind of ModelInvalid)."""
+
+
+class ExportRejected(RiskmapError):
+    """An export that cannot be written as asked (unknown layer or format, a CRS the format cannot hold)."""
+
+
+class FontMissing(RiskmapError):
+    """No font that can draw Chinese text is installed (Debian: fonts-wqy-zenhei)."""
+
+
+class MapRejected(RiskmapError):
+    """A map request that cannot be drawn (unknown level, domain, mode or language)."""
+
+
+class AssetMissing(RiskmapError):
+    """A front-end asset (Leaflet, the map script) is not installed."""

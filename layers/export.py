@@ -1,0 +1,404 @@
+"""Exports of a snapshot's layers: regions, enterprises, hazard sites × geojson, gpkg, shp, kml, csv,
+parquet, png, html.
+
+:func:`export_layer` writes one file (atomically: a temporary file in the same directory, then a rename)
+and returns the number of features written. The columns of each layer are declared in
+`layers/fields.toml` (with the Shapefile short names).
+
+Coordinate systems (``crs``), see docs/maps.md:
+
+* ``wgs84`` (default) — EPSG:4326.
+* ``cgcs2000`` or ``EPSG:4490`` — the same coordinates (the two differ by under a metre), labelled EPSG:4490.
+* ``gcj02`` (or ``bd09``) — coordinates shifted to GCJ-02 (BD-09) for Amap/Tencent (Baidu) tools; there is no
+  EPSG code for them, so the file is *labelled EPSG:4326 although its coordinates are shifted*.
+* ``EPSG:<n>`` — reprojected with PROJ and labelled EPSG:<n> (not for GeoJSON or KML, which are
+  longitude/latitude by definition).
+
+GIS formats (geojson, gpkg, shp, parquet, kml, csv) carry the full-resolution boundaries; the viewing formats
+(png, html) carry the web-simplified ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from geo.crs import CrsSpec, geometry_from_wgs84, parse_crs
+from geo.errors import ExportRejected
+from geo.snapshot import Snapshot
+from layers.features import enterprise_table, hazard_table, region_frame
+from layers.payload import hazard_domains, read_units
+from layers.styles import LEVELS, Styles, load_styles
+
+__all__ = ["FORMATS", "LAYERS", "ExportRejected", "ExportField", "export_fields", "export_layer", "layer_frame"]
+
+FORMATS: tuple[str, ...] = ("geojson", "gpkg", "shp", "kml", "csv", "parquet", "png", "html")
+LAYERS: tuple[str, ...] = ("regions", "enterprises", "hazards")
+FIELDS_PATH = Path(__file__).parent / "fields.toml"
+DBF_TEXT_BYTES = 254
+_GEOM_GROUPS = {
+    "Point": "point",
+    "MultiPoint": "point",
+    "LineString": "line",
+    "MultiLineString": "line",
+    "Polygon": "polygon",
+    "MultiPolygon": "polygon",
+}
+
+
+@dataclass(frozen=True)
+class ExportField:
+    name: str
+    shp: str
+    zh: str
+    en: str
+
+
+@functools.lru_cache(maxsize=1)
+def export_fields() -> dict[str, tuple[ExportField, ...]]:
+    """The declared export fields per layer (validated: shapefile names unique and at most 10 characters)."""
+    with FIELDS_PATH.open("rb") as fh:
+        raw = tomllib.load(fh)
+    out = {}
+    for layer in LAYERS:
+        fields = tuple(ExportField(**f) for f in raw.get(layer, []))
+        shp = [f.shp for f in fields]
+        bad = [s for s in shp if len(s) > 10 or not s.isascii()]
+        if bad or len(set(shp)) != len(shp) or len({f.name for f in fields}) != len(fields):
+            raise ExportRejected(f"{FIELDS_PATH}: [{layer}] shapefile names must be unique ascii ≤ 10 chars ({bad})")
+        out[layer] = fields
+    return out
+
+
+# -- CRS ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """Where coordinates go: the conversion spec and the EPSG label written into the file."""
+
+    spec: CrsSpec
+    epsg: int
+    geographic: bool
+
+    @property
+    def label(self) -> str:
+        return f"EPSG:{self.epsg}"
+
+
+def target_crs(crs: str | int) -> Target:
+    """Parse an export CRS (see the module docstring)."""
+    text = str(crs).strip().lower().replace(" ", "")
+    spec = parse_crs(crs)
+    if text in ("cgcs2000", "epsg:4490", "4490"):
+        return Target(spec, 4490, True)
+    if spec.kind in ("wgs84", "gcj02", "bd09"):
+        return Target(spec, 4326, True)
+    import pyproj
+
+    return Target(spec, int(spec.epsg or 4326), pyproj.CRS.from_epsg(spec.epsg).is_geographic)
+
+
+def _to_target(geoms: np.ndarray, target: Target) -> np.ndarray:
+    return np.asarray(geometry_from_wgs84(np.asarray(geoms, dtype=object), target.spec), dtype=object)
+
+
+# -- tables ---------------------------------------------------------------------------------------------
+def _joined(items: list) -> str:
+    return " | ".join(str(i) for i in items)
+
+
+def _top_text(units: list[dict], styles: Styles) -> str:
+    parts = []
+    for u in units:
+        lv = u.get("risk_level")
+        label = styles.level_label(lv, "zh") if lv in LEVELS else ""
+        score = u.get("risk_score")
+        parts.append(f"{u.get('name', '')} [{label} {'' if score is None else round(float(score), 1)}]".strip())
+    return _joined(parts)
+
+
+def layer_frame(
+    snapshot: Snapshot,
+    boundaries: gpd.GeoDataFrame,
+    what: str,
+    *,
+    level: str = "county",
+    domain: str = "all",
+    parent: str | None = None,
+    styles: Styles | None = None,
+) -> gpd.GeoDataFrame:
+    """The layer as a WGS84 GeoDataFrame with exactly the declared export columns (see fields.toml)."""
+    st = styles or load_styles()
+    if what == "regions":
+        frame = region_frame(snapshot.regions(), boundaries, level=level, domain=domain, parent=parent, styles=st)
+        frame["rules"] = [_joined(r) for r in frame["rules"]]
+        frame["top_units"] = [_top_text(t, st) for t in frame["top_units"]]
+        frame["admin_level"] = level
+    elif what == "enterprises":
+        units = read_units(snapshot)
+        if parent:
+            codes = [c for c in ("province_adcode", "city_adcode", "county_adcode") if c in units.columns]
+            units = units.loc[np.logical_or.reduce([units[c] == parent for c in codes])] if codes else units.iloc[0:0]
+        frame = enterprise_table(units, domain=domain, styles=st)
+        frame["domain_zh"] = [
+            st.domain_labels.get(d, {}).get("zh") if isinstance(d, str) else None for d in frame["domain"]
+        ]
+        frame = gpd.GeoDataFrame(
+            frame.drop(columns=[c for c in ("geometry",) if c in frame.columns]),
+            geometry=shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)),
+            crs="EPSG:4326",
+        )
+    elif what == "hazards":
+        hazards = snapshot.hazards()
+        if len(hazards) and domain not in (None, "all"):
+            hazards = hazards.loc[hazards["type"].map(hazard_domains(snapshot)) == domain]
+        frame = (
+            hazard_table(hazards, styles=st)
+            if len(hazards)
+            else gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+        )
+    else:
+        raise ExportRejected(f"cannot export {what!r}; choose one of {', '.join(LAYERS)}")
+    cols = [f.name for f in export_fields()[what]]
+    for col in cols:
+        if col not in frame.columns:
+            frame[col] = None
+    out = gpd.GeoDataFrame(frame[cols], geometry=np.asarray(frame.geometry.values, dtype=object), crs="EPSG:4326")
+    for col in cols:  # object columns hold text or None (no NaN), for every driver
+        if out[col].dtype == object or str(out[col].dtype).startswith("str"):
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out.reset_index(drop=True)
+
+
+def _projected(frame: gpd.GeoDataFrame, target: Target) -> gpd.GeoDataFrame:
+    """The frame with geometry (and lon/lat columns) in the target CRS, labelled with its EPSG code."""
+    out = frame.copy()
+    geoms = _to_target(frame.geometry.values, target)
+    if "lon" in out.columns and "lat" in out.columns:
+        pts = shapely.points(out["lon"].to_numpy(float), out["lat"].to_numpy(float))
+        moved = _to_target(pts, target)
+        out["lon"] = np.round(shapely.get_x(moved), 7 if target.geographic else 2)
+        out["lat"] = np.round(shapely.get_y(moved), 7 if target.geographic else 2)
+    return gpd.GeoDataFrame(out.drop(columns="geometry"), geometry=geoms, crs=target.label)
+
+
+# -- writing --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _atomic(out: Path) -> Iterator[Path]:
+    """A temporary path beside ``out`` (same suffix); moved onto ``out`` when the block succeeds."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix or ".tmp", dir=out.parent)
+    os.close(fd)
+    os.unlink(tmp)  # drivers want to create the file themselves
+    try:
+        yield Path(tmp)
+        os.replace(tmp, out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _write_geojson(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
+    if not target.geographic or target.epsg not in (4326, 4490):
+        raise ExportRejected(
+            f"GeoJSON is longitude/latitude WGS84 by RFC 7946; {target.label} cannot be written as GeoJSON: "
+            "use --format gpkg (or shp) for a projected CRS"
+        )
+    frame = frame.set_crs("EPSG:4326", allow_override=True)  # RFC 7946 carries no CRS: WGS84 by definition
+    with _atomic(out) as tmp:
+        pyogrio.write_dataframe(
+            frame, tmp, driver="GeoJSON", layer=what, RFC7946="YES", COORDINATE_PRECISION=7, WRITE_NAME="NO"
+        )
+
+
+def _write_gpkg(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
+    gtype = "Unknown" if len(set(frame.geom_type.dropna())) > 1 else None
+    with _atomic(out) as tmp:
+        pyogrio.write_dataframe(frame, tmp, driver="GPKG", layer=what, geometry_type=gtype, promote_to_multi=False)
+
+
+def _truncate_utf8(value: object, limit: int = DBF_TEXT_BYTES) -> object:
+    if not isinstance(value, str):
+        return value
+    data = value.encode("utf-8")
+    if len(data) <= limit:
+        return value
+    return data[:limit].decode("utf-8", errors="ignore")  # cut on a character boundary, never mid-character
+
+
+def _fields_csv(what: str) -> str:
+    buf = io.StringIO()
+    pd.DataFrame([f.__dict__ for f in export_fields()[what]]).rename(
+        columns={"name": "field", "shp": "shapefile_field"}
+    )[["shapefile_field", "field", "zh", "en"]].to_csv(buf, index=False)
+    return "\ufeff" + buf.getvalue()
+
+
+def _write_shp(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
+    mapping = {f.name: f.shp for f in export_fields()[what]}
+    frame = frame.rename(columns=mapping)
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            frame[col] = frame[col].map(_truncate_utf8)
+    groups = frame.geom_type.map(_GEOM_GROUPS)
+    parts = (
+        [(what, frame)]
+        if groups.nunique() <= 1
+        else [(f"{what}_{g}", frame.loc[groups == g]) for g in sorted(groups.dropna().unique())]
+    )
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmpdir, _atomic(out) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, part in parts:
+                path = Path(tmpdir) / f"{name}.shp"
+                pyogrio.write_dataframe(part, path, driver="ESRI Shapefile", encoding="UTF-8", layer=name)
+                for f in sorted(Path(tmpdir).glob(f"{name}.*")):
+                    zf.write(f, f.name)
+            zf.writestr("FIELDS.csv", _fields_csv(what))
+            zf.writestr(
+                "README.txt",
+                f"{what}: ESRI Shapefile, UTF-8 attributes (.cpg), CRS {target.label}.\n"
+                "Field names are shortened to 10 characters; FIELDS.csv maps them to the full names.\n"
+                "Text longer than 254 bytes is cut (on a character boundary).\n",
+            )
+
+
+def _write_csv(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
+    table = pd.DataFrame(frame.drop(columns="geometry"))
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    reps = shapely.point_on_surface(geoms)
+    decimals = 7 if target.geographic else 2
+    if "lon" not in table.columns:
+        table["lon"] = np.round(shapely.get_x(reps), decimals)
+        table["lat"] = np.round(shapely.get_y(reps), decimals)
+    if not target.geographic:
+        table = table.rename(columns={"lon": "x", "lat": "y"})
+    if what == "hazards":
+        table["wkt"] = shapely.to_wkt(geoms, rounding_precision=decimals)
+    with _atomic(out) as tmp:
+        table.to_csv(tmp, index=False, encoding="utf-8-sig")
+
+
+def _write_parquet(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
+    with _atomic(out) as tmp:
+        frame.to_parquet(tmp, index=False, compression="zstd", write_covering_bbox=True)
+
+
+def _write_kml(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str, styles: Styles, lang: str) -> None:
+    from layers.kml import kml_document
+
+    if not target.geographic or target.epsg not in (4326, 4490):
+        raise ExportRejected(f"KML is longitude/latitude WGS84 by definition; {target.label} cannot be written as KML")
+    data = kml_document(frame, what, styles=styles, lang=lang)
+    with _atomic(out) as tmp:
+        tmp.write_bytes(data)
+
+
+_VECTOR_WRITERS = {
+    "geojson": _write_geojson,
+    "gpkg": _write_gpkg,
+    "shp": _write_shp,
+    "csv": _write_csv,
+    "parquet": _write_parquet,
+}
+
+
+def export_layer(
+    snapshot: Snapshot,
+    boundaries: gpd.GeoDataFrame,
+    what: str,
+    fmt: str,
+    out: Path | str,
+    *,
+    level: str = "county",
+    domain: str = "all",
+    crs: str = "wgs84",
+    lang: str = "zh",
+    parent: str | None = None,
+    styles: Styles | None = None,
+) -> int:
+    """Write layer ``what`` (regions | enterprises | hazards) as ``fmt`` to ``out``; return the feature count.
+
+    ``level`` (province | city | county) applies to regions, and to the map drawn by png/html; ``domain``
+    filters every layer; ``parent`` (an adcode) keeps what lies inside it. ``boundaries`` are the store's
+    (WGS84). A Shapefile is written as a zip (UTF-8 ``.cpg``, FIELDS.csv mapping the short field names).
+    """
+    st = styles or load_styles()
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ExportRejected(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    if what not in LAYERS:
+        raise ExportRejected(f"cannot export {what!r}; choose one of {', '.join(LAYERS)}")
+    if domain != "all" and domain not in st.domain_labels:
+        raise ExportRejected(f"--domain {domain}: use all or one of {', '.join(st.domain_labels)}")
+    out = Path(out)
+    target = target_crs(crs)
+    if fmt in ("png", "html"):
+        return _export_view(
+            snapshot,
+            boundaries,
+            what,
+            fmt,
+            out,
+            level=level,
+            domain=domain,
+            parent=parent,
+            lang=lang,
+            styles=st,
+            target=target,
+        )
+    frame = layer_frame(snapshot, boundaries, what, level=level, domain=domain, parent=parent, styles=st)
+    frame = _projected(frame, target)
+    if fmt == "kml":
+        _write_kml(frame, out, target, what, st, lang)
+    else:
+        _VECTOR_WRITERS[fmt](frame, out, target, what)
+    return len(frame)
+
+
+def _export_view(
+    snapshot: Snapshot,
+    boundaries: gpd.GeoDataFrame,
+    what: str,
+    fmt: str,
+    out: Path,
+    *,
+    level: str,
+    domain: str,
+    parent: str | None,
+    lang: str,
+    styles: Styles,
+    target: Target,
+) -> int:
+    if target.spec.kind not in ("wgs84",):
+        raise ExportRejected(f"--format {fmt} draws a map in WGS84; drop --crs (got {target.spec.name})")
+    frame = layer_frame(snapshot, boundaries, what, level=level, domain=domain, parent=parent, styles=styles)
+    if fmt == "png":
+        from layers.printmap import render_png
+
+        data = render_png(
+            snapshot, boundaries, what=what, level=level, domain=domain, parent=parent, lang=lang, styles=styles
+        )
+        with _atomic(out) as tmp:
+            tmp.write_bytes(data)
+        return len(frame)
+    from layers.maps import render_map
+
+    html = render_map(
+        snapshot, boundaries, level=level, domain=domain, parent=parent, lang=lang, mode="inline", styles=styles
+    )
+    with _atomic(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return len(frame)

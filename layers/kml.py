@@ -1,0 +1,106 @@
+"""KML 2.2 writer for the four-colour layers: one shared ``<Style>`` per level (fill, line and icon in the
+level's colour), one ``<Folder>`` per layer, a ``<Placemark>`` per feature with its attributes as
+``<ExtendedData>`` (read back by GDAL's KML/LIBKML drivers as fields).
+
+Text is escaped by ElementTree; the balloon ``<description>`` is HTML in KML viewers, so its values are
+HTML-escaped *before* that (a name like ``<img src=x onerror=…>`` shows as text in Google Earth too). No
+icon URL is written: viewers use their built-in icon, tinted in the level colour, and nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import html
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from layers.features import clean
+from layers.styles import LEVELS, Styles
+
+__all__ = ["kml_color", "kml_document"]
+
+NS = "http://www.opengis.net/kml/2.2"
+_FILL_ALPHA = {"regions": 0xB3, "hazards": 0x80, "enterprises": 0xFF}
+
+
+def kml_color(hex_rgb: str, alpha: int = 0xFF) -> str:
+    """'#RRGGBB' → KML's 'aabbggrr'."""
+    r, g, b = hex_rgb[1:3], hex_rgb[3:5], hex_rgb[5:7]
+    return f"{alpha:02x}{b}{g}{r}".lower()
+
+
+def _coords(coords: np.ndarray) -> str:
+    return " ".join(f"{x:.7f},{y:.7f}" for x, y in coords[:, :2])
+
+
+def _geometry(parent: ET.Element, geom: shapely.Geometry) -> None:
+    kind = shapely.get_type_id(geom)
+    if kind in (4, 5, 6, 7):  # multi-part: a MultiGeometry of the parts
+        multi = ET.SubElement(parent, "MultiGeometry")
+        for part in shapely.get_parts(geom):
+            _geometry(multi, part)
+        return
+    if kind == 0:
+        ET.SubElement(ET.SubElement(parent, "Point"), "coordinates").text = _coords(shapely.get_coordinates(geom))
+    elif kind in (1, 2):
+        line = ET.SubElement(parent, "LineString")
+        ET.SubElement(line, "tessellate").text = "1"
+        ET.SubElement(line, "coordinates").text = _coords(shapely.get_coordinates(geom))
+    elif kind == 3:
+        poly = ET.SubElement(parent, "Polygon")
+        geom = shapely.orient_polygons(geom, exterior_cw=False)
+        outer = ET.SubElement(ET.SubElement(poly, "outerBoundaryIs"), "LinearRing")
+        ET.SubElement(outer, "coordinates").text = _coords(shapely.get_coordinates(geom.exterior))
+        for ring in geom.interiors:
+            inner = ET.SubElement(ET.SubElement(poly, "innerBoundaryIs"), "LinearRing")
+            ET.SubElement(inner, "coordinates").text = _coords(shapely.get_coordinates(ring))
+
+
+def _styles(doc: ET.Element, what: str, styles: Styles, lang: str) -> None:
+    alpha = _FILL_ALPHA.get(what, 0xB3)
+    for code in [*LEVELS, "none"]:
+        color = styles.level_color(code) if code in LEVELS else styles.regions.no_data_color
+        style = ET.SubElement(doc, "Style", id=f"level-{code}")
+        icon = ET.SubElement(style, "IconStyle")
+        ET.SubElement(icon, "color").text = kml_color(color)
+        ET.SubElement(icon, "scale").text = "0.8"
+        line = ET.SubElement(style, "LineStyle")
+        ET.SubElement(line, "color").text = kml_color(color if what != "regions" else "#333333")
+        ET.SubElement(line, "width").text = "3" if what == "hazards" else "1"
+        poly = ET.SubElement(style, "PolyStyle")
+        ET.SubElement(poly, "color").text = kml_color(color, alpha)
+        ET.SubElement(style, "BalloonStyle")
+
+
+def _text(value: Any) -> str:
+    value = clean(value)
+    return "" if value is None else str(value)
+
+
+def kml_document(frame: gpd.GeoDataFrame, what: str, *, styles: Styles, lang: str = "zh") -> bytes:
+    """A KML document (UTF-8 bytes) of ``frame`` (lon/lat coordinates), styled by its ``risk_level``."""
+    root = ET.Element("kml", xmlns=NS)
+    doc = ET.SubElement(root, "Document")
+    ET.SubElement(doc, "name").text = what
+    _styles(doc, what, styles, lang)
+    folder = ET.SubElement(doc, "Folder")
+    ET.SubElement(folder, "name").text = what
+    fields = [c for c in frame.columns if c != frame.geometry.name]
+    for rec, geom in zip(frame[fields].to_dict(orient="records"), frame.geometry.values, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        pm = ET.SubElement(folder, "Placemark")
+        ET.SubElement(pm, "name").text = _text(rec.get("name"))
+        level = rec.get("risk_level")
+        rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_text(v))}</td></tr>" for k, v in rec.items())
+        ET.SubElement(pm, "description").text = f"<table>{rows}</table>"
+        ET.SubElement(pm, "styleUrl").text = f"#level-{level if level in LEVELS else 'none'}"
+        data = ET.SubElement(pm, "ExtendedData")
+        for key, value in rec.items():
+            item = ET.SubElement(data, "Data", name=key)
+            ET.SubElement(item, "value").text = _text(value)
+        _geometry(pm, geom)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
