@@ -117,10 +117,60 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _problem_handler(request: Request, exc: _Problem):
         return problem(exc.status, exc.detail, instance=request.url.path)
 
+    from fastapi.staticfiles import StaticFiles
+
+    from layers.assets import static_dirs
+
+    for prefix, directory in static_dirs().items():
+        app.mount(f"/static/{prefix}", StaticFiles(directory=directory), name=f"static-{prefix}")
+    app.include_router(_map_router(state, settings, Depends(reader)))
     app.include_router(_ogc_router(state, settings, Depends(reader)))
     app.include_router(_service_router(state, store, Depends(reader)))
     app.include_router(_write_router(state, store, settings, Depends(editor)))
     return app
+
+
+def _map_router(state: State, settings: Settings, auth) -> APIRouter:
+    read = APIRouter(dependencies=[auth])
+
+    @read.get("/map", summary="The four-colour map page (HTML)", response_class=HTMLResponse)
+    def map_page(
+        request: Request, level: str = "county", domain: str = "all", parent: str | None = None,
+        lang: str | None = None,
+    ):  # fmt: skip
+        from layers.maps import render_map
+
+        view = state.view()
+        key = f"map|{view.key}|{request.url}"
+        cached = state.responses.get(key)
+        if cached is None:
+            html_text = render_map(
+                state.snapshot(), view.boundaries, level=level, domain=domain, parent=parent or None,
+                lang=lang or settings.lang, basemap=_basemap(settings), mode="served", asset_base="/static",
+                api_base="",
+            )  # fmt: skip
+            cached = (html_text.encode("utf-8"), None)
+            state.responses.put(key, cached)
+        return HTMLResponse(cached[0], headers={"Cache-Control": "no-cache"})
+
+    @read.get("/clusters/enterprises", summary="Enterprises in view: points when few, server-side clusters otherwise")
+    def clusters(
+        bbox: str, zoom: Annotated[float, Query(ge=0, le=24)], domain: str = "all", parent: str | None = None,
+        crs: str = "wgs84", limit: Annotated[int, Query(ge=1, le=5000)] = 2000,
+    ):  # fmt: skip
+        from layers.features import cluster_points
+
+        box = ogc.parse_bbox(bbox)
+        return cluster_points(state.point_index(), box, zoom, limit, domain=domain, parent=parent or None, crs=crs)
+
+    return read
+
+
+def _basemap(settings: Settings):
+    if not settings.basemap_url:
+        return None
+    prefix = "gcj02:" if settings.basemap_crs == "gcj02" else ""
+    return prefix + settings.basemap_url
 
 
 def _collection(view, cid: str):

@@ -18,6 +18,10 @@ STATUS: dict[type[Exception], int] = {
     errors.StoreEmpty: 503,
     errors.StoreError: 500,
     errors.BoundaryCheckFailed: 422,
+    errors.MapRejected: 400,
+    errors.ExportRejected: 400,
+    errors.FontMissing: 500,
+    errors.AssetMissing: 500,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           406: "Not acceptable", 413: "Payload too large", 422: "Unprocessable", 500: "Server error",

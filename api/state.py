@@ -203,6 +203,23 @@ class State:
                 self._view = View.from_snapshot(self.store, current(self.store))
             return self._view
 
+    def snapshot(self) -> Snapshot:
+        return current(self.store)
+
+    def point_index(self):
+        """Enterprise points as arrays for server-side clustering, built once per snapshot."""
+        from layers.features import PointIndex
+
+        view = self.view()
+        idx = getattr(view, "_point_index", None)
+        if idx is None:
+            with self._lock:
+                idx = getattr(view, "_point_index", None)
+                if idx is None:
+                    idx = PointIndex.from_units(view.units)
+                    view._point_index = idx
+        return idx
+
     def view_at(self, as_of) -> View:
         """The published view, or one computed for another as-of date (cached, a few at a time)."""
         base = self.view()

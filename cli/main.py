@@ -225,11 +225,50 @@ def cmd_trend(args: argparse.Namespace) -> int:
 
 # -- export ---------------------------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
-    from geo.export import export_records
+    from geo.errors import StoreEmpty
+    from geo.snapshot import current
 
     store = _store(args)
-    n = export_records(store, args.what, args.format, Path(args.out), level=args.level, domain=args.domain)
-    print(f"wrote {n} {args.what} to {args.out}")
+    try:
+        snap = current(store)
+    except StoreEmpty:
+        if args.what == "regions" or args.format != "csv":
+            raise
+        from geo.export import export_records  # records as ingested, before any build
+
+        n = export_records(store, args.what, args.format, Path(args.out))
+        print(f"wrote {n} {args.what} (not yet scored: no build) to {args.out}")
+        return 0
+    from layers.export import export_layer
+
+    out = Path(args.out)
+    if args.format == "shp" and out.suffix.lower() != ".zip":
+        out = out.with_suffix(out.suffix + ".zip")  # a Shapefile is several files: always delivered zipped
+    args.out = out
+    n = export_layer(
+        snap, store.read("boundaries"), args.what, args.format, out, level=args.level,
+        domain=args.domain, crs=args.crs, lang=args.lang, parent=args.parent,
+    )  # fmt: skip
+    print(f"wrote {n} {args.what} features ({args.format}, {args.crs}) to {args.out}")
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from geo.snapshot import current
+    from layers.maps import render_map
+
+    store = _store(args)
+    snap = current(store)
+    html = render_map(
+        snap, store.read("boundaries"), level=args.level, domain=args.domain, parent=args.parent, lang=args.lang,
+        basemap=args.basemap, basemap_key=args.basemap_key or "", mode="inline",
+    )  # fmt: skip
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    print(
+        f"wrote {out} ({len(html.encode('utf-8')) / 1e6:.2f} MB, as of {snap.as_of}); it opens offline in any browser"
+    )
     return 0
 
 
@@ -388,12 +427,28 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("token")
     th.set_defaults(func=cmd_token_hash)
 
-    e = sub.add_parser("export", help="export records or regional levels")
+    m = sub.add_parser("map", help="write a self-contained four-colour HTML map")
+    m.add_argument("--level", default="county", help="province, city or county (default county)")
+    m.add_argument("--domain", default="all", help="a domain code or all")
+    m.add_argument("--parent", help="adcode: only the regions under it (e.g. a city's counties)")
+    m.add_argument("--lang", default="zh", choices=["zh", "en"])
+    m.add_argument("--basemap", help="none by default; a preset (tianditu, amap, tencent) or an XYZ URL")
+    m.add_argument("--basemap-key", help="key for the tianditu preset")
+    m.add_argument("--out", required=True, type=Path)
+    _store_arg(m)
+    m.set_defaults(func=cmd_map)
+
+    e = sub.add_parser("export", help="export regions, enterprises or hazard sites for GIS and reports")
     e.add_argument("what", choices=["regions", "enterprises", "hazards"])
-    e.add_argument("--format", default="csv", choices=["csv"])
+    e.add_argument(
+        "--format", default="csv", choices=["geojson", "gpkg", "shp", "kml", "csv", "parquet", "png", "html"]
+    )
     e.add_argument("--out", required=True, type=Path)
-    e.add_argument("--level", default="county", help="regions: province, city, county or a finer level")
-    e.add_argument("--domain", default="all", help="regions: a domain code or all")
+    e.add_argument("--level", default="county", help="regions (and png/html maps): province, city or county")
+    e.add_argument("--domain", default="all", help="a domain code or all")
+    e.add_argument("--parent", help="adcode: only what lies under it")
+    e.add_argument("--crs", default="wgs84", help="wgs84 (default), cgcs2000, gcj02 or EPSG:<n>")
+    e.add_argument("--lang", default="zh", choices=["zh", "en"])
     _store_arg(e)
     e.set_defaults(func=cmd_export)
     return parser

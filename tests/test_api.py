@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory):
-    """A store with 3,000 demo enterprises, ingested and built as of 2026-11-01."""
+    """A store with the default demo (20,000 enterprises), ingested and built as of 2026-11-01."""
     from geo.boundaries import load_bundled
     from geo.build import build
     from geo.demo import generate_demo
@@ -39,7 +39,7 @@ def demo_store(tmp_path_factory):
     store = Store.open(root / "store")
     b = load_bundled()
     store.write("boundaries", b)
-    files = generate_demo(root / "in", b.loc[b["admin_level"] == "county"], n_enterprises=3000, seed=7)
+    files = generate_demo(root / "in", b.loc[b["admin_level"] == "county"], n_enterprises=20000, seed=7)
     for kind, paths in files.items():
         for p in paths:
             ingest_file(store, p, kind, IngestOptions(crs="gcj02" if "gcj02" in p.name else None))
@@ -296,3 +296,37 @@ def test_vector_tiles(server, demo_store):
     )
     assert county["regions-county"]["features"]
     assert httpx.get(f"{server}/tiles/enterprises/3/99/0.mvt").status_code == 400
+
+
+def test_served_map_in_chromium_offline(server):
+    """The service's own /map in headless chromium with every non-local request blocked: nothing fails,
+    nothing external is asked for, and the screenshot holds all four colours."""
+    require_tool("chromium")
+    from playwright import sync_api
+
+    from layers.styles import load_styles
+    from tests.test_maps import Browser, _level_pixels
+
+    styles = load_styles()
+    with sync_api.sync_playwright() as pw:
+        b = Browser(pw, allow_hosts=("127.0.0.1",))
+        try:
+            t = time.perf_counter()
+            page = b.open(server + "/map?level=county")
+            elapsed = time.perf_counter() - t
+            page.wait_for_timeout(500)
+            png = page.screenshot()
+            page.mouse.wheel(0, -600)  # zoom in: enterprise clusters are fetched from the service
+            page.wait_for_timeout(1500)
+        finally:
+            b.close()
+    assert b.external == [] and b.failed == [] and b.errors == [] and b.dialogs == []
+    pixels = _level_pixels(png, styles, styles.regions.fill_opacity, styles.theme.background)
+    assert all(pixels[lv] > 500 for lv in ("red", "orange", "yellow", "blue")), pixels
+    assert elapsed < 30
+    size = len(httpx.get(server + "/map?level=county").content)
+    assert size < 1_500_000
+    clusters = httpx.get(server + "/clusters/enterprises", params={"bbox": "119,29,121,31", "zoom": 9}).json()
+    assert clusters["type"] == "FeatureCollection" and clusters["features"]
+    assert httpx.get(server + "/clusters/enterprises", params={"bbox": "x", "zoom": 9}).status_code == 400
+    assert httpx.get(server + "/map", params={"level": "planet"}).status_code == 400

@@ -190,7 +190,8 @@ class Browser:
 @pytest.fixture()
 def pw():
     require_tool("chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # a test dependency: missing it must fail, never skip
+
     with sync_api.sync_playwright() as p:
         yield p
 
