@@ -83,7 +83,9 @@ class View:
         self.hazards = hazards
         self.collections = self._collections(web_geometry(boundaries))
         self.near_index = NearIndex.build(self.units, self.hazards)
-        self._boundary_tree = shapely.STRtree(np.asarray(boundaries.geometry.values, dtype=object))
+        self._boundary_geoms = np.asarray(boundaries.geometry.values, dtype=object).copy()
+        shapely.prepare(self._boundary_geoms)  # point-in-polygon on prepared (indexed) rings
+        self._boundary_tree = shapely.STRtree(self._boundary_geoms)
 
     @classmethod
     def from_snapshot(cls, store: Store, snap: Snapshot) -> View:
@@ -131,7 +133,9 @@ class View:
         return out
 
     def regions_at(self, lon: float, lat: float) -> list[dict]:
-        hits = self._boundary_tree.query(shapely.Point(lon, lat), predicate="intersects")
+        point = shapely.Point(lon, lat)
+        cand = self._boundary_tree.query(point)
+        hits = cand[shapely.intersects(self._boundary_geoms[cand], point)]
         rows = self.boundaries.iloc[np.sort(hits)].sort_values(["level_rank", "adcode"]).drop_duplicates("admin_level")
         allr = self.regions.loc[self.regions["domain"] == "all"].set_index("adcode")
         out = []

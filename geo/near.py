@@ -28,11 +28,11 @@ _GEOD = Geod(ellps="WGS84")
 class NearIndex:
     """Prebuilt indexes over a snapshot's units and hazard sites (build once, query many times)."""
 
-    units: pd.DataFrame  # id, name, domain, risk_level, risk_score
+    units: dict[str, np.ndarray]  # id, name, domain, industry, risk_level, risk_score, county_adcode
     unit_x: np.ndarray
     unit_y: np.ndarray
     unit_tree: shapely.STRtree
-    hazards: pd.DataFrame
+    hazards: dict[str, np.ndarray]
     hazard_geoms: np.ndarray
     hazard_tree: shapely.STRtree
 
@@ -41,24 +41,21 @@ class NearIndex:
         ux = units.geometry.x.to_numpy() if len(units) else np.zeros(0)
         uy = units.geometry.y.to_numpy() if len(units) else np.zeros(0)
         unit_cols = [
-            c
-            for c in ("id", "name", "domain", "industry", "risk_level", "risk_score", "county_adcode")
-            if c in units
+            c for c in ("id", "name", "domain", "industry", "risk_level", "risk_score", "county_adcode") if c in units
         ]
-        hz_cols = [
-            c for c in ("id", "name", "type", "risk_level", "risk_score", "county_adcode") if c in hazards
-        ]
-        hgeoms = (
-            np.asarray(hazards.geometry.values, dtype=object) if len(hazards) else np.zeros(0, dtype=object)
-        )
+        hz_cols = [c for c in ("id", "name", "type", "risk_level", "risk_score", "county_adcode") if c in hazards]
+        hgeoms = np.asarray(hazards.geometry.values, dtype=object) if len(hazards) else np.zeros(0, dtype=object)
+
+        def plain(frame: pd.DataFrame, cols: list[str]) -> dict[str, np.ndarray]:
+            # numpy object arrays: picking a few rows out of a million is cheap (Arrow "take" is not)
+            return {c: frame[c].to_numpy(dtype=object) for c in cols}
+
         return cls(
-            pd.DataFrame(units[unit_cols]).reset_index(drop=True),
+            plain(units, unit_cols),
             ux,
             uy,
             shapely.STRtree(shapely.points(ux, uy)),
-            pd.DataFrame(hazards[hz_cols]).reset_index(drop=True)
-            if len(hazards)
-            else pd.DataFrame(columns=hz_cols),
+            plain(hazards, hz_cols) if len(hazards) else {c: np.zeros(0, dtype=object) for c in hz_cols},
             hgeoms,
             shapely.STRtree(hgeoms),
         )
@@ -70,17 +67,25 @@ def _search_box(lon: float, lat: float, radius_m: float) -> shapely.Geometry:
     return shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
 
 
-def _records(frame: pd.DataFrame, dist: np.ndarray, limit: int) -> list[dict[str, Any]]:
+def _plain(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
+        return None
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _records(columns: dict[str, np.ndarray], rows: np.ndarray, dist: np.ndarray, limit: int) -> list[dict[str, Any]]:
     order = np.argsort(dist, kind="stable")[:limit]
-    sub = frame.iloc[order].copy()
-    sub["distance_m"] = np.round(dist[order], 1)
-    sub = sub.astype(object).where(sub.notna(), None)
-    return sub.to_dict(orient="records")
+    picked = rows[order]
+    cols = {c: values[picked] for c, values in columns.items()}
+    out = []
+    for i, d in enumerate(np.round(dist[order], 1)):
+        rec = {c: _plain(values[i]) for c, values in cols.items()}
+        rec["distance_m"] = float(d)
+        out.append(rec)
+    return out
 
 
-def near(
-    index: NearIndex, lon: float, lat: float, radius_m: float = 1000.0, limit: int = 100
-) -> dict[str, Any]:
+def near(index: NearIndex, lon: float, lat: float, radius_m: float = 1000.0, limit: int = 100) -> dict[str, Any]:
     """Enterprises and hazard sites within `radius_m` of (lon, lat) (WGS84), nearest first."""
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise InputRejected(f"lon={lon}, lat={lat}: longitude must be -180..180 and latitude -90..90")
@@ -90,36 +95,33 @@ def near(
         raise InputRejected(f"limit={limit}: must be 0 or more")
     box = _search_box(lon, lat, radius_m)
     cand = index.unit_tree.query(box)
-    _, _, d = _GEOD.inv(
-        np.full(len(cand), lon), np.full(len(cand), lat), index.unit_x[cand], index.unit_y[cand]
-    )
+    _, _, d = _GEOD.inv(np.full(len(cand), lon), np.full(len(cand), lat), index.unit_x[cand], index.unit_y[cand])
     keep = d <= radius_m
-    units, udist = index.units.iloc[cand[keep]], d[keep]
+    urows, udist = cand[keep], d[keep]
     hcand = index.hazard_tree.query(box)
     point = shapely.Point(lon, lat)
     hgeoms = index.hazard_geoms[hcand]
-    nearest = (
-        shapely.get_point(shapely.shortest_line(point, hgeoms), 1)
-        if len(hcand)
-        else np.zeros(0, dtype=object)
-    )
+    nearest = shapely.get_point(shapely.shortest_line(point, hgeoms), 1) if len(hcand) else np.zeros(0, dtype=object)
     _, _, hd = _GEOD.inv(
         np.full(len(hcand), lon), np.full(len(hcand), lat), shapely.get_x(nearest), shapely.get_y(nearest)
     )
     hd = np.where(shapely.intersects(hgeoms, point), 0.0, hd) if len(hcand) else hd
     hkeep = hd <= radius_m
-    hazards, hdist = index.hazards.iloc[hcand[hkeep]], hd[hkeep]
-    levels = pd.concat([units["risk_level"], hazards["risk_level"]], ignore_index=True)
+    hrows, hdist = hcand[hkeep], hd[hkeep]
+    levels = np.concatenate([
+        index.units.get("risk_level", np.zeros(len(index.unit_x), dtype=object))[urows],
+        index.hazards.get("risk_level", np.zeros(len(index.hazard_geoms), dtype=object))[hrows],
+    ])  # fmt: skip
     counts = {lv: int((levels == lv).sum()) for lv in LEVEL_ORDER}
     highest = next((lv for lv in LEVEL_ORDER if counts[lv]), None)
     all_d = np.concatenate([udist, hdist])
-    weights = levels.map(EXPOSURE_WEIGHTS).fillna(0).to_numpy()
+    weights = np.array([EXPOSURE_WEIGHTS.get(lv, 0.0) for lv in levels], dtype=float)
     exposure = float(np.sum(weights * np.clip(1 - all_d / radius_m, 0, 1))) if len(all_d) else 0.0
     return {
         "query": {"lon": lon, "lat": lat, "radius_m": radius_m, "limit": limit},
-        "total": {"enterprises": int(len(units)), "hazards": int(len(hazards))},
-        "enterprises": _records(units, udist, limit),
-        "hazards": _records(hazards, hdist, limit),
+        "total": {"enterprises": int(len(urows)), "hazards": int(len(hrows))},
+        "enterprises": _records(index.units, urows, udist, limit),
+        "hazards": _records(index.hazards, hrows, hdist, limit),
         "summary": {
             "counts": counts,
             "highest_level": highest,

@@ -82,22 +82,24 @@ def _features(geoms: np.ndarray, props: pd.DataFrame) -> list[dict]:
 
 
 def _clusters(px: np.ndarray, levels: np.ndarray, cells: int = 64) -> list[dict]:
+    """One feature per occupied grid cell: mean position, count, count per level, worst level."""
     step = EXTENT / cells
     ix = np.clip((px[:, 0] // step).astype(np.int64), 0, cells - 1)
     iy = np.clip((px[:, 1] // step).astype(np.int64), 0, cells - 1)
-    frame = pd.DataFrame({"cell": ix * cells + iy, "x": px[:, 0], "y": px[:, 1], "level": levels})
-    for lv in LEVELS:
-        frame[f"n_{lv}"] = (frame["level"] == lv).astype(np.int64)
-    agg = frame.groupby("cell").agg(
-        x=("x", "mean"), y=("y", "mean"), count=("x", "size"), **{f"n_{lv}": (f"n_{lv}", "sum") for lv in LEVELS}
-    )
-    worst = np.select([agg[f"n_{lv}"] > 0 for lv in LEVELS], list(LEVELS), "blue")
-    pts = shapely.points(agg["x"].to_numpy(), agg["y"].to_numpy())
+    cell = ix * cells + iy
+    n = cells * cells
+    count = np.bincount(cell, minlength=n)
+    occupied = np.flatnonzero(count)
+    sx = np.bincount(cell, weights=px[:, 0], minlength=n)[occupied] / count[occupied]
+    sy = np.bincount(cell, weights=px[:, 1], minlength=n)[occupied] / count[occupied]
+    per_level = {lv: np.bincount(cell[levels == lv], minlength=n)[occupied] for lv in LEVELS}
+    worst = np.select([per_level[lv] > 0 for lv in LEVELS], list(LEVELS), "blue")
+    pts = shapely.points(sx, sy)
     out = []
-    for g, row, w in zip(pts, agg.itertuples(), worst, strict=True):
-        props = {"cluster": True, "count": int(row.count), "risk_level": str(w)}
-        props.update({f"n_{lv}": int(getattr(row, f"n_{lv}")) for lv in LEVELS})
-        out.append({"geometry": g, "properties": props})
+    for i in range(len(occupied)):
+        props = {"cluster": True, "count": int(count[occupied[i]]), "risk_level": str(worst[i])}
+        props.update({f"n_{lv}": int(per_level[lv][i]) for lv in LEVELS})
+        out.append({"geometry": pts[i], "properties": props})
     return out
 
 
@@ -123,7 +125,7 @@ def render_tile(
     sel = geoms[hit]
     is_point = shapely.get_type_id(sel) == 0
     if is_point.all() and len(hit) > max_points:
-        px = _to_tile(shapely.get_coordinates(sel), tb)
+        px = _to_tile(bounds[hit, :2], tb)  # a point's bounds are its coordinates
         levels = props["risk_level"].to_numpy()[hit] if "risk_level" in props else np.full(len(hit), "blue")
         feats = _clusters(px, levels)
     else:
