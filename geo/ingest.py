@@ -152,7 +152,7 @@ def write_report(report: pd.DataFrame, path: Path) -> None:
 # -- parsing ----------------------------------------------------------------------------------------
 def _report_bad_values(rep: _Report, f, text: pd.Series, bad: np.ndarray, kind: str, catalogue: Catalogue) -> None:
     """Unparseable values: rejected for the fields a record cannot do without, else a warning."""
-    shown = text.where(bad, "").str.slice(0, 40)
+    shown = text[bad].str.slice(0, 40)  # only the bad values: cheap when there are few
     hint = TYPE_HINTS.get(f.type, "")
     if f.name == "domain":
         hint = "one of " + ", ".join(f"{d.code} ({d.zh})" for d in catalogue.domains)
@@ -162,10 +162,13 @@ def _report_bad_values(rep: _Report, f, text: pd.Series, bad: np.ndarray, kind: 
         reason = "unknown value '" + shown + f"'; expected {hint}"
     else:
         reason = "'" + shown + f"' is not {hint}"
+    reasons = np.empty(len(text), dtype=object)
     if f.name in CRITICAL:
-        rep.reject(bad, f.name, reason.to_numpy())
+        reasons[bad] = reason.to_numpy()
+        rep.reject(bad, f.name, reasons)
     else:
-        rep.warn(bad, f.name, (reason + "; value ignored").to_numpy())
+        reasons[bad] = (reason + "; value ignored").to_numpy()
+        rep.warn(bad, f.name, reasons)
 
 
 def _parse(raw: RawTable, contract: Contract, catalogue: Catalogue) -> tuple[pd.DataFrame, _Report, dict]:

@@ -174,9 +174,12 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
         series = frame[col]
         if pd.api.types.is_datetime64_any_dtype(series):
             text = series.dt.strftime("%Y-%m-%d")
+        elif pd.api.types.is_float_dtype(series):
+            text = series.astype("str")  # 120.1 stays "120.1"
         else:
-            text = series.astype(str).where(series.notna(), "")
-        out[str(col).strip()] = text.fillna("").astype(str).str.strip().to_numpy(dtype=object)
+            text = series.astype("str")
+        text = text.fillna("").str.strip()  # Arrow-backed text: no per-value Python objects
+        out[str(col).strip()] = text.reset_index(drop=True)
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 
 
