@@ -303,7 +303,7 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
         if cached is None:
             cols = [k for k in TILE_PROPS if k in c.frame.columns]
             try:
-                data = render_tile(cid, c.geoms, c.bounds, c.frame[cols], z, x, y)
+                data = render_tile(cid, c.geoms, c.bounds, c.frame[cols], z, x, y, levels=c.levels)
             except ValueError as exc:
                 raise InputRejected(str(exc)) from exc
             cached = (data, None)

@@ -58,6 +58,13 @@ class Collection:
         ]
 
     @cached_property
+    def levels(self) -> np.ndarray | None:
+        """``risk_level`` as level ranks 0 (red) … 3 (blue), for tile clustering."""
+        from layers.tiles import level_codes
+
+        return level_codes(self.frame["risk_level"].to_numpy(dtype=object)) if "risk_level" in self.frame else None
+
+    @cached_property
     def id_index(self) -> dict[str, int]:
         return {str(k): i for i, k in enumerate(self.frame[self.id_field])}
 

@@ -178,12 +178,21 @@ def _hazard_geometry(geom: shapely.Geometry, precision: float) -> tuple[str, Any
     return "A", encode_geometry(geom, precision)
 
 
+HAZARD_PAGE_LIMIT = 3000  # hazard sites drawn on one page: the gravest first (a province may list 20,000)
+
+
 def _hazards(hazards: pd.DataFrame, codes: set[str] | None, precision: float, crs: str) -> list[dict]:
     if hazards is None or len(hazards) == 0 or "geometry" not in hazards:
         return []
     frame = hazards
     if codes is not None and "county_adcode" in frame:
         frame = frame.loc[frame["county_adcode"].isin(codes)]
+    if len(frame) > HAZARD_PAGE_LIMIT:
+        lv = frame["risk_level"] if "risk_level" in frame else pd.Series("blue", index=frame.index)
+        rank = lv.map(_RANK).fillna(9).to_numpy()
+        score = pd.to_numeric(frame.get("risk_score", pd.Series(0, index=frame.index)), errors="coerce").fillna(0)
+        order = np.lexsort((-score.to_numpy(), rank))[:HAZARD_PAGE_LIMIT]
+        frame = frame.iloc[np.sort(order)]
     geoms = np.asarray(frame.geometry.values, dtype=object)
     if crs != "wgs84":
         geoms = np.asarray(geometry_from_wgs84(geoms, crs), dtype=object)

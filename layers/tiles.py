@@ -1,8 +1,8 @@
 """Mapbox Vector Tiles (MVT) of a collection, in the Web Mercator tile grid (z/x/y, XYZ scheme).
 
 Input geometries are WGS84; each tile holds the features whose bounds meet the tile (plus a small buffer),
-clipped and projected to tile coordinates (extent 4096). Point layers with more than ``max_points`` features in
-a tile are aggregated server-side into grid clusters (one feature per occupied cell of a 64×64 grid, with
+clipped and projected to tile coordinates (extent 4096). Point layers with more than ``max_points`` (1,000) features in
+a tile are aggregated server-side into grid clusters (one feature per occupied cell of a 32×32 grid, with
 ``count``, ``n_red``…``n_blue`` and the worst ``risk_level``), so no tile carries more than a few thousand
 features whatever is behind it.
 """
@@ -81,8 +81,9 @@ def _features(geoms: np.ndarray, props: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _clusters(px: np.ndarray, levels: np.ndarray, cells: int = 64) -> list[dict]:
-    """One feature per occupied grid cell: mean position, count, count per level, worst level."""
+def _clusters(px: np.ndarray, codes: np.ndarray, cells: int = 32) -> list[dict]:
+    """One feature per occupied grid cell: mean position, count, count per level, worst level.
+    `codes` are level ranks (0 red … 3 blue; anything else counts as blue)."""
     step = EXTENT / cells
     ix = np.clip((px[:, 0] // step).astype(np.int64), 0, cells - 1)
     iy = np.clip((px[:, 1] // step).astype(np.int64), 0, cells - 1)
@@ -92,15 +93,22 @@ def _clusters(px: np.ndarray, levels: np.ndarray, cells: int = 64) -> list[dict]
     occupied = np.flatnonzero(count)
     sx = np.bincount(cell, weights=px[:, 0], minlength=n)[occupied] / count[occupied]
     sy = np.bincount(cell, weights=px[:, 1], minlength=n)[occupied] / count[occupied]
-    per_level = {lv: np.bincount(cell[levels == lv], minlength=n)[occupied] for lv in LEVELS}
-    worst = np.select([per_level[lv] > 0 for lv in LEVELS], list(LEVELS), "blue")
+    codes = np.where((codes >= 0) & (codes < 4), codes, 3).astype(np.int64)
+    per = np.bincount(cell * 4 + codes, minlength=n * 4).reshape(n, 4)[occupied]
+    worst = np.argmax(per > 0, axis=1)
     pts = shapely.points(sx, sy)
     out = []
     for i in range(len(occupied)):
-        props = {"cluster": True, "count": int(count[occupied[i]]), "risk_level": str(worst[i])}
-        props.update({f"n_{lv}": int(per_level[lv][i]) for lv in LEVELS})
+        props = {"cluster": True, "count": int(count[occupied[i]]), "risk_level": LEVELS[worst[i]]}
+        props.update({f"n_{lv}": int(per[i, k]) for k, lv in enumerate(LEVELS)})
         out.append({"geometry": pts[i], "properties": props})
     return out
+
+
+def level_codes(levels) -> np.ndarray:
+    """Level names → ranks 0 (red) … 3 (blue), -1 for anything else."""
+    lv = pd.Series(levels, dtype=object)
+    return lv.map({name: i for i, name in enumerate(LEVELS)}).fillna(-1).to_numpy(dtype=np.int8)
 
 
 def render_tile(
@@ -112,9 +120,11 @@ def render_tile(
     x: int,
     y: int,
     *,
-    max_points: int = 3000,
+    max_points: int = 1000,
+    levels: np.ndarray | None = None,
 ) -> bytes:
-    """Encode one tile of a layer. `bounds` is shapely.bounds of `geoms` (precomputed by the caller)."""
+    """Encode one tile of a layer. `bounds` is shapely.bounds of `geoms` and `levels` (optional) the
+    ``risk_level`` column as level ranks (`level_codes`), both precomputed by the caller once per layer."""
     tb = TileBounds.of(z, x, y)
     lon0, lat0, lon1, lat1 = tb.lonlat(pad=BUFFER / EXTENT)
     hit = np.flatnonzero(
@@ -126,8 +136,13 @@ def render_tile(
     is_point = shapely.get_type_id(sel) == 0
     if is_point.all() and len(hit) > max_points:
         px = _to_tile(bounds[hit, :2], tb)  # a point's bounds are its coordinates
-        levels = props["risk_level"].to_numpy()[hit] if "risk_level" in props else np.full(len(hit), "blue")
-        feats = _clusters(px, levels)
+        if levels is not None:
+            codes = levels[hit]
+        elif "risk_level" in props:
+            codes = level_codes(props["risk_level"].to_numpy()[hit])
+        else:
+            codes = np.full(len(hit), 3, dtype=np.int8)
+        feats = _clusters(px, codes)
     else:
         clip_box = shapely.box(lon0, lat0, lon1, lat1)
         clipped = np.where(is_point, sel, shapely.intersection(sel, clip_box))

@@ -22,7 +22,7 @@ def test_dense_points_are_clustered_with_counts_preserved(rng):
     props = pd.DataFrame({"id": [f"E{i}" for i in range(n)], "risk_level": levels})
     data = render_tile("enterprises", geoms, shapely.bounds(geoms), props, 8, 213, 107, max_points=3000)
     feats = mapbox_vector_tile.decode(data)["enterprises"]["features"]
-    assert len(feats) <= 64 * 64
+    assert len(feats) <= 32 * 32
     assert sum(f["properties"]["count"] for f in feats) == n
     assert sum(f["properties"]["n_red"] for f in feats) == int((levels == "red").sum())
     worst = {f["properties"]["risk_level"] for f in feats if f["properties"]["n_red"]}
