@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = Store.open(settings.store)
     state = State(store)
     app = FastAPI(title=TITLE, description="Four-colour safety-risk maps: OGC API – Features, maps, risk near a point",
-                  version="0.1.0", default_response_class=ORJSON)  # fmt: skip
+                  version="0.1.0", default_response_class=ORJSON, docs_url=None, redoc_url=None)  # fmt: skip
     app.state.settings = settings
     app.state.riskmap = state
     add_exception_handlers(app)
@@ -123,11 +123,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for prefix, directory in static_dirs().items():
         app.mount(f"/static/{prefix}", StaticFiles(directory=directory), name=f"static-{prefix}")
+    _add_docs(app)
     app.include_router(_map_router(state, settings, Depends(reader)))
     app.include_router(_ogc_router(state, settings, Depends(reader)))
     app.include_router(_service_router(state, store, Depends(reader)))
     app.include_router(_write_router(state, store, settings, Depends(editor)))
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI served from the installed swagger-ui-bundle package (FastAPI's default is a CDN)."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="static-swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title=f"{TITLE} API", swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css", swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )  # fmt: skip
 
 
 def _map_router(state: State, settings: Settings, auth) -> APIRouter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -330,3 +331,26 @@ def test_served_map_in_chromium_offline(server):
     assert clusters["type"] == "FeatureCollection" and clusters["features"]
     assert httpx.get(server + "/clusters/enterprises", params={"bbox": "x", "zoom": 9}).status_code == 400
     assert httpx.get(server + "/map", params={"level": "planet"}).status_code == 400
+
+
+def test_docs_page_loads_nothing_from_outside(server):
+    page = httpx.get(server + "/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)""", page.text) + re.findall(r"url: ?'([^']+)'", page.text)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    assert httpx.get(server + "/static/swagger/swagger-ui-bundle.js").status_code == 200
+    assert httpx.get(server + "/openapi.json").json()["paths"]["/near"]
+
+
+def test_settings_from_file_and_environment(tmp_path, monkeypatch):
+    from api.settings import Settings, hash_token
+
+    cfg = tmp_path / "riskmap.toml"
+    cfg.write_text(f'store = "{tmp_path / "s"}"\neditor_token_hashes = ["{hash_token("t")}"]\nlang = "en"\n')
+    monkeypatch.setenv("RISKMAP_SETTINGS_FILE", str(cfg))
+    monkeypatch.setenv("RISKMAP_LANG", "zh")
+    s = Settings()
+    assert s.store == tmp_path / "s" and s.editor_token_hashes == (hash_token("t"),) and s.lang == "zh"
+    monkeypatch.setenv("RISKMAP_LANG", "fr")
+    with pytest.raises(ValueError, match="lang is zh or en"):
+        Settings()

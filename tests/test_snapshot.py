@@ -1,0 +1,80 @@
+"""Snapshots are versioned and published atomically: a reader sees the old one or the new one, never half."""
+
+from __future__ import annotations
+
+import threading
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from geo import snapshot as snapmod
+from geo.snapshot import current, publish
+
+
+def _tables(tag: str):
+    units = gpd.GeoDataFrame({"id": [f"{tag}-1"], "risk_level": ["red"]}, geometry=[shapely.Point(120, 30)], crs=4326)
+    hazards = gpd.GeoDataFrame({"id": [], "risk_level": []}, geometry=[], crs=4326)
+    regions = pd.DataFrame({"adcode": ["330106"], "domain": ["all"], "risk_level": ["red"], "tag": [tag],
+                            "rules": [["r"]], "explanation": [{"tag": tag}]})  # fmt: skip
+    return units, hazards, regions
+
+
+def test_publish_makes_new_current_and_keeps_old(store):
+    a = publish(store, *_tables("a"), meta={"as_of": "2026-01-01"})
+    b = publish(store, *_tables("b"), meta={"as_of": "2026-02-01"})
+    assert current(store).id == b.id != a.id
+    assert (store.root / "snapshots" / a.id).is_dir()
+    snap = current(store)
+    assert snap.regions()["tag"].tolist() == ["b"] and snap.regions()["explanation"].iloc[0] == {"tag": "b"}
+    assert snap.as_of.isoformat() == "2026-02-01"
+
+
+def test_failed_publish_leaves_the_old_snapshot_current(store, monkeypatch):
+    a = publish(store, *_tables("a"), meta={"as_of": "2026-01-01"})
+    real = snapmod._write
+
+    def failing(frame, path):
+        if path.name == "regions.parquet":
+            raise OSError("disk full")
+        real(frame, path)
+
+    monkeypatch.setattr(snapmod, "_write", failing)
+    with pytest.raises(OSError, match="disk full"):
+        publish(store, *_tables("b"), meta={"as_of": "2026-02-01"})
+    assert current(store).id == a.id
+    assert not [p for p in (store.root / "snapshots").iterdir() if p.name.startswith(".")]
+
+
+def test_old_snapshots_are_pruned(store, monkeypatch):
+    monkeypatch.setattr(snapmod, "KEEP", 3)
+    ids = [publish(store, *_tables(str(i)), meta={"as_of": "2026-01-01"}).id for i in range(5)]
+    kept = sorted(p.name for p in (store.root / "snapshots").iterdir())
+    assert kept == ids[-3:]
+
+
+def test_readers_never_see_a_half_written_snapshot(store):
+    publish(store, *_tables("0"), meta={"as_of": "2026-01-01"})
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            snap = current(store)
+            tag = snap.regions()["tag"].iloc[0]
+            units = snap.units()
+            if units["id"].iloc[0] != f"{tag}-1":
+                errors.append(f"{snap.id}: regions {tag} but units {units['id'].iloc[0]}")
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(1, 15):
+            publish(store, *_tables(str(i)), meta={"as_of": "2026-01-01"})
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
