@@ -69,13 +69,14 @@ class Collection:
         return {str(k): i for i, k in enumerate(self.frame[self.id_field])}
 
 
-def web_geometry(boundaries: gpd.GeoDataFrame, tolerance_deg: float = 0.0008) -> np.ndarray:
-    """Boundaries simplified as a coverage per level (neighbours keep their shared border), ~1 m precision."""
-    out = np.asarray(boundaries.geometry.values, dtype=object).copy()
-    for _, idx in boundaries.groupby("admin_level").indices.items():
-        simplified = shapely.coverage_simplify(out[idx], tolerance_deg)
-        out[idx] = shapely.set_precision(simplified, 1e-5, mode="pointwise")
-    return out
+def web_geometry(boundaries: gpd.GeoDataFrame) -> np.ndarray:
+    """Boundaries as the maps draw them (coverage-simplified so neighbours keep their shared border, ~1 m
+    precision; `layers.webgeom`), in the order of `boundaries`."""
+    from layers.webgeom import web_boundaries
+
+    web = web_boundaries(boundaries)
+    by_code = dict(zip(web["adcode"], web.geometry.values, strict=True))
+    return np.asarray([by_code[a] for a in boundaries["adcode"]], dtype=object)
 
 
 class View:
