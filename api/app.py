@@ -178,7 +178,8 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
         from layers.features import cluster_points
 
         box = ogc.parse_bbox(bbox)
-        return cluster_points(state.point_index(), box, zoom, limit, domain=domain, parent=parent or None, crs=crs)
+        fc = cluster_points(state.point_index(), box, zoom, limit, domain=domain, parent=parent or None, crs=crs)
+        return ORJSON(fc, media_type="application/geo+json")
 
     return read
 
@@ -304,7 +305,7 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
         as_of: date | None = None,
         limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
     ):
-        return near_payload(state, lon, lat, radius_m, crs, as_of, limit)
+        return ORJSON(near_payload(state, lon, lat, radius_m, crs, as_of, limit))  # no jsonable_encoder pass
 
     @read.get("/tiles/{cid}/{z}/{x}/{y}.mvt", summary="Mapbox Vector Tile of a collection (clustered when dense)")
     def tile(request: Request, cid: str, z: int, x: int, y: int):

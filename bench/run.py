@@ -171,6 +171,10 @@ def service(work: Path, n: int) -> dict:
             first = (time.perf_counter() - t) * 1000
             out = {"county_geojson": _latencies(client, base + "/collections/regions-county/items", n, {"limit": 100})}
             out["county_geojson"]["first_request_ms"] = round(first, 1)
+            # the very same layer (simplified geometry, same properties) is what pygeoapi is given to serve
+            layer = client.get(base + "/collections/regions-county/items", params={"limit": 1000}).json()
+            layer.pop("links", None)
+            (work / "counties.geojson").write_text(json.dumps(layer, ensure_ascii=False), encoding="utf-8")
             rng = np.random.default_rng(0)
             near = []
             for lon, lat in zip(rng.uniform(119.5, 121.5, n), rng.uniform(28.5, 30.5, n), strict=True):
@@ -205,7 +209,7 @@ server:
   encoding: utf-8
   language: en-US
   limits: {{default_items: 100, max_items: 10000}}
-  map: {{url: https://tile.openstreetmap.org/{{z}}/{{x}}/{{y}}.png, attribution: none}}
+  map: {{url: "http://127.0.0.1/{{z}}/{{x}}/{{y}}.png", attribution: none}}
 logging: {{level: ERROR}}
 metadata:
   identification: {{title: bench, description: bench, keywords: [bench], keywords_type: theme, terms_of_service: none, url: http://127.0.0.1}}
@@ -237,11 +241,7 @@ def pygeoapi_service(work: Path, n: int) -> dict:
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", "pygeoapi", "starlette", "uvicorn"], check=True)
-    data = work / "counties.geojson"
-    subprocess.run(
-        [PY, "-m", "cli.main", "--store", str(work / "store-parquet"), "export", "regions", "--format", "geojson",
-         "--out", str(data)], cwd=ROOT, check=True, capture_output=True,
-    )  # fmt: skip
+    data = work / "counties.geojson"  # written by service(): exactly the features riskmap serves
     port = _free_port()
     cfg = work / "pygeoapi.yml"
     cfg.write_text(PYGEOAPI_CONFIG.format(port=port, data=data), encoding="utf-8")
@@ -355,6 +355,10 @@ NOTES = """
 """
 
 
+ALL_STAGES = ("read_csv_pyarrow", "read_parquet_pyarrow", "join_vs_sjoin", "build_from_csv", "build_from_parquet",
+              "service", "pygeoapi")  # fmt: skip
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--enterprises", type=int, default=1_000_000)
@@ -364,22 +368,29 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--work", type=Path, default=Path("/tmp/riskmap-bench"))
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    p.add_argument("--stages", nargs="*", choices=ALL_STAGES, help="rerun only these (others from WORK/results.json)")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     t = time.perf_counter()
     prepare(args.work, args.enterprises, args.hazards, args.events)
     print(f"input ready in {time.perf_counter() - t:.0f} s", flush=True)
-    results = {}
-    for stage in ("read_csv_pyarrow", "read_parquet_pyarrow", "join_vs_sjoin", "build_from_csv", "build_from_parquet"):
-        results[stage] = _median_runs(stage, args.work, 1 if stage.startswith("build") and args.runs > 3 else args.runs)
-        print(stage, results[stage], flush=True)
-    results["service"] = service(args.work, args.requests)
-    print("service", results["service"], flush=True)
-    try:
-        results["pygeoapi"] = pygeoapi_service(args.work, args.requests)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        results["pygeoapi"] = {"error": str(exc)}
-    print("pygeoapi", results["pygeoapi"], flush=True)
+    saved = args.work / "results.json"
+    results = json.loads(saved.read_text()) if args.stages and saved.exists() else {}
+    wanted = set(args.stages or ALL_STAGES)
+    for stage in ALL_STAGES[:5]:
+        if stage in wanted:
+            results[stage] = _median_runs(stage, args.work, args.runs)
+            print(stage, results[stage], flush=True)
+    if "service" in wanted:
+        results["service"] = service(args.work, args.requests)
+        print("service", results["service"], flush=True)
+    if "pygeoapi" in wanted:
+        try:
+            results["pygeoapi"] = pygeoapi_service(args.work, args.requests)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            results["pygeoapi"] = {"error": str(exc)}
+        print("pygeoapi", results["pygeoapi"], flush=True)
+    saved.write_text(json.dumps(results, indent=2))
     print(write_report(results, args, args.out))
     return 0
 
