@@ -13,9 +13,7 @@ from geo.errors import UnitNotFound
 from geo.store import Store
 
 
-def explain(
-    store: Store, target: str, *, as_of: date | None = None, model_path: Path | None = None
-) -> dict[str, Any]:
+def explain(store: Store, target: str, *, as_of: date | None = None, model_path: Path | None = None) -> dict[str, Any]:
     """Explanation of a region (by adcode) or an enterprise / hazard site (by id)."""
     from geo.snapshot import current
 
@@ -36,9 +34,7 @@ def explain(
         cols = ["id", "name", "type", "level", "population", "scale", "status", "risk_score", "risk_level", "basis",
                 "county_adcode", "county_adcodes"]  # fmt: skip
         return {"kind": "hazard", "as_of": str(used), **{c: _plain(row.get(c)) for c in cols if c in row}}
-    raise UnitNotFound(
-        f"{target!r} is neither a region adcode nor an enterprise or hazard site id in the build"
-    )
+    raise UnitNotFound(f"{target!r} is neither a region adcode nor an enterprise or hazard site id in the build")
 
 
 def _plain(v: Any) -> Any:
@@ -114,4 +110,29 @@ def format_text(data: dict[str, Any]) -> str:
                 for u in top[:10]
             ]
         return "\n".join(lines)
+    if data["kind"] == "enterprise":
+        return _unit_text(data)
     return json.dumps(data, ensure_ascii=False, indent=2, default=str)
+
+
+def _unit_text(data: dict[str, Any]) -> str:
+    b = data.get("breakdown") or {}
+    lines = [
+        f"{data.get('name')} ({data['id']}, {data.get('domain')}, {data.get('industry') or 'no industry'}, "
+        f"county {data.get('county_adcode')}) as of {data['as_of']}:",
+        f"  score {data.get('risk_score')} → {b.get('computed_level')} by {b.get('method')}; "
+        f"level {data.get('risk_level')}" + (f" (override: {data['override']})" if data.get("override") else ""),
+        "  contributions (points): "
+        + ", ".join(f"{k} {v:+.1f}" for k, v in (b.get("contributions") or {}).items() if v),
+    ]
+    dyn = b.get("dynamic") or {}
+    hd, acc, al = dyn.get("hidden_dangers", {}), dyn.get("accidents", {}), dyn.get("alarms", {})
+    lines.append(
+        f"  control factor {(b.get('control') or {}).get('factor')}; dynamic factor {dyn.get('factor')}: "
+        f"open dangers {hd.get('open_general', 0)} general / {hd.get('open_major', 0)} major "
+        f"({hd.get('overdue', 0)} overdue), accidents in {acc.get('window_days')} days {acc.get('count', 0)} "
+        f"({acc.get('deaths', 0)} dead, {acc.get('injuries', 0)} injured), alarms in {al.get('window_days')} days "
+        f"{al.get('count', 0)}"
+    )
+    lines.append(f"  thresholds: {b.get('thresholds')}")
+    return "\n".join(lines)

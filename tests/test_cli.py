@@ -83,3 +83,24 @@ def test_boundaries_commands(tmp_path, capsys):
     assert code == 0 and "stored" in out
     code, out, _ = run(capsys, "--store", str(store), "boundaries", "list", "--level", "city")
     assert code == 0 and "广州市" in out and len(out.strip().splitlines()) == 21
+
+
+def test_explain_unit_and_hazard(demo, capsys):
+    from geo.snapshot import current
+    from geo.store import Store
+
+    snap = current(Store.open(demo))
+    units = snap.units()
+    vetoed = units.loc[units["veto"].fillna(False).astype(bool), "id"]
+    uid = vetoed.iloc[0] if len(vetoed) else units["id"].iloc[0]
+    code, out, _ = run(capsys, "--store", str(demo), "explain", uid)
+    assert code == 0 and uid in out and "contributions" in out
+    code, out, _ = run(capsys, "--store", str(demo), "explain", uid, "--json")
+    data = json.loads(out)
+    contributions = data["breakdown"]["contributions"]
+    assert abs(sum(contributions.values()) - data["breakdown"]["raw_score"]) < 1e-3  # rounded to 1e-4 each
+    hid = snap.hazards()["id"].iloc[0]
+    code, out, _ = run(capsys, "--store", str(demo), "explain", hid, "--json")
+    assert json.loads(out)["kind"] == "hazard"
+    code, _, err = run(capsys, "--store", str(demo), "explain", "NO-SUCH-THING")
+    assert code == 2 and "neither a region adcode nor" in err
