@@ -134,14 +134,24 @@ def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOption
             _check_hazard_fields(values, rep)
         accepted = _locate(raw, values, rep, spec, hierarchy, options.tolerance_m, kind)
     inserted, updated = _upsert(store, kind, accepted)
+    _add_malformed(rep, raw)
     report = rep.frame()
     accepted_lines = set(raw.positions[~rep.rejected].tolist())
     warned = report.loc[report["severity"] == "warning", "line"] if len(report) else pd.Series([], dtype=int)
     warned_rows = int(warned[warned.isin(accepted_lines)].nunique())
     return IngestResult(
-        Path(path), kind, len(raw.frame), int((~rep.rejected).sum()), int(rep.rejected.sum()),
+        Path(path), kind, len(raw.frame) + len(raw.malformed), int((~rep.rejected).sum()),
+        int(rep.rejected.sum()) + len(raw.malformed),
         int(warned_rows), inserted, updated, report, notes=notes,
     )  # fmt: skip
+
+
+def _add_malformed(rep: _Report, raw: RawTable) -> None:
+    """Rows the reader could not split into the header's fields go into the report as rejected."""
+    if raw.malformed:
+        lines, firsts, reasons = zip(*raw.malformed, strict=True)
+        rep.rows.append(pd.DataFrame({"line": list(lines), "id": list(firsts), "field": "row",
+                                      "reason": list(reasons), "severity": "rejected"}))  # fmt: skip
 
 
 def write_report(report: pd.DataFrame, path: Path) -> None:

@@ -12,8 +12,9 @@ place (`geo.fields`). Each row keeps its position: the line in a CSV (header = l
 from __future__ import annotations
 
 import csv
+import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ class RawTable:
     geometry: np.ndarray | None = None  # shapely geometries (None entries allowed), in `crs`
     crs: CRS | None = None
     encoding: str | None = None
+    malformed: list[tuple[int, str, str]] = field(default_factory=list)  # (line, first cell, reason): unparseable rows
 
 
 def detect_format(path: Path) -> str:
@@ -142,14 +144,49 @@ def _read_csv(path: Path) -> RawTable:
                 column_types={name: pa.string() for name in header}, strings_can_be_null=False
             ),
         )
-    except pa.ArrowInvalid as exc:
-        raise InputRejected(f"{path}: not a well-formed CSV ({exc})") from exc
+    except pa.ArrowInvalid:
+        # a ragged row or a repeated header name: the slower reader keeps every good row and lists the rest
+        return _read_csv_rows(path, text, delimiter, encoding)
     frame = table.to_pandas()
     frame.columns = [str(c).strip() for c in frame.columns]
     for col in frame.columns:
         frame[col] = frame[col].str.strip()
     positions = csv_record_lines(raw_for_lines, len(frame))
     return RawTable(path, "csv", frame, positions, "line", encoding=encoding)
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0)
+        out.append(name if n == 0 else f"{name}.{n}")
+        seen[name] = n + 1
+    return out
+
+
+def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawTable:
+    """Record by record with the csv module: rows whose field count differs from the header's are listed
+    as malformed (with their line) instead of failing the whole file."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = _unique([h.strip() for h in next(reader)])
+    width = len(header)
+    rows, lines, malformed = [], [], []
+    end = reader.line_num
+    for record in reader:
+        start, end = end + 1, reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != width:
+            first = record[0].strip() if record else ""
+            malformed.append((start, first, f"{len(record)} fields where the header has {width}; check the "
+                              "delimiters and quotes on this line"))  # fmt: skip
+            continue
+        rows.append([cell.strip() for cell in record])
+        lines.append(start)
+    frame = pd.DataFrame(rows, columns=header, dtype="str") if rows else pd.DataFrame(columns=header, dtype="str")
+    return RawTable(path, "csv", frame, np.asarray(lines, dtype=np.int64), "line", encoding=encoding,
+                    malformed=malformed)  # fmt: skip
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> RawTable:

@@ -249,9 +249,7 @@ def _hazards(counties) -> gpd.GeoDataFrame:
     blon, blat = inside_point(counties, BINJIANG)
     line_across = shapely.LineString([(lon, lat), (blon, blat)])
     square = shapely.box(lon - 0.01, lat - 0.01, lon + 0.01, lat + 0.01)
-    bowtie = shapely.Polygon(
-        [(lon, lat), (lon + 0.01, lat + 0.01), (lon + 0.01, lat), (lon, lat + 0.01), (lon, lat)]
-    )
+    bowtie = shapely.Polygon([(lon, lat), (lon + 0.01, lat + 0.01), (lon + 0.01, lat), (lon, lat + 0.01), (lon, lat)])
     flat = shapely.Polygon([(lon, lat), (lon + 0.01, lat), (lon + 0.02, lat), (lon, lat)])  # zero area
     return gpd.GeoDataFrame(
         {
@@ -337,3 +335,24 @@ def test_events_need_known_enterprises(store, counties, tmp_path):
     # derived ids are stable: ingesting again replaces, never duplicates
     again = ingest_file(store, path, "events")
     assert again.updated == 3 and len(store.read("events")) == 3
+
+
+def test_ragged_rows_are_listed_not_fatal(store, counties, tmp_path):
+    lon, lat = inside_point(counties, XIHU)
+    path = tmp_path / "ragged.csv"
+    path.write_text(
+        "id,domain,lon,lat\n"
+        f"R1,fire,{lon},{lat}\n"
+        f"R2,fire,{lon},{lat},surplus\n"
+        f'R3,fire,"{lon}",{lat}\n'
+        "R4,fire\n"
+        "\n"
+        f"R5,fire,{lon},{lat}\n",
+        encoding="utf-8",
+    )
+    result = ingest_file(store, path, "enterprises")
+    assert (result.rows, result.accepted, result.rejected) == (5, 3, 2)
+    rep = result.report.set_index("line")
+    assert rep.loc[3, "id"] == "R2" and "5 fields where the header has 4" in rep.loc[3, "reason"]
+    assert rep.loc[5, "id"] == "R4"
+    assert sorted(store.read("enterprises")["source_line"]) == [2, 4, 7]
