@@ -20,14 +20,14 @@ from api.problems import add_exception_handlers, problem
 from api.settings import Settings, hash_token
 from api.state import State
 from geo.crs import parse_crs, to_wgs84
-from geo.errors import InputRejected, UnitNotFound
+from geo.errors import InputRejected, RiskmapError, UnitNotFound
 from geo.near import near as near_query
 from geo.store import Store
 
 TITLE = "riskmap"
 TILE_PROPS = ("id", "adcode", "name", "domain", "type", "risk_level", "risk_index", "risk_score", "n_red", "n_orange",
               "n_yellow", "n_blue")  # fmt: skip
-UPLOAD_SUFFIXES = {".csv", ".txt", ".xlsx", ".gpkg", ".zip", ".geojson", ".json", ".parquet"}
+UPLOAD_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".gpkg", ".zip", ".geojson", ".json", ".parquet"}
 
 
 class ORJSON(JSONResponse):
@@ -45,12 +45,14 @@ def _wants_html(request: Request, f: str | None) -> bool:
 
 
 def _respond(request: Request, body: dict[str, Any], media: str, etag_key: str, html_fn=None) -> Response:
-    etag = 'W/"' + hashlib.sha1(f"{etag_key}|{request.url.query}".encode()).hexdigest()[:20] + '"'
+    kind = "html" if html_fn is not None else "json"  # one URL serves both: the ETag must tell them apart
+    etag = 'W/"' + hashlib.sha1(f"{etag_key}|{kind}|{request.url.query}".encode()).hexdigest()[:20] + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept, Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
+        return Response(status_code=304, headers=headers)
     if html_fn is not None:
-        return HTMLResponse(html_fn(body), headers={"ETag": etag})
-    return ORJSON(body, media_type=media, headers={"ETag": etag, "Cache-Control": "no-cache"})
+        return HTMLResponse(html_fn(body), headers=headers)
+    return ORJSON(body, media_type=media, headers=headers)
 
 
 def _cached_json(request: Request, state: State, view_key: str, media: str, make) -> Response:
@@ -65,7 +67,7 @@ def _cached_json(request: Request, state: State, view_key: str, media: str, make
         entry = (raw, gzip.compress(raw, 6) if len(raw) > 1024 else None)
         state.responses.put(key, entry)
     raw, gz = entry
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept, Accept-Encoding"}
     if gz is not None and "gzip" in request.headers.get("accept-encoding", ""):
         return Response(gz, media_type=media, headers={**headers, "Content-Encoding": "gzip"})
     return Response(raw, media_type=media, headers=headers)
@@ -178,7 +180,18 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
         from layers.features import cluster_points
 
         box = ogc.parse_bbox(bbox)
-        fc = cluster_points(state.point_index(), box, zoom, limit, domain=domain, parent=parent or None, crs=crs)
+        view = state.view()
+        if crs not in ("wgs84", "gcj02"):
+            raise InputRejected(f"crs={crs!r}: the map's display CRS is wgs84 or gcj02")
+        domains = {"all", *view.regions["domain"].unique()}
+        if domain not in domains:
+            raise InputRejected(f"domain={domain!r}: use one of {', '.join(sorted(domains))}")
+        if parent and parent not in set(view.boundaries["adcode"]):
+            raise InputRejected(f"parent={parent!r}: not a region adcode of the build")
+        try:
+            fc = cluster_points(state.point_index(), box, zoom, limit, domain=domain, parent=parent or None, crs=crs)
+        except ValueError as exc:
+            raise InputRejected(f"bbox={bbox!r}: {exc}") from exc
         return ORJSON(fc, media_type="application/geo+json")
 
     return read
@@ -437,7 +450,10 @@ async def _upload(store: Store, settings: Settings, kind: str, file: UploadFile,
                 if size > limit:
                     return problem(413, f"{name}: larger than the {settings.max_upload_mb:g} MB upload limit")
                 out.write(chunk)
-        result = ingest_file(store, path, kind, IngestOptions(crs=crs, sheet=sheet))
+        try:
+            result = ingest_file(store, path, kind, IngestOptions(crs=crs, sheet=sheet))
+        except RiskmapError as exc:  # name the user's file, not the temporary copy
+            raise type(exc)(str(exc).replace(str(path), name)) from exc
     report = result.report.astype(object).where(result.report.notna(), None).to_dict(orient="records")
     return ORJSON({
         "file": name, "kind": kind, "rows": result.rows, "accepted": result.accepted, "rejected": result.rejected,

@@ -61,6 +61,14 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException):
         return problem(exc.status_code, str(exc.detail), instance=str(request.url.path))
 
+    async def unexpected(request: Request, exc: Exception):
+        import logging
+
+        logging.getLogger("riskmap").exception("unexpected error on %s", request.url.path)
+        return problem(500, f"internal error ({type(exc).__name__}); the server log has the details",
+                       instance=str(request.url.path))  # fmt: skip
+
+    app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(errors.RiskmapError, riskmap_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -357,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file", type=Path)
     i.add_argument("--kind", required=True, choices=["enterprises", "hazards", "events"])
     i.add_argument("--crs", help="coordinates' CRS: wgs84 (default), cgcs2000, gcj02, bd09, EPSG:<n>")
-    i.add_argument("--sheet", help="XLSX sheet name (default: the first)")
+    i.add_argument("--sheet", "--layer", dest="sheet", help="XLSX sheet or GeoPackage layer (default: the first/only)")
     i.add_argument("--report", type=Path, help="rejection report CSV (default: STORE/reports/...)")
     i.add_argument("--strict", action="store_true", help="exit 1 if any row was rejected")
     i.add_argument("--tolerance", type=float, default=1000.0, help="metres off the boundaries still accepted")

@@ -167,8 +167,7 @@ def _check_codes(frame: gpd.GeoDataFrame) -> None:
     orphans = frame.loc[frame["parent_adcode"].notna() & ~frame["parent_adcode"].isin(known)]
     if len(orphans):
         sample = ", ".join(
-            f"{a} (parent {p})"
-            for a, p in zip(orphans["adcode"][:5], orphans["parent_adcode"][:5], strict=True)
+            f"{a} (parent {p})" for a, p in zip(orphans["adcode"][:5], orphans["parent_adcode"][:5], strict=True)
         )
         raise BoundaryCheckFailed(f"units whose parent is not loaded: {sample}")
     rank = dict(zip(frame["adcode"], frame["level_rank"], strict=True))
@@ -202,9 +201,7 @@ def _check_cover(frame: gpd.GeoDataFrame, report: CheckReport, gap_tol: float, o
         left, right = tree.query(child_geoms, predicate="intersects")
         pairs = left < right
         if pairs.any():
-            inter = (
-                shapely.area(shapely.intersection(child_geoms[left[pairs]], child_geoms[right[pairs]])) / 1e6
-            )
+            inter = shapely.area(shapely.intersection(child_geoms[left[pairs]], child_geoms[right[pairs]])) / 1e6
             codes = children["adcode"].to_numpy()
             for a, b, km2 in zip(codes[left[pairs]], codes[right[pairs]], inter, strict=True):
                 if km2 > overlap_tol:
@@ -249,15 +246,11 @@ def add_units(
         if col not in raw.frame.columns:
             raise InputRejected(f"{path}: no field {col!r}; fields are {', '.join(raw.frame.columns)}")
     if level in ("province", "city", "county"):
-        raise InputRejected(
-            f"--level {level}: standard levels come from `boundaries import`; name a finer level"
-        )
+        raise InputRejected(f"--level {level}: standard levels come from `boundaries import`; name a finer level")
     spec = parse_crs(crs) if crs else None
     if spec is None:
         if raw.crs is None:
-            raise InputRejected(
-                f"{path}: the file declares no CRS; pass --crs (wgs84, cgcs2000, gcj02, EPSG:<n>)"
-            )
+            raise InputRejected(f"{path}: the file declares no CRS; pass --crs (wgs84, cgcs2000, gcj02, EPSG:<n>)")
         spec = parse_crs(f"EPSG:{raw.crs.to_epsg()}") if raw.crs.to_epsg() else None
     geoms = (
         geometry_to_wgs84(raw.geometry, spec)
@@ -311,9 +304,7 @@ def _find_parents(existing: gpd.GeoDataFrame, codes: np.ndarray, geoms: np.ndarr
             parents.append(sorted(finest["adcode"].to_numpy()[hits])[0])
             rules.append("containment")
         else:
-            raise InputRejected(
-                f"unit {code}: no parent by code prefix and it lies outside every loaded unit"
-            )
+            raise InputRejected(f"unit {code}: no parent by code prefix and it lies outside every loaded unit")
     return parents, rules
 
 

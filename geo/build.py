@@ -68,9 +68,7 @@ def _read_optional(store: Store, name: str) -> pd.DataFrame | None:
 
 def compute(store: Store, as_of: date, model_path: Path | None = None) -> Computed:
     if not store.has("enterprises"):
-        raise StoreEmpty(
-            f"store {store.root} has no enterprises; run `riskmap ingest FILE --kind enterprises` first"
-        )
+        raise StoreEmpty(f"store {store.root} has no enterprises; run `riskmap ingest FILE --kind enterprises` first")
     model = load_model(model_path)
     catalogue = load_catalogue()
     enterprises = store.read("enterprises")
@@ -100,9 +98,7 @@ def compute(store: Store, as_of: date, model_path: Path | None = None) -> Comput
 
 def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Snapshot, Computed]:
     result = compute(store, as_of, model_path)
-    counts = (
-        result.units["risk_level"].value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0)
-    )
+    counts = result.units["risk_level"].value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0)
     meta = {
         "as_of": as_of.isoformat(),
         "model": result.model.to_dict(),
@@ -124,16 +120,12 @@ def level_counts(regions: pd.DataFrame, admin_level: str, domain: str = "all") -
     return {k: int(v) for k, v in counts.items()}
 
 
-def trend(
-    store: Store, d1: date, d2: date, admin_level: str, domain: str, model_path: Path | None
-) -> pd.DataFrame:
+def trend(store: Store, d1: date, d2: date, admin_level: str, domain: str, model_path: Path | None) -> pd.DataFrame:
     a = compute(store, d1, model_path).regions
     b = compute(store, d2, model_path).regions
     key = ["adcode", "domain"]
     cols = ["risk_level", "risk_index"]
-    sel_a = a.loc[
-        (a["admin_level"] == admin_level) & (a["domain"] == domain), ["adcode", "name", "domain", *cols]
-    ]
+    sel_a = a.loc[(a["admin_level"] == admin_level) & (a["domain"] == domain), ["adcode", "name", "domain", *cols]]
     sel_b = b.loc[(b["admin_level"] == admin_level) & (b["domain"] == domain), [*key, *cols]]
     merged = sel_a.merge(sel_b, on=key, suffixes=("_from", "_to"))
     rank = {"red": 1, "orange": 2, "yellow": 3, "blue": 4}

@@ -100,8 +100,7 @@ def _index(kind: str, entries: Iterable[_Entry]) -> dict[str, str]:
             other = index.setdefault(key, entry.code)
             if other != entry.code:
                 raise ValueError(
-                    f"{kind} name {name!r} is claimed by both {other!r} and {entry.code!r}; "
-                    "rename or drop one of them"
+                    f"{kind} name {name!r} is claimed by both {other!r} and {entry.code!r}; rename or drop one of them"
                 )
     return index
 
@@ -234,9 +233,7 @@ def _describe(exc: ValidationError, raw: dict) -> str:
             lines.append(msg if not where else f"{where}: {msg}")
         else:
             hint = _HINTS.get(str(loc[-1])) if loc and err.get("type") == "string_pattern_mismatch" else None
-            lines.append(
-                f"{where or 'file'}: {msg} (got {err.get('input')!r})" + (f"; {hint}" if hint else "")
-            )
+            lines.append(f"{where or 'file'}: {msg} (got {err.get('input')!r})" + (f"; {hint}" if hint else ""))
     return "; ".join(lines)
 
 

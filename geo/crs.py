@@ -370,9 +370,7 @@ def parse_crs(name: str | int | CrsSpec) -> CrsSpec:
 @functools.lru_cache(maxsize=64)
 def _transformer(src_epsg: int, dst_epsg: int) -> pyproj.Transformer:
     """A cached, thread-safe (pyproj >= 3.1) transformer with lon/lat (x/y) axis order on both sides."""
-    return pyproj.Transformer.from_crs(
-        pyproj.CRS.from_epsg(src_epsg), pyproj.CRS.from_epsg(dst_epsg), always_xy=True
-    )
+    return pyproj.Transformer.from_crs(pyproj.CRS.from_epsg(src_epsg), pyproj.CRS.from_epsg(dst_epsg), always_xy=True)
 
 
 def _epsg_transform(src: int, dst: int, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -419,9 +417,7 @@ def to_wgs84(x: ArrayLike, y: ArrayLike, spec: CrsSpec | str | int) -> tuple[Flo
     return _result(*_to_wgs84_arrays(ax, ay, spec), scalar)
 
 
-def from_wgs84(
-    lon: ArrayLike, lat: ArrayLike, spec: CrsSpec | str | int
-) -> tuple[FloatOrArray, FloatOrArray]:
+def from_wgs84(lon: ArrayLike, lat: ArrayLike, spec: CrsSpec | str | int) -> tuple[FloatOrArray, FloatOrArray]:
     """Convert WGS84 (lon, lat) to coordinates (x, y) in ``spec`` (for geographic systems x is lon)."""
     spec = parse_crs(spec)
     ax, ay, scalar = _as_xy(lon, lat)

@@ -225,9 +225,7 @@ def _prepare_counties(counties: gpd.GeoDataFrame, rng: np.random.Generator) -> _
         )
     missing = {"adcode", "name", "geometry"} - set(counties.columns)
     if missing or len(counties) == 0:
-        raise ValueError(
-            f"demo counties need columns adcode, name, geometry and at least one row; missing {missing}"
-        )
+        raise ValueError(f"demo counties need columns adcode, name, geometry and at least one row; missing {missing}")
     codes = counties["adcode"].astype(str).to_numpy()
     names = counties["name"].fillna("").astype(str).to_numpy(dtype=object)
     if "parent_adcode" in counties.columns:
@@ -284,9 +282,7 @@ def _uniform_in(rng: np.random.Generator, c: _Counties, county: int, k: int) -> 
     return np.concatenate(xs)[:k], np.concatenate(ys)[:k]
 
 
-def _uniform_many(
-    rng: np.random.Generator, c: _Counties, county_idx: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _uniform_many(rng: np.random.Generator, c: _Counties, county_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One uniform point inside county county_idx[i] for every i."""
     x = np.empty(len(county_idx))
     y = np.empty(len(county_idx))
@@ -459,9 +455,7 @@ def _place(
     return x, y, park_name
 
 
-def _indicators(
-    rng: np.random.Generator, cat: Catalogue, ind: np.ndarray, dom: np.ndarray
-) -> dict[str, object]:
+def _indicators(rng: np.random.Generator, cat: Catalogue, ind: np.ndarray, dom: np.ndarray) -> dict[str, object]:
     """Risk indicators, all driven by the latent risk r = base_weight + noise."""
     n = len(ind)
     codes = [i.code for i in cat.industries]
@@ -473,9 +467,7 @@ def _indicators(
     mh_grade = rng.choice([1, 2, 3, 4], size=n, p=[0.06, 0.14, 0.30, 0.50])
     major_hazard = _masked_int(mh_grade, rng.random(n) < mh_p)
     processes = rng.poisson(_lookup(_PROCESS_RATE, codes, 0.002)[ind] * r**2)
-    confined_base = np.where(
-        np.isin(dom, ["hazchem", "industry", "urban", "construction"]), 0.05 + 0.35 * r, 0.02
-    )
+    confined_base = np.where(np.isin(dom, ["hazchem", "industry", "urban", "construction"]), 0.05 + 0.35 * r, 0.02)
     confined_p = np.maximum(confined_base, _lookup(_CONFINED, codes, 0.0)[ind])
     graded = rng.random(n) < 0.25 + 0.6 * w
     std = _masked_int(rng.choice([1, 2, 3], size=n, p=[0.05, 0.25, 0.70]), graded)
@@ -495,9 +487,7 @@ def _assessments(rng: np.random.Generator, r: np.ndarray) -> dict[str, object]:
     """Declared level (~8%), LEC values (~5%) and LS values (~5% other rows), graver for higher r."""
     n = len(r)
     noisy = r + rng.normal(0.0, 0.15, n)
-    level = np.select([noisy > 0.85, noisy > 0.65, noisy > 0.40], ["red", "orange", "yellow"], "blue").astype(
-        object
-    )
+    level = np.select([noisy > 0.85, noisy > 0.65, noisy > 0.40], ["red", "orange", "yellow"], "blue").astype(object)
     declared = np.where(rng.random(n) < 0.08, level, None)
     u = rng.random(n)
     lec = u < 0.05
@@ -521,9 +511,7 @@ def _assessments(rng: np.random.Generator, r: np.ndarray) -> dict[str, object]:
     }
 
 
-def _enterprises(
-    rng: np.random.Generator, cat: Catalogue, c: _Counties, parks: _Parks, n: int
-) -> pd.DataFrame:
+def _enterprises(rng: np.random.Generator, cat: Catalogue, c: _Counties, parks: _Parks, n: int) -> pd.DataFrame:
     county_idx = rng.choice(len(c), size=n, p=c.size)
     ind = rng.choice(len(cat.industries), size=n, p=_industry_probs(cat))
     ind_codes = [i.code for i in cat.industries]
@@ -658,9 +646,7 @@ def _offsets_deg(dx_m: np.ndarray, dy_m: np.ndarray, lat: np.ndarray) -> tuple[n
     return dx_m / (m_per_deg * np.cos(np.radians(lat))), dy_m / m_per_deg
 
 
-def _shapes(
-    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, size_m: np.ndarray, geom: np.ndarray
-) -> np.ndarray:
+def _shapes(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, size_m: np.ndarray, geom: np.ndarray) -> np.ndarray:
     """Points, star-shaped polygons (12 jittered vertices) and wandering lines (6 vertices), vectorised."""
     out = shapely.points(x, y)
     poly = np.flatnonzero(geom == "polygon")
@@ -675,14 +661,10 @@ def _shapes(
     line = np.flatnonzero(geom == "line")
     if len(line):
         k = 6
-        heading = rng.uniform(0, 2 * np.pi, (len(line), 1)) + np.cumsum(
-            rng.normal(0, 0.35, (len(line), k)), 1
-        )
+        heading = rng.uniform(0, 2 * np.pi, (len(line), 1)) + np.cumsum(rng.normal(0, 0.35, (len(line), k)), 1)
         step = size_m[line, None] / (k - 1) * rng.uniform(0.6, 1.4, (len(line), k))
         step[:, 0] = 0.0
-        dx, dy = _offsets_deg(
-            np.cumsum(step * np.cos(heading), 1), np.cumsum(step * np.sin(heading), 1), y[line, None]
-        )
+        dx, dy = _offsets_deg(np.cumsum(step * np.cos(heading), 1), np.cumsum(step * np.sin(heading), 1), y[line, None])
         out[line] = shapely.linestrings(np.stack([x[line, None] + dx, y[line, None] + dy], axis=-1))
     return out
 
@@ -700,9 +682,7 @@ def _hazard_scale(geoms: np.ndarray, kind: np.ndarray, size_m: np.ndarray, lat: 
     return np.round(scale, 1)
 
 
-def _hazard_names(
-    rng: np.random.Generator, c: _Counties, kind: np.ndarray, x: np.ndarray, y: np.ndarray
-) -> np.ndarray:
+def _hazard_names(rng: np.random.Generator, c: _Counties, kind: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     n = len(kind)
     county = np.zeros(n, dtype=np.int64)
     tree = shapely.STRtree(c.geoms)
@@ -718,9 +698,7 @@ def _hazard_names(
     metre = rng.integers(0, 10, int(bs.sum())).astype(str).astype(object)
     names[bs] = _pick(rng, _HIGHWAYS, int(bs.sum())) + "K" + km + "+" + metre + "00事故多发点段"
     chem = kind == "chemical_park"
-    names[chem] = c.short[county[chem]] + _pick(
-        rng, ("化工园区", "精细化工园区", "化工集中区"), int(chem.sum())
-    )
+    names[chem] = c.short[county[chem]] + _pick(rng, ("化工园区", "精细化工园区", "化工集中区"), int(chem.sum()))
     return names
 
 
@@ -736,9 +714,7 @@ def _hazards(
     base = {h.code: h.base_weight for h in cat.hazard_types}
     weight = np.array([base.get(k, 0.5) for k in kind])
     noisy = weight + rng.normal(0.0, 0.2, n)
-    level = np.select([noisy > 0.95, noisy > 0.75, noisy > 0.5], ["red", "orange", "yellow"], "blue").astype(
-        object
-    )
+    level = np.select([noisy > 0.95, noisy > 0.75, noisy > 0.5], ["red", "orange", "yellow"], "blue").astype(object)
     median_pop = np.array([_HAZARD_MIX[k][3] for k in kind])
     found = np.datetime64(end, "D") - rng.integers(0, 3650, n).astype("timedelta64[D]")
     return gpd.GeoDataFrame(
@@ -813,11 +789,7 @@ def _events(
             "受伤人数": _masked_int(injuries, accident),
         }
     ).iloc[order]
-    bad = (
-        pd.DataFrame([{**events.iloc[len(events) // 2].to_dict(), "企业编号": unknown_id}])
-        if len(events)
-        else None
-    )
+    bad = pd.DataFrame([{**events.iloc[len(events) // 2].to_dict(), "企业编号": unknown_id}]) if len(events) else None
     events = pd.concat([events, bad], ignore_index=True) if bad is not None else events.reset_index(drop=True)
     events["事件编号"] = [f"EV{i:08d}" for i in range(1, len(events) + 1)]
     return events[list(EVENT_COLUMNS)]
@@ -826,12 +798,8 @@ def _events(
 # --------------------------------------------------------------------------------------------------
 # README and entry point
 # --------------------------------------------------------------------------------------------------
-def _readme(
-    n: int, seed: int, start: date, end: date, bad_ids: list[str], n_hazards: int, n_events: int
-) -> str:
-    bad_lines = "\n".join(
-        f"    {i + 1}. {kind:<22} id={bad_ids[i]!r}" for i, kind in enumerate(BAD_ENTERPRISE_ROWS)
-    )
+def _readme(n: int, seed: int, start: date, end: date, bad_ids: list[str], n_hazards: int, n_events: int) -> str:
+    bad_lines = "\n".join(f"    {i + 1}. {kind:<22} id={bad_ids[i]!r}" for i, kind in enumerate(BAD_ENTERPRISE_ROWS))
     return f"""riskmap synthetic census (demo data; every name, id and number is invented)
 generated by geo.demo.generate_demo(n_enterprises={n}, seed={seed}, start={start}, end={end})
 

@@ -78,9 +78,7 @@ def regions_table(store: Store, level: str = "county", domain: str = "all") -> p
     return sel[[c for c in REGION_COLUMNS if c in sel.columns]].sort_values("adcode").reset_index(drop=True)
 
 
-def export_records(
-    store: Store, what: str, fmt: str, out: Path, *, level: str = "county", domain: str = "all"
-) -> int:
+def export_records(store: Store, what: str, fmt: str, out: Path, *, level: str = "county", domain: str = "all") -> int:
     table = regions_table(store, level, domain) if what == "regions" else records_table(store, what)
     if fmt != "csv":
         raise InputRejected(f"--format {fmt}: this export writes csv")

@@ -56,8 +56,7 @@ def load_contract(kind: str) -> Contract:
     except (KeyError, tomllib.TOMLDecodeError) as exc:
         raise ModelInvalid(f"{FIELDS_FILE}: cannot read the contract for {kind}: {exc}") from exc
     fields = tuple(
-        Field(f["name"], f["type"], bool(f.get("required", False)), tuple(f.get("aliases", ())))
-        for f in data["fields"]
+        Field(f["name"], f["type"], bool(f.get("required", False)), tuple(f.get("aliases", ()))) for f in data["fields"]
     )
     return Contract(kind, data["key"], fields)
 
@@ -100,6 +99,8 @@ def parse_float(text: pd.Series) -> Parsed:
 
 
 def parse_int(text: pd.Series) -> Parsed:
+    if text.str.contains(_FULLWIDTH_CHARS, regex=True).any():
+        text = text.str.translate(FULLWIDTH)
     values, bad = parse_float(text.str.replace(",", "", regex=False))
     frac = values.notna().to_numpy() & ((values % 1 != 0) | (values < 0)).to_numpy()
     bad = bad | frac
@@ -124,11 +125,7 @@ _CN_GRADE = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4"
 
 
 def _grade(text: pd.Series, top: int) -> Parsed:
-    key = (
-        text.str.strip()
-        .str.replace(r"\.0$", "", regex=True)
-        .str.replace(r"^([一二三四1-4])级?$", r"\1", regex=True)
-    )
+    key = text.str.strip().str.replace(r"\.0$", "", regex=True).str.replace(r"^([一二三四1-4])级?$", r"\1", regex=True)
     key = key.str.lower().replace({"none": "", "无": "", "未达标": "", "/": ""})
     values = key.map(_CN_GRADE).astype("Float64")
     bad = (values.isna().to_numpy() & ~_empty(key)) | (values > top).fillna(False).to_numpy()
@@ -179,17 +176,16 @@ def parse_code(text: pd.Series) -> Parsed:
 
 
 def parse_date(text: pd.Series) -> Parsed:
+    serial = pd.to_numeric(text.str.strip(), errors="coerce")  # Excel serial dates, maybe with a time fraction
     key = text.str.strip().str.replace(r"[年月/.]", "-", regex=True).str.replace("日", "", regex=False)
     key = key.str.replace(r"[ T]\d{1,2}:\d{2}(:\d{2})?$", "", regex=True)
     compact = key.str.fullmatch(r"\d{8}")
     key = key.where(~compact, key.str.slice(0, 4) + "-" + key.str.slice(4, 6) + "-" + key.str.slice(6, 8))
     values = pd.to_datetime(key, format="%Y-%m-%d", errors="coerce")
-    serial = pd.to_numeric(key, errors="coerce")  # Excel serial dates
+    serial = np.floor(serial)
     excel = values.isna() & serial.between(20000, 80000)
     if excel.any():
-        values = values.where(
-            ~excel, pd.Timestamp("1899-12-30") + pd.to_timedelta(serial.where(excel), unit="D")
-        )
+        values = values.where(~excel, pd.Timestamp("1899-12-30") + pd.to_timedelta(serial.where(excel), unit="D"))
     bad = values.isna().to_numpy() & ~_empty(key)
     return values.astype("datetime64[ns]"), bad
 

@@ -30,6 +30,11 @@ from geo.readers import RawTable, read_table
 from geo.store import Store
 
 REPORT_COLUMNS = ["line", "id", "field", "reason", "severity"]
+DERIVED_COLUMNS = {
+    "source_file", "source_line", "ingested_at", "industry_code_src", "risk_score", "risk_level", "override",
+    "inherent", "control_factor", "dynamic_factor", "method", "computed_level", "veto", "open_dangers",
+    "overdue_dangers", "accidents_window", "alarms_window", "basis", "risk_level_zh",
+}  # fmt: skip
 CRITICAL = {"id", "enterprise_id", "domain", "lon", "lat", "type", "found_date"}
 
 
@@ -403,6 +408,9 @@ def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind) -> gpd.GeoData
     frame = values.iloc[rows].reset_index(drop=True)
     frame = frame.drop(columns=[c for c in ("wkt",) if c in frame.columns])
     codes = joined.loc[keep_local].reset_index(drop=True)
+    # columns the join (and scoring) compute are recomputed, never taken from the file (e.g. a re-ingested export)
+    derived = set(codes.columns) | DERIVED_COLUMNS
+    frame = frame.drop(columns=[c for c in frame.columns if c in derived])
     frame = pd.concat([frame, codes], axis=1)
     points_only = kind == "enterprises"
     geometry = wgs[keep_local]
@@ -498,8 +506,10 @@ def _check_events(values: pd.DataFrame, rep: _Report, store: Store) -> pd.DataFr
             return series.astype(object).where(series.notna(), "").astype(str)
 
         basis = text("enterprise_id")
-        for col in ("type", "found_date", "severity", "due_date", "closed_date"):
+        for col in ("type", "found_date", "severity", "due_date", "closed_date", "deaths", "injuries"):
             basis = basis + "|" + text(col)
+        # identical rows are distinct events (two same-day dangers at one unit): number them in file order
+        basis = basis + "#" + basis.groupby(basis).cumcount().astype(str)
         values.loc[derived, "id"] = ["EV" + hashlib.sha1(b.encode("utf-8")).hexdigest()[:14] for b in basis[derived]]
     _reject_duplicates(values, rep, "id")
     keep = ~rep.rejected

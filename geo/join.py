@@ -181,9 +181,7 @@ def _covering_unit_tree(points: np.ndarray, polys: gpd.GeoDataFrame) -> np.ndarr
     return result
 
 
-def nearest_within(
-    points: np.ndarray, polys: gpd.GeoDataFrame, tolerance_m: float
-) -> tuple[np.ndarray, np.ndarray]:
+def nearest_within(points: np.ndarray, polys: gpd.GeoDataFrame, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
     """Nearest polygon to each point and its geodesic distance in metres (index -1 beyond the tolerance)."""
     n = len(points)
     idx = np.full(n, -1, dtype=np.int64)
@@ -196,9 +194,7 @@ def nearest_within(
     tree = shapely.STRtree(polys.geometry.values)
     pt_idx, poly_idx = tree.query_nearest(points, max_distance=max_deg, all_matches=False)
     if len(pt_idx):
-        nearest_on_poly = shapely.get_point(
-            shapely.shortest_line(points[pt_idx], polys.geometry.values[poly_idx]), 1
-        )
+        nearest_on_poly = shapely.get_point(shapely.shortest_line(points[pt_idx], polys.geometry.values[poly_idx]), 1)
         _, _, d = _GEOD.inv(
             shapely.get_x(points[pt_idx]),
             shapely.get_y(points[pt_idx]),
@@ -212,9 +208,7 @@ def nearest_within(
     return idx, dist
 
 
-def assign_points(
-    lon: np.ndarray, lat: np.ndarray, hierarchy: Hierarchy, tolerance_m: float = 1000.0
-) -> pd.DataFrame:
+def assign_points(lon: np.ndarray, lat: np.ndarray, hierarchy: Hierarchy, tolerance_m: float = 1000.0) -> pd.DataFrame:
     """Region codes of WGS84 points.
 
     Returns one row per point with ``<level>_adcode`` for every standard level (and each fine level),
@@ -245,9 +239,7 @@ def _codes_frame(idx, status, distance, base, hierarchy, points) -> pd.DataFrame
     for level in hierarchy.fine_levels:
         units = hierarchy.level_units(level)
         fine_idx = _covering_unit(points, units) if points is not None else np.full(len(idx), -1)
-        out[f"{level}_adcode"] = np.where(
-            fine_idx >= 0, units["adcode"].to_numpy()[np.maximum(fine_idx, 0)], None
-        )
+        out[f"{level}_adcode"] = np.where(fine_idx >= 0, units["adcode"].to_numpy()[np.maximum(fine_idx, 0)], None)
     out["join_status"] = status
     out["join_distance_m"] = np.round(distance, 1)
     return out

@@ -61,7 +61,9 @@ def detect_format(path: Path) -> str:
 
 
 def read_table(path: Path | str, *, sheet: str | None = None) -> RawTable:
-    """Read any supported file. Raises `InputRejected` when the file as a whole cannot be read."""
+    """Read any supported file. Raises `InputRejected` when the file as a whole cannot be read.
+
+    `sheet` names the XLSX sheet, or the layer of a multi-layer vector file (GeoPackage)."""
     path = Path(path)
     if not path.exists():
         raise InputRejected(f"{path}: no such file")
@@ -72,7 +74,7 @@ def read_table(path: Path | str, *, sheet: str | None = None) -> RawTable:
         return _read_xlsx(path, sheet)
     if fmt == "parquet":
         return _read_parquet(path)
-    return _read_vector(path, fmt)
+    return _read_vector(path, fmt, layer=sheet)
 
 
 # -- text encodings --------------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def decode_text(data: bytes, path: Path) -> tuple[str, str]:
         ) from exc
 
 
-def csv_record_lines(data: bytes, n_rows: int) -> np.ndarray:
+def csv_record_lines(data: bytes, n_rows: int) -> np.ndarray | None:
     """Line number (header = 1) of each non-blank data record, exact with quoted multi-line fields.
 
     Vectorised over the raw bytes: a newline ends a record when an even number of quote characters precede
@@ -113,8 +115,8 @@ def csv_record_lines(data: bytes, n_rows: int) -> np.ndarray:
     blank = (length == 0) | ((length == 1) & (arr[np.minimum(start_pos, len(arr) - 1)] == 13))
     line_no = starts_nl + 2  # newline index k precedes line k + 2
     line_no = line_no[~blank]
-    if len(line_no) - 1 != n_rows:  # pragma: no cover - defensive: both parsers must agree
-        raise InputRejected(f"CSV records could not be matched to line numbers ({len(line_no) - 1} vs {n_rows})")
+    if len(line_no) - 1 != n_rows:  # quotes this count cannot follow: the caller falls back to the csv module
+        return None
     return line_no[1:].astype(np.int64)
 
 
@@ -135,6 +137,10 @@ def _read_csv(path: Path) -> RawTable:
         raise InputRejected(f"{path}: the file is empty or starts with a blank line; it needs a header line")
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter))
+    stripped = [h.strip() for h in header]
+    if len(set(stripped)) != len(stripped) or "\r" in text.replace("\r\n", ""):
+        # repeated or blank header names, or old-Mac CR line ends: the record-by-record reader handles them
+        return _read_csv_rows(path, text, delimiter, encoding)
     try:
         table = pacsv.read_csv(
             pa.py_buffer(data),
@@ -152,6 +158,11 @@ def _read_csv(path: Path) -> RawTable:
     for col in frame.columns:
         frame[col] = frame[col].str.strip()
     positions = csv_record_lines(raw_for_lines, len(frame))
+    if positions is None:  # a stray quote the two parsers read differently: trust the careful one
+        return _read_csv_rows(path, text, delimiter, encoding)
+    blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(len(frame), dtype=bool)
+    if blank.any():  # ",,,," rows that Excel leaves behind are blank lines, not records
+        frame, positions = frame.loc[~blank].reset_index(drop=True), positions[~blank]
     return RawTable(path, "csv", frame, positions, "line", encoding=encoding)
 
 
@@ -176,6 +187,11 @@ def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawT
     for record in reader:
         start, end = end + 1, reader.line_num
         if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != width and end > start:
+            reason = (f"an unbalanced quote (\") joins lines {start}–{end} into one record of {len(record)} "
+                      f"fields; fix the quote on line {start}")  # fmt: skip
+            malformed += [(line, "", reason) for line in range(start, end + 1)]
             continue
         if len(record) != width:
             first = record[0].strip() if record else ""
@@ -222,9 +238,10 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 # -- vector formats ----------------------------------------------------------------------------------
 def _dbf_encoding(dbf: bytes) -> str:
-    """UTF-8 if the attribute bytes decode as UTF-8, else GB18030 (how Chinese GIS software writes)."""
+    """UTF-8 if the records (after the binary header) decode as UTF-8, else GB18030 (how Chinese GIS writes)."""
+    header_len = int.from_bytes(dbf[8:10], "little") if len(dbf) >= 10 else 0
     try:
-        dbf.decode("utf-8")
+        dbf[header_len:].decode("utf-8")
         return "UTF-8"
     except UnicodeDecodeError:
         return "GB18030"
@@ -233,6 +250,10 @@ def _dbf_encoding(dbf: bytes) -> str:
 def _shapefile_encoding(path: Path) -> tuple[str, str | None]:
     """The path GDAL should open and the encoding to read attributes with (None: let GDAL decide)."""
     if path.suffix.lower() == ".zip":
+        if not zipfile.is_zipfile(path):
+            raise InputRejected(
+                f"{path}: not a zip archive; a zipped Shapefile (.shp, .shx, .dbf, .prj, .cpg) is expected"
+            )
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
             shps = [n for n in names if n.lower().endswith(".shp")]
@@ -264,12 +285,28 @@ def _cpg_to_encoding(text: str) -> str:
     return code
 
 
-def _read_vector(path: Path, fmt: str) -> RawTable:
+def _pick_layer(path: Path, gdal_path: str, layer: str | None) -> str | None:
+    """The layer to read: the one named, else the only one; several layers and none named is an error."""
+    try:
+        names = [str(n) for n in pyogrio.list_layers(gdal_path)[:, 0]]
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputRejected(f"{path}: GDAL cannot open it ({exc})") from exc
+    if layer is not None:
+        if layer not in names:
+            raise InputRejected(f"{path}: no layer named {layer!r}; layers are {', '.join(names)}")
+        return layer
+    if len(names) > 1:
+        raise InputRejected(f"{path}: it holds {len(names)} layers ({', '.join(names)}); choose one with --layer NAME")
+    return None
+
+
+def _read_vector(path: Path, fmt: str, layer: str | None = None) -> RawTable:
     gdal_path, encoding = str(path), None
     if fmt in ("shp", "shp-zip"):
         gdal_path, encoding = _shapefile_encoding(path)
+    chosen = _pick_layer(path, gdal_path, layer)
     try:
-        meta, _, geometry, field_data = pyogrio.raw.read(gdal_path, encoding=encoding)
+        meta, _, geometry, field_data = pyogrio.raw.read(gdal_path, encoding=encoding, layer=chosen)
     except pyogrio.errors.DataSourceError as exc:
         raise InputRejected(f"{path}: GDAL cannot open it as {fmt} ({exc})") from exc
     except pyogrio.errors.DataLayerError as exc:

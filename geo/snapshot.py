@@ -90,9 +90,7 @@ def publish(
         _write(hazards, tmp / "hazards.parquet")
         _write(regions, tmp / "regions.parquet")
         meta = {**meta, "id": snap_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        (tmp / "meta.json").write_text(
-            json.dumps(meta, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
-        )
+        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())

@@ -150,9 +150,7 @@ class Store:
         """Read a table; geometry tables come back as GeoDataFrames in WGS84."""
         path = self.table_path(name)
         if not path.exists():
-            hint = (
-                "riskmap boundaries import" if name == "boundaries" else f"riskmap ingest FILE --kind {name}"
-            )
+            hint = "riskmap boundaries import" if name == "boundaries" else f"riskmap ingest FILE --kind {name}"
             raise StoreEmpty(f"store {self.root} has no {name} yet; run `{hint}` first")
         try:
             if name == "events" or (columns is not None and "geometry" not in columns):

@@ -354,3 +354,17 @@ def test_settings_from_file_and_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("RISKMAP_LANG", "fr")
     with pytest.raises(ValueError, match="lang is zh or en"):
         Settings()
+
+
+def test_clusters_bad_parameters_are_400(server):
+    for params in ({"bbox": "123,27,118,32", "zoom": 7}, {"bbox": "119,29,121,31", "zoom": 9, "crs": "bd09"},
+                   {"bbox": "119,29,121,31", "zoom": 9, "domain": "nope"},
+                   {"bbox": "119,29,121,31", "zoom": 9, "parent": "999999"}):  # fmt: skip
+        r = httpx.get(server + "/clusters/enterprises", params=params)
+        assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json", (params, r.text)
+
+
+def test_json_and_html_etags_differ(server):
+    j = httpx.get(server + "/collections/regions-county")
+    h = httpx.get(server + "/collections/regions-county", params={"f": "html"})
+    assert j.headers["etag"] != h.headers["etag"] and "Accept" in j.headers.get("vary", "")

@@ -383,9 +383,7 @@ def test_geometry_bd09_and_epsg_and_single_geometry() -> None:
     np.testing.assert_allclose(_coords(out), np.column_stack(bd09_to_wgs84(*_coords(line).T)), atol=1e-12)
 
     merc = geometry_from_wgs84([line], "EPSG:3857")
-    np.testing.assert_allclose(
-        _coords(merc[0])[:, 0], 6378137.0 * np.radians(_coords(line)[:, 0]), rtol=0, atol=1e-3
-    )
+    np.testing.assert_allclose(_coords(merc[0])[:, 0], 6378137.0 * np.radians(_coords(line)[:, 0]), rtol=0, atol=1e-3)
     np.testing.assert_allclose(_coords(geometry_to_wgs84(merc, 3857)[0]), _coords(line), atol=1e-9)
 
     same = geometry_to_wgs84([line], "cgcs2000")

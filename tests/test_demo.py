@@ -97,9 +97,7 @@ def test_returns_files_in_ingest_order(demo: dict[str, list[Path]]) -> None:
     assert all(p.is_file() for group in demo.values() for p in group)
 
 
-def test_deterministic_for_a_seed(
-    demo: dict[str, list[Path]], counties: gpd.GeoDataFrame, tmp_path: Path
-) -> None:
+def test_deterministic_for_a_seed(demo: dict[str, list[Path]], counties: gpd.GeoDataFrame, tmp_path: Path) -> None:
     again = generate_demo(tmp_path / "again", counties, n_enterprises=N, seed=SEED)
     other = generate_demo(tmp_path / "other", counties, n_enterprises=N, seed=SEED + 1)
     assert _digest(again) == _digest(demo)

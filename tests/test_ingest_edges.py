@@ -1,0 +1,129 @@
+"""Files as users really send them: every row accepted or reported, never a crash."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from geo.errors import InputRejected
+from geo.ingest import ingest_file
+from tests.conftest import inside_point
+
+XIHU = "330106"
+
+
+@pytest.fixture()
+def here(counties):
+    return inside_point(counties, XIHU)
+
+
+def _ingest(store, path, kind="enterprises", **kw):
+    from geo.ingest import IngestOptions
+
+    return ingest_file(store, path, kind, IngestOptions(**kw))
+
+
+def test_repeated_and_blank_header_names(store, tmp_path, here):
+    lon, lat = here
+    p = tmp_path / "dup.csv"
+    p.write_text(f"id,domain,经度,纬度,经度,,\nD1,fire,{lon},{lat},1,,\n", encoding="utf-8")
+    result = _ingest(store, p)
+    assert result.accepted == 1 and store.read("enterprises")["lon"].iloc[0] == pytest.approx(lon)
+
+
+def test_reingesting_an_export_works(store, tmp_path, here):
+    from geo.export import export_records
+
+    lon, lat = here
+    p = tmp_path / "e.csv"
+    p.write_text(f"id,domain,lon,lat\nX1,fire,{lon},{lat}\n", encoding="utf-8")
+    _ingest(store, p)
+    out = tmp_path / "export.csv"
+    export_records(store, "enterprises", "csv", out)
+    again = _ingest(store, out)
+    assert (again.accepted, again.updated) == (1, 1)
+    assert store.read("enterprises")["county_adcode"].tolist() == [XIHU]
+
+
+def test_utf8_shapefile_without_cpg(store, tmp_path, here):
+    lon, lat = here
+    attrs = {"id": ["S1"], "domain": ["消防"], "name": ["杭州某商场"]}
+    gdf = gpd.GeoDataFrame(attrs, geometry=[shapely.Point(lon, lat)], crs=4326)
+    shp = tmp_path / "u" / "u.shp"
+    shp.parent.mkdir()
+    gdf.to_file(shp, encoding="UTF-8")
+    shp.with_suffix(".cpg").unlink(missing_ok=True)
+    result = _ingest(store, shp)
+    assert result.accepted == 1 and store.read("enterprises")["name"].iloc[0] == "杭州某商场"
+
+
+def test_stray_and_unbalanced_quotes(store, tmp_path, here):
+    lon, lat = here
+    stray = tmp_path / "stray.csv"
+    stray.write_text(
+        f'id,name,domain,lon,lat\nQ1,甲 12"管道,fire,{lon},{lat}\nQ2,乙,fire,{lon},{lat}\n', encoding="utf-8"
+    )
+    assert _ingest(store, stray).accepted == 2
+    unbalanced = tmp_path / "unbal.csv"
+    unbalanced.write_text(
+        f'id,name,domain,lon,lat\nK1,"甲公司,fire,{lon},{lat}\nK2,乙,fire,{lon},{lat}\nK3,丙,fire,{lon},{lat}\n',
+        encoding="utf-8",
+    )
+    result = _ingest(store, unbalanced)
+    assert result.accepted + result.rejected >= 1
+    reported = set(result.report["line"])
+    stored = set(store.read("enterprises")["source_line"]) if result.accepted else set()
+    assert {2, 3, 4} <= reported | stored  # every line is accounted for
+    assert any("unbalanced quote" in r for r in result.report["reason"])
+
+
+def test_excel_blank_comma_rows_are_blank_lines(store, tmp_path, here):
+    lon, lat = here
+    p = tmp_path / "b.csv"
+    p.write_text(f"id,domain,lon,lat\nB1,fire,{lon},{lat}\n,,,\nB2,fire,{lon},{lat}\n,,,\n", encoding="utf-8")
+    result = _ingest(store, p)
+    assert (result.rows, result.accepted, result.rejected) == (2, 2, 0)
+    assert sorted(store.read("enterprises")["source_line"]) == [2, 4]
+
+
+def test_same_day_dangers_at_one_unit_are_distinct_events(store, tmp_path, here):
+    lon, lat = here
+    e = tmp_path / "e.csv"
+    e.write_text(f"id,domain,lon,lat\nE1,fire,{lon},{lat}\n", encoding="utf-8")
+    _ingest(store, e)
+    ev = tmp_path / "ev.csv"
+    ev.write_text("企业编号,类型,隐患等级,发现日期\n" + "E1,隐患,一般,2026-03-01\n" * 3, encoding="utf-8")
+    assert _ingest(store, ev, kind="events").accepted == 3
+    again = _ingest(store, ev, kind="events")
+    assert again.updated == 3 and len(store.read("events")) == 3
+
+
+def test_not_a_zip_and_multilayer_geopackage(store, tmp_path, here):
+    bad = tmp_path / "x.zip"
+    bad.write_text("not a zip")
+    with pytest.raises(InputRejected, match="not a zip archive"):
+        _ingest(store, bad)
+    lon, lat = here
+    gpkg = tmp_path / "two.gpkg"
+    one = gpd.GeoDataFrame({"id": ["G1"], "domain": ["fire"]}, geometry=[shapely.Point(lon, lat)], crs=4326)
+    one.to_file(gpkg, layer="enterprises")
+    one.assign(id=["G2"]).to_file(gpkg, layer="old")
+    with pytest.raises(InputRejected, match="2 layers .*--layer"):
+        _ingest(store, gpkg)
+    assert _ingest(store, gpkg, sheet="old").accepted == 1
+    assert store.read("enterprises")["id"].tolist() == ["G2"]
+
+
+def test_fullwidth_thousands_and_excel_serial_with_time(store, tmp_path, here):
+    lon, lat = here
+    p = tmp_path / "w.csv"
+    p.write_text(f"id,domain,lon,lat,从业人员数\nW1,fire,{lon},{lat},１，２００\n", encoding="utf-8")
+    assert _ingest(store, p).accepted == 1 and store.read("enterprises")["workers"].iloc[0] == 1200
+    ev = tmp_path / "ev.csv"
+    ev.write_text("企业编号,类型,发现日期\nW1,报警,46100.5\n", encoding="utf-8")
+    assert _ingest(store, ev, kind="events").accepted == 1
+    assert str(store.read("events")["found_date"].iloc[0].date()) == str(
+        (pd.Timestamp("1899-12-30") + pd.Timedelta(days=46100)).date()
+    )
