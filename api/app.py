@@ -384,7 +384,8 @@ def near_payload(state: State, lon, lat, radius_m, crs, as_of, limit) -> dict[st
     wlon, wlat = to_wgs84(lon, lat, spec)
     view = state.view_at(as_of)
     result = near_query(view.near_index, float(wlon), float(wlat), radius_m, limit)
-    result["query"].update({"crs": spec.name, "lon_wgs84": round(float(wlon), 7), "lat_wgs84": round(float(wlat), 7),
+    result["query"].update({"lon": lon, "lat": lat, "crs": spec.name, "lon_wgs84": round(float(wlon), 7),
+                            "lat_wgs84": round(float(wlat), 7),
                             "as_of": str(view.as_of)})  # fmt: skip
     result["regions"] = view.regions_at(float(wlon), float(wlat))
     return result

@@ -195,7 +195,9 @@ def _parse(raw: RawTable, contract: Contract, catalogue: Catalogue) -> tuple[pd.
         raise InputRejected(
             f"{raw.path}: no column for required field(s) {', '.join(missing)} (accepted names — {accepted}); "
             f"columns found: {', '.join(raw.frame.columns)}"
-        )
+            + ("; the header must be the first row (remove title rows above it)"
+               if any(str(c).startswith("Unnamed") for c in raw.frame.columns) else "")
+        )  # fmt: skip
     key_col = mapping.get(contract.key)
     ids = raw.frame[key_col].to_numpy(dtype=object) if key_col else np.full(len(raw.frame), "", dtype=object)
     if contract.kind == "events":
