@@ -129,7 +129,7 @@ def test_county_index_known_answers(n_red: int, index: float, level: str, rule: 
     assert row["n_red"] == n_red and row["n_units"] == n_red
     assert bool(row["rules"]) == rule
     if rule:
-        assert row["rules"][0] == f"{n_red} red units/sites (>= 10) → at least orange (较大风险)"
+        assert row["rules"][0] == f"重大风险企业/风险点 {n_red} 个（≥ 10）→ 区域至少为较大风险"
 
 
 def test_level_weights() -> None:
@@ -162,7 +162,7 @@ def test_veto_rule() -> None:
     county = at(out, "330102")
     assert county["risk_index"] == 3.9 and county["risk_level"] == "orange"
     assert county["rules"] == [
-        "1 unit(s) red by veto (一票否决: open major hidden danger) → at least orange (较大风险)"
+        "1 家企业存在未整改重大事故隐患（一票否决）→ 区域至少为较大风险"
     ]
     assert county["explanation"]["rules"][0]["raised"] is True
     assert county["explanation"]["index_level"] == "blue"
