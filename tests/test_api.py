@@ -368,3 +368,17 @@ def test_json_and_html_etags_differ(server):
     j = httpx.get(server + "/collections/regions-county")
     h = httpx.get(server + "/collections/regions-county", params={"f": "html"})
     assert j.headers["etag"] != h.headers["etag"] and "Accept" in j.headers.get("vary", "")
+
+
+def test_upload_size_limit(demo_store, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings, hash_token
+
+    app = create_app(Settings(store=demo_store.root, editor_token_hashes=(hash_token(TOKEN),), max_upload_mb=0.001))
+    with TestClient(app) as client:
+        body = b"id,domain,lon,lat\n" + b"X,fire,120.1,30.2\n" * 200  # ~3.8 KB > 1 KB
+        r = client.post("/datasets/enterprises", files={"file": ("big.csv", body, "text/csv")},
+                        headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert r.status_code == 413 and "big.csv" in r.json()["detail"]
