@@ -166,7 +166,8 @@ def parse_level(text: pd.Series) -> Parsed:
 
 
 def parse_text(text: pd.Series) -> Parsed:
-    return text.where(text != "", None).astype(object), np.zeros(len(text), dtype=bool)
+    # stays an Arrow-backed text column (missing = NA): no per-value Python objects on a million rows
+    return text.astype("str").mask(text == ""), np.zeros(len(text), dtype=bool)
 
 
 def parse_code(text: pd.Series) -> Parsed:

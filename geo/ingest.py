@@ -299,7 +299,8 @@ def _geometries(raw: RawTable, values: pd.DataFrame, rep: _Report, kind: str) ->
         geoms = np.asarray(raw.geometry, dtype=object).copy()
     if "wkt" in values and values["wkt"].notna().any():
         has = values["wkt"].notna().to_numpy()
-        parsed = shapely.from_wkt(values["wkt"].where(values["wkt"].notna(), None).to_numpy(), on_invalid="ignore")
+        text = values["wkt"].to_numpy(dtype=object, na_value=None)
+        parsed = shapely.from_wkt(text, on_invalid="ignore")
         rep.reject(has & (parsed == None), "wkt", "geometry text is not valid WKT")  # noqa: E711
         geoms = np.where(has, parsed, geoms)
     need = shapely.is_missing(geoms)
