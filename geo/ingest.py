@@ -427,7 +427,7 @@ def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind) -> gpd.GeoData
 
 
 def _assign_pts(wgs: np.ndarray, hierarchy: Hierarchy, tolerance_m: float) -> pd.DataFrame:
-    return assign_points(shapely.get_x(wgs), shapely.get_y(wgs), hierarchy, tolerance_m)
+    return assign_points(shapely.get_x(wgs), shapely.get_y(wgs), hierarchy, tolerance_m, points=wgs)
 
 
 def _to_wgs84_geoms(geoms: np.ndarray, spec: CrsSpec) -> np.ndarray:

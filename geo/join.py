@@ -208,14 +208,21 @@ def nearest_within(points: np.ndarray, polys: gpd.GeoDataFrame, tolerance_m: flo
     return idx, dist
 
 
-def assign_points(lon: np.ndarray, lat: np.ndarray, hierarchy: Hierarchy, tolerance_m: float = 1000.0) -> pd.DataFrame:
-    """Region codes of WGS84 points.
+def assign_points(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    hierarchy: Hierarchy,
+    tolerance_m: float = 1000.0,
+    points: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Region codes of WGS84 points (``points``, if given, are the same points as shapely geometries).
 
     Returns one row per point with ``<level>_adcode`` for every standard level (and each fine level),
     ``join_status`` (inside | nearest | outside) and ``join_distance_m`` (0 inside; the gap for nearest;
     the distance to the nearest unit, or inf, for outside).
     """
-    points = shapely.points(np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64"))
+    if points is None:
+        points = shapely.points(np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64"))
     base = hierarchy.level_units(hierarchy.base_level)
     idx = _covering_unit(points, base)
     status = np.where(idx >= 0, "inside", "outside").astype(object)
@@ -230,12 +237,13 @@ def assign_points(lon: np.ndarray, lat: np.ndarray, hierarchy: Hierarchy, tolera
 
 
 def _codes_frame(idx, status, distance, base, hierarchy, points) -> pd.DataFrame:
-    anc = hierarchy.ancestors()
-    codes = np.where(idx >= 0, base["adcode"].to_numpy()[np.maximum(idx, 0)], None)
+    anc = hierarchy.ancestors().reindex(base["adcode"].to_numpy())  # one row per base unit, in base order
     out = pd.DataFrame(index=pd.RangeIndex(len(idx)))
-    found = anc.reindex(pd.Index(codes, dtype=object))
+    found = idx >= 0
+    take = np.maximum(idx, 0)
     for level in STANDARD_LEVELS:
-        out[f"{level}_adcode"] = found[f"{level}_adcode"].to_numpy(dtype=object)
+        per_unit = anc[f"{level}_adcode"].to_numpy(dtype=object)
+        out[f"{level}_adcode"] = np.where(found, per_unit[take], None)
     for level in hierarchy.fine_levels:
         units = hierarchy.level_units(level)
         fine_idx = _covering_unit(points, units) if points is not None else np.full(len(idx), -1)
