@@ -482,9 +482,9 @@ def _outside_reasons(
 
 # -- events --------------------------------------------------------------------------------------------
 def _check_events(values: pd.DataFrame, rep: _Report, store: Store) -> pd.DataFrame:
-    known = set(store.read("enterprises", columns=["id"])["id"]) if store.has("enterprises") else set()
     ent = values["enterprise_id"]
-    unknown = ent.notna().to_numpy() & ~ent.isin(known).to_numpy()
+    known = store.read("enterprises", columns=["id"])["id"] if store.has("enterprises") else pd.Series([], dtype="str")
+    unknown = ent.notna().to_numpy() & ~_isin_text(ent, known)
     rep.reject(unknown, "enterprise_id", ("no enterprise with id '" + ent.fillna("") +
                                           "' in the store; ingest the enterprises first").to_numpy())  # fmt: skip
     for col in ("severity", "due_date", "closed_date", "deaths", "injuries", "id"):
@@ -524,7 +524,7 @@ def _upsert(store: Store, kind: str, accepted: pd.DataFrame) -> tuple[int, int]:
     with store.lock():
         if store.has(kind):
             existing = store.read(kind)
-            replaced = existing["id"].isin(accepted["id"])
+            replaced = _isin_text(existing["id"], accepted["id"])
             updated = int(replaced.sum())
             combined = pd.concat([existing.loc[~replaced], accepted], ignore_index=True)
         else:
@@ -535,6 +535,18 @@ def _upsert(store: Store, kind: str, accepted: pd.DataFrame) -> tuple[int, int]:
         combined = _stable_types(combined)
         store.write(kind, combined)
     return len(accepted) - updated, updated
+
+
+def _isin_text(series: pd.Series, values: pd.Series) -> np.ndarray:
+    """`series.isin(values)` for text columns, as one Arrow hash lookup (pandas builds a Python list of
+    `values` first, which costs seconds for a million ids)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arrow(s: pd.Series) -> pa.Array:
+        return pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.string())
+
+    return pc.is_in(arrow(series), value_set=arrow(values)).to_numpy(zero_copy_only=False)
 
 
 def _stable_types(frame: pd.DataFrame) -> pd.DataFrame:
