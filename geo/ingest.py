@@ -139,7 +139,7 @@ def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOption
             _check_hazard_fields(values, rep)
         accepted = _locate(raw, values, rep, spec, hierarchy, options.tolerance_m, kind)
     inserted, updated = _upsert(store, kind, accepted)
-    _add_malformed(rep, raw)
+    _add_malformed(rep, raw, mapping, contract.key)
     report = rep.frame()
     accepted_lines = set(raw.positions[~rep.rejected].tolist())
     warned = report.loc[report["severity"] == "warning", "line"] if len(report) else pd.Series([], dtype=int)
@@ -151,12 +151,17 @@ def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOption
     )  # fmt: skip
 
 
-def _add_malformed(rep: _Report, raw: RawTable) -> None:
-    """Rows the reader could not split into the header's fields go into the report as rejected."""
-    if raw.malformed:
-        lines, firsts, reasons = zip(*raw.malformed, strict=True)
-        rep.rows.append(pd.DataFrame({"line": list(lines), "id": list(firsts), "field": "row",
-                                      "reason": list(reasons), "severity": "rejected"}))  # fmt: skip
+def _add_malformed(rep: _Report, raw: RawTable, mapping: dict[str, str], key: str) -> None:
+    """Rows the reader could not split into the header's fields go into the report as rejected, with the id
+    taken from the id column's position when the row reaches it."""
+    if not raw.malformed:
+        return
+    columns = list(raw.frame.columns)
+    id_col = mapping.get(key) or mapping.get("enterprise_id")
+    pos = columns.index(id_col) if id_col in columns else 0
+    ids = [cells[pos] if len(cells) > pos else "" for _, cells, _ in raw.malformed]
+    rep.rows.append(pd.DataFrame({"line": [m[0] for m in raw.malformed], "id": ids, "field": "row",
+                                  "reason": [m[2] for m in raw.malformed], "severity": "rejected"}))  # fmt: skip
 
 
 def write_report(report: pd.DataFrame, path: Path) -> None:

@@ -48,7 +48,7 @@ class RawTable:
     geometry: np.ndarray | None = None  # shapely geometries (None entries allowed), in `crs`
     crs: CRS | None = None
     encoding: str | None = None
-    malformed: list[tuple[int, str, str]] = field(default_factory=list)  # (line, first cell, reason): unparseable rows
+    malformed: list[tuple[int, tuple[str, ...], str]] = field(default_factory=list)  # (line, cells, reason)
 
 
 def detect_format(path: Path) -> str:
@@ -191,11 +191,10 @@ def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawT
         if len(record) != width and end > start:
             reason = (f"an unbalanced quote (\") joins lines {start}–{end} into one record of {len(record)} "
                       f"fields; fix the quote on line {start}")  # fmt: skip
-            malformed += [(line, "", reason) for line in range(start, end + 1)]
+            malformed += [(line, (), reason) for line in range(start, end + 1)]
             continue
         if len(record) != width:
-            first = record[0].strip() if record else ""
-            malformed.append((start, first, f"{len(record)} fields where the header has {width}; check the "
+            malformed.append((start, tuple(c.strip() for c in record), f"{len(record)} fields where the header has {width}; check the "
                               "delimiters and quotes on this line"))  # fmt: skip
             continue
         rows.append([cell.strip() for cell in record])
