@@ -194,8 +194,8 @@ def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawT
             malformed += [(line, (), reason) for line in range(start, end + 1)]
             continue
         if len(record) != width:
-            malformed.append((start, tuple(c.strip() for c in record), f"{len(record)} fields where the header has {width}; check the "
-                              "delimiters and quotes on this line"))  # fmt: skip
+            reason = f"{len(record)} fields where the header has {width}; check the delimiters and quotes on this line"
+            malformed.append((start, tuple(c.strip() for c in record), reason))
             continue
         rows.append([cell.strip() for cell in record])
         lines.append(start)
