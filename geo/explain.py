@@ -11,6 +11,7 @@ import pandas as pd
 
 from geo.errors import UnitNotFound
 from geo.store import Store
+from geo.values import plain as _plain
 
 
 def explain(store: Store, target: str, *, as_of: date | None = None, model_path: Path | None = None) -> dict[str, Any]:
@@ -35,14 +36,6 @@ def explain(store: Store, target: str, *, as_of: date | None = None, model_path:
                 "county_adcode", "county_adcodes"]  # fmt: skip
         return {"kind": "hazard", "as_of": str(used), **{c: _plain(row.get(c)) for c in cols if c in row}}
     raise UnitNotFound(f"{target!r} is neither a region adcode nor an enterprise or hazard site id in the build")
-
-
-def _plain(v: Any) -> Any:
-    if v is None or (not isinstance(v, list | dict | str) and pd.isna(v)):
-        return None
-    if hasattr(v, "item"):
-        return v.item()
-    return v
 
 
 def _region(regions: pd.DataFrame, adcode: str, used: date) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import shapely
 from pyproj import Geod
 
 from geo.errors import InputRejected
+from geo.values import plain as _plain
 
 LEVEL_ORDER = ("red", "orange", "yellow", "blue")
 EXPOSURE_WEIGHTS = {"red": 8.0, "orange": 4.0, "yellow": 2.0, "blue": 1.0}
@@ -65,12 +66,6 @@ def _search_box(lon: float, lat: float, radius_m: float) -> shapely.Geometry:
     dlat = radius_m / 110_574.0 * 1.01
     dlon = radius_m / (111_320.0 * max(np.cos(np.radians(lat)), 0.01)) * 1.01
     return shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
-
-
-def _plain(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
-        return None
-    return v.item() if isinstance(v, np.generic) else v
 
 
 def _records(columns: dict[str, np.ndarray], rows: np.ndarray, dist: np.ndarray, limit: int) -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.values import plain as _clean
+
 EXTENT = 4096
 BUFFER = 64  # tile units kept around the tile so lines and polygons join seamlessly
 R = 6378137.0
@@ -61,14 +63,6 @@ def _to_tile(coords: np.ndarray, tb: TileBounds) -> np.ndarray:
     px = (mx - tb.minx) / (tb.maxx - tb.minx) * EXTENT
     py = (my - tb.miny) / (tb.maxy - tb.miny) * EXTENT  # y up; the encoder flips it
     return np.column_stack([px, py])
-
-
-def _clean(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _features(geoms: np.ndarray, props: pd.DataFrame) -> list[dict]:

@@ -28,6 +28,7 @@ from geo.catalogue import Catalogue, load_catalogue, normalize_name
 from geo.errors import InputRejected
 from geo.scoring.model import LEVELS, RANK, ScoringModel
 from geo.scoring.units import _rank, _round1
+from geo.values import plain as _plain
 
 __all__ = ["OUTPUT_COLUMNS", "regional_levels"]
 
@@ -294,12 +295,6 @@ def _top(base: pd.DataFrame, rows: np.ndarray, src: np.ndarray, top_n: int) -> d
             }
         )
     return out
-
-
-def _plain(v: Any) -> Any:
-    if v is None or (not isinstance(v, str | list | dict) and pd.isna(v)):
-        return None
-    return v.item() if isinstance(v, np.generic) else v
 
 
 def _explanations(

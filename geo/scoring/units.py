@@ -25,6 +25,7 @@ import pandas as pd
 
 from geo.catalogue import Catalogue
 from geo.scoring.model import LEVELS, MethodBands, ScoringModel
+from geo.values import plain as _plain
 
 __all__ = ["OUTPUT_COLUMNS", "explain_unit", "score_enterprises"]
 
@@ -403,15 +404,6 @@ def _contributions(p: dict[str, np.ndarray], method: str) -> dict[str, float]:
     parts["control"] = _f(inherent * (control - 1.0))
     parts["dynamic"] = _f(inherent * control * (dynamic - 1.0))
     return parts
-
-
-def _plain(v: Any) -> Any:
-    """A JSON-friendly scalar (None for NA)."""
-    if v is None or (not isinstance(v, str) and pd.isna(v)):
-        return None
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 def explain_unit(
