@@ -88,6 +88,18 @@ def _latencies(client, url: str, n: int, params=None) -> dict:
             "bytes": len(r.content)}  # fmt: skip
 
 
+def _wait_ready(client, base: str, seconds: float = 60.0) -> None:
+    """Poll a freshly started server until it answers."""
+    import httpx
+
+    for _ in range(int(seconds * 10)):
+        try:
+            client.get(base + "/conformance")
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+
 def _summary(ms: list[float]) -> dict:
     ms = sorted(ms)
     return {
@@ -159,12 +171,7 @@ def service(work: Path, n: int) -> dict:
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(timeout=60) as client:
-            for _ in range(600):
-                try:
-                    client.get(base + "/conformance")
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            _wait_ready(client, base)
             client.get(base + "/collections")  # loads the snapshot
             t = time.perf_counter()
             client.get(base + "/collections/regions-county/items", params={"limit": 100}).raise_for_status()
@@ -256,12 +263,7 @@ def pygeoapi_service(work: Path, n: int) -> dict:
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(timeout=60) as client:
-            for _ in range(600):
-                try:
-                    client.get(base + "/conformance")
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            _wait_ready(client, base)
             url = base + "/collections/regions-county/items"
             return _latencies(client, url, n, {"limit": 100, "f": "json"})
     finally:
