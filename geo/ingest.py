@@ -24,7 +24,7 @@ import shapely
 from geo.catalogue import Catalogue, load_catalogue
 from geo.crs import CrsSpec, parse_crs
 from geo.errors import InputRejected
-from geo.fields import TYPE_HINTS, Contract, load_contract, match_columns, parsers
+from geo.fields import TYPE_HINTS, Contract, load_contract, match_columns, parse_column, parsers
 from geo.join import Hierarchy, assign_geometries, assign_points
 from geo.readers import RawTable, read_table
 from geo.store import Store
@@ -214,7 +214,7 @@ def _parse(raw: RawTable, contract: Contract, catalogue: Catalogue) -> tuple[pd.
         if f.name not in mapping:
             continue
         text = raw.frame[mapping[f.name]]
-        parsed, bad = parse[f.type](text)
+        parsed, bad = parse_column(parse[f.type], text)
         values[f.name] = parsed
         if bad.any():
             _report_bad_values(rep, f, text, bad, contract.kind, catalogue)
@@ -238,21 +238,19 @@ def _isnull(series: pd.Series) -> np.ndarray:
 def _reject_duplicates(values: pd.DataFrame, rep: _Report, key: str) -> None:
     """Within a file the first usable row with an id wins; later rows with the same id are rejected."""
     ids = values[key]
-    usable = (ids.notna() & ~pd.Series(rep.rejected, index=ids.index)).to_numpy()
-    live = ids[usable]
-    dup_live = live.duplicated(keep="first")
-    if dup_live.any():
-        first_line = pd.Series(rep.positions[usable], index=live.index)[~dup_live]
-        first_by_id = pd.Series(first_line.to_numpy(), index=live[~dup_live].to_numpy())
-        dups = live[dup_live]
-        reasons = np.empty(len(ids), dtype=object)
-        where = ids.index.get_indexer(dups.index)
-        reasons[where] = (
-            "duplicate id; first seen at line " + first_by_id.reindex(dups.to_numpy()).astype(str).to_numpy()
-        )
-        mask = np.zeros(len(ids), dtype=bool)
-        mask[where] = True
-        rep.reject(mask, key, reasons)
+    usable = np.flatnonzero(ids.notna().to_numpy() & ~rep.rejected)
+    codes, _ = pd.factorize(ids.iloc[usable])  # codes number the ids in order of first appearance
+    first = codes > np.maximum.accumulate(np.r_[-1, codes[:-1]]) if len(codes) else np.zeros(0, dtype=bool)
+    if first.all():
+        return
+    first_row = usable[first]  # indexed by code
+    dup_rows = usable[~first]
+    reasons = np.empty(len(ids), dtype=object)
+    first_lines = rep.positions[first_row[codes[~first]]].astype(str).astype(object)
+    reasons[dup_rows] = "duplicate id; first seen at line " + first_lines
+    mask = np.zeros(len(ids), dtype=bool)
+    mask[dup_rows] = True
+    rep.reject(mask, key, reasons)
 
 
 def _check_enterprise_fields(values: pd.DataFrame, rep: _Report, catalogue: Catalogue) -> None:
