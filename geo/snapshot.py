@@ -22,7 +22,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo.errors import StoreEmpty, StoreError
-from geo.store import Store
+from geo.store import Store, write_parquet
 
 KEEP = 10
 
@@ -62,10 +62,7 @@ def _read(path: Path, columns: list[str] | None) -> pd.DataFrame:
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
-    if isinstance(frame, gpd.GeoDataFrame):
-        frame.to_parquet(path, index=False, compression="zstd", write_covering_bbox=True)
-    else:
-        frame.to_parquet(path, index=False, compression="zstd")
+    write_parquet(frame, path, covering_bbox=True)
 
 
 def publish(

@@ -30,6 +30,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
 from geo.errors import StoreEmpty, StoreError
 
@@ -64,16 +65,27 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def write_parquet(frame: pd.DataFrame, path: Path | str, *, covering_bbox: bool = False) -> None:
+    """Write a (Geo)DataFrame as zstd (Geo)Parquet. A layer of points only is stored in the GeoArrow point
+    encoding (GeoParquet 1.1: x and y columns, no WKB to build or parse, about twice as fast both ways);
+    any other geometry as WKB, with a bbox covering column when asked."""
+    if not isinstance(frame, gpd.GeoDataFrame):
+        frame.to_parquet(path, index=False, compression="zstd")
+        return
+    geoms = frame.geometry.array
+    if len(frame) and (shapely.get_type_id(geoms) == 0).all():
+        frame.to_parquet(path, index=False, compression="zstd", geometry_encoding="geoarrow")
+    else:
+        frame.to_parquet(path, index=False, compression="zstd", write_covering_bbox=covering_bbox)
+
+
 def atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
     """Write a (Geo)DataFrame as (Geo)Parquet atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".parquet", dir=path.parent)
     os.close(fd)
     try:
-        if isinstance(frame, gpd.GeoDataFrame):
-            frame.to_parquet(tmp, index=False, compression="zstd", write_covering_bbox=False)
-        else:
-            frame.to_parquet(tmp, index=False, compression="zstd")
+        write_parquet(frame, tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
