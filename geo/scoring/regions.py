@@ -74,7 +74,7 @@ def _veto(units: pd.DataFrame, level: pd.Series) -> np.ndarray:
 def _base_members(
     units: pd.DataFrame, hazards: pd.DataFrame | None, model: ScoringModel, cat: Catalogue, code_cols: list[str]
 ) -> pd.DataFrame:
-    """One row per unit and per open site, heaviest first (weight, score, kind, id, name: order-independent).
+    """One row per unit and per open site, in input order.
 
     Columns: kind, id, name, item_domain, level, risk_score, veto, weight and the region code columns.
     """
@@ -95,27 +95,27 @@ def _base_members(
         )
     out = pd.concat(frames, ignore_index=True, sort=False)
     lw = model.region.level_weights
-    weight = out["level"].map({lv: lw.of(lv) for lv in LEVELS}).to_numpy(dtype=np.float64)
-    out["weight"] = np.where(out["kind"].eq("site"), weight * model.region.site_factor, weight)
-    score = pd.to_numeric(out["risk_score"], errors="coerce").fillna(-1.0).to_numpy()
-    order = _contribution_order(out["weight"].to_numpy(), score, out["kind"].eq("unit").to_numpy(), out["id"],
-                                out["name"])  # fmt: skip
-    return out.iloc[order].reset_index(drop=True)
+    rank = pd.Index(LEVELS).get_indexer(out["level"]) + 1
+    out["rank"] = rank
+    weight = np.array([np.nan, *(lw.of(lv) for lv in LEVELS)], dtype=np.float64)[rank]
+    out["weight"] = np.where(out["kind"].eq("site").to_numpy(), weight * model.region.site_factor, weight)
+    return out
 
 
-def _contribution_order(weight, score, is_unit, ids: pd.Series, names: pd.Series) -> np.ndarray:
+def _contribution_order(members: pd.DataFrame) -> np.ndarray:
     """Heaviest first: weight ↓, score ↓, sites before units, id ↑, name ↑ (missing first). One Arrow
-    multi-key sort (strings compare by code point, as Python's do) instead of factorizing a million strings."""
+    multi-key sort (strings compare by code point, as Python's do) instead of factorizing the strings."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     def text(s: pd.Series) -> pa.Array:
         return pa.array(s.astype("str"), from_pandas=True)  # missing stays null
 
-    table = pa.table({"w": weight, "s": score, "u": is_unit, "i": text(ids), "n": text(names)})
+    score = pd.to_numeric(members["risk_score"], errors="coerce").fillna(-1.0).to_numpy()
+    table = pa.table({"w": members["weight"].to_numpy(), "s": score, "u": members["kind"].eq("unit").to_numpy(),
+                      "i": text(members["id"]), "n": text(members["name"])})  # fmt: skip
     keys = [("w", "descending", "at_start"), ("s", "descending", "at_start"), ("u", "ascending", "at_start"),
             ("i", "ascending", "at_start"), ("n", "ascending", "at_start")]  # fmt: skip
-    import pyarrow.compute as pc
-
     return pc.sort_indices(table, sort_keys=keys).to_numpy()
 
 
@@ -134,10 +134,13 @@ def _memberships(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str]) -> 
     """(grid row, base row) pairs: each member counts in `all` and its own domain of every region holding it.
 
     Grid rows are laid out region-major: row = region_position × n_domains + domain_position (`all` = 0).
+    Within each grid row the members come heaviest first (a stable sort on weight alone), so every sum
+    over them adds the same sequence of numbers whatever the input order.
     """
     n_dom = len(domains) + 1
     regions = grid.iloc[::n_dom]
-    own = pd.Index(domains).get_indexer(base["item_domain"].astype(object)) + 1  # 0 where not a domain
+    by_weight = np.argsort(-base["weight"].to_numpy(), kind="stable")
+    own = (pd.Index(domains).get_indexer(base["item_domain"].astype(object)) + 1)[by_weight]  # 0: not a domain
     rows, src = [], []
     for lvl in pd.unique(regions["admin_level"]):
         col = f"{lvl}_adcode"
@@ -147,11 +150,14 @@ def _memberships(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str]) -> 
         codes = base[col]
         if pd.api.types.is_float_dtype(codes):  # 330102.0 read from a spreadsheet → "330102"
             codes = codes.astype("Int64")
-        pos = pd.Index(regions["adcode"].to_numpy()[at_level]).get_indexer(codes.astype("string"))
+        ids, uniques = pd.factorize(codes)  # a few hundred distinct codes: look each up once
+        found = pd.Index(regions["adcode"].to_numpy()[at_level]).get_indexer(pd.Index(uniques).astype("string"))
+        pos = np.where(ids >= 0, found[ids] if len(found) else -1, -1)[by_weight]
         inside = np.flatnonzero(pos >= 0)
         region = at_level[pos[inside]]
-        rows += [region * n_dom, region[own[inside] > 0] * n_dom + own[inside][own[inside] > 0]]
-        src += [inside, inside[own[inside] > 0]]
+        mine = own[inside] > 0
+        rows += [region * n_dom, region[mine] * n_dom + own[inside][mine]]
+        src += [by_weight[inside], by_weight[inside[mine]]]
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(rows).astype(np.int64), np.concatenate(src).astype(np.int64)
@@ -161,7 +167,7 @@ def _aggregate(grid: pd.DataFrame, base: pd.DataFrame, rows: np.ndarray, src: np
     """Load and counts per grid row (bincount over memberships)."""
     n = len(grid)
     is_unit = base["kind"].eq("unit").to_numpy()[src]
-    rank = base["level"].map(RANK).to_numpy(dtype=np.int64)[src]
+    rank = base["rank"].to_numpy(dtype=np.int64)[src]
     weight = base["weight"].to_numpy(dtype=np.float64)[src]
     veto = is_unit & base["veto"].to_numpy(dtype=bool)[src]
     cols = {
@@ -169,9 +175,12 @@ def _aggregate(grid: pd.DataFrame, base: pd.DataFrame, rows: np.ndarray, src: np
         "unit_load": np.bincount(rows, weights=np.where(is_unit, weight, 0.0), minlength=n),
         "veto_units": np.bincount(rows, weights=veto, minlength=n),
     }
-    for lv in LEVELS:
-        cols[f"unit_{lv}"] = np.bincount(rows, weights=is_unit & (rank == RANK[lv]), minlength=n)
-        cols[f"site_{lv}"] = np.bincount(rows, weights=~is_unit & (rank == RANK[lv]), minlength=n)
+    # counts per (row, kind, level) in one bincount: 8 classes per row
+    klass = np.where(is_unit, 0, 4) + rank - 1
+    counts = np.bincount(rows * 8 + klass, minlength=n * 8).reshape(n, 8)
+    for i, lv in enumerate(LEVELS):
+        cols[f"unit_{lv}"] = counts[:, i].astype(np.float64)
+        cols[f"site_{lv}"] = counts[:, 4 + i].astype(np.float64)
     return grid.assign(**cols)
 
 
@@ -272,11 +281,26 @@ def _rules(grid: pd.DataFrame, model: ScoringModel, cat: Catalogue) -> tuple[np.
 # Explanations
 # --------------------------------------------------------------------------------------------------
 def _top(base: pd.DataFrame, rows: np.ndarray, src: np.ndarray, top_n: int) -> dict[int, list[dict]]:
-    """The top_n heaviest members of each grid row (base is already in contribution order)."""
+    """The top_n heaviest members of each grid row, in contribution order (`_contribution_order`).
+
+    Only members that can be among a row's top_n are sorted on all keys: in each row, a member lighter than
+    the row's top_n-th heaviest weight has top_n members ahead of it whatever its other keys."""
     if top_n == 0 or len(rows) == 0:
         return {}
-    order = np.lexsort((src, rows))
-    rows, src = rows[order], src[order]
+    n = int(rows.max()) + 1
+    weights, wcode = np.unique(-base["weight"].to_numpy(), return_inverse=True)  # code 0: heaviest
+    k = len(weights)
+    pair_code = wcode[src]
+    cum = np.bincount(rows * k + pair_code, minlength=n * k).reshape(n, k).cumsum(axis=1)
+    cutoff = np.where(cum[:, -1] >= top_n, np.argmax(cum >= top_n, axis=1), k - 1)
+    keep = pair_code <= cutoff[rows]
+    rows, src = rows[keep], src[keep]
+    cand = np.unique(src)
+    order = _contribution_order(base.iloc[cand])
+    position = np.empty(len(base), dtype=np.int64)
+    position[cand[order]] = np.arange(len(cand))
+    sort = np.lexsort((position[src], rows))
+    rows, src = rows[sort], src[sort]
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     first = np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
     pick = (np.arange(len(rows)) - first) < top_n

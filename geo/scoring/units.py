@@ -213,6 +213,20 @@ def _event_masks(events: pd.DataFrame, as_of: np.datetime64, model: ScoringModel
     }
 
 
+def _index_in(values: pd.Series, uniques) -> np.ndarray:
+    """Position of each value in `uniques` (-1 where absent): one Arrow hash lookup for text, which is
+    several times faster than a pandas Index over a million strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        value_set = pa.array(uniques, from_pandas=True).cast(pa.large_string())
+        found = pc.index_in(pa.array(values, from_pandas=True).cast(pa.large_string()), value_set)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):  # ids that are not text
+        return pd.Index(uniques).get_indexer(values)
+    return found.fill_null(-1).to_numpy().astype(np.int64)
+
+
 def _event_stats(
     ids: pd.Series, events: pd.DataFrame | None, as_of: np.datetime64, model: ScoringModel
 ) -> dict[str, np.ndarray]:
@@ -223,7 +237,7 @@ def _event_stats(
     stats = {k: np.zeros(m + 1) for k in keys}  # slot m collects NA ids (code -1) and stays 0
     first_major = np.full(m + 1, _NAT, dtype=np.int64)
     if events is not None and len(events) and "enterprise_id" in events.columns and m:
-        pos = pd.Index(uniques).get_indexer(events["enterprise_id"])
+        pos = _index_in(events["enterprise_id"], uniques)
         mask = _event_masks(events, as_of, model)
         mine = pos >= 0
         for k in ("open_general", "open_major", "overdue", "accident", "alarm"):
