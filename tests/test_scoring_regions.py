@@ -448,3 +448,34 @@ def test_hazard_output_shape() -> None:
     out = score_hazards(h, MODEL, CAT)
     assert list(out.columns) == ["id", "risk_score", "risk_level", "basis"]
     assert out.index.tolist() == [7, 3] and out["id"].tolist() == ["h0", "h1"]
+
+
+def test_top_contributors_equal_a_full_sort() -> None:
+    """The pre-filtered top list equals sorting every member of each region on all keys."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    counties = rng.choice(list(CITY_OF), size=n)
+    u = units(*[{"county": c, "risk_level": lv, "domain": d, "risk_score": s, "id": f"u{rng.integers(10**6)}"}
+                for c, lv, d, s in zip(counties, rng.choice(LEVELS, size=n, p=[0.01, 0.04, 0.25, 0.7]),
+                                       rng.choice(DOMAINS[:3], size=n), rng.integers(0, 4, size=n) * 10.0,
+                                       strict=True)])  # fmt: skip
+    h = sites(*[{"county": c, "risk_level": lv} for c, lv in zip(counties[:40], rng.choice(LEVELS, size=40),
+                                                                      strict=True)])  # fmt: skip
+    out = regions(u, h)
+    lw, sf = MODEL.region.level_weights, MODEL.region.site_factor
+    members = pd.concat([u.assign(kind="unit", item_domain=u["domain"]),
+                         h.assign(kind="site", item_domain="hazchem")], ignore_index=True)  # fmt: skip
+    members["weight"] = members["risk_level"].map(lw.of) * np.where(members["kind"] == "site", sf, 1.0)
+    members = members.sort_values(["weight", "risk_score", "kind", "id", "name"],
+                                  ascending=[False, False, True, True, True], kind="stable")  # fmt: skip
+    top_n = MODEL.region.top_n
+    checked = 0
+    for _, row in out.iterrows():
+        col = f"{row['admin_level']}_adcode"
+        inside = members[members[col] == row["adcode"]]
+        if row["domain"] != "all":
+            inside = inside[inside["item_domain"] == row["domain"]]
+        expected = [(k, i) for k, i in zip(inside["kind"].head(top_n), inside["id"].head(top_n), strict=True)]
+        assert [(t["kind"], t["id"]) for t in row["explanation"]["top"]] == expected, (row["adcode"], row["domain"])
+        checked += len(expected) > 0
+    assert checked > 20
