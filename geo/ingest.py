@@ -232,7 +232,10 @@ def _parse(raw: RawTable, contract: Contract, catalogue: Catalogue) -> tuple[pd.
 
 
 def _isnull(series: pd.Series) -> np.ndarray:
-    return series.isna().to_numpy() | (series.astype(object) == "").to_numpy()
+    missing = series.isna().to_numpy().copy()
+    if series.dtype == "str" or series.dtype == object:
+        missing |= series.eq("").to_numpy(dtype=bool, na_value=False)
+    return missing
 
 
 def _reject_duplicates(values: pd.DataFrame, rep: _Report, key: str) -> None:
@@ -256,12 +259,16 @@ def _reject_duplicates(values: pd.DataFrame, rep: _Report, key: str) -> None:
 def _check_enterprise_fields(values: pd.DataFrame, rep: _Report, catalogue: Catalogue) -> None:
     if "industry" in values:
         names = values["industry"]
-        lookup = {u: (catalogue.industry(u) or None) for u in pd.unique(names.dropna())}
-        codes = names.map({u: ind.code for u, ind in lookup.items() if ind is not None})
-        values["industry_code"] = codes.astype(object)
-        unknown = names.notna().to_numpy() & codes.isna().to_numpy()
-        rep.warn(unknown, "industry", ("industry '" + names.fillna("") + "' is not in the catalogue; "
-                                        "the domain's default weight applies").to_numpy())  # fmt: skip
+        ids, uniques = pd.factorize(names)  # a few dozen distinct names: resolve each once
+        resolved = [catalogue.industry(u) for u in uniques]
+        known = np.array([ind.code if ind else None for ind in resolved] + [None], dtype=object)
+        codes = known[ids]  # code -1 (missing name) picks the trailing None
+        values["industry_code"] = codes
+        unknown = (ids >= 0) & pd.isna(codes)
+        reasons = np.empty(len(names), dtype=object)
+        reasons[unknown] = ("industry '" + names[unknown] + "' is not in the catalogue; "
+                            "the domain's default weight applies").to_numpy()  # fmt: skip
+        rep.warn(unknown, "industry", reasons)
         missing = names.isna().to_numpy()
         rep.warn(missing, "industry", "no industry given; the domain's default weight applies")
     else:

@@ -156,7 +156,7 @@ def _read_csv(path: Path) -> RawTable:
     frame = table.to_pandas()
     frame.columns = [str(c).strip() for c in frame.columns]
     for col in frame.columns:
-        frame[col] = frame[col].str.strip()
+        frame[col] = _stripped(frame[col])
     positions = csv_record_lines(raw_for_lines, len(frame))
     if positions is None:  # a stray quote the two parsers read differently: trust the careful one
         return _read_csv_rows(path, text, delimiter, encoding)
@@ -219,11 +219,28 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
     return RawTable(path, "xlsx", _as_text(frame), raw_rows[keep], "row")
 
 
+def _stripped(text: pd.Series) -> pd.Series:
+    """`text.fillna("").str.strip()` for an Arrow-backed text column, done by one Arrow kernel (the same
+    Unicode whitespace as Python's str.strip, without pandas' per-call overhead); other columns via pandas."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if text.dtype == "str":
+        arr = pa.array(text, from_pandas=True)
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            out = pc.utf8_trim_whitespace(pc.fill_null(arr, ""))
+            return pd.Series(out.to_pandas(), index=text.index, name=text.name).astype("str")
+    return text.fillna("").str.strip()
+
+
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Every column as str, '' for missing; column names stripped."""
     out = {}
     for col in frame.columns:
         series = frame[col]
+        if series.dtype == "str":
+            out[str(col).strip()] = _stripped(series).reset_index(drop=True)
+            continue
         if pd.api.types.is_datetime64_any_dtype(series):
             text = series.dt.strftime("%Y-%m-%d")
         elif pd.api.types.is_float_dtype(series):
