@@ -274,9 +274,13 @@ def assign_geometries(geoms: np.ndarray, hierarchy: Hierarchy, tolerance_m: floa
         tree = shapely.STRtree(base.geometry.values)
         g_idx, p_idx = tree.query(geoms[ext], predicate="intersects")
         if len(g_idx):
-            pieces = shapely.intersection(geoms[ext][g_idx], base.geometry.values[p_idx])
-            lat = shapely.get_y(shapely.centroid(geoms[ext][g_idx]))
-            measure = _overlap_measure(pieces, lat)
+            # only a geometry touching several units needs its overlaps measured (the costly part)
+            measure = np.zeros(len(g_idx))
+            shared = np.bincount(g_idx, minlength=len(ext))[g_idx] > 1
+            if shared.any():
+                pieces = shapely.intersection(geoms[ext][g_idx[shared]], base.geometry.values[p_idx[shared]])
+                lat = shapely.get_y(shapely.centroid(geoms[ext][g_idx[shared]]))
+                measure[shared] = _overlap_measure(pieces, lat)
             order = np.lexsort((codes[p_idx], -measure, g_idx))
             g_sorted, p_sorted = g_idx[order], p_idx[order]
             first = np.r_[True, g_sorted[1:] != g_sorted[:-1]]
