@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from geo.boundaries import EQUAL_AREA
 from geo.catalogue import load_catalogue
@@ -41,7 +43,7 @@ EVENT_COLUMNS = [
 class Computed:
     as_of: date
     model: ScoringModel
-    units: gpd.GeoDataFrame
+    units: pd.DataFrame  # a GeoDataFrame from `compute`; from `build`, the attributes only
     hazards: gpd.GeoDataFrame
     regions: pd.DataFrame
     model_path: str
@@ -67,18 +69,31 @@ def _read_optional(store: Store, name: str) -> pd.DataFrame | None:
 
 
 def compute(store: Store, as_of: date, model_path: Path | None = None) -> Computed:
+    """Score everything as of `as_of` in memory; `units` and `hazards` are GeoDataFrames."""
+    _require_enterprises(store)
+    enterprises = store.read("enterprises")
+    model, scored, hazards, regions = _score(store, enterprises, as_of, model_path)
+    units = gpd.GeoDataFrame(scored, geometry="geometry", crs="EPSG:4326")
+    return Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
+
+
+def _require_enterprises(store: Store) -> None:
     if not store.has("enterprises"):
         raise StoreEmpty(f"store {store.root} has no enterprises; run `riskmap ingest FILE --kind enterprises` first")
+
+
+def _score(
+    store: Store, enterprises: pd.DataFrame, as_of: date, model_path: Path | None
+) -> tuple[ScoringModel, pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """Unit scores (the records with their score columns, replacing any stale ones), scored hazard sites and
+    regional levels."""
     model = load_model(model_path)
     catalogue = load_catalogue()
-    enterprises = store.read("enterprises")
     events = _read_optional(store, "events")
     events = empty_events() if events is None else events
     scores = score_enterprises(enterprises, events, as_of, model, catalogue)
     units = enterprises.drop(columns=[c for c in scores.columns if c != "id" and c in enterprises.columns])
-    units = units.reset_index(drop=True)
-    scored_cols = scores.drop(columns=["id"]).reset_index(drop=True)
-    units = gpd.GeoDataFrame(pd.concat([units, scored_cols], axis=1), geometry="geometry", crs="EPSG:4326")
+    units = pd.concat([units.reset_index(drop=True), scores.drop(columns=["id"]).reset_index(drop=True)], axis=1)
     hazards = _read_optional(store, "hazards")
     if hazards is None:
         hazards = gpd.GeoDataFrame(
@@ -93,25 +108,48 @@ def compute(store: Store, as_of: date, model_path: Path | None = None) -> Comput
         pd.concat([hazards, hz_scores.drop(columns=["id"])], axis=1), geometry="geometry", crs="EPSG:4326"
     )
     regions = regional_levels(units, hazards, boundaries_with_area(store), model)
-    return Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
+    return model, units, hazards, regions
 
 
 def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Snapshot, Computed]:
-    result = compute(store, as_of, model_path)
-    counts = result.units["risk_level"].value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0)
+    """Compute and publish. The unit records never become geometry objects: they are scored from their
+    attribute columns and written back with their stored geometry column as it is (`Computed.units` is
+    therefore a plain DataFrame without geometry)."""
+    _require_enterprises(store)
+    records = store.read_arrow("enterprises")
+    enterprises = records.drop_columns([records.schema.names[i] for i in _geometry_columns(records)]).to_pandas()
+    model, units, hazards, regions = _score(store, enterprises, as_of, model_path)
+    result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
+    counts = units["risk_level"].value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0)
     meta = {
         "as_of": as_of.isoformat(),
-        "model": result.model.to_dict(),
+        "model": model.to_dict(),
         "model_source": result.model_path,
-        "model_fingerprint": result.model.fingerprint(),
-        "units": int(len(result.units)),
-        "hazards": int(len(result.hazards)),
-        "regions": int(result.regions["adcode"].nunique()),
+        "model_fingerprint": model.fingerprint(),
+        "units": int(len(units)),
+        "hazards": int(len(hazards)),
+        "regions": int(regions["adcode"].nunique()),
         "unit_levels": {k: int(v) for k, v in counts.items()},
     }
     with store.lock():
-        snap = publish(store, result.units, result.hazards, result.regions, meta)
+        snap = publish(store, _with_geometry(units, records), hazards, regions, meta)
     return snap, result
+
+
+def _geometry_columns(table: pa.Table) -> list[int]:
+    geo = json.loads((table.schema.metadata or {}).get(b"geo", b"{}"))
+    return [table.schema.get_field_index(name) for name in geo.get("columns", {})]
+
+
+def _with_geometry(frame: pd.DataFrame, records: pa.Table) -> pa.Table:
+    """`frame` (aligned with `records`) as an Arrow table carrying `records`' geometry column and GeoParquet
+    metadata unchanged: no geometry decoding or encoding."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i in _geometry_columns(records):
+        table = table.append_column(records.schema.field(i), records.column(i))
+    meta = dict(table.schema.metadata or {})
+    meta[b"geo"] = records.schema.metadata[b"geo"]
+    return table.replace_schema_metadata(meta)
 
 
 def level_counts(regions: pd.DataFrame, admin_level: str, domain: str = "all") -> dict[str, int]:

@@ -229,7 +229,7 @@ def _stripped(text: pd.Series) -> pd.Series:
         arr = pa.array(text, from_pandas=True)
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
             out = pc.utf8_trim_whitespace(pc.fill_null(arr, ""))
-            return pd.Series(out.to_pandas(), index=text.index, name=text.name).astype("str")
+            return pd.Series(out.to_pandas().array, index=text.index, name=text.name).astype("str")
     return text.fillna("").str.strip()
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
 
 from geo.errors import StoreEmpty, StoreError
 from geo.store import Store, write_parquet
@@ -61,13 +62,13 @@ def _read(path: Path, columns: list[str] | None) -> pd.DataFrame:
     return gpd.read_parquet(path, columns=columns)
 
 
-def _write(frame: pd.DataFrame, path: Path) -> None:
+def _write(frame: pd.DataFrame | pa.Table, path: Path) -> None:
     write_parquet(frame, path, covering_bbox=True)
 
 
 def publish(
     store: Store,
-    units: pd.DataFrame,
+    units: pd.DataFrame | pa.Table,
     hazards: pd.DataFrame,
     regions: pd.DataFrame,
     meta: dict[str, Any],

@@ -30,6 +30,8 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import shapely
 
 from geo.errors import StoreEmpty, StoreError
@@ -65,10 +67,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def write_parquet(frame: pd.DataFrame, path: Path | str, *, covering_bbox: bool = False) -> None:
-    """Write a (Geo)DataFrame as zstd (Geo)Parquet. A layer of points only is stored in the GeoArrow point
-    encoding (GeoParquet 1.1: x and y columns, no WKB to build or parse, about twice as fast both ways);
-    any other geometry as WKB, with a bbox covering column when asked."""
+def write_parquet(frame: pd.DataFrame | pa.Table, path: Path | str, *, covering_bbox: bool = False) -> None:
+    """Write a (Geo)DataFrame, or an Arrow table as it is, as zstd (Geo)Parquet. A layer of points only is
+    stored in the GeoArrow point encoding (GeoParquet 1.1: x and y columns, no WKB to build or parse, about
+    twice as fast both ways); any other geometry as WKB, with a bbox covering column when asked."""
+    if isinstance(frame, pa.Table):
+        pq.write_table(frame, path, compression="zstd")
+        return
     if not isinstance(frame, gpd.GeoDataFrame):
         frame.to_parquet(path, index=False, compression="zstd")
         return
@@ -168,6 +173,16 @@ class Store:
             if name == "events" or (columns is not None and "geometry" not in columns):
                 return pd.read_parquet(path, columns=columns)
             return gpd.read_parquet(path, columns=columns)
+        except Exception as exc:  # noqa: BLE001 - any parquet failure is a broken store file
+            raise StoreError(f"{path}: cannot read ({exc}); re-ingest or restore the file") from exc
+
+    def read_arrow(self, name: str) -> pa.Table:
+        """A table as Arrow, geometry left encoded (WKB or GeoArrow) with its GeoParquet metadata."""
+        path = self.table_path(name)
+        if not path.exists():
+            raise StoreEmpty(f"store {self.root} has no {name} yet")
+        try:
+            return pq.read_table(path)
         except Exception as exc:  # noqa: BLE001 - any parquet failure is a broken store file
             raise StoreError(f"{path}: cannot read ({exc}); re-ingest or restore the file") from exc
 
