@@ -359,7 +359,7 @@ def score_enterprises(
     `enterprise_id` matching no enterprise, or found after `as_of`, count for nothing.
     """
     p = _components(enterprises, events, as_of, model, catalogue)
-    ids = enterprises["id"].to_numpy(dtype=object) if "id" in enterprises.columns else None
+    ids = enterprises["id"].array if "id" in enterprises.columns else None
     return pd.DataFrame(
         {
             "id": ids,
