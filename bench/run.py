@@ -47,6 +47,8 @@ def prepare(work: Path, n: int, hazards: int, events: int) -> None:
     from geo.demo import generate_demo
 
     inp = work / "input"
+    if not (inp / "events.parquet").exists() and (inp / "events.csv").exists():
+        _parquet_rest(inp)
     if (inp / "enterprises.parquet").exists():
         return
     b = load_bundled()
@@ -68,6 +70,16 @@ def prepare(work: Path, n: int, hazards: int, events: int) -> None:
         frame[ok].drop(columns=["lon", "lat"]), geometry=gpd.points_from_xy(lon[ok], lat[ok]), crs=4326
     )
     gdf.to_parquet(inp / "enterprises.parquet")
+    _parquet_rest(inp)
+
+
+def _parquet_rest(inp: Path) -> None:
+    """The hazard sites and events as (Geo)Parquet too, so the GeoParquet build reads only Parquet."""
+    import geopandas as gpd
+    import pandas as pd
+
+    gpd.read_file(inp / "hazards.geojson").to_parquet(inp / "hazards.parquet")
+    pd.read_csv(inp / "events.csv", dtype=str, keep_default_na=False).to_parquet(inp / "events.parquet")
 
 
 def _free_port() -> int:
