@@ -240,7 +240,7 @@ def add_units(
     from geo.readers import read_table
 
     raw = read_table(path)
-    if raw.geometry is None:
+    if raw.geometries() is None:
         raise InputRejected(f"{path}: has no geometries; use a GeoPackage, Shapefile or GeoJSON")
     for col in (code_field, name_field):
         if col not in raw.frame.columns:
@@ -253,9 +253,9 @@ def add_units(
             raise InputRejected(f"{path}: the file declares no CRS; pass --crs (wgs84, cgcs2000, gcj02, EPSG:<n>)")
         spec = parse_crs(f"EPSG:{raw.crs.to_epsg()}") if raw.crs.to_epsg() else None
     geoms = (
-        geometry_to_wgs84(raw.geometry, spec)
+        geometry_to_wgs84(raw.geometries(), spec)
         if spec is not None
-        else gpd.GeoSeries(raw.geometry, crs=raw.crs).to_crs(4326).values
+        else gpd.GeoSeries(raw.geometries(), crs=raw.crs).to_crs(4326).values
     )
     codes = raw.frame[code_field].str.replace(r"\.0$", "", regex=True)
     bad = [(int(p), c) for p, c, g in zip(raw.positions, codes, geoms, strict=True) if not c or g is None]

@@ -11,6 +11,7 @@ A row with any "rejected" line is not stored; "warning" rows are stored.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,12 +23,12 @@ import pandas as pd
 import shapely
 
 from geo.catalogue import Catalogue, load_catalogue
-from geo.crs import CrsSpec, parse_crs
+from geo.crs import CrsSpec, parse_crs, to_wgs84
 from geo.errors import InputRejected
 from geo.fields import TYPE_HINTS, Contract, load_contract, match_columns, parse_column, parsers
 from geo.join import Hierarchy, assign_geometries, assign_points
 from geo.readers import RawTable, read_table
-from geo.store import Store
+from geo.store import Store, point_table, split_point_table
 
 REPORT_COLUMNS = ["line", "id", "field", "reason", "severity"]
 DERIVED_COLUMNS = {
@@ -36,6 +37,9 @@ DERIVED_COLUMNS = {
     "overdue_dangers", "accidents_window", "alarms_window", "basis", "risk_level_zh",
 }  # fmt: skip
 CRITICAL = {"id", "enterprise_id", "domain", "lon", "lat", "type", "found_date"}
+#: Enterprises given as points go through coordinate arrays (`_locate`); False sends them through point
+#: geometries like every other record, the straightforward path the tests compare the fast one with.
+POINT_ARRAYS = True
 
 
 class _Report:
@@ -361,7 +365,69 @@ def _repair(geoms: np.ndarray, rep: _Report) -> np.ndarray:
     return geoms
 
 
-def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind) -> gpd.GeoDataFrame:
+@dataclass
+class _Points:
+    """Accepted point records with their WGS84 coordinates (no point objects: see `_locate_points`)."""
+
+    frame: pd.DataFrame
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def geodataframe(self) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(self.frame, geometry=shapely.points(self.x, self.y), crs="EPSG:4326")
+
+
+def _point_coordinates(raw: RawTable, values: pd.DataFrame, rep: _Report) -> tuple[np.ndarray, np.ndarray]:
+    """`_geometries` for a file of points or lon/lat columns, as coordinates in the source CRS (NaN: none)."""
+    n = len(values)
+    if raw.points is not None:
+        x, y = raw.points[0].copy(), raw.points[1].copy()
+    else:
+        x, y = np.full(n, np.nan), np.full(n, np.nan)
+    need = np.isnan(x)
+    if need.any():
+        if "lon" not in values or "lat" not in values:
+            if raw.points is None:
+                raise InputRejected(f"{raw.path}: no lon/lat (经度/纬度) columns and no geometry; add coordinates")
+        else:
+            lon, lat = values["lon"].to_numpy(dtype="float64"), values["lat"].to_numpy(dtype="float64")
+            missing = need & (np.isnan(lon) | np.isnan(lat))
+            rep.reject(missing, "lon/lat", "missing coordinates (经度/纬度)")
+            x[need], y[need] = lon[need], lat[need]
+    rep.reject(np.isnan(x) | np.isnan(y), "geometry", "no geometry and no coordinates")
+    return x, y
+
+
+def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind) -> gpd.GeoDataFrame | _Points:
+    """Geometries to WGS84, joined to the hierarchy; rows outside are rejected, near misses warned.
+
+    Enterprises given as points (lon/lat columns, or a file of points) go through coordinate arrays only: a
+    million point objects would cost more than everything else done with them."""
+    has_wkt = "wkt" in values and values["wkt"].notna().any()
+    if POINT_ARRAYS and kind == "enterprises" and raw.geometry is None and not has_wkt:
+        x, y = _point_coordinates(raw, values, rep)
+        live = np.flatnonzero(~rep.rejected)
+        sx, sy = x[live], y[live]
+        wx, wy = to_wgs84(sx, sy, spec) if len(live) else (sx, sy)
+        wx, wy = np.asarray(wx, dtype=np.float64), np.asarray(wy, dtype=np.float64)
+        bad_range = ~((wx >= -180) & (wx <= 180) & (wy >= -90) & (wy <= 90))
+        joined = assign_points(wx, wy, hierarchy, tolerance_m)
+        n = len(values)
+
+        def source(mask: np.ndarray) -> np.ndarray:
+            return shapely.points(sx[mask], sy[mask])
+
+        frame, keep_local = _judge(raw, values, rep, spec, hierarchy, tolerance_m, kind, n, live, joined,
+                                   bad_range, source)  # fmt: skip
+        frame["lon"] = np.round(wx[keep_local], 7)
+        frame["lat"] = np.round(wy[keep_local], 7)
+        return _Points(frame, wx[keep_local], wy[keep_local])
+    raw_geoms = raw.geometries()
+    if raw_geoms is not None and raw.geometry is None:
+        raw = dataclasses.replace(raw, geometry=raw_geoms)
     geoms = _geometries(raw, values, rep, kind)
     geoms = _repair(geoms, rep)
     live = np.flatnonzero(~rep.rejected)
@@ -379,22 +445,34 @@ def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind) -> gpd.GeoData
         if kind == "hazards"
         else _assign_pts(wgs, hierarchy, tolerance_m)
     )
+    frame, keep_local = _judge(raw, values, rep, spec, hierarchy, tolerance_m, kind, len(geoms), live, joined,
+                               bad_range, lambda mask: src[mask])  # fmt: skip
+    geometry = wgs[keep_local]
+    if kind == "enterprises":
+        frame["lon"] = np.round(shapely.get_x(geometry), 7)
+        frame["lat"] = np.round(shapely.get_y(geometry), 7)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+def _judge(raw, values, rep, spec, hierarchy, tolerance_m, kind, n, live, joined, bad_range, source):
+    """Reject what lies outside (with the reason), warn of near misses and of a declared county the location
+    contradicts; return the accepted rows' records with their codes, and which live rows they are."""
     outside = (joined["join_status"] == "outside").to_numpy() | bad_range
     if outside.any():
         reasons = _outside_reasons(
-            src[outside], spec, hierarchy, tolerance_m, joined["join_distance_m"].to_numpy()[outside]
+            source(outside), spec, hierarchy, tolerance_m, joined["join_distance_m"].to_numpy()[outside]
         )
-        full = np.zeros(len(geoms), dtype=bool)
+        full = np.zeros(n, dtype=bool)
         full[live[outside]] = True
-        all_reasons = np.empty(len(geoms), dtype=object)
+        all_reasons = np.empty(n, dtype=object)
         all_reasons[live[outside]] = reasons
         field_name = "lon/lat" if kind == "enterprises" or raw.geometry is None else "geometry"
         rep.reject(full, field_name, all_reasons)
     near = (joined["join_status"] == "nearest").to_numpy() & ~outside
     if near.any():
-        full = np.zeros(len(geoms), dtype=bool)
+        full = np.zeros(n, dtype=bool)
         full[live[near]] = True
-        msg = np.empty(len(geoms), dtype=object)
+        msg = np.empty(n, dtype=object)
         msg[live[near]] = [
             f"outside every boundary by {d:.0f} m; assigned to the nearest region {c} (tolerance {tolerance_m:.0f} m)"
             for d, c in zip(
@@ -408,9 +486,9 @@ def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind) -> gpd.GeoData
         declared = values["county_code"].to_numpy(dtype=object)[live]
         found = joined["county_adcode"].to_numpy(dtype=object)
         disagree = pd.notna(declared) & (declared != found) & ~outside
-        full = np.zeros(len(geoms), dtype=bool)
+        full = np.zeros(n, dtype=bool)
         full[live[disagree]] = True
-        msg = np.empty(len(geoms), dtype=object)
+        msg = np.empty(n, dtype=object)
         msg[live[disagree]] = [
             f"declared county {d} but the location is in {f}; the location's county is used"
             for d, f in zip(declared[disagree], found[disagree], strict=True)
@@ -425,15 +503,10 @@ def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind) -> gpd.GeoData
     derived = set(codes.columns) | DERIVED_COLUMNS
     frame = frame.drop(columns=[c for c in frame.columns if c in derived])
     frame = pd.concat([frame, codes], axis=1)
-    points_only = kind == "enterprises"
-    geometry = wgs[keep_local]
-    if points_only:
-        frame["lon"] = np.round(shapely.get_x(geometry), 7)
-        frame["lat"] = np.round(shapely.get_y(geometry), 7)
     frame["source_file"] = raw.path.name
     frame["source_line"] = raw.positions[rows]
     frame["ingested_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+    return frame, keep_local
 
 
 def _assign_pts(wgs: np.ndarray, hierarchy: Hierarchy, tolerance_m: float) -> pd.DataFrame:
@@ -530,21 +603,46 @@ def _check_events(values: pd.DataFrame, rep: _Report, store: Store) -> pd.DataFr
 
 
 # -- store ---------------------------------------------------------------------------------------------
-def _upsert(store: Store, kind: str, accepted: pd.DataFrame) -> tuple[int, int]:
+def _upsert(store: Store, kind: str, accepted: pd.DataFrame | _Points) -> tuple[int, int]:
     with store.lock():
-        if store.has(kind):
-            existing = store.read(kind)
-            replaced = _isin_text(existing["id"], accepted["id"])
+        existing = _existing(store, kind, accepted)
+        records = accepted.frame if isinstance(accepted, _Points) else accepted
+        if existing is not None:
+            old = existing.frame if isinstance(existing, _Points) else existing
+            replaced = _isin_text(old["id"], records["id"])
             updated = int(replaced.sum())
-            combined = pd.concat([existing.loc[~replaced], accepted], ignore_index=True)
+            combined = pd.concat([old.loc[~replaced], records], ignore_index=True)
         else:
-            updated = 0
-            combined = accepted
-        if isinstance(accepted, gpd.GeoDataFrame):
-            combined = gpd.GeoDataFrame(combined, geometry="geometry", crs="EPSG:4326")
-        combined = _stable_types(combined)
-        store.write(kind, combined)
-    return len(accepted) - updated, updated
+            updated, replaced, combined = 0, None, records
+        if isinstance(accepted, _Points):
+            keep = slice(None) if replaced is None else ~replaced
+            x = accepted.x if existing is None else np.r_[existing.x[keep], accepted.x]
+            y = accepted.y if existing is None else np.r_[existing.y[keep], accepted.y]
+            store.write(kind, point_table(_stable_types(combined), x, y))
+        else:
+            if isinstance(accepted, gpd.GeoDataFrame):
+                combined = gpd.GeoDataFrame(combined, geometry="geometry", crs="EPSG:4326")
+            store.write(kind, _stable_types(combined))
+    return len(records) - updated, updated
+
+
+def _existing(store: Store, kind: str, accepted: pd.DataFrame | _Points) -> pd.DataFrame | _Points | None:
+    """The stored table in the shape of `accepted`: coordinates for points (no point objects when the store
+    holds GeoArrow points), else a (Geo)DataFrame."""
+    if not store.has(kind):
+        return None
+    if isinstance(accepted, _Points):
+        split = split_point_table(store.read_arrow(kind))
+        if split is not None:
+            return _Points(*split)
+        return _Points(*_frame_and_xy(store.read(kind)))
+    return store.read(kind)
+
+
+def _frame_and_xy(gdf: gpd.GeoDataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    pts = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
+    return pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), shapely.get_x(pts), shapely.get_y(pts)
 
 
 def _isin_text(series: pd.Series, values: pd.Series) -> np.ndarray:

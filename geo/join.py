@@ -159,11 +159,20 @@ def _indexes(polys: gpd.GeoDataFrame) -> CellIndex:
 
 def _covering_unit(points: np.ndarray, polys: gpd.GeoDataFrame) -> np.ndarray:
     """Index into `polys` of the lowest-adcode polygon covering each point, -1 where none does."""
+    return _covering_unit_xy(shapely.get_x(points), shapely.get_y(points), polys, points)
+
+
+def _covering_unit_xy(
+    x: np.ndarray, y: np.ndarray, polys: gpd.GeoDataFrame, points: np.ndarray | None = None
+) -> np.ndarray:
+    """`_covering_unit` from coordinates: point geometries are made only for the few points the cell grid
+    cannot settle (unless given)."""
     cells = _indexes(polys)
-    result = cells.lookup(shapely.get_x(points), shapely.get_y(points))
+    result = cells.lookup(x, y)
     rest = np.flatnonzero(result < 0)
     if len(rest):
-        result[rest] = _covering_unit_tree(points[rest], polys)
+        pts = points[rest] if points is not None else shapely.points(x[rest], y[rest])
+        result[rest] = _covering_unit_tree(pts, polys)
     return result
 
 
@@ -221,22 +230,22 @@ def assign_points(
     ``join_status`` (inside | nearest | outside) and ``join_distance_m`` (0 inside; the gap for nearest;
     the distance to the nearest unit, or inf, for outside).
     """
-    if points is None:
-        points = shapely.points(np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64"))
+    x, y = np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
     base = hierarchy.level_units(hierarchy.base_level)
-    idx = _covering_unit(points, base)
+    idx = _covering_unit_xy(x, y, base, points)
     status = np.where(idx >= 0, "inside", "outside").astype(object)
-    distance = np.zeros(len(points))
+    distance = np.zeros(len(x))
     missing = np.flatnonzero(idx < 0)
     if len(missing):
-        near_idx, near_dist = nearest_within(points[missing], base, tolerance_m)
+        pts = points[missing] if points is not None else shapely.points(x[missing], y[missing])
+        near_idx, near_dist = nearest_within(pts, base, tolerance_m)
         idx[missing] = near_idx
         status[missing[near_idx >= 0]] = "nearest"
         distance[missing] = near_dist
-    return _codes_frame(idx, status, distance, base, hierarchy, points)
+    return _codes_frame(idx, status, distance, base, hierarchy, points, (x, y))
 
 
-def _codes_frame(idx, status, distance, base, hierarchy, points) -> pd.DataFrame:
+def _codes_frame(idx, status, distance, base, hierarchy, points, xy=None) -> pd.DataFrame:
     anc = hierarchy.ancestors().reindex(base["adcode"].to_numpy())  # one row per base unit, in base order
     out = pd.DataFrame(index=pd.RangeIndex(len(idx)))
     found = idx >= 0
@@ -246,7 +255,12 @@ def _codes_frame(idx, status, distance, base, hierarchy, points) -> pd.DataFrame
         out[f"{level}_adcode"] = np.where(found, per_unit[take], None)
     for level in hierarchy.fine_levels:
         units = hierarchy.level_units(level)
-        fine_idx = _covering_unit(points, units) if points is not None else np.full(len(idx), -1)
+        if xy is not None:
+            fine_idx = _covering_unit_xy(xy[0], xy[1], units, points)
+        elif points is not None:
+            fine_idx = _covering_unit(points, units)
+        else:
+            fine_idx = np.full(len(idx), -1)
         out[f"{level}_adcode"] = np.where(fine_idx >= 0, units["adcode"].to_numpy()[np.maximum(fine_idx, 0)], None)
     out["join_status"] = status
     out["join_distance_m"] = np.round(distance, 1)

@@ -38,7 +38,10 @@ VECTOR_SUFFIXES = {
 
 @dataclass
 class RawTable:
-    """One input file, as text columns plus (for vector files) geometries in the file's CRS."""
+    """One input file, as text columns plus (for vector files) geometries in the file's CRS.
+
+    A file of 2D points only (GeoParquet) comes with `points` (x and y arrays) and no `geometry`: a million
+    point objects would cost more than everything else done with them; `geometries()` makes them on demand."""
 
     path: Path
     format: str
@@ -49,6 +52,18 @@ class RawTable:
     crs: CRS | None = None
     encoding: str | None = None
     malformed: list[tuple[int, tuple[str, ...], str]] = field(default_factory=list)  # (line, cells, reason)
+    points: tuple[np.ndarray, np.ndarray] | None = None  # instead of `geometry` when every one is a 2D point
+
+
+def _geometries(self) -> np.ndarray | None:
+    if self.geometry is None and self.points is not None:
+        import shapely
+
+        return shapely.points(*self.points)
+    return self.geometry
+
+
+RawTable.geometries = _geometries  # type: ignore[attr-defined]
 
 
 def detect_format(path: Path) -> str:
@@ -346,6 +361,9 @@ def _read_parquet(path: Path) -> RawTable:
         raise InputRejected(f"{path}: not a readable Parquet file ({exc})") from exc
     positions_label = "row"
     if b"geo" in schema_meta:
+        fast = _read_point_parquet(path, schema_meta)
+        if fast is not None:
+            return fast
         gdf = gpd.read_parquet(path)
         geoms = np.asarray(gdf.geometry.array, dtype=object)
         crs = gdf.crs
@@ -355,3 +373,65 @@ def _read_parquet(path: Path) -> RawTable:
     frame = pd.read_parquet(path)
     positions = np.arange(1, len(frame) + 1, dtype=np.int64)
     return RawTable(path, "parquet", _as_text(frame), positions, positions_label)
+
+
+def _read_point_parquet(path: Path, schema_meta: dict) -> RawTable | None:
+    """A GeoParquet file whose primary geometry column holds only 2D points, as coordinates (None otherwise:
+    the caller reads it with geopandas)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    try:
+        geo = json.loads(schema_meta[b"geo"])
+        name = geo["primary_column"]
+        column = geo["columns"][name]
+    except (KeyError, ValueError, TypeError):
+        return None
+    table = pq.read_table(path)
+    xy = point_coordinates(table.column(name), column.get("encoding", "WKB"))
+    if xy is None:
+        return None
+    crs = CRS.from_user_input(column["crs"]) if column.get("crs") else CRS.from_epsg(4326)  # absent: OGC:CRS84
+    frame = table.drop_columns([c for c in table.column_names if c == name or c.startswith("__index_level_")])
+    frame = frame.to_pandas()
+    positions = np.arange(1, len(frame) + 1, dtype=np.int64)
+    return RawTable(path, "parquet", _as_text(frame), positions, "row", None, crs, points=xy)
+
+
+def point_coordinates(column, encoding: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """x and y of a GeoParquet geometry column when every value is a non-empty 2D point, else None.
+
+    WKB points are read straight from the bytes (21 each: byte order, type 1, x, y), GeoArrow points from
+    their x and y children; anything else (nulls, other types, Z, big-endian) returns None."""
+    import pyarrow as pa
+
+    xs, ys = [], []
+    for chunk in column.chunks:
+        if chunk.null_count:
+            return None
+        if encoding.lower() == "point" and pa.types.is_struct(chunk.type):
+            x = chunk.field("x").to_numpy(zero_copy_only=False)
+            y = chunk.field("y").to_numpy(zero_copy_only=False)
+        elif encoding.upper() == "WKB" and (pa.types.is_binary(chunk.type) or pa.types.is_large_binary(chunk.type)):
+            width = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
+            offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+            if len(chunk) == 0:
+                continue
+            if not (np.diff(offsets) == 21).all():
+                return None
+            data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+            rec = data[offsets[0] : offsets[-1]].reshape(-1, 21)
+            if not ((rec[:, 0] == 1).all() and (rec[:, 1:5].copy().view("<u4")[:, 0] == 1).all()):
+                return None
+            coords = rec[:, 5:21].copy().view("<f8")
+            x, y = coords[:, 0], coords[:, 1]
+        else:
+            return None
+        xs.append(np.asarray(x, dtype=np.float64))
+        ys.append(np.asarray(y, dtype=np.float64))
+    x = np.concatenate(xs) if xs else np.zeros(0)
+    y = np.concatenate(ys) if ys else np.zeros(0)
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return None  # empty points (NaN): the careful path reports them
+    return x, y

@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pyproj
 import shapely
 
 from geo.errors import StoreEmpty, StoreError
@@ -84,7 +86,44 @@ def write_parquet(frame: pd.DataFrame | pa.Table, path: Path | str, *, covering_
         frame.to_parquet(path, index=False, compression="zstd", write_covering_bbox=covering_bbox)
 
 
-def atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
+def point_table(frame: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> pa.Table:
+    """`frame` plus WGS84 points (x, y) as a GeoParquet 1.1 table with a GeoArrow point `geometry` column,
+    built from the coordinates directly (no point objects)."""
+    crs = pyproj.CRS.from_epsg(4326).to_json_dict()
+    table = pa.Table.from_pandas(frame.drop(columns=["geometry"], errors="ignore"), preserve_index=False)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    points = pa.StructArray.from_arrays(
+        [pa.array(x), pa.array(y)], fields=[pa.field("x", pa.float64(), False), pa.field("y", pa.float64(), False)]
+    )
+    ext = {b"ARROW:extension:name": b"geoarrow.point", b"ARROW:extension:metadata": json.dumps({"crs": crs}).encode()}
+    table = table.append_column(pa.field("geometry", points.type, metadata=ext), points)
+    bbox = [float(x.min()), float(y.min()), float(x.max()), float(y.max())] if len(x) else []
+    geo = {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "point", "crs": crs, "geometry_types": ["Point"], "bbox": bbox}},
+    }
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), b"geo": json.dumps(geo).encode()})
+
+
+def split_point_table(table: pa.Table) -> tuple[pd.DataFrame, np.ndarray, np.ndarray] | None:
+    """Attributes and x, y of a table holding GeoArrow points in WGS84 (None for any other geometry)."""
+    try:
+        geo = json.loads(table.schema.metadata[b"geo"])
+        name = geo["primary_column"]
+        if geo["columns"][name].get("encoding") != "point":
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    column = table.column(name)
+    if column.null_count:
+        return None
+    x = column.combine_chunks().field("x").to_numpy(zero_copy_only=False) if len(column) else np.zeros(0)
+    y = column.combine_chunks().field("y").to_numpy(zero_copy_only=False) if len(column) else np.zeros(0)
+    return table.drop_columns([name]).to_pandas(), np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+
+def atomic_write_frame(path: Path, frame: pd.DataFrame | pa.Table) -> None:
     """Write a (Geo)DataFrame as (Geo)Parquet atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".parquet", dir=path.parent)
@@ -186,7 +225,7 @@ class Store:
         except Exception as exc:  # noqa: BLE001 - any parquet failure is a broken store file
             raise StoreError(f"{path}: cannot read ({exc}); re-ingest or restore the file") from exc
 
-    def write(self, name: str, frame: pd.DataFrame) -> None:
+    def write(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
         """Replace a table atomically and record it in the manifest."""
         if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None and frame.crs.to_epsg() != 4326:
             raise StoreError(f"refusing to store {name} in {frame.crs}; the store is WGS84 (EPSG:4326)")

@@ -356,3 +356,35 @@ def test_ragged_rows_are_listed_not_fatal(store, counties, tmp_path):
     assert rep.loc[3, "id"] == "R2" and "5 fields where the header has 4" in rep.loc[3, "reason"]
     assert rep.loc[5, "id"] == "R4"
     assert sorted(store.read("enterprises")["source_line"]) == [2, 4, 7]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "geoparquet"])
+def test_point_arrays_equal_the_geometry_path(boundaries, counties, tmp_path, monkeypatch, fmt):
+    """Enterprises ingested through coordinate arrays store exactly what the point-geometry path stores, and
+    report the same rows (the demo's bad rows: missing, swapped, outside, duplicate, mismatched county...)."""
+    import geo.ingest as ingest
+    from geo.demo import generate_demo
+    from geo.store import Store
+
+    files = generate_demo(tmp_path / "in", counties, n_enterprises=600, seed=3)["enterprises"]
+    if fmt == "geoparquet":  # one file of points (its bad coordinates dropped: a point needs numbers)
+        frame = pd.read_csv(files[0], dtype=str, keep_default_na=False)
+        lon, lat = pd.to_numeric(frame.pop("lon"), errors="coerce"), pd.to_numeric(frame.pop("lat"), errors="coerce")
+        ok = lon.notna() & lat.notna()
+        path = tmp_path / "in" / "points.parquet"
+        gpd.GeoDataFrame(frame[ok], geometry=gpd.points_from_xy(lon[ok], lat[ok]), crs=4326).to_parquet(path)
+        files = [path]
+    stores, reports = [], []
+    for fast in (True, False):
+        monkeypatch.setattr(ingest, "POINT_ARRAYS", fast)
+        store = Store.open(tmp_path / f"store-{fast}")
+        store.write("boundaries", boundaries)
+        crs = [None, "gcj02"]
+        reports.append(pd.concat([ingest_file(store, f, "enterprises", IngestOptions(crs=crs[i])).report
+                                  for i, f in enumerate(files)], ignore_index=True))  # fmt: skip
+        stores.append(store.read("enterprises").sort_values("id").reset_index(drop=True))
+    fast, slow = stores
+    assert len(fast) > 400 and len(reports[0]) > 5
+    pd.testing.assert_frame_equal(reports[0], reports[1])
+    pd.testing.assert_frame_equal(fast.drop(columns=["ingested_at"]), slow[fast.columns].drop(columns=["ingested_at"]))
+    assert shapely.equals_exact(fast.geometry.values, slow.geometry.values, tolerance=0).all()
