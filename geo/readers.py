@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,9 +171,7 @@ def _read_csv(path: Path) -> RawTable:
         # a ragged row or a repeated header name: the slower reader keeps every good row and lists the rest
         return _read_csv_rows(path, text, delimiter, encoding)
     frame = table.to_pandas()
-    frame.columns = [str(c).strip() for c in frame.columns]
-    for col in frame.columns:
-        frame[col] = _stripped(frame[col])
+    frame = _as_text(frame)
     positions = csv_record_lines(raw_for_lines, len(frame))
     if positions is None:  # a stray quote the two parsers read differently: trust the careful one
         return _read_csv_rows(path, text, delimiter, encoding)
@@ -251,10 +251,13 @@ def _stripped(text: pd.Series) -> pd.Series:
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Every column as str, '' for missing; column names stripped."""
     out = {}
+    text_cols = [col for col in frame.columns if frame[col].dtype == "str"]
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # the Arrow kernel frees the GIL
+        stripped = dict(zip(text_cols, pool.map(lambda c: _stripped(frame[c]), text_cols), strict=True))
     for col in frame.columns:
         series = frame[col]
-        if series.dtype == "str":
-            out[str(col).strip()] = _stripped(series).reset_index(drop=True)
+        if col in stripped:
+            out[str(col).strip()] = stripped[col].reset_index(drop=True)
             continue
         if pd.api.types.is_datetime64_any_dtype(series):
             text = series.dt.strftime("%Y-%m-%d")

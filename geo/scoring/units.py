@@ -124,7 +124,8 @@ def _base_weight(frame: pd.DataFrame, model: ScoringModel, catalogue: Catalogue)
     ind_w = _resolve(frame.get("industry_code"), n, industry)
     dom_w = _resolve(frame.get("domain"), n, domain)
     weight = np.where(~np.isnan(ind_w), ind_w, np.where(~np.isnan(dom_w), dom_w, model.inherent.unknown_weight))
-    source = np.where(~np.isnan(ind_w), "industry", np.where(~np.isnan(dom_w), "domain", "unknown"))
+    which = np.where(~np.isnan(ind_w), 0, np.where(~np.isnan(dom_w), 1, 2))
+    source = np.array(["industry", "domain", "unknown"], dtype=object)[which]
     return weight, source
 
 
