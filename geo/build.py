@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from geo.boundaries import EQUAL_AREA
 from geo.catalogue import load_catalogue
@@ -23,7 +24,7 @@ from geo.scoring.hazards import score_hazards
 from geo.scoring.model import ScoringModel, load_model
 from geo.scoring.regions import regional_levels
 from geo.scoring.units import score_enterprises
-from geo.snapshot import Snapshot, publish
+from geo.snapshot import Snapshot, discard, publish, stage_records
 from geo.store import Store
 
 EVENT_COLUMNS = [
@@ -112,44 +113,40 @@ def _score(
 
 
 def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Snapshot, Computed]:
-    """Compute and publish. The unit records never become geometry objects: they are scored from their
-    attribute columns and written back with their stored geometry column as it is (`Computed.units` is
-    therefore a plain DataFrame without geometry)."""
+    """Compute and publish. The unit records never become geometry objects, and are not copied: the snapshot
+    links the store's enterprise file as it is and adds a table of score columns (see `geo.snapshot`).
+    `Computed.units` is therefore a plain DataFrame without geometry."""
     _require_enterprises(store)
-    records = store.read_arrow("enterprises")
-    enterprises = records.drop_columns([records.schema.names[i] for i in _geometry_columns(records)]).to_pandas()
-    model, units, hazards, regions = _score(store, enterprises, as_of, model_path)
-    result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
-    counts = units["risk_level"].value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0)
-    meta = {
-        "as_of": as_of.isoformat(),
-        "model": model.to_dict(),
-        "model_source": result.model_path,
-        "model_fingerprint": model.fingerprint(),
-        "units": int(len(units)),
-        "hazards": int(len(hazards)),
-        "regions": int(regions["adcode"].nunique()),
-        "unit_levels": {k: int(v) for k, v in counts.items()},
-    }
-    with store.lock():
-        snap = publish(store, _with_geometry(units, records), hazards, regions, meta)
+    staging = stage_records(store)
+    try:
+        records = pq.read_table(staging / "records.parquet")
+        geometry = [records.schema.names[i] for i in _geometry_columns(records)]
+        enterprises = records.drop_columns(geometry).to_pandas()
+        model, units, hazards, regions = _score(store, enterprises, as_of, model_path)
+        result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
+        counts = units["risk_level"].value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0)
+        meta = {
+            "as_of": as_of.isoformat(),
+            "model": model.to_dict(),
+            "model_source": result.model_path,
+            "model_fingerprint": model.fingerprint(),
+            "units": int(len(units)),
+            "hazards": int(len(hazards)),
+            "regions": int(regions["adcode"].nunique()),
+            "unit_levels": {k: int(v) for k, v in counts.items()},
+        }
+        scores = units[[c for c in units.columns if c not in enterprises.columns]]
+        with store.lock():
+            snap = publish(store, scores, hazards, regions, meta, staging=staging)
+    except BaseException:
+        discard(staging)
+        raise
     return snap, result
 
 
 def _geometry_columns(table: pa.Table) -> list[int]:
     geo = json.loads((table.schema.metadata or {}).get(b"geo", b"{}"))
     return [table.schema.get_field_index(name) for name in geo.get("columns", {})]
-
-
-def _with_geometry(frame: pd.DataFrame, records: pa.Table) -> pa.Table:
-    """`frame` (aligned with `records`) as an Arrow table carrying `records`' geometry column and GeoParquet
-    metadata unchanged: no geometry decoding or encoding."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    for i in _geometry_columns(records):
-        table = table.append_column(records.schema.field(i), records.column(i))
-    meta = dict(table.schema.metadata or {})
-    meta[b"geo"] = records.schema.metadata[b"geo"]
-    return table.replace_schema_metadata(meta)
 
 
 def level_counts(regions: pd.DataFrame, admin_level: str, domain: str = "all") -> dict[str, int]:

@@ -149,13 +149,15 @@ def _read_csv(path: Path) -> RawTable:
         raw_for_lines = raw
     else:
         raw_for_lines = data
-    first = text.split("\n", 1)[0]
+    end = text.find("\n")
+    first = text if end < 0 else text[:end]
     if not first.strip():
         raise InputRejected(f"{path}: the file is empty or starts with a blank line; it needs a header line")
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter))
     stripped = [h.strip() for h in header]
-    if len(set(stripped)) != len(stripped) or "\r" in text.replace("\r\n", ""):
+    lone_cr = "\r" in text and text.count("\r") != text.count("\r\n")
+    if len(set(stripped)) != len(stripped) or lone_cr:
         # repeated or blank header names, or old-Mac CR line ends: the record-by-record reader handles them
         return _read_csv_rows(path, text, delimiter, encoding)
     try:

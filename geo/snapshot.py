@@ -5,6 +5,11 @@ A build writes ``STORE/snapshots/<id>/`` (``units.parquet``, ``hazards.parquet``
 place (atomic on one filesystem), and only then points the manifest's ``snapshot`` at it (an atomic file
 replace). A reader that resolves the manifest therefore sees the old snapshot or the new one, never a
 half-written one. The newest ``KEEP`` snapshots are kept; older ones are removed after publishing.
+
+A build from the store (`geo.build.build`) does not copy the million unit records: ``records.parquet`` is a
+hard link to the store's enterprise file of that moment (store files are only ever replaced, never changed,
+so the link keeps that version), and ``units.parquet`` then holds only the score columns, row for row.
+`Snapshot.units` puts the two side by side; either way a reader sees one table.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from geo.errors import StoreEmpty, StoreError
 from geo.store import Store, write_parquet
@@ -41,7 +47,31 @@ class Snapshot:
         return date.fromisoformat(self.meta["as_of"])
 
     def units(self, columns: list[str] | None = None) -> pd.DataFrame:
-        return _read(self.path / "units.parquet", columns)
+        records = self.path / "records.parquet"
+        if not records.exists():
+            return _read(self.path / "units.parquet", columns)
+        scores = self.path / "units.parquet"
+        score_names = pq.read_schema(scores).names
+        names = [c for c in pq.read_schema(records).names if c not in score_names] + score_names
+        wanted = names if columns is None else [c for c in columns if c in names]
+        left = _read(records, [c for c in wanted if c not in score_names]) if set(wanted) - set(score_names) else None
+        right = pd.read_parquet(scores, columns=[c for c in wanted if c in score_names])
+        if left is None:
+            return right[wanted]
+        if len(left) != len(right):
+            raise StoreError(f"{self.path}: records and scores differ in length; rebuild with `riskmap build`")
+        out = pd.concat([left.reset_index(drop=True), right.reset_index(drop=True)], axis=1)[wanted]
+        if isinstance(left, gpd.GeoDataFrame):
+            out = gpd.GeoDataFrame(out, geometry=left.geometry.name, crs=left.crs)
+        return out
+
+    def unit_columns(self) -> list[str]:
+        """The columns `units()` returns."""
+        names: list[str] = []
+        for name in ("records.parquet", "units.parquet"):
+            if (self.path / name).exists():
+                names += [c for c in pq.read_schema(self.path / name).names if c not in names]
+        return names
 
     def hazards(self, columns: list[str] | None = None) -> pd.DataFrame:
         return _read(self.path / "hazards.parquet", columns)
@@ -72,13 +102,15 @@ def publish(
     hazards: pd.DataFrame,
     regions: pd.DataFrame,
     meta: dict[str, Any],
+    staging: Path | None = None,
 ) -> Snapshot:
-    """Write a new snapshot and make it current atomically."""
+    """Write a new snapshot and make it current atomically. `staging` is a directory from `stage_records`
+    (then `units` holds the score columns only, aligned with the staged records)."""
     created = datetime.now(UTC)
     snap_id = f"{created:%Y%m%dT%H%M%S%fZ}-asof-{meta['as_of']}"
     root = store.root / "snapshots"
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    tmp = staging or Path(tempfile.mkdtemp(prefix=".building-", dir=root))
     try:
         regions = regions.copy()
         for col in ("rules", "explanation"):
@@ -100,6 +132,28 @@ def publish(
     store.update_manifest(snapshot=snap_id)
     _prune(root, keep=KEEP, current=snap_id)
     return Snapshot(snap_id, final, meta)
+
+
+def stage_records(store: Store, table: str = "enterprises") -> Path:
+    """A new staging directory holding ``records.parquet``: a hard link to the store's current `table` file
+    (a copy where links are impossible). Read the records from there, then `publish(..., staging=...)`;
+    `discard` it on failure."""
+    root = store.root / "snapshots"
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    try:
+        try:
+            os.link(store.table_path(table), staging / "records.parquet")
+        except OSError:
+            shutil.copyfile(store.table_path(table), staging / "records.parquet")
+    except BaseException:
+        discard(staging)
+        raise
+    return staging
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _prune(root: Path, keep: int, current: str) -> None:

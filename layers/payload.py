@@ -29,7 +29,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import shapely
 
 from geo.crs import geometry_from_wgs84, wgs84_to_gcj02
@@ -50,10 +49,9 @@ UNIT_COLUMNS = [
 
 def read_units(snapshot: Snapshot, columns: list[str] | None = None) -> pd.DataFrame:
     """The snapshot's units, only the columns that exist among ``columns`` (cheap on a million rows)."""
-    path = snapshot.path / "units.parquet"
-    if not path.exists():
+    if not (snapshot.path / "units.parquet").exists():
         return pd.DataFrame(columns=columns or [])
-    names = pq.read_schema(path).names
+    names = snapshot.unit_columns()
     wanted = [c for c in (columns or names) if c in names]
     if "lon" not in wanted and "geometry" in names:
         wanted.append("geometry")

@@ -78,3 +78,40 @@ def test_readers_never_see_a_half_written_snapshot(store):
         for t in threads:
             t.join()
     assert errors == []
+
+
+def test_built_snapshot_links_the_records_and_keeps_them(store, counties, tmp_path):
+    """A build links the store's records instead of copying them; the snapshot reads as one table equal to
+    the in-memory computation, and keeps its records when the store is re-ingested afterwards."""
+    from datetime import date
+
+    import numpy as np
+
+    from geo.build import build, compute
+    from geo.demo import generate_demo
+    from geo.ingest import IngestOptions, ingest_file
+
+    files = generate_demo(tmp_path / "in", counties, n_enterprises=400, seed=5)
+    for i, f in enumerate(files["enterprises"]):
+        ingest_file(store, f, "enterprises", IngestOptions(crs=[None, "gcj02"][i]))
+    ingest_file(store, files["events"][0], "events")
+    snap, _ = build(store, date(2026, 11, 1))
+    assert (snap.path / "records.parquet").stat().st_ino == store.table_path("enterprises").stat().st_ino
+    units = snap.units()
+    expected = compute(store, date(2026, 11, 1)).units
+    assert isinstance(units, gpd.GeoDataFrame) and units.crs.to_epsg() == 4326
+    assert list(units.columns) == snap.unit_columns()
+
+    def plain(frame: pd.DataFrame) -> pd.DataFrame:  # one spelling of "missing" (the file has no None/NaN split)
+        frame = pd.DataFrame(frame.drop(columns="geometry")).astype(object)
+        return frame.where(frame.notna(), None)
+
+    pd.testing.assert_frame_equal(plain(units), plain(expected)[units.columns.drop("geometry")])
+    assert shapely.equals_exact(units.geometry.values, expected.geometry.values, tolerance=0).all()
+    some = snap.units(columns=["risk_level", "id", "geometry"])
+    assert list(some.columns) == ["risk_level", "id", "geometry"] and some["id"].equals(units["id"])
+    assert list(snap.units(columns=["risk_score"]).columns) == ["risk_score"]
+    before = units["id"].copy()
+    ingest_file(store, files["enterprises"][0], "enterprises")  # replaces the store file
+    assert store.table_path("enterprises").stat().st_ino != (snap.path / "records.parquet").stat().st_ino
+    assert np.array_equal(snap.units(columns=["id"])["id"].to_numpy(), before.to_numpy())
