@@ -652,7 +652,9 @@ def _isin_text(series: pd.Series, values: pd.Series) -> np.ndarray:
     import pyarrow.compute as pc
 
     def arrow(s: pd.Series) -> pa.Array:
-        return pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.string())
+        if s.dtype == "str":  # Arrow-backed already: no copy
+            return pa.array(s, from_pandas=True).cast(pa.large_string())
+        return pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.large_string())
 
     return pc.is_in(arrow(series), value_set=arrow(values)).to_numpy(zero_copy_only=False)
 
