@@ -296,6 +296,11 @@ def _versions() -> str:
             f"pyogrio {pyogrio.__version__} (GDAL {pyogrio.__gdal_version_string__}), pyproj {pyproj.__version__}")  # fmt: skip
 
 
+def _parts(b: dict) -> str:
+    names = {"ingest_enterprises": "enterprises", "ingest_hazards": "sites", "ingest_events": "events", "build": "build"}
+    return ", ".join(f"{label} {b[key]:.2f} s" for key, label in names.items() if key in b)
+
+
 def write_report(results: dict, args, out: Path) -> str:
     import os
 
@@ -311,12 +316,10 @@ def write_report(results: dict, args, out: Path) -> str:
         ("Spatial join, 1 point per enterprise → county", f"{join['seconds']:.3f} s vs sjoin {join['sjoin_seconds']:.3f} s "
          f"= {join['sjoin_seconds'] / join['seconds']:.1f}× (identical: {join['identical']})", "≥ 3× sjoin",
          ok(join['sjoin_seconds'] / join['seconds'] >= 3 and join['identical'])),
-        ("Full build from GeoParquet", f"{pq_b['seconds']:.1f} s (ingest {pq_b['ingest_enterprises']:.1f} s, build "
-         f"{pq_b['build']:.1f} s) vs read {read_pq:.2f} s = {pq_b['seconds'] / read_pq:.0f}×", "≤ 3× read",
-         ok(pq_b['seconds'] <= 3 * read_pq)),
-        ("Full build from CSV", f"{csv_b['seconds']:.1f} s (ingest {csv_b['ingest_enterprises']:.1f} s, build "
-         f"{csv_b['build']:.1f} s) vs read {read_csv:.2f} s = {csv_b['seconds'] / read_csv:.0f}×", "≤ 3× read",
-         ok(csv_b['seconds'] <= 3 * read_csv)),
+        ("Full build from GeoParquet", f"{pq_b['seconds']:.1f} s ({_parts(pq_b)}) vs read {read_pq:.2f} s "
+         f"= {pq_b['seconds'] / read_pq:.1f}×", "≤ 3× read", ok(pq_b['seconds'] <= 3 * read_pq)),
+        ("Full build from CSV", f"{csv_b['seconds']:.1f} s ({_parts(csv_b)}) vs read {read_csv:.2f} s "
+         f"= {csv_b['seconds'] / read_csv:.1f}×", "≤ 3× read", ok(csv_b['seconds'] <= 3 * read_csv)),
         ("Peak memory, build from CSV", f"{csv_b['peak_mb']:.0f} MB", "< 3 GB", ok(csv_b['peak_mb'] < 3072)),
         ("Peak memory, build from GeoParquet", f"{pq_b['peak_mb']:.0f} MB", "< 3 GB", ok(pq_b['peak_mb'] < 3072)),
     ]  # fmt: skip
@@ -354,7 +357,8 @@ def write_report(results: dict, args, out: Path) -> str:
         f"Each stage runs in its own process; times are the median of {args.runs} runs, peak memory the maximum RSS.\n\n"
         f"{table}\n\nRaw results:\n\n```json\n{json.dumps(results, indent=2)}\n```\n"
     )
-    out.write_text(text + NOTES, encoding="utf-8")
+    notes = NOTES.replace("{pq:.1f}", f"{pq_b['seconds']:.1f}").replace("{csv:.1f}", f"{csv_b['seconds']:.1f}")
+    out.write_text(text + notes, encoding="utf-8")
     return table
 
 
@@ -365,20 +369,55 @@ NOTES = """
   (`geo.join.CellIndex`, about 1 km cells, built in under 0.1 s); only points in cells a border crosses are tested,
   by querying each (prepared) county polygon against an STRtree of those points. Assignments are identical to
   `geopandas.sjoin(predicate="within")` (with the lowest-adcode rule for points on shared borders).
-* **Missed: full build within 3× the read time.** Profile of the 1M build from GeoParquet (cProfile, one run,
-  after the fixes below): enterprise ingest 7.5 s = reading and turning columns into text 1.8 s, parsing and
-  checking values 3.1 s, CRS + join 1.1 s, GeoParquet write 1.1 s; hazard sites 1.7 s and events 1.9 s;
-  build 6.9 s = regional levels 3.3 s (pandas sort/factorize for deterministic top contributors, groupby),
-  reading the store back 1.2 s, snapshot write 1.0 s, unit scoring 1.2 s. Fixed on the way: `isin` on Arrow
-  text against a million ids (pandas builds a Python list: 3.9 s → Arrow `is_in`), text columns kept
-  Arrow-backed (9.2 → 7.5 s ingest), `/near` 9.4 → 4.8 ms. The cause is structural: ingest treats every value as
-  text so that one parser can report every bad value with its line, which costs a text round trip per column,
-  and each stage goes through pandas objects and a store round trip. What would close most of the gap:
-  (1) typed columnar ingest — read numbers as numbers with pyarrow and validate with pyarrow.compute, falling
-  back to the text path only for columns that fail to cast (estimated 4–5× on ingest); (2) build straight from
-  the ingested frames instead of re-reading the store; (3) regional aggregation with one numpy `bincount`
-  over (region, domain, level) codes instead of pandas groupby/merge; (4) write WKB once and reuse it in the
-  snapshot. Even then 1M rows in ~1 s on 2 cores is unlikely from Python; the realistic goal is ~5 s.
+* **The read baseline** is every input the build reads, read with pyarrow and nothing else: for the GeoParquet
+  build `enterprises.parquet`, `hazards.parquet` and `events.parquet`; for the CSV build the two enterprise CSVs
+  (the GBK one decoded first) and `events.csv` with `pyarrow.csv`, and `hazards.geojson` with pyogrio into Arrow.
+  The full build is ingest of all of them (parse and check every value, report every bad one, convert
+  coordinates, join, upsert into the store) plus `build` (score, regional levels, publish a snapshot).
+
+### Full build: missed, before and after
+
+| 1M enterprises, 20k sites, 200k events | GeoParquet | CSV |
+|---|---|---|
+| before (previous release) | 17.1 s | 20.1 s |
+| after (this run) | {pq:.1f} s | {csv:.1f} s |
+
+What was slow, and what fixed it (1M rows, one process; each figure measured before and after the change):
+
+| cause (profile) | fix | before → after |
+|---|---|---|
+| every value parsed as text, one regex pass per column | parse each distinct value once (`geo.fields.parse_column`; census fields hold a handful of values), cast plain numbers with one Arrow kernel | parsing 3.9 → 0.7 s |
+| duplicate ids found through pandas `duplicated` + reindex | `factorize` codes (first appearance order) | 0.40 → 0.11 s |
+| a million shapely points made, joined, written as WKB and read back | point records stay coordinate arrays: GeoParquet points decoded straight from WKB/GeoArrow bytes, the join looks up the cell grid from coordinates (point objects only for the few border-cell points), the store column is GeoArrow points built from the arrays | enterprise ingest 5.2 → 2.5 s (GeoParquet), 6.2 → 4.2 s (CSV, two files) |
+| text trimmed by pandas, column by column | the Arrow trim kernel, columns in a thread pool | 0.70 → 0.28 s |
+| regional levels sorted every member on five keys for the top contributors | only members that can reach a region's top N are sorted (a lighter member than the region's N-th heaviest never can); one `bincount` for all level counts; region codes looked up once per distinct code | 2.6 → 0.8 s, output identical |
+| every line/polygon site intersected with every county it touches | overlaps measured only for sites touching several counties | 20k sites 1.5 → 0.6 s |
+| build read the store into geometries and wrote them back into the snapshot | build scores the attribute columns only; the snapshot hard-links the store's (immutable) enterprise file and writes just the score columns | build 6.4 → 2.0 s |
+
+Every fast path is checked against the straightforward one in tests: `tests/test_fields.py` (each parser,
+distinct-value path vs direct), `test_point_arrays_equal_the_geometry_path` (store and report identical through
+the coordinate arrays and through point geometries, CSV and GeoParquet), `test_top_contributors_equal_a_full_sort`,
+`test_built_snapshot_links_the_records_and_keeps_them` (snapshot equals the in-memory computation, and keeps its
+records after the store is re-ingested).
+
+**Where the time goes now** (GeoParquet, pyinstrument, one run): enterprise ingest 2.5–3.2 s = reading 0.65 s
+(pyarrow 0.25, trimming text 0.28), parsing and checking 0.7 s (factorize and take per column), join 0.3 s,
+copying the accepted rows 0.4–0.6 s, store write 0.7 s (Parquet encoding of 1M × 30 columns); sites 0.6 s
+(STRtree against the county polygons 0.24 s); events 0.4–0.5 s (id lookup against a million enterprise ids
+0.3 s); build 2.0 s = reading the records 0.3 s, unit scoring 0.66 s, regional levels 0.8 s, snapshot 0.2 s.
+Times vary by ±0.4 s between runs on this machine (first-touch page faults on fresh buffers dominate some steps).
+
+**What would close the gap, and why 3× is out of reach for this design.** The pyarrow read of the GeoParquet
+input takes 0.35 s with both cores; 3× is 1.05 s. Writing the ingested table once as Parquet already takes
+0.6–0.7 s, and the store must be written (it is what later builds, uploads and upserts read) before a snapshot
+can be published. The remaining steps that could still shrink: (1) selection and validation on Arrow arrays
+end to end (dictionary-encode, validate the dictionary, filter the table) instead of pandas columns: ~0.7 s;
+(2) an append-only store (one file per ingest, read as one dataset) so a second file does not rewrite the first
+(the CSV build rewrites a million rows for its GBK file: ~0.7 s); (3) unit scoring and regional counts on
+dictionary codes in one numpy pass: ~0.8 s. With all three the estimate is ~3.5 s for the GeoParquet build,
+about 10× the read: every value is still parsed, checked and reported with its line, every point converted and
+joined, the store written and a snapshot published. Meeting 3× would take a compiled single-pass ingest; the
+realistic goal for this codebase is the ~3.5 s above.
 * /near runs on the event loop (its ~3 ms of numpy work costs less than a threadpool hop); tiles and builds
   run in the threadpool.
 """
