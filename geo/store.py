@@ -5,10 +5,11 @@ Layout::
     STORE/
       manifest.json            what is here: tables, their row counts, the current snapshot
       boundaries.parquet       administrative units of every level (WGS84)
-      enterprises.parquet      census records, joined to regions (WGS84 points)
+      enterprises.parquet      census records, joined to regions (WGS84 points, GeoArrow point encoding)
       hazards.parquet          hazard sites (WGS84 points, lines, polygons)
       events.parquet           hidden dangers, accidents, alarms
-      snapshots/<id>/          builds (see geo.snapshot)
+      snapshots/<id>/          builds (see geo.snapshot): records.parquet (a hard link to the enterprises
+                               file it was built from), units.parquet (their scores), hazards, regions, meta
 
 Every file is written to a temporary name in the same directory and moved into place with
 ``os.replace``, so a reader sees the old file or the new one, never half of one. Writers take an
