@@ -23,10 +23,12 @@ from geo.errors import StoreEmpty
 from geo.scoring.hazards import score_hazards
 from geo.scoring.model import ScoringModel, load_model
 from geo.scoring.regions import regional_levels
+from geo.scoring.units import OUTPUT_COLUMNS as UNIT_SCORE_COLUMNS
 from geo.scoring.units import score_enterprises
 from geo.snapshot import Snapshot, discard, publish, stage_records
 from geo.store import Store
 
+SCORE_COLUMNS = frozenset(UNIT_SCORE_COLUMNS) - {"id"}
 EVENT_COLUMNS = [
     "id",
     "enterprise_id",
@@ -135,7 +137,8 @@ def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Sn
             "regions": int(regions["adcode"].nunique()),
             "unit_levels": {k: int(v) for k, v in counts.items()},
         }
-        scores = units[[c for c in units.columns if c not in enterprises.columns]]
+        # every score column, including any the stored records carry stale (they are replaced, as in compute)
+        scores = units[[c for c in units.columns if c in SCORE_COLUMNS]]
         with store.lock():
             snap = publish(store, scores, hazards, regions, meta, staging=staging)
     except BaseException:

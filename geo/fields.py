@@ -93,7 +93,9 @@ def _arrow_float(text: pd.Series) -> Parsed | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(text)
+    arr = pa.array(text, from_pandas=True)
+    if arr.null_count:  # missing values (not "") take the careful path, which reports them as before
+        return None
     empty = pc.equal(arr, "")
     try:
         values = pc.cast(pc.if_else(empty, pa.scalar(None, arr.type), arr), pa.float64())

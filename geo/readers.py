@@ -398,7 +398,13 @@ def _read_point_parquet(path: Path, schema_meta: dict) -> RawTable | None:
     if xy is None:
         return None
     crs = CRS.from_user_input(column["crs"]) if column.get("crs") else CRS.from_epsg(4326)  # absent: OGC:CRS84
-    frame = table.drop_columns([c for c in table.column_names if c == name or c.startswith("__index_level_")])
+    covering = {  # bbox covering columns (GeoParquet 1.1) describe the geometry: not attributes
+        part[0] for col in geo["columns"].values() for part in (col.get("covering") or {}).get("bbox", {}).values()
+        if isinstance(part, list) and part
+    }  # fmt: skip
+    frame = table.drop_columns(
+        [c for c in table.column_names if c == name or c in covering or c.startswith("__index_level_")]
+    )
     frame = frame.to_pandas()
     positions = np.arange(1, len(frame) + 1, dtype=np.int64)
     return RawTable(path, "parquet", _as_text(frame), positions, "row", None, crs, points=xy)
@@ -415,7 +421,7 @@ def point_coordinates(column, encoding: str) -> tuple[np.ndarray, np.ndarray] | 
     for chunk in column.chunks:
         if chunk.null_count:
             return None
-        if encoding.lower() == "point" and pa.types.is_struct(chunk.type):
+        if encoding.lower() == "point" and pa.types.is_struct(chunk.type) and chunk.type.num_fields == 2:
             x = chunk.field("x").to_numpy(zero_copy_only=False)
             y = chunk.field("y").to_numpy(zero_copy_only=False)
         elif encoding.upper() == "WKB" and (pa.types.is_binary(chunk.type) or pa.types.is_large_binary(chunk.type)):

@@ -81,7 +81,7 @@ def write_parquet(frame: pd.DataFrame | pa.Table, path: Path | str, *, covering_
         frame.to_parquet(path, index=False, compression="zstd")
         return
     geoms = frame.geometry.array
-    if len(frame) and (shapely.get_type_id(geoms) == 0).all():
+    if len(frame) and (shapely.get_type_id(geoms) == 0).all() and not shapely.has_z(geoms).any():
         frame.to_parquet(path, index=False, compression="zstd", geometry_encoding="geoarrow")
     else:
         frame.to_parquet(path, index=False, compression="zstd", write_covering_bbox=covering_bbox)
@@ -98,7 +98,9 @@ def point_table(frame: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> pa.Table:
     )
     ext = {b"ARROW:extension:name": b"geoarrow.point", b"ARROW:extension:metadata": json.dumps({"crs": crs}).encode()}
     table = table.append_column(pa.field("geometry", points.type, metadata=ext), points)
-    bbox = [float(x.min()), float(y.min()), float(x.max()), float(y.max())] if len(x) else []
+    finite = np.isfinite(x) & np.isfinite(y)
+    bbox = [float(x[finite].min()), float(y[finite].min()), float(x[finite].max()), float(y[finite].max())] \
+        if finite.any() else []  # fmt: skip
     geo = {
         "version": "1.1.0",
         "primary_column": "geometry",

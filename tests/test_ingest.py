@@ -388,3 +388,15 @@ def test_point_arrays_equal_the_geometry_path(boundaries, counties, tmp_path, mo
     pd.testing.assert_frame_equal(reports[0], reports[1])
     pd.testing.assert_frame_equal(fast.drop(columns=["ingested_at"]), slow[fast.columns].drop(columns=["ingested_at"]))
     assert shapely.equals_exact(fast.geometry.values, slow.geometry.values, tolerance=0).all()
+
+
+def test_geoparquet_bbox_covering_is_not_an_attribute(store, counties, tmp_path):
+    df = _enterprises(counties)
+    gdf = gpd.GeoDataFrame(df.drop(columns=["lon", "lat"]), geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs=4326)
+    path = tmp_path / "covered.parquet"
+    gdf.to_parquet(path, write_covering_bbox=True)
+    result = ingest_file(store, path, "enterprises")
+    assert result.accepted == 6
+    stored = store.read("enterprises")
+    assert "bbox" not in stored.columns
+    assert np.allclose(stored.sort_values("id")["lon"].to_numpy(), df.sort_values("id")["lon"].to_numpy())

@@ -115,3 +115,24 @@ def test_built_snapshot_links_the_records_and_keeps_them(store, counties, tmp_pa
     ingest_file(store, files["enterprises"][0], "enterprises")  # replaces the store file
     assert store.table_path("enterprises").stat().st_ino != (snap.path / "records.parquet").stat().st_ino
     assert np.array_equal(snap.units(columns=["id"])["id"].to_numpy(), before.to_numpy())
+
+
+def test_stale_score_columns_in_the_records_are_replaced(store, counties, tmp_path):
+    """Records that carry score columns (a store written by other means) are rescored, as `compute` does."""
+    from datetime import date
+
+    from geo.build import build, compute
+    from geo.demo import generate_demo
+    from geo.ingest import ingest_file
+
+    files = generate_demo(tmp_path / "in", counties, n_enterprises=200, seed=2)
+    ingest_file(store, files["enterprises"][0], "enterprises")
+    records = store.read("enterprises")
+    store.write("enterprises", records.assign(risk_level="red", risk_score=99.0))
+    snap, result = build(store, date(2026, 11, 1))
+    units = snap.units(columns=["id", "risk_level", "risk_score"])
+    fresh = compute(store, date(2026, 11, 1)).units
+    assert units["risk_level"].tolist() == fresh["risk_level"].tolist() != ["red"] * len(fresh)
+    assert units["risk_score"].tolist() == fresh["risk_score"].tolist()
+    assert snap.meta["unit_levels"] == fresh["risk_level"].value_counts().reindex(
+        ["red", "orange", "yellow", "blue"], fill_value=0).to_dict()  # fmt: skip

@@ -220,12 +220,18 @@ def _index_in(values: pd.Series, uniques) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    try:
-        value_set = pa.array(uniques, from_pandas=True).cast(pa.large_string())
-        found = pc.index_in(pa.array(values, from_pandas=True).cast(pa.large_string()), value_set)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):  # ids that are not text
+    def text(x) -> pa.Array | None:
+        try:
+            arr = pa.array(x, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+        is_text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+        return arr.cast(pa.large_string()) if is_text else None
+
+    value_set, probe = text(uniques), text(values)
+    if value_set is None or probe is None:  # ids that are not text on both sides: pandas equality semantics
         return pd.Index(uniques).get_indexer(values)
-    return found.fill_null(-1).to_numpy().astype(np.int64)
+    return pc.index_in(probe, value_set).fill_null(-1).to_numpy().astype(np.int64)
 
 
 def _event_stats(
