@@ -130,18 +130,17 @@ def _closed_sites(hazards: pd.DataFrame, model: ScoringModel) -> np.ndarray:
     return closed
 
 
-def _memberships(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(grid row, base row) pairs: each member counts in `all` and its own domain of every region holding it.
+Placements = list[tuple[np.ndarray, np.ndarray]]
 
-    Grid rows are laid out region-major: row = region_position × n_domains + domain_position (`all` = 0).
-    Within each grid row the members come heaviest first (a stable sort on weight alone), so every sum
-    over them adds the same sequence of numbers whatever the input order.
-    """
+
+def _placements(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str]) -> Placements:
+    """Where each member counts: per admin level, (member positions, grid rows) for `all`, and again for the
+    member's own domain. Grid rows are laid out region-major: row = region_position × n_domains +
+    domain_position (`all` = 0). Kept per level (never one array of every pair) so sums stay cheap."""
     n_dom = len(domains) + 1
     regions = grid.iloc[::n_dom]
-    by_weight = np.argsort(-base["weight"].to_numpy(), kind="stable")
-    own = (pd.Index(domains).get_indexer(base["item_domain"].astype(object)) + 1)[by_weight]  # 0: not a domain
-    rows, src = [], []
+    own = pd.Index(domains).get_indexer(base["item_domain"].astype(object)) + 1  # 0 where not a domain
+    out: Placements = []
     for lvl in pd.unique(regions["admin_level"]):
         col = f"{lvl}_adcode"
         if col not in base.columns:
@@ -152,32 +151,31 @@ def _memberships(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str]) -> 
             codes = codes.astype("Int64")
         ids, uniques = pd.factorize(codes)  # a few hundred distinct codes: look each up once
         found = pd.Index(regions["adcode"].to_numpy()[at_level]).get_indexer(pd.Index(uniques).astype("string"))
-        pos = np.where(ids >= 0, found[ids] if len(found) else -1, -1)[by_weight]
+        pos = np.where(ids >= 0, found[ids] if len(found) else -1, -1)
         inside = np.flatnonzero(pos >= 0)
-        region = at_level[pos[inside]]
+        rows = at_level[pos[inside]].astype(np.int64) * n_dom
         mine = own[inside] > 0
-        rows += [region * n_dom, region[mine] * n_dom + own[inside][mine]]
-        src += [by_weight[inside], by_weight[inside[mine]]]
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(rows).astype(np.int64), np.concatenate(src).astype(np.int64)
+        out += [(inside, rows), (inside[mine], rows[mine] + own[inside][mine])]
+    return out
 
 
-def _aggregate(grid: pd.DataFrame, base: pd.DataFrame, rows: np.ndarray, src: np.ndarray) -> pd.DataFrame:
-    """Load and counts per grid row (bincount over memberships)."""
+def _aggregate(grid: pd.DataFrame, base: pd.DataFrame, placements: Placements, model: ScoringModel) -> pd.DataFrame:
+    """Counts per grid row and (kind, level) by bincount; the load is then Σ count × weight over the eight
+    (kind, level) classes in a fixed order, so it does not depend on the order of the members."""
     n = len(grid)
-    is_unit = base["kind"].eq("unit").to_numpy()[src]
-    rank = base["rank"].to_numpy(dtype=np.int64)[src]
-    weight = base["weight"].to_numpy(dtype=np.float64)[src]
-    veto = is_unit & base["veto"].to_numpy(dtype=bool)[src]
-    cols = {
-        "load": np.bincount(rows, weights=weight, minlength=n),
-        "unit_load": np.bincount(rows, weights=np.where(is_unit, weight, 0.0), minlength=n),
-        "veto_units": np.bincount(rows, weights=veto, minlength=n),
-    }
-    # counts per (row, kind, level) in one bincount: 8 classes per row
-    klass = np.where(is_unit, 0, 4) + rank - 1
-    counts = np.bincount(rows * 8 + klass, minlength=n * 8).reshape(n, 8)
+    is_unit = base["kind"].eq("unit").to_numpy()
+    klass = np.where(is_unit, 0, 4) + base["rank"].to_numpy(dtype=np.int64) - 1  # units red..blue, sites red..blue
+    veto = (is_unit & base["veto"].to_numpy(dtype=bool)).astype(np.float64)
+    counts = np.zeros(n * 8, dtype=np.int64)
+    vetoes = np.zeros(n)
+    for src, rows in placements:
+        counts += np.bincount(rows * 8 + klass[src], minlength=n * 8)
+        vetoes += np.bincount(rows, weights=veto[src], minlength=n)
+    counts = counts.reshape(n, 8)
+    lw, sf = model.region.level_weights, model.region.site_factor
+    unit_load = sum(counts[:, i] * lw.of(lv) for i, lv in enumerate(LEVELS))
+    site_load = sum(counts[:, 4 + i] * (lw.of(lv) * sf) for i, lv in enumerate(LEVELS))
+    cols = {"load": unit_load + site_load, "unit_load": unit_load * 1.0, "veto_units": vetoes}
     for i, lv in enumerate(LEVELS):
         cols[f"unit_{lv}"] = counts[:, i].astype(np.float64)
         cols[f"site_{lv}"] = counts[:, 4 + i].astype(np.float64)
@@ -280,21 +278,25 @@ def _rules(grid: pd.DataFrame, model: ScoringModel, cat: Catalogue) -> tuple[np.
 # --------------------------------------------------------------------------------------------------
 # Explanations
 # --------------------------------------------------------------------------------------------------
-def _top(base: pd.DataFrame, rows: np.ndarray, src: np.ndarray, top_n: int) -> dict[int, list[dict]]:
-    """The top_n heaviest members of each grid row, in contribution order (`_contribution_order`).
+def _top(base: pd.DataFrame, placements: Placements, n: int, top_n: int) -> dict[int, list[dict]]:
+    """The top_n heaviest members of each of the `n` grid rows, in contribution order (`_contribution_order`).
 
     Only members that can be among a row's top_n are sorted on all keys: in each row, a member lighter than
     the row's top_n-th heaviest weight has top_n members ahead of it whatever its other keys."""
-    if top_n == 0 or len(rows) == 0:
+    if top_n == 0 or not placements or not len(base):
         return {}
-    n = int(rows.max()) + 1
     weights, wcode = np.unique(-base["weight"].to_numpy(), return_inverse=True)  # code 0: heaviest
     k = len(weights)
-    pair_code = wcode[src]
-    cum = np.bincount(rows * k + pair_code, minlength=n * k).reshape(n, k).cumsum(axis=1)
+    cum = np.zeros(n * k, dtype=np.int64)
+    for src, rows in placements:
+        cum += np.bincount(rows * k + wcode[src], minlength=n * k)
+    cum = cum.reshape(n, k).cumsum(axis=1)
     cutoff = np.where(cum[:, -1] >= top_n, np.argmax(cum >= top_n, axis=1), k - 1)
-    keep = pair_code <= cutoff[rows]
-    rows, src = rows[keep], src[keep]
+    keep = [wcode[src] <= cutoff[rows] for src, rows in placements]
+    rows = np.concatenate([r[m] for (_, r), m in zip(placements, keep, strict=True)])
+    src = np.concatenate([s[m] for (s, _), m in zip(placements, keep, strict=True)])
+    if len(rows) == 0:
+        return {}
     cand = np.unique(src)
     order = _contribution_order(base.iloc[cand])
     position = np.empty(len(base), dtype=np.int64)
@@ -392,8 +394,9 @@ def regional_levels(
     grid = _k(_grid(boundaries, domains), model)
     code_cols = [f"{lvl}_adcode" for lvl in pd.unique(grid["admin_level"])]
     base = _base_members(units, hazards, model, cat, code_cols)
-    rows, src = _memberships(base, grid, domains)
-    grid = _aggregate(grid, base, rows, src)
+    placements = _placements(base, grid, domains)
+    top = _top(base, placements, len(grid), model.region.top_n)
+    grid = _aggregate(grid, base, placements, model)
     for lv in LEVELS:
         grid[f"n_{lv}"] = (grid[f"unit_{lv}"] + grid[f"site_{lv}"]).astype(np.int64)
     grid["n_units"] = grid[[f"unit_{lv}" for lv in LEVELS]].sum(axis=1).astype(np.int64)
@@ -405,7 +408,7 @@ def regional_levels(
     grid["risk_level"] = _LEVEL_OF_RANK[grid["final_rank"].to_numpy()]
     grid["risk_level_zh"] = grid["risk_level"].map({lv.code: lv.zh for lv in cat.levels})
     grid["rules"] = [[f["text"] for f in row] for row in fired]
-    grid["explanation"] = _explanations(grid, _top(base, rows, src, model.region.top_n), fired, model)
+    grid["explanation"] = _explanations(grid, top, fired, model)
     out = grid[list(OUTPUT_COLUMNS)].copy()
     for col in ("name", "parent_adcode"):  # object columns with None (not NaN) for missing values
         out[col] = pd.Series(_column(out, col), dtype=object, index=out.index)
