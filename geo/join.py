@@ -275,6 +275,18 @@ def _overlap_measure(pieces: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.where(area > 0, area * 1e6, length)
 
 
+def _inside_one_unit(geoms: np.ndarray, cells: CellIndex) -> np.ndarray:
+    """The unit whose interior holds each geometry's whole bounding box, judged by the cell grid alone when the
+    box spans at most 2 × 2 cells (its four corner cells are then all its cells); -1 otherwise."""
+    xmin, ymin, xmax, ymax = shapely.bounds(geoms).T
+    ix0, ix1 = np.floor((xmin - cells.x0) / cells.dx), np.floor((xmax - cells.x0) / cells.dx)
+    iy0, iy1 = np.floor((ymin - cells.y0) / cells.dy), np.floor((ymax - cells.y0) / cells.dy)
+    small = (ix1 - ix0 <= 1) & (iy1 - iy0 <= 1)
+    corners = [cells.lookup(x, y) for x in (xmin, xmax) for y in (ymin, ymax)]
+    same = small & np.logical_and.reduce([c == corners[0] for c in corners[1:]])
+    return np.where(same & np.isfinite(xmin), corners[0], -1)
+
+
 def assign_geometries(geoms: np.ndarray, hierarchy: Hierarchy, tolerance_m: float = 1000.0) -> pd.DataFrame:
     """Region codes of WGS84 points, lines or polygons (largest overlap; every county touched listed)."""
     geoms = np.asarray(geoms, dtype=object)
@@ -284,6 +296,13 @@ def assign_geometries(geoms: np.ndarray, hierarchy: Hierarchy, tolerance_m: floa
     touched: list[list[str]] = [[] for _ in range(len(geoms))]
     codes = base["adcode"].to_numpy()
     ext = np.flatnonzero(~is_point)
+    if len(ext):
+        # a geometry whose bounding box lies in cells wholly inside one unit is inside that unit alone
+        settled = _inside_one_unit(geoms[ext], _indexes(base))
+        for i, owner in zip(ext[settled >= 0], settled[settled >= 0], strict=True):
+            idx[i] = owner
+            touched[i].append(codes[owner])
+        ext = ext[settled < 0]
     if len(ext):
         tree = shapely.STRtree(base.geometry.values)
         g_idx, p_idx = tree.query(geoms[ext], predicate="intersects")
