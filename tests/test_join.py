@@ -119,3 +119,21 @@ def test_cell_index_never_disagrees_with_geometry(boundaries, counties, rng):
     fast = _covering_unit(pts, counties)
     slow = _covering_unit_tree(pts, counties)
     assert (fast == slow).all()
+
+
+def test_cell_shortcut_for_lines_and_polygons_changes_nothing(boundaries, counties, rng, monkeypatch):
+    """Sites settled by the cell grid get what the overlap rule gives them without it."""
+    import geo.join as join
+
+    xmin, ymin, xmax, ymax = counties.total_bounds
+    cx, cy = rng.uniform(xmin, xmax, 3000), rng.uniform(ymin, ymax, 3000)
+    size = rng.choice([0.001, 0.005, 0.03], size=3000)
+    polys = shapely.box(cx - size, cy - size, cx + size, cy + size)
+    lines = shapely.linestrings(np.stack([np.c_[cx - size, cy], np.c_[cx + size, cy + size]], axis=1))
+    geoms = np.concatenate([polys, lines])
+    hierarchy = Hierarchy.from_boundaries(boundaries)
+    fast = assign_geometries(geoms, hierarchy)
+    assert (join._inside_one_unit(geoms, join._indexes(hierarchy.level_units("county"))) >= 0).sum() > 500
+    monkeypatch.setattr(join, "_inside_one_unit", lambda g, cells: np.full(len(g), -1))
+    slow = assign_geometries(geoms, hierarchy)
+    assert fast.equals(slow)
