@@ -237,27 +237,33 @@ def _index_in(values: pd.Series, uniques) -> np.ndarray:
 def _event_stats(
     ids: pd.Series, events: pd.DataFrame | None, as_of: np.datetime64, model: ScoringModel
 ) -> dict[str, np.ndarray]:
-    """Per enterprise: open general/major dangers, overdue, accidents (+deaths, injuries), alarms, first major."""
-    codes, uniques = pd.factorize(ids)
-    m = len(uniques)
+    """Per enterprise: open general/major dangers, overdue, accidents (+deaths, injuries), alarms, first major.
+
+    Counted per distinct enterprise id among the events, then looked up for each enterprise (the events name
+    far fewer ids than there are enterprises, so the hash table is the small side)."""
+    n = len(ids)
     keys = ("open_general", "open_major", "overdue", "accident", "deaths", "injuries", "alarm")
-    stats = {k: np.zeros(m + 1) for k in keys}  # slot m collects NA ids (code -1) and stays 0
+    if events is None or not len(events) or "enterprise_id" not in events.columns or not n:
+        return {**{k: np.zeros(n) for k in keys}, "first_major": np.full(n, _NAT, dtype=np.int64)}
+    codes, uniques = pd.factorize(events["enterprise_id"])
+    m = len(uniques)
+    stats = {k: np.zeros(m + 1) for k in keys}  # slot m: enterprises no event names; stays 0
     first_major = np.full(m + 1, _NAT, dtype=np.int64)
-    if events is not None and len(events) and "enterprise_id" in events.columns and m:
-        pos = _index_in(events["enterprise_id"], uniques)
-        mask = _event_masks(events, as_of, model)
-        mine = pos >= 0
-        for k in ("open_general", "open_major", "overdue", "accident", "alarm"):
-            sel = mine & mask[k]
-            stats[k][:m] = np.bincount(pos[sel], minlength=m)
-        sel = mine & mask["accident"]
-        for k in ("deaths", "injuries"):
-            w = np.clip(np.nan_to_num(_num(events, k)), 0, None)
-            stats[k][:m] = np.bincount(pos[sel], weights=w[sel], minlength=m)
-        sel = mine & mask["open_major"]
-        np.minimum.at(first_major, pos[sel], mask["found"][sel].astype(np.int64))
-    out = {k: v[codes] for k, v in stats.items()}
-    out["first_major"] = first_major[codes]
+    mask = _event_masks(events, as_of, model)
+    mine = codes >= 0
+    for k in ("open_general", "open_major", "overdue", "accident", "alarm"):
+        sel = mine & mask[k]
+        stats[k][:m] = np.bincount(codes[sel], minlength=m)
+    sel = mine & mask["accident"]
+    for k in ("deaths", "injuries"):
+        w = np.clip(np.nan_to_num(_num(events, k)), 0, None)
+        stats[k][:m] = np.bincount(codes[sel], weights=w[sel], minlength=m)
+    sel = mine & mask["open_major"]
+    np.minimum.at(first_major, codes[sel], mask["found"][sel].astype(np.int64))
+    where = _index_in(ids, uniques) if m else np.full(n, -1)
+    where = np.where(where >= 0, where, m)
+    out = {k: v[where] for k, v in stats.items()}
+    out["first_major"] = first_major[where]
     return out
 
 
