@@ -568,8 +568,10 @@ def _check_events(values: pd.DataFrame, rep: _Report, store: Store) -> pd.DataFr
     ent = values["enterprise_id"]
     known = store.read("enterprises", columns=["id"])["id"] if store.has("enterprises") else pd.Series([], dtype="str")
     unknown = ent.notna().to_numpy() & ~_isin_text(ent, known)
-    rep.reject(unknown, "enterprise_id", ("no enterprise with id '" + ent.fillna("") +
-                                          "' in the store; ingest the enterprises first").to_numpy())  # fmt: skip
+    reasons = np.empty(len(ent), dtype=object)
+    reasons[unknown] = ("no enterprise with id '" + ent[unknown] + "' in the store; "
+                        "ingest the enterprises first").to_numpy()  # fmt: skip
+    rep.reject(unknown, "enterprise_id", reasons)
     for col in ("severity", "due_date", "closed_date", "deaths", "injuries", "id"):
         if col not in values:
             values[col] = None if col not in ("due_date", "closed_date") else pd.NaT
@@ -656,7 +658,17 @@ def _isin_text(series: pd.Series, values: pd.Series) -> np.ndarray:
             return pa.array(s, from_pandas=True).cast(pa.large_string())
         return pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.large_string())
 
-    return pc.is_in(arrow(series), value_set=arrow(values)).to_numpy(zero_copy_only=False)
+    if len(values) <= 2 * len(series):
+        return pc.is_in(arrow(series), value_set=arrow(values)).to_numpy(zero_copy_only=False)
+    # far more values than probes (events against a million enterprise ids): hash the probes' distinct ids
+    # and look each value up in them, instead of hashing every value
+    codes, uniques = pd.factorize(series)
+    if not len(uniques):
+        return np.zeros(len(series), dtype=bool)
+    pos = pc.index_in(arrow(values), value_set=arrow(pd.Series(uniques))).drop_null().to_numpy()
+    present = np.zeros(len(uniques) + 1, dtype=bool)  # the last slot answers for missing probes (code -1)
+    present[pos] = True
+    return present[codes]
 
 
 def _stable_types(frame: pd.DataFrame) -> pd.DataFrame:

@@ -127,3 +127,17 @@ def test_fullwidth_thousands_and_excel_serial_with_time(store, tmp_path, here):
     assert str(store.read("events")["found_date"].iloc[0].date()) == str(
         (pd.Timestamp("1899-12-30") + pd.Timedelta(days=46100)).date()
     )
+
+
+@pytest.mark.parametrize("n_values", [50, 5000])
+def test_isin_text_either_way_round_equals_pandas(n_values):
+    import numpy as np
+
+    from geo.ingest import _isin_text
+
+    rng = np.random.default_rng(1)
+    probes = pd.Series(rng.choice([f"E{i}" for i in range(300)] + [None], size=1000), dtype="str")
+    values = pd.Series([f"E{i}" for i in rng.integers(0, 600, size=n_values)], dtype="str")
+    expected = probes.isin(set(values)).to_numpy() & probes.notna().to_numpy()
+    assert (_isin_text(probes, values) == expected).all()
+    assert (_isin_text(probes.astype(object), values.astype(object)) == expected).all()
