@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 from pyproj import Geod
 from scipy import ndimage
@@ -247,12 +248,13 @@ def assign_points(
 
 def _codes_frame(idx, status, distance, base, hierarchy, points, xy=None) -> pd.DataFrame:
     anc = hierarchy.ancestors().reindex(base["adcode"].to_numpy())  # one row per base unit, in base order
-    out = pd.DataFrame(index=pd.RangeIndex(len(idx)))
+    cols: dict[str, object] = {}
     found = idx >= 0
-    take = np.maximum(idx, 0)
+    where = pa.array(np.where(found, idx, 0), mask=~found)  # missing where no unit was found
     for level in STANDARD_LEVELS:
-        per_unit = anc[f"{level}_adcode"].to_numpy(dtype=object)
-        out[f"{level}_adcode"] = np.where(found, per_unit[take], None)
+        per_unit = pa.array(anc[f"{level}_adcode"].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+        cols[f"{level}_adcode"] = pd.Series(per_unit.take(where).to_pandas().array, dtype="str")  # text, no objects
+    out = pd.DataFrame(cols, index=pd.RangeIndex(len(idx)))
     for level in hierarchy.fine_levels:
         units = hierarchy.level_units(level)
         if xy is not None:
