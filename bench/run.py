@@ -442,9 +442,11 @@ What was slow, and what fixed it (1M rows, one process; each figure measured bef
 | duplicate ids found through pandas `duplicated` + reindex | `factorize` codes (first appearance order) | 0.40 → 0.11 s |
 | a million shapely points made, joined, written as WKB and read back | point records stay coordinate arrays: GeoParquet points decoded straight from WKB/GeoArrow bytes, the join looks up the cell grid from coordinates (point objects only for the few border-cell points), the store column is GeoArrow points built from the arrays | enterprise ingest 5.2 → 2.5 s (GeoParquet), 6.2 → 4.2 s (CSV, two files) |
 | text trimmed by pandas, column by column | the Arrow trim kernel, columns in a thread pool | 0.70 → 0.28 s |
-| regional levels sorted every member on five keys for the top contributors | only members that can reach a region's top N are sorted (a lighter member than the region's N-th heaviest never can); one `bincount` for all level counts; region codes looked up once per distinct code | 2.6 → 0.8 s, output identical |
-| every line/polygon site intersected with every county it touches | overlaps measured only for sites touching several counties | 20k sites 1.5 → 0.6 s |
-| build read the store into geometries and wrote them back into the snapshot | build scores the attribute columns only; the snapshot hard-links the store's (immutable) enterprise file and writes just the score columns | build 6.4 → 2.0 s |
+| regional levels sorted every member on five keys for the top contributors, and summed over an array of every (member, region) pair | only members that can reach a region's top N are sorted (a lighter member than the region's N-th heaviest never can); counts per (region, kind, level) by one `bincount` per admin level, the load as count × weight; region codes looked up once per distinct code | 2.6 → 0.4 s, output identical |
+| every line/polygon site intersected with every county it touches | a site whose bounding box lies in interior cells of one county is settled by the cell grid (54% of them); overlaps measured only for sites touching several counties | 20k sites 1.5 → 0.46 s |
+| events and enterprises matched by hashing a million enterprise ids | hash the events' distinct ids (the small side) and look the enterprises up in them | events 1.9 → 0.27 s, unit scoring 1.2 → 0.5 s |
+| join codes made as a million Python strings per level, converted back to text for the store | codes taken as Arrow text from the 90 counties' codes | −0.25 s |
+| build read the store into geometries and wrote them back into the snapshot | build scores the attribute columns only; the snapshot hard-links the store's (immutable) enterprise file and writes just the score columns | build 6.4 → 1.4 s |
 
 Every fast path is checked against the straightforward one in tests: `tests/test_fields.py` (each parser,
 distinct-value path vs direct), `test_point_arrays_equal_the_geometry_path` (store and report identical through
@@ -452,24 +454,26 @@ the coordinate arrays and through point geometries, CSV and GeoParquet), `test_t
 `test_built_snapshot_links_the_records_and_keeps_them` (snapshot equals the in-memory computation, and keeps its
 records after the store is re-ingested).
 
-**Where the time goes now** (GeoParquet, pyinstrument, one run): enterprise ingest 2.5–3.2 s = reading 0.65 s
-(pyarrow 0.25, trimming text 0.28), parsing and checking 0.7 s (factorize and take per column), join 0.3 s,
-copying the accepted rows 0.4–0.6 s, store write 0.7 s (Parquet encoding of 1M × 30 columns); sites 0.6 s
-(STRtree against the county polygons 0.24 s); events 0.4–0.5 s (id lookup against a million enterprise ids
-0.3 s); build 2.0 s = reading the records 0.3 s, unit scoring 0.66 s, regional levels 0.8 s, snapshot 0.2 s.
-Times vary by ±0.4 s between runs on this machine (first-touch page faults on fresh buffers dominate some steps).
+**Where the time goes now** (GeoParquet, pyinstrument, one run): enterprise ingest 2.9 s = reading 0.37 s
+(pyarrow 0.21, trimming text 0.14), parsing and checking 0.7 s (factorize, parse the distinct values, take),
+join 0.3 s, copying the accepted rows 0.5 s (`iloc` over 20 columns, the text ones copying their bytes), store
+write 0.75 s (Parquet encoding of 1M × 30 columns, 0.6 s; normalising column types 0.13 s); sites 0.46 s; events
+0.27 s; build 1.4 s = reading the records 0.3 s, unit scoring 0.5 s, regional levels 0.4 s, snapshot 0.2 s.
+A fresh process pays for first use of every code path and for first-touch page faults on new buffers: the same
+steps run twice in one process take about half as long the second time; the benchmark (and the CLI) runs each
+build in a fresh process. Run to run the total varies by about ±0.3 s on this machine.
 
 **What would close the gap, and why 3× is out of reach for this design.** The pyarrow read of the GeoParquet
-input takes 0.35 s with both cores; 3× is 1.05 s. Writing the ingested table once as Parquet already takes
-0.6–0.7 s, and the store must be written (it is what later builds, uploads and upserts read) before a snapshot
-can be published. The remaining steps that could still shrink: (1) selection and validation on Arrow arrays
-end to end (dictionary-encode, validate the dictionary, filter the table) instead of pandas columns: ~0.7 s;
-(2) an append-only store (one file per ingest, read as one dataset) so a second file does not rewrite the first
-(the CSV build rewrites a million rows for its GBK file: ~0.7 s); (3) unit scoring and regional counts on
-dictionary codes in one numpy pass: ~0.8 s. With all three the estimate is ~3.5 s for the GeoParquet build,
-about 10× the read: every value is still parsed, checked and reported with its line, every point converted and
-joined, the store written and a snapshot published. Meeting 3× would take a compiled single-pass ingest; the
-realistic goal for this codebase is the ~3.5 s above.
+input takes about 0.35 s with both cores; 3× is about 1.05 s. Writing the ingested table once as Parquet already
+takes 0.6 s, and the store must be written (it is what later builds, uploads and upserts read) before a snapshot
+can be published; reading the records back for scoring costs another 0.3 s. What could still shrink:
+(1) validation and row selection on Arrow arrays end to end (dictionary-encode, validate the dictionary, filter
+the table) instead of pandas columns: about −0.8 s; (2) an append-only store (one file per ingest, read as one
+dataset), so a second file does not rewrite the first (the CSV build rewrites a million rows for its GBK file:
+about −0.7 s on that build); (3) scoring straight from the ingested arrays when ingest and build run in one
+process: about −0.3 s. With all three the GeoParquet build would take about 4 s, still over 10× the read:
+every value is parsed, checked and reported with its line, every point converted and joined, the store written
+and a snapshot published. Meeting 3× would take a compiled single-pass ingest.
 * **pygeoapi side by side**: the county layer is the same GeoJSON riskmap serves, through pygeoapi's GeoJSON
   provider; for `/near` pygeoapi has no radius query, so its Parquet provider serves the same million scored
   enterprises and is asked for the items in a 2 km box around the same random points (a cheaper query than a
