@@ -56,16 +56,13 @@ class RawTable:
     malformed: list[tuple[int, tuple[str, ...], str]] = field(default_factory=list)  # (line, cells, reason)
     points: tuple[np.ndarray, np.ndarray] | None = None  # instead of `geometry` when every one is a 2D point
 
+    def geometries(self) -> np.ndarray | None:
+        """`geometry`, made from `points` when the file came as coordinates."""
+        if self.geometry is None and self.points is not None:
+            import shapely
 
-def _geometries(self) -> np.ndarray | None:
-    if self.geometry is None and self.points is not None:
-        import shapely
-
-        return shapely.points(*self.points)
-    return self.geometry
-
-
-RawTable.geometries = _geometries  # type: ignore[attr-defined]
+            return shapely.points(*self.points)
+        return self.geometry
 
 
 def detect_format(path: Path) -> str:
