@@ -318,18 +318,24 @@ def _geometries(raw: RawTable, values: pd.DataFrame, rep: _Report, kind: str) ->
         rep.reject(has & (parsed == None), "wkt", "geometry text is not valid WKT")  # noqa: E711
         geoms = np.where(has, parsed, geoms)
     need = shapely.is_missing(geoms)
-    if need.any():
-        if "lon" not in values or "lat" not in values:
-            if raw.geometry is None:
-                raise InputRejected(f"{raw.path}: no lon/lat (经度/纬度) columns and no geometry; add coordinates")
-        else:
-            lon, lat = values["lon"].to_numpy(dtype="float64"), values["lat"].to_numpy(dtype="float64")
-            missing = need & (np.isnan(lon) | np.isnan(lat))
-            rep.reject(missing, "lon/lat", "missing coordinates (经度/纬度)")
-            ok = need & ~missing
-            geoms[ok] = shapely.points(lon[ok], lat[ok])
+    if need.any() and (got := _lonlat(raw, values, rep, need, raw.geometry is not None)) is not None:
+        lon, lat, ok = got
+        geoms[ok] = shapely.points(lon[ok], lat[ok])
     rep.reject(shapely.is_missing(geoms), "geometry", "no geometry and no coordinates")
     return geoms
+
+
+def _lonlat(raw: RawTable, values: pd.DataFrame, rep: _Report, need: np.ndarray, has_geometry: bool):
+    """The lon/lat columns and which rows needing coordinates have them (the others are rejected); None when
+    the file has no lon/lat columns but geometries of its own."""
+    if "lon" not in values or "lat" not in values:
+        if not has_geometry:
+            raise InputRejected(f"{raw.path}: no lon/lat (经度/纬度) columns and no geometry; add coordinates")
+        return None
+    lon, lat = values["lon"].to_numpy(dtype="float64"), values["lat"].to_numpy(dtype="float64")
+    missing = need & (np.isnan(lon) | np.isnan(lat))
+    rep.reject(missing, "lon/lat", "missing coordinates (经度/纬度)")
+    return lon, lat, need & ~missing
 
 
 def _repair(geoms: np.ndarray, rep: _Report) -> np.ndarray:
@@ -388,15 +394,9 @@ def _point_coordinates(raw: RawTable, values: pd.DataFrame, rep: _Report) -> tup
     else:
         x, y = np.full(n, np.nan), np.full(n, np.nan)
     need = np.isnan(x)
-    if need.any():
-        if "lon" not in values or "lat" not in values:
-            if raw.points is None:
-                raise InputRejected(f"{raw.path}: no lon/lat (经度/纬度) columns and no geometry; add coordinates")
-        else:
-            lon, lat = values["lon"].to_numpy(dtype="float64"), values["lat"].to_numpy(dtype="float64")
-            missing = need & (np.isnan(lon) | np.isnan(lat))
-            rep.reject(missing, "lon/lat", "missing coordinates (经度/纬度)")
-            x[need], y[need] = lon[need], lat[need]
+    if need.any() and (got := _lonlat(raw, values, rep, need, raw.points is not None)) is not None:
+        lon, lat, ok = got
+        x[ok], y[ok] = lon[ok], lat[ok]
     rep.reject(np.isnan(x) | np.isnan(y), "geometry", "no geometry and no coordinates")
     return x, y
 
