@@ -382,9 +382,6 @@ class _Points:
     def __len__(self) -> int:
         return len(self.frame)
 
-    def geodataframe(self) -> gpd.GeoDataFrame:
-        return gpd.GeoDataFrame(self.frame, geometry=shapely.points(self.x, self.y), crs="EPSG:4326")
-
 
 def _point_coordinates(raw: RawTable, values: pd.DataFrame, rep: _Report) -> tuple[np.ndarray, np.ndarray]:
     """`_geometries` for a file of points or lon/lat columns, as coordinates in the source CRS (NaN: none)."""
