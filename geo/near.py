@@ -51,11 +51,12 @@ class NearIndex:
             # numpy object arrays: picking a few rows out of a million is cheap (Arrow "take" is not)
             return {c: frame[c].to_numpy(dtype=object) for c in cols}
 
+        points = np.asarray(units.geometry.values, dtype=object) if len(units) else np.zeros(0, dtype=object)
         return cls(
             plain(units, unit_cols),
             ux,
             uy,
-            shapely.STRtree(shapely.points(ux, uy)),
+            shapely.STRtree(points),
             plain(hazards, hz_cols) if len(hazards) else {c: np.zeros(0, dtype=object) for c in hz_cols},
             hgeoms,
             shapely.STRtree(hgeoms),
