@@ -173,6 +173,16 @@ def browser_first_view(base: str, runs: int = 3) -> dict:
     return {"first_view_s": round(statistics.median(times), 2), "page_bytes": size, "external_requests": len(external)}
 
 
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def service(work: Path, n: int) -> dict:
     import httpx
     import numpy as np
@@ -186,12 +196,15 @@ def service(work: Path, n: int) -> dict:
     try:
         with httpx.Client(timeout=60) as client:
             _wait_ready(client, base)
-            client.get(base + "/collections")  # loads the snapshot
+            t = time.perf_counter()
+            client.get(base + "/collections").raise_for_status()  # loads and indexes the snapshot
+            load_s = time.perf_counter() - t
             t = time.perf_counter()
             client.get(base + "/collections/regions-county/items", params={"limit": 100}).raise_for_status()
             first = (time.perf_counter() - t) * 1000
             out = {"county_geojson": _latencies(client, base + "/collections/regions-county/items", n, {"limit": 100})}
             out["county_geojson"]["first_request_ms"] = round(first, 1)
+            out["snapshot_load_s"] = round(load_s, 2)
             # the very same layer (simplified geometry, same properties) is what pygeoapi is given to serve
             layer = client.get(base + "/collections/regions-county/items", params={"limit": 1000}).json()
             layer.pop("links", None)
@@ -216,6 +229,7 @@ def service(work: Path, n: int) -> dict:
             out["mvt_z8_12"] = _summary(cold)
             out["mvt_z8_12_cached"] = _summary(warm)
             out["browser"] = browser_first_view(base)
+            out["server_peak_mb"] = _peak_rss_mb(proc.pid)  # over all of the above
             return out
     finally:
         proc.terminate()
@@ -383,6 +397,9 @@ def write_report(results: dict, args, out: Path) -> str:
              "p50 ≤ 30 ms", ok(mv['p50_ms'] <= 30)),
             ("Enterprise MVT z8–12, cached", f"p50 {svc['mvt_z8_12_cached']['p50_ms']} ms", "", ""),
         ]  # fmt: skip
+        if "snapshot_load_s" in svc:
+            rows.append(("Service: load and index a snapshot (first request after start or after a build)",
+                         f"{svc['snapshot_load_s']} s; server peak memory {svc.get('server_peak_mb')} MB", "", ""))
     if svc and "browser" in svc:
         bw = svc["browser"]
         rows.append(("Browser: served county map, first full view", f"{bw['first_view_s']} s, page {bw['page_bytes'] / 1e6:.2f} MB, "
@@ -484,6 +501,9 @@ and a snapshot published. Meeting 3× would take a compiled single-pass ingest.
   from pre-generated tile sets (tippecanoe) or Elasticsearch/PostGIS, so there is no like-for-like run for
   tiles rendered on request from files; riskmap's cached tile (p50 above) is the comparable figure for
   pre-generated tiles.
+* **Loading a snapshot into the service** (the first request after start, or after a build publishes a new
+  one) read the units and then made a million point objects a second time for the `/near` index: it now
+  reuses the units' points (4.5 → 2.9 s at 1M; the server's peak memory 2.1 → 1.8 GB).
 * /near runs on the event loop (its ~3 ms of numpy work costs less than a threadpool hop); tiles and builds
   run in the threadpool.
 """
