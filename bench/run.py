@@ -503,7 +503,7 @@ and a snapshot published. Meeting 3× would take a compiled single-pass ingest.
   pre-generated tiles.
 * **Loading a snapshot into the service** (the first request after start, or after a build publishes a new
   one) read the units and then made a million point objects a second time for the `/near` index: it now
-  reuses the units' points (4.5 → 2.9 s at 1M; the server's peak memory 2.1 → 1.8 GB).
+  reuses the units' points (4.5 → 2.5–2.9 s at 1M; the server's memory right after loading 2.1 → 1.8 GB).
 * /near runs on the event loop (its ~3 ms of numpy work costs less than a threadpool hop); tiles and builds
   run in the threadpool.
 """
@@ -522,15 +522,15 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--work", type=Path, default=Path("/tmp/riskmap-bench"))
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
-    p.add_argument("--stages", nargs="*", choices=ALL_STAGES, help="rerun only these (others from WORK/results.json)")
+    p.add_argument("--stages", nargs="*", choices=ALL_STAGES, help="rerun only these (others from WORK/results.json); none: rewrite the report")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     t = time.perf_counter()
     prepare(args.work, args.enterprises, args.hazards, args.events)
     print(f"input ready in {time.perf_counter() - t:.0f} s", flush=True)
     saved = args.work / "results.json"
-    results = json.loads(saved.read_text()) if args.stages and saved.exists() else {}
-    wanted = set(args.stages or ALL_STAGES)
+    results = json.loads(saved.read_text()) if args.stages is not None and saved.exists() else {}
+    wanted = set(ALL_STAGES) if args.stages is None else set(args.stages)  # `--stages` alone: report only
     for stage in ALL_STAGES[:5]:
         if stage in wanted:
             results[stage] = _median_runs(stage, args.work, args.runs)
