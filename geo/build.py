@@ -21,7 +21,7 @@ from geo.boundaries import EQUAL_AREA
 from geo.catalogue import load_catalogue
 from geo.errors import StoreEmpty
 from geo.scoring.hazards import score_hazards
-from geo.scoring.model import ScoringModel, load_model
+from geo.scoring.model import LEVELS, ScoringModel, load_model
 from geo.scoring.regions import regional_levels
 from geo.scoring.units import OUTPUT_COLUMNS as UNIT_SCORE_COLUMNS
 from geo.scoring.units import score_enterprises
@@ -126,7 +126,7 @@ def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Sn
         enterprises = records.drop_columns(geometry).to_pandas()
         model, units, hazards, regions = _score(store, enterprises, as_of, model_path)
         result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
-        counts = units["risk_level"].value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0)
+        counts = units["risk_level"].value_counts().reindex(list(LEVELS), fill_value=0)
         meta = {
             "as_of": as_of.isoformat(),
             "model": model.to_dict(),
@@ -154,7 +154,7 @@ def _geometry_columns(table: pa.Table) -> list[int]:
 
 def level_counts(regions: pd.DataFrame, admin_level: str, domain: str = "all") -> dict[str, int]:
     sel = regions.loc[(regions["admin_level"] == admin_level) & (regions["domain"] == domain), "risk_level"]
-    counts = sel.value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0)
+    counts = sel.value_counts().reindex(list(LEVELS), fill_value=0)
     return {k: int(v) for k, v in counts.items()}
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from geo.errors import UnitNotFound
+from geo.scoring.model import LEVELS
 from geo.store import Store
 from geo.values import plain as _plain
 
@@ -45,7 +46,7 @@ def _region(regions: pd.DataFrame, adcode: str, used: date) -> dict[str, Any]:
         r.domain: {"risk_level": r.risk_level, "risk_index": float(r.risk_index), "n_units": int(r.n_units)}
         for r in rows.loc[rows["domain"] != "all"].itertuples()
     }
-    counts = {k: int(total[f"n_{k}"]) for k in ("red", "orange", "yellow", "blue")}
+    counts = {k: int(total[f"n_{k}"]) for k in LEVELS}
     return {
         "kind": "region",
         "as_of": str(used),

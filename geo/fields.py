@@ -21,7 +21,6 @@ from geo.errors import InputRejected, ModelInvalid
 
 FIELDS_FILE = Path(__file__).parent / "data" / "fields.toml"
 KINDS = ("enterprises", "hazards", "events")
-LEVEL_CODES = ("red", "orange", "yellow", "blue")
 
 
 @dataclass(frozen=True)

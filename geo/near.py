@@ -17,9 +17,9 @@ import shapely
 from pyproj import Geod
 
 from geo.errors import InputRejected
+from geo.scoring.model import LEVELS
 from geo.values import plain as _plain
 
-LEVEL_ORDER = ("red", "orange", "yellow", "blue")
 EXPOSURE_WEIGHTS = {"red": 8.0, "orange": 4.0, "yellow": 2.0, "blue": 1.0}
 MAX_RADIUS_M = 50_000.0
 _GEOD = Geod(ellps="WGS84")
@@ -108,8 +108,8 @@ def near(index: NearIndex, lon: float, lat: float, radius_m: float = 1000.0, lim
         index.units.get("risk_level", np.zeros(len(index.unit_x), dtype=object))[urows],
         index.hazards.get("risk_level", np.zeros(len(index.hazard_geoms), dtype=object))[hrows],
     ])  # fmt: skip
-    counts = {lv: int((levels == lv).sum()) for lv in LEVEL_ORDER}
-    highest = next((lv for lv in LEVEL_ORDER if counts[lv]), None)
+    counts = {lv: int((levels == lv).sum()) for lv in LEVELS}
+    highest = next((lv for lv in LEVELS if counts[lv]), None)
     all_d = np.concatenate([udist, hdist])
     weights = np.array([EXPOSURE_WEIGHTS.get(lv, 0.0) for lv in levels], dtype=float)
     exposure = float(np.sum(weights * np.clip(1 - all_d / radius_m, 0, 1))) if len(all_d) else 0.0

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.scoring.model import LEVELS
 from geo.values import plain as _clean
 
 EXTENT = 4096
 BUFFER = 64  # tile units kept around the tile so lines and polygons join seamlessly
 R = 6378137.0
-LEVELS = ("red", "orange", "yellow", "blue")
 
 
 @dataclass(frozen=True)
