@@ -12,7 +12,6 @@ alias; case, whitespace and full-/half-width insensitive) to codes.
 from __future__ import annotations
 
 import functools
-import tomllib
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from geo.configfile import read_toml
 from geo.errors import ModelInvalid
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "catalogue.toml"
@@ -238,13 +238,7 @@ def _describe(exc: ValidationError, raw: dict) -> str:
 
 
 def _load(path: Path) -> Catalogue:
-    try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise ModelInvalid(f"catalogue file {path} does not exist; pass an existing TOML file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelInvalid(f"catalogue file {path} is not valid TOML: {exc}") from exc
+    raw = read_toml(path, "catalogue file")
     try:
         return Catalogue.model_validate(raw)
     except ValidationError as exc:

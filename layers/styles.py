@@ -12,13 +12,13 @@ KML) reads a :class:`Styles` object, never its own constants.
 from __future__ import annotations
 
 import functools
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from geo.catalogue import LEVEL_RANKS, Catalogue, load_catalogue
+from geo.configfile import read_toml
 from geo.errors import StylesInvalid
 
 DEFAULT_PATH = Path(__file__).parent / "styles.toml"
@@ -300,13 +300,7 @@ def parse_styles(raw: dict[str, Any], *, source: str = "styles", catalogue: Cata
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise StylesInvalid(f"styles file {path} does not exist; pass an existing TOML file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise StylesInvalid(f"styles file {path} is not valid TOML: {exc}") from exc
+    return read_toml(path, "styles file", StylesInvalid)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

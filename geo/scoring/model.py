@@ -16,12 +16,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from geo.configfile import read_toml
 from geo.errors import ModelInvalid
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "model.toml"
@@ -356,13 +356,7 @@ def _describe(exc: ValidationError, raw: dict) -> str:
 
 
 def _load(path: Path) -> ScoringModel:
-    try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise ModelInvalid(f"scoring model file {path} does not exist; pass an existing TOML file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelInvalid(f"scoring model file {path} is not valid TOML: {exc}") from exc
+    raw = read_toml(path, "scoring model file")
     try:
         return ScoringModel.model_validate(raw)
     except ValidationError as exc:
