@@ -390,8 +390,8 @@ def _read_point_parquet(path: Path, schema_meta: dict) -> RawTable | None:
         column = geo["columns"][name]
     except (KeyError, ValueError, TypeError):
         return None
-    table = pq.read_table(path)
-    xy = point_coordinates(table.column(name), column.get("encoding", "WKB"))
+    # the geometry column alone first: a file of other geometries goes to geopandas without reading the rest
+    xy = point_coordinates(pq.read_table(path, columns=[name]).column(name), column.get("encoding", "WKB"))
     if xy is None:
         return None
     crs = CRS.from_user_input(column["crs"]) if column.get("crs") else CRS.from_epsg(4326)  # absent: OGC:CRS84
@@ -399,10 +399,9 @@ def _read_point_parquet(path: Path, schema_meta: dict) -> RawTable | None:
         part[0] for col in geo["columns"].values() for part in (col.get("covering") or {}).get("bbox", {}).values()
         if isinstance(part, list) and part
     }  # fmt: skip
-    frame = table.drop_columns(
-        [c for c in table.column_names if c == name or c in covering or c.startswith("__index_level_")]
-    )
-    frame = frame.to_pandas()
+    names = pq.read_schema(path).names
+    keep = [c for c in names if c != name and c not in covering and not c.startswith("__index_level_")]
+    frame = pq.read_table(path, columns=keep).to_pandas()
     positions = np.arange(1, len(frame) + 1, dtype=np.int64)
     return RawTable(path, "parquet", _as_text(frame), positions, "row", None, crs, points=xy)
 
