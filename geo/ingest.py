@@ -29,6 +29,7 @@ from geo.fields import TYPE_HINTS, Contract, load_contract, match_columns, parse
 from geo.join import Hierarchy, assign_geometries, assign_points
 from geo.readers import RawTable, read_table
 from geo.store import Store, point_table, split_point_table
+from geo.values import arrow_text
 
 REPORT_COLUMNS = ["line", "id", "field", "reason", "severity"]
 DERIVED_COLUMNS = {
@@ -647,22 +648,19 @@ def _frame_and_xy(gdf: gpd.GeoDataFrame) -> tuple[pd.DataFrame, np.ndarray, np.n
 def _isin_text(series: pd.Series, values: pd.Series) -> np.ndarray:
     """`series.isin(values)` for text columns, as one Arrow hash lookup (pandas builds a Python list of
     `values` first, which costs seconds for a million ids)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    def arrow(s: pd.Series) -> pa.Array:
-        if s.dtype == "str":  # Arrow-backed already: no copy
-            return pa.array(s, from_pandas=True).cast(pa.large_string())
-        return pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.large_string())
-
+    probe, value_set = arrow_text(series), arrow_text(values)
+    if probe is None or value_set is None:  # not text (ids from elsewhere): pandas semantics
+        return series.isin(values).to_numpy(dtype=bool)
     if len(values) <= 2 * len(series):
-        return pc.is_in(arrow(series), value_set=arrow(values)).to_numpy(zero_copy_only=False)
+        return pc.is_in(probe, value_set=value_set).to_numpy(zero_copy_only=False)
     # far more values than probes (events against a million enterprise ids): hash the probes' distinct ids
     # and look each value up in them, instead of hashing every value
     codes, uniques = pd.factorize(series)
     if not len(uniques):
         return np.zeros(len(series), dtype=bool)
-    pos = pc.index_in(arrow(values), value_set=arrow(pd.Series(uniques))).drop_null().to_numpy()
+    pos = pc.index_in(value_set, value_set=arrow_text(uniques)).drop_null().to_numpy()
     present = np.zeros(len(uniques) + 1, dtype=bool)  # the last slot answers for missing probes (code -1)
     present[pos] = True
     return present[codes]

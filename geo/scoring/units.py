@@ -25,6 +25,7 @@ import pandas as pd
 
 from geo.catalogue import Catalogue
 from geo.scoring.model import LEVELS, MethodBands, ScoringModel
+from geo.values import arrow_text
 from geo.values import plain as _plain
 
 __all__ = ["OUTPUT_COLUMNS", "explain_unit", "score_enterprises"]
@@ -217,18 +218,9 @@ def _event_masks(events: pd.DataFrame, as_of: np.datetime64, model: ScoringModel
 def _index_in(values: pd.Series, uniques) -> np.ndarray:
     """Position of each value in `uniques` (-1 where absent): one Arrow hash lookup for text, which is
     several times faster than a pandas Index over a million strings."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    def text(x) -> pa.Array | None:
-        try:
-            arr = pa.array(x, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return None
-        is_text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
-        return arr.cast(pa.large_string()) if is_text else None
-
-    value_set, probe = text(uniques), text(values)
+    value_set, probe = arrow_text(uniques), arrow_text(values)
     if value_set is None or probe is None:  # ids that are not text on both sides: pandas equality semantics
         return pd.Index(uniques).get_indexer(values)
     return pc.index_in(probe, value_set).fill_null(-1).to_numpy().astype(np.int64)
