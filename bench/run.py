@@ -46,7 +46,7 @@ def prepare(work: Path, n: int, hazards: int, events: int) -> None:
     import pandas as pd
 
     from geo.boundaries import load_bundled
-    from geo.demo import generate_demo
+    from synth import generate_demo
 
     inp = work / "input"
     if not (inp / "events.parquet").exists() and (inp / "events.csv").exists():

@@ -108,7 +108,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 # -- demo -----------------------------------------------------------------------------------------------
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from geo.demo import generate_demo
+    from synth import generate_demo
 
     store = _store(args)
     counties = _boundaries(store)
@@ -126,8 +126,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from geo.demo import generate_demo
     from geo.ingest import IngestOptions, ingest_file, write_report
+    from synth import generate_demo
 
     store = _store(args)
     counties = _boundaries(store)

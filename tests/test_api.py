@@ -32,9 +32,9 @@ def demo_store(tmp_path_factory):
     """A store with the default demo (20,000 enterprises), ingested and built as of 2026-11-01."""
     from geo.boundaries import load_bundled
     from geo.build import build
-    from geo.demo import generate_demo
     from geo.ingest import IngestOptions, ingest_file
     from geo.store import Store
+    from synth import generate_demo
 
     root = tmp_path_factory.mktemp("api")
     store = Store.open(root / "store")

@@ -1,4 +1,4 @@
-"""Imports point one way: api → layers → geo; geo never imports a web or map framework."""
+"""Imports point one way: api → layers → geo, synth → geo; geo never imports a web or map framework, nor synth."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
-    "geo": {"api", "layers", "cli", "fastapi", "starlette", "uvicorn", "folium", "jinja2", "matplotlib"},
+    "geo": {"api", "layers", "cli", "synth", "fastapi", "starlette", "uvicorn", "folium", "jinja2", "matplotlib"},
+    "synth": {"api", "layers", "cli", "fastapi", "starlette", "uvicorn", "folium", "jinja2", "matplotlib"},
     "layers": {"api", "cli", "fastapi", "starlette", "uvicorn"},
     "api": {"cli"},
 }

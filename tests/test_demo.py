@@ -14,8 +14,8 @@ import shapely
 from shapely.geometry import box
 
 from geo.catalogue import load_catalogue
-from geo.demo import BAD_ENTERPRISE_ROWS, ENTERPRISE_COLUMNS, EVENT_COLUMNS, GBK_COLUMNS, generate_demo
 from geo.errors import CRSUnknown
+from synth import BAD_ENTERPRISE_ROWS, ENTERPRISE_COLUMNS, EVENT_COLUMNS, GBK_COLUMNS, generate_demo
 
 N = 1500
 SEED = 7

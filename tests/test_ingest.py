@@ -363,8 +363,8 @@ def test_point_arrays_equal_the_geometry_path(boundaries, counties, tmp_path, mo
     """Enterprises ingested through coordinate arrays store exactly what the point-geometry path stores, and
     report the same rows (the demo's bad rows: missing, swapped, outside, duplicate, mismatched county...)."""
     import geo.ingest as ingest
-    from geo.demo import generate_demo
     from geo.store import Store
+    from synth import generate_demo
 
     files = generate_demo(tmp_path / "in", counties, n_enterprises=600, seed=3)["enterprises"]
     if fmt == "geoparquet":  # one file of points (its bad coordinates dropped: a point needs numbers)

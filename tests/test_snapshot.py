@@ -88,8 +88,8 @@ def test_built_snapshot_links_the_records_and_keeps_them(store, counties, tmp_pa
     import numpy as np
 
     from geo.build import build, compute
-    from geo.demo import generate_demo
     from geo.ingest import IngestOptions, ingest_file
+    from synth import generate_demo
 
     files = generate_demo(tmp_path / "in", counties, n_enterprises=400, seed=5)
     for i, f in enumerate(files["enterprises"]):
@@ -122,8 +122,8 @@ def test_stale_score_columns_in_the_records_are_replaced(store, counties, tmp_pa
     from datetime import date
 
     from geo.build import build, compute
-    from geo.demo import generate_demo
     from geo.ingest import ingest_file
+    from synth import generate_demo
 
     files = generate_demo(tmp_path / "in", counties, n_enterprises=200, seed=2)
     ingest_file(store, files["enterprises"][0], "enterprises")
