@@ -36,6 +36,9 @@ VECTOR_SUFFIXES = {
     ".parquet": "parquet",
     ".geoparquet": "parquet",
 }
+#: Every file suffix `read_table` accepts (lower case; matching ignores case). A ``.shp`` needs its ``.shx`` and
+#: ``.dbf`` beside it, so a single uploaded file is better sent as a ``.zip``.
+SUFFIXES: tuple[str, ...] = tuple(sorted({*TABLE_SUFFIXES, *VECTOR_SUFFIXES}))
 
 
 @dataclass
@@ -69,7 +72,7 @@ def detect_format(path: Path) -> str:
     suffix = path.suffix.lower()
     fmt = TABLE_SUFFIXES.get(suffix) or VECTOR_SUFFIXES.get(suffix)
     if fmt is None:
-        known = ", ".join(sorted(set(TABLE_SUFFIXES) | set(VECTOR_SUFFIXES)))
+        known = ", ".join(SUFFIXES)
         raise InputFormatUnknown(f"{path}: cannot tell the format from '{suffix or path.name}'; use one of {known}")
     return fmt
 
@@ -196,15 +199,19 @@ def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawT
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = _unique([h.strip() for h in next(reader)])
     width = len(header)
-    rows, lines, malformed = [], [], []
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    malformed: list[tuple[int, tuple[str, ...], str]] = []
     end = reader.line_num
     for record in reader:
         start, end = end + 1, reader.line_num
         if not any(cell.strip() for cell in record):
             continue
         if len(record) != width and end > start:
-            reason = (f"an unbalanced quote (\") joins lines {start}–{end} into one record of {len(record)} "
-                      f"fields; fix the quote on line {start}")  # fmt: skip
+            reason = (
+                f'an unbalanced quote (") joins lines {start}–{end} into one record of {len(record)} '
+                f"fields; fix the quote on line {start}"
+            )
             malformed += [(line, (), reason) for line in range(start, end + 1)]
             continue
         if len(record) != width:
@@ -214,8 +221,8 @@ def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawT
         rows.append([cell.strip() for cell in record])
         lines.append(start)
     frame = pd.DataFrame(rows, columns=header, dtype="str") if rows else pd.DataFrame(columns=header, dtype="str")
-    return RawTable(path, "csv", frame, np.asarray(lines, dtype=np.int64), "line", encoding=encoding,
-                    malformed=malformed)  # fmt: skip
+    positions = np.asarray(lines, dtype=np.int64)
+    return RawTable(path, "csv", frame, positions, "line", encoding=encoding, malformed=malformed)
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
@@ -395,10 +402,9 @@ def _read_point_parquet(path: Path, schema_meta: dict) -> RawTable | None:
     if xy is None:
         return None
     crs = CRS.from_user_input(column["crs"]) if column.get("crs") else CRS.from_epsg(4326)  # absent: OGC:CRS84
-    covering = {  # bbox covering columns (GeoParquet 1.1) describe the geometry: not attributes
-        part[0] for col in geo["columns"].values() for part in (col.get("covering") or {}).get("bbox", {}).values()
-        if isinstance(part, list) and part
-    }  # fmt: skip
+    bboxes = [(col.get("covering") or {}).get("bbox", {}) for col in geo["columns"].values()]
+    # bbox covering columns (GeoParquet 1.1) describe the geometry: not attributes
+    covering = {part[0] for bbox in bboxes for part in bbox.values() if isinstance(part, list) and part}
     names = pq.read_schema(path).names
     keep = [c for c in names if c != name and c not in covering and not c.startswith("__index_level_")]
     frame = pq.read_table(path, columns=keep).to_pandas()
