@@ -38,9 +38,6 @@ DERIVED_COLUMNS = {
     "overdue_dangers", "accidents_window", "alarms_window", "basis", "risk_level_zh",
 }  # fmt: skip
 CRITICAL = {"id", "enterprise_id", "domain", "lon", "lat", "type", "found_date"}
-#: Enterprises given as points go through coordinate arrays (`_locate`); False sends them through point
-#: geometries like every other record, the straightforward path the tests compare the fast one with.
-POINT_ARRAYS = True
 
 
 class _Report:
@@ -120,6 +117,9 @@ class IngestOptions:
     crs: str | None = None
     sheet: str | None = None
     tolerance_m: float = 1000.0
+    #: Enterprises given as points go through coordinate arrays (`_locate`); False sends them through point
+    #: geometries like every other record, the straightforward path the tests compare the fast one with.
+    point_arrays: bool = True
 
 
 def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOptions | None = None) -> IngestResult:
@@ -142,7 +142,7 @@ def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOption
             _check_enterprise_fields(values, rep, catalogue)
         else:
             _check_hazard_fields(values, rep)
-        accepted = _locate(raw, values, rep, spec, hierarchy, options.tolerance_m, kind)
+        accepted = _locate(raw, values, rep, spec, hierarchy, options.tolerance_m, kind, options.point_arrays)
     inserted, updated = _upsert(store, kind, accepted)
     _add_malformed(rep, raw, mapping, contract.key)
     report = rep.frame()
@@ -399,13 +399,13 @@ def _point_coordinates(raw: RawTable, values: pd.DataFrame, rep: _Report) -> tup
     return x, y
 
 
-def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind) -> gpd.GeoDataFrame | _Points:
+def _locate(raw, values, rep, spec, hierarchy, tolerance_m, kind, point_arrays) -> gpd.GeoDataFrame | _Points:
     """Geometries to WGS84, joined to the hierarchy; rows outside are rejected, near misses warned.
 
     Enterprises given as points (lon/lat columns, or a file of points) go through coordinate arrays only: a
     million point objects would cost more than everything else done with them."""
     has_wkt = "wkt" in values and values["wkt"].notna().any()
-    if POINT_ARRAYS and kind == "enterprises" and raw.geometry is None and not has_wkt:
+    if point_arrays and kind == "enterprises" and raw.geometry is None and not has_wkt:
         x, y = _point_coordinates(raw, values, rep)
         live = np.flatnonzero(~rep.rejected)
         sx, sy = x[live], y[live]

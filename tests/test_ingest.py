@@ -60,11 +60,9 @@ def test_csv_utf8_accepts_and_joins(store, counties, tmp_path):
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030", "gbk"])
 def test_csv_encodings_and_chinese_headers(store, counties, tmp_path, encoding):
-    df = _enterprises(counties).rename(
-        columns={"id": "统一社会信用代码", "name": "企业名称", "domain": "领域", "industry": "行业", "lon": "经度",
-                 "lat": "纬度", "address": "地址", "county_code": "区县代码", "workers": "从业人员数(人)",
-                 "major_hazard_level": "重大危险源等级"}
-    )  # fmt: skip
+    zh = "统一社会信用代码 企业名称 领域 行业 经度 纬度 地址 区县代码 从业人员数(人) 重大危险源等级".split()
+    en = "id name domain industry lon lat address county_code workers major_hazard_level".split()
+    df = _enterprises(counties).rename(columns=dict(zip(en, zh, strict=True)))
     df["领域"] = ["危险化学品", "消防", "工矿", "道路交通", "城市运行", "商贸旅游"]
     path = tmp_path / "e.csv"
     path.write_bytes(df.to_csv(index=False).encode(encoding))
@@ -359,10 +357,9 @@ def test_ragged_rows_are_listed_not_fatal(store, counties, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "geoparquet"])
-def test_point_arrays_equal_the_geometry_path(boundaries, counties, tmp_path, monkeypatch, fmt):
+def test_point_arrays_equal_the_geometry_path(boundaries, counties, tmp_path, fmt):
     """Enterprises ingested through coordinate arrays store exactly what the point-geometry path stores, and
     report the same rows (the demo's bad rows: missing, swapped, outside, duplicate, mismatched county...)."""
-    import geo.ingest as ingest
     from geo.store import Store
     from synth import generate_demo
 
@@ -376,12 +373,12 @@ def test_point_arrays_equal_the_geometry_path(boundaries, counties, tmp_path, mo
         files = [path]
     stores, reports = [], []
     for fast in (True, False):
-        monkeypatch.setattr(ingest, "POINT_ARRAYS", fast)
         store = Store.open(tmp_path / f"store-{fast}")
         store.write("boundaries", boundaries)
         crs = [None, "gcj02"]
-        reports.append(pd.concat([ingest_file(store, f, "enterprises", IngestOptions(crs=crs[i])).report
-                                  for i, f in enumerate(files)], ignore_index=True))  # fmt: skip
+        options = [IngestOptions(crs=crs[i], point_arrays=fast) for i in range(len(files))]
+        results = [ingest_file(store, f, "enterprises", o) for f, o in zip(files, options, strict=True)]
+        reports.append(pd.concat([r.report for r in results], ignore_index=True))
         stores.append(store.read("enterprises").sort_values("id").reset_index(drop=True))
     fast, slow = stores
     assert len(fast) > 400 and len(reports[0]) > 5
