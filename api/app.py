@@ -3,7 +3,6 @@
 import gzip
 import hashlib
 import hmac
-import json
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -11,23 +10,26 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api import ogc
-from api.problems import add_exception_handlers, problem
+from api.problems import Forbidden, NotAuthenticated, PayloadTooLarge, add_exception_handlers
 from api.settings import Settings, hash_token
-from api.state import State
-from geo.crs import parse_crs, to_wgs84
+from api.state import State, View
+from geo import __version__
 from geo.errors import InputRejected, RiskmapError, UnitNotFound
-from geo.near import near as near_query
+from geo.query import near_payload
+from geo.readers import SUFFIXES
 from geo.store import Store
 
 TITLE = "riskmap"
 TILE_PROPS = ("id", "adcode", "name", "domain", "type", "risk_level", "risk_index", "risk_score", "n_red", "n_orange",
               "n_yellow", "n_blue")  # fmt: skip
-UPLOAD_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".gpkg", ".zip", ".geojson", ".json", ".parquet"}
+#: what an upload may be: every file the readers take, but a lone .shp (its .shx and .dbf cannot come along)
+UPLOAD_SUFFIXES = frozenset(SUFFIXES) - {".shp"}
 
 
 class ORJSON(JSONResponse):
@@ -82,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = Store.open(settings.store)
     state = State(store)
     app = FastAPI(title=TITLE, description="Four-colour safety-risk maps: OGC API – Features, maps, risk near a point",
-                  version="0.1.0", default_response_class=ORJSON, docs_url=None, redoc_url=None)  # fmt: skip
+                  version=__version__, default_response_class=ORJSON, docs_url=None, redoc_url=None)  # fmt: skip
     app.state.settings = settings
     app.state.riskmap = state
     add_exception_handlers(app)
@@ -106,18 +108,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if hashes and not (
             _matches(token_of(request), hashes) or _matches(token_of(request), settings.editor_token_hashes)
         ):
-            raise _Problem(401, "reading needs `Authorization: Bearer <token>`")
+            raise NotAuthenticated("reading needs `Authorization: Bearer <token>`")
 
     def editor(request: Request) -> None:
         token = token_of(request)
         if not token:
-            raise _Problem(401, "this needs `Authorization: Bearer <token>` with the editor role")
+            raise NotAuthenticated("this needs `Authorization: Bearer <token>` with the editor role")
         if not _matches(token, settings.editor_token_hashes):
-            raise _Problem(403, "the token does not have the editor role")
-
-    @app.exception_handler(_Problem)
-    async def _problem_handler(request: Request, exc: _Problem):
-        return problem(exc.status, exc.detail, instance=request.url.path)
+            raise Forbidden("the token does not have the editor role")
 
     from fastapi.staticfiles import StaticFiles
 
@@ -164,7 +162,7 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
         cached = state.responses.get(key)
         if cached is None:
             html_text = render_map(
-                state.snapshot(), view.boundaries, level=level, domain=domain, parent=parent or None,
+                view.snapshot, view.boundaries, level=level, domain=domain, parent=parent or None,
                 lang=lang or settings.lang, basemap=_basemap(settings), mode="served", asset_base="/static",
                 api_base="",
             )  # fmt: skip
@@ -180,6 +178,8 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
         from layers.features import cluster_points
 
         box = ogc.parse_bbox(bbox)
+        if box is None:
+            raise InputRejected("bbox is required: minLon,minLat,maxLon,maxLat of the view")
         view = state.view()
         if crs not in ("wgs84", "gcj02"):
             raise InputRejected(f"crs={crs!r}: the map's display CRS is wgs84 or gcj02")
@@ -189,7 +189,7 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
         if parent and parent not in set(view.boundaries["adcode"]):
             raise InputRejected(f"parent={parent!r}: not a region adcode of the build")
         try:
-            fc = cluster_points(state.point_index(), box, zoom, limit, domain=domain, parent=parent or None, crs=crs)
+            fc = cluster_points(view.point_index, box, zoom, limit, domain=domain, parent=parent or None, crs=crs)
         except ValueError as exc:
             raise InputRejected(f"bbox={bbox!r}: {exc}") from exc
         return ORJSON(fc, media_type="application/geo+json")
@@ -204,7 +204,7 @@ def _basemap(settings: Settings):
     return prefix + settings.basemap_url
 
 
-def _collection(view, cid: str):
+def _collection(view: View, cid: str):
     c = view.collections.get(cid)
     if c is None:
         raise UnitNotFound(f"no collection {cid!r}; collections are {', '.join(view.collections)}")
@@ -318,7 +318,10 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
         as_of: date | None = None,
         limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
     ):
-        return ORJSON(near_payload(state, lon, lat, radius_m, crs, as_of, limit))  # no jsonable_encoder pass
+        view = state.view()
+        if as_of is not None and as_of != view.as_of:  # a dated view may take seconds: never on the event loop
+            view = await run_in_threadpool(state.view_at, as_of)
+        return ORJSON(near_payload(view, lon, lat, radius_m, crs, limit))  # no jsonable_encoder pass
 
     @read.get("/tiles/{cid}/{z}/{x}/{y}.mvt", summary="Mapbox Vector Tile of a collection (clustered when dense)")
     def tile(request: Request, cid: str, z: int, x: int, y: int):
@@ -343,15 +346,18 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
 
     @read.get("/regions/{adcode}", summary="A region's level, index, counts, explanation and trend")
     def region(request: Request, adcode: str, f: str | None = None):
-        from geo.explain import explain
-
-        view = state.view()
+        view = state.view()  # one snapshot answers every part of the response
         if adcode not in set(view.regions["adcode"]):
             raise UnitNotFound(f"no region {adcode!r} in the build")
-        body = explain(store, adcode)
-        body["trend"] = _trend(state, adcode)
+        body = view.snapshot.explain(adcode)
+        body["trend"] = view.snapshot.history(adcode)
         html_fn = (lambda b: region_html(b)) if _wants_html(request, f) else None
         return _respond(request, body, "application/json", view.key, html_fn)
+
+    @read.get("/explain/{target}", summary="Why a region (adcode), enterprise or hazard site (id) has its level")
+    def explain(request: Request, target: str, as_of: date | None = None):
+        view = state.view()
+        return _respond(request, view.snapshot.explain(target, as_of=as_of), "application/json", view.key)
 
     return read
 
@@ -374,49 +380,11 @@ def _write_router(state: State, store: Store, settings: Settings, auth) -> APIRo
     return write
 
 
-class _Problem(Exception):
-    def __init__(self, status: int, detail: str):
-        self.status, self.detail = status, detail
-
-
-def near_payload(state: State, lon, lat, radius_m, crs, as_of, limit) -> dict[str, Any]:
-    spec = parse_crs(crs)
-    wlon, wlat = to_wgs84(lon, lat, spec)
-    view = state.view_at(as_of)
-    result = near_query(view.near_index, float(wlon), float(wlat), radius_m, limit)
-    result["query"].update({"lon": lon, "lat": lat, "crs": spec.name, "lon_wgs84": round(float(wlon), 7),
-                            "lat_wgs84": round(float(wlat), 7),
-                            "as_of": str(view.as_of)})  # fmt: skip
-    result["regions"] = view.regions_at(float(wlon), float(wlat))
-    return result
-
-
-def _trend(state: State, adcode: str) -> list[dict[str, Any]]:
-    """The region's level in each kept snapshot (newest last)."""
-    out = []
-    root = state.store.root / "snapshots"
-    for snap_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        try:
-            import pandas as pd
-
-            meta = json.loads((snap_dir / "meta.json").read_text(encoding="utf-8"))
-            regs = pd.read_parquet(
-                snap_dir / "regions.parquet", columns=["adcode", "domain", "risk_level", "risk_index"]
-            )
-        except (OSError, ValueError):
-            continue
-        row = regs.loc[(regs["adcode"] == adcode) & (regs["domain"] == "all")]
-        if len(row):
-            out.append({"snapshot": meta.get("id"), "as_of": meta.get("as_of"), "risk_level": row["risk_level"].iloc[0],
-                        "risk_index": float(row["risk_index"].iloc[0])})  # fmt: skip
-    return out
-
-
 def region_html(b: dict[str, Any]) -> str:
     esc = ogc.html.escape
     counts = ", ".join(f"{k} {v}" for k, v in b["counts"].items())
     rules = "".join(f"<li>{esc(r)}</li>" for r in b["rules"]) or "<li>none</li>"
-    top = (b.get("explanation") or {}).get("top_units") or []
+    top = (b.get("explanation") or {}).get("top") or []
     body = (
         f"<p>as of {esc(b['as_of'])}: <b>{esc(b['risk_level'])} {esc(b.get('risk_level_zh') or '')}</b>, "
         f"index {b['risk_index']:.1f}</p><p>units by level: {esc(counts)}; hazard sites {b['n_hazards']}</p>"
@@ -449,7 +417,7 @@ async def _upload(store: Store, settings: Settings, kind: str, file: UploadFile,
             while chunk := await file.read(1 << 20):
                 size += len(chunk)
                 if size > limit:
-                    return problem(413, f"{name}: larger than the {settings.max_upload_mb:g} MB upload limit")
+                    raise PayloadTooLarge(f"{name}: larger than the {settings.max_upload_mb:g} MB upload limit")
                 out.write(chunk)
         try:
             result = ingest_file(store, path, kind, IngestOptions(crs=crs, sheet=sheet))

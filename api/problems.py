@@ -4,12 +4,33 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors
 
+
+class Problem(Exception):
+    """A refusal that only exists at the HTTP layer (authentication, authorisation, body size): raise a
+    subclass; its status comes from `STATUS` like every library error's."""
+
+
+class NotAuthenticated(Problem):
+    """No (valid) bearer token."""
+
+
+class Forbidden(Problem):
+    """A valid token without the role the route needs."""
+
+
+class PayloadTooLarge(Problem):
+    """A request body over the configured limit."""
+
+
 STATUS: dict[type[Exception], int] = {
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    PayloadTooLarge: 413,
     errors.InputRejected: 400,
     errors.CRSUnknown: 400,
     errors.ModelInvalid: 400,
@@ -23,9 +44,18 @@ STATUS: dict[type[Exception], int] = {
     errors.FontMissing: 500,
     errors.AssetMissing: 500,
 }
-TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          406: "Not acceptable", 413: "Payload too large", 422: "Unprocessable", 500: "Server error",
-          503: "No data yet"}  # fmt: skip
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    413: "Payload too large",
+    422: "Unprocessable",
+    500: "Server error",
+    503: "No data yet",
+}
 
 
 def problem(status: int, detail: str, **extra) -> JSONResponse:
@@ -48,27 +78,30 @@ def _status_for(exc: Exception) -> int:
 
 
 def add_exception_handlers(app: FastAPI) -> None:
-    async def riskmap_error(request: Request, exc: errors.RiskmapError):
+    async def known_error(request: Request, exc: Exception) -> Response:
         return problem(_status_for(exc), str(exc), instance=str(request.url.path))
 
-    async def validation_error(request: Request, exc: RequestValidationError):
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
         parts = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body"))
             parts.append(f"{loc}: {err.get('msg')}")
         return problem(400, "invalid parameter — " + "; ".join(parts), instance=str(request.url.path))
 
-    async def http_error(request: Request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
         return problem(exc.status_code, str(exc.detail), instance=str(request.url.path))
 
-    async def unexpected(request: Request, exc: Exception):
+    async def unexpected(request: Request, exc: Exception) -> Response:
         import logging
 
         logging.getLogger("riskmap").exception("unexpected error on %s", request.url.path)
-        return problem(500, f"internal error ({type(exc).__name__}); the server log has the details",
-                       instance=str(request.url.path))  # fmt: skip
+        detail = f"internal error ({type(exc).__name__}); the server log has the details"
+        return problem(500, detail, instance=str(request.url.path))
 
     app.add_exception_handler(Exception, unexpected)
-    app.add_exception_handler(errors.RiskmapError, riskmap_error)
+    app.add_exception_handler(errors.RiskmapError, known_error)
+    app.add_exception_handler(Problem, known_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -7,8 +7,12 @@ swaps to a new `View` when a build has published a new snapshot.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -16,9 +20,10 @@ import pandas as pd
 import shapely
 
 from geo.errors import StoreEmpty
-from geo.near import NearIndex
-from geo.snapshot import Snapshot, current
+from geo.query import SnapshotReader
+from geo.snapshot import current
 from geo.store import Store
+from layers.features import PointIndex
 
 DOMAIN_COLS = ("risk_level", "risk_index")
 REGION_PROPS = ["adcode", "name", "admin_level", "parent_adcode", "risk_level", "risk_level_zh", "risk_index",
@@ -79,25 +84,17 @@ def web_geometry(boundaries: gpd.GeoDataFrame) -> np.ndarray:
     return np.asarray([by_code[a] for a in boundaries["adcode"]], dtype=object)
 
 
-class View:
-    """One snapshot, loaded and indexed."""
+class View(SnapshotReader):
+    """One snapshot (or a dated view of it), loaded, indexed and laid out as OGC API collections."""
 
-    def __init__(self, key: str, as_of, boundaries, regions, units, hazards):
-        self.key = key
-        self.as_of = as_of
-        self.boundaries = boundaries
-        self.regions = regions
-        self.units = units
-        self.hazards = hazards
-        self.collections = self._collections(web_geometry(boundaries))
-        self.near_index = NearIndex.build(self.units, self.hazards)
-        self._boundary_geoms = np.asarray(boundaries.geometry.values, dtype=object).copy()
-        shapely.prepare(self._boundary_geoms)  # point-in-polygon on prepared (indexed) rings
-        self._boundary_tree = shapely.STRtree(self._boundary_geoms)
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.collections = self._collections(web_geometry(self.boundaries))
 
-    @classmethod
-    def from_snapshot(cls, store: Store, snap: Snapshot) -> View:
-        return cls(snap.id, snap.as_of, store.read("boundaries"), snap.regions(), snap.units(), snap.hazards())
+    @cached_property
+    def point_index(self) -> PointIndex:
+        """Enterprise points as arrays for server-side clustering (built on first use)."""
+        return PointIndex.from_units(self.units)
 
     def _region_frame(self, level: str, geoms: np.ndarray) -> gpd.GeoDataFrame:
         regs = self.regions.loc[self.regions["admin_level"] == level]
@@ -116,45 +113,34 @@ class View:
         for level in levels:
             cid = f"regions-{level}"
             frame = self._region_frame(level, geoms)
-            queryables = (
-                "adcode",
-                "parent_adcode",
-                "risk_level",
-                *(f"risk_level_{d}" for d in _domains(frame)),
+            queryables = ("adcode", "parent_adcode", "risk_level", *(f"risk_level_{d}" for d in _domains(frame)))
+            description = (
+                f"Four-colour risk level of every {level}, all domains and each domain (risk_level_<domain>), "
+                f"as of {self.as_of}"
             )
-            out[cid] = Collection(
-                cid, f"{level} risk levels", f"Four-colour risk level of every {level}, all domains and each domain "
-                f"(risk_level_<domain>), as of {self.as_of}", frame, "adcode", queryables,
-            )  # fmt: skip
-        ucols = [c for c in UNIT_PROPS if c in self.units]
+            out[cid] = Collection(cid, f"{level} risk levels", description, frame, "adcode", queryables)
         out["enterprises"] = Collection(
-            "enterprises", "enterprises", f"Census enterprises with their risk score and level as of {self.as_of}",
-            gpd.GeoDataFrame(self.units[ucols], geometry=self.units.geometry.values, crs="EPSG:4326"), "id",
+            "enterprises",
+            "enterprises",
+            f"Census enterprises with their risk score and level as of {self.as_of}",
+            _frame(self.units, UNIT_PROPS),
+            "id",
             ("domain", "industry", "risk_level", "county_adcode", "city_adcode", "province_adcode", "override"),
-        )  # fmt: skip
-        hcols = [c for c in HAZARD_PROPS if c in self.hazards]
+        )
         out["hazards"] = Collection(
-            "hazards", "hazard sites", f"Hazard sites with their risk level as of {self.as_of}",
-            gpd.GeoDataFrame(self.hazards[hcols], geometry=self.hazards.geometry.values, crs="EPSG:4326"), "id",
+            "hazards",
+            "hazard sites",
+            f"Hazard sites with their risk level as of {self.as_of}",
+            _frame(self.hazards, HAZARD_PROPS),
+            "id",
             ("type", "risk_level", "county_adcode", "city_adcode", "province_adcode", "status"),
-        )  # fmt: skip
+        )
         return out
 
-    def regions_at(self, lon: float, lat: float) -> list[dict]:
-        point = shapely.Point(lon, lat)
-        cand = self._boundary_tree.query(point)
-        hits = cand[shapely.intersects(self._boundary_geoms[cand], point)]
-        rows = self.boundaries.iloc[np.sort(hits)].sort_values(["level_rank", "adcode"]).drop_duplicates("admin_level")
-        allr = self.regions.loc[self.regions["domain"] == "all"].set_index("adcode")
-        out = []
-        for r in rows.itertuples():
-            reg = allr.loc[r.adcode] if r.adcode in allr.index else None
-            out.append({
-                "adcode": r.adcode, "name": r.name, "admin_level": r.admin_level,
-                "risk_level": None if reg is None else reg["risk_level"],
-                "risk_index": None if reg is None else float(reg["risk_index"]),
-            })  # fmt: skip
-        return out
+
+def _frame(frame: gpd.GeoDataFrame, props: list[str]) -> gpd.GeoDataFrame:
+    cols = [c for c in props if c in frame]
+    return gpd.GeoDataFrame(frame[cols], geometry=frame.geometry.values, crs="EPSG:4326")
 
 
 def _domains(frame: pd.DataFrame) -> list[str]:
@@ -167,8 +153,6 @@ class ResponseCache:
     """A small LRU of serialised responses (bytes), bounded by total size."""
 
     def __init__(self, max_bytes: int = 256 * 1024 * 1024):
-        from collections import OrderedDict
-
         self._items: OrderedDict[str, tuple[bytes, bytes | None]] = OrderedDict()
         self._size = 0
         self._max = max_bytes
@@ -194,14 +178,21 @@ class ResponseCache:
 
 
 class State:
-    """Thread-safe holder of the current View."""
+    """Thread-safe holder of the current View and of a few dated views.
 
-    def __init__(self, store: Store):
+    `view()` resolves the store's manifest once; a request that calls it once and reads only from the View
+    it got answers from one snapshot, whatever builds publish meanwhile. A dated view is computed once per
+    (snapshot, date) by the first request that asks, in that request's worker thread; other requests for
+    the same date wait for that result, requests for anything else never wait for it.
+    """
+
+    def __init__(self, store: Store, dated_views: int = 4):
         self.store = store
         self.responses = ResponseCache()
         self._lock = threading.Lock()
         self._view: View | None = None
-        self._dated: dict[tuple[str, str], View] = {}
+        self._dated: OrderedDict[tuple[str, str], Future[View]] = OrderedDict()
+        self._dated_max = dated_views
 
     def view(self) -> View:
         snap_id = self.store.manifest().get("snapshot")
@@ -212,38 +203,27 @@ class State:
             return view
         with self._lock:
             if self._view is None or self._view.key != snap_id:
-                self._view = View.from_snapshot(self.store, current(self.store))
+                self._view = View.open(current(self.store))
             return self._view
 
-    def snapshot(self) -> Snapshot:
-        return current(self.store)
-
-    def point_index(self):
-        """Enterprise points as arrays for server-side clustering, built once per snapshot."""
-        from layers.features import PointIndex
-
-        view = self.view()
-        idx = getattr(view, "_point_index", None)
-        if idx is None:
-            with self._lock:
-                idx = getattr(view, "_point_index", None)
-                if idx is None:
-                    idx = PointIndex.from_units(view.units)
-                    view._point_index = idx
-        return idx
-
-    def view_at(self, as_of) -> View:
-        """The published view, or one computed for another as-of date (cached, a few at a time)."""
+    def view_at(self, as_of: date | None) -> View:
+        """The published view, or one computed for another as-of date with the snapshot's model (cached)."""
         base = self.view()
         if as_of is None or as_of == base.as_of:
             return base
         key = (base.key, str(as_of))
         with self._lock:
-            if key not in self._dated:
-                from geo.build import compute
-
-                c = compute(self.store, as_of, None)
-                if len(self._dated) >= 4:
-                    self._dated.pop(next(iter(self._dated)))
-                self._dated[key] = View(f"{base.key}@{as_of}", as_of, base.boundaries, c.regions, c.units, c.hazards)
-            return self._dated[key]
+            future = self._dated.get(key)
+            owner = future is None
+            if future is None:
+                future = self._dated[key] = Future()
+                while len(self._dated) > self._dated_max:
+                    self._dated.popitem(last=False)
+        if owner:
+            try:
+                future.set_result(View.open(base.snapshot, as_of, base.boundaries))
+            except BaseException as exc:
+                with self._lock:
+                    self._dated.pop(key, None)
+                future.set_exception(exc)
+        return future.result()

@@ -196,10 +196,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     import json
 
-    from geo.explain import explain
+    from geo.snapshot import current
 
-    store = _store(args)
-    data = explain(store, args.target, as_of=args.as_of, model_path=args.model)
+    data = current(_store(args)).explain(args.target, as_of=args.as_of, model_path=args.model)
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     else:
@@ -211,9 +210,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_trend(args: argparse.Namespace) -> int:
     from geo.build import trend
+    from geo.errors import StoreEmpty
+    from geo.scoring.model import load_model
+    from geo.snapshot import current
 
     store = _store(args)
-    table = trend(store, args.date_from, args.date_to, args.level, args.domain, args.model)
+    if args.model is not None:
+        model = load_model(args.model)
+    else:  # the published build's model, so the trend agrees with the map; the default before any build
+        try:
+            model = current(store).model
+        except StoreEmpty:
+            model = load_model()
+    table = trend(store, args.date_from, args.date_to, args.level, args.domain, model)
     if args.out:
         table.to_csv(args.out, index=False, encoding="utf-8-sig")
         print(f"wrote {len(table)} regions to {args.out}")
@@ -297,11 +306,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_near(args: argparse.Namespace) -> int:
     import json
 
-    from api.app import near_payload
-    from api.state import State
+    from geo.query import SnapshotReader, near_payload
+    from geo.snapshot import current
 
-    store = _store(args)
-    result = near_payload(State(store), args.lon, args.lat, args.radius, args.crs, args.as_of, args.limit)
+    reader = SnapshotReader.open(current(_store(args)), args.as_of)
+    result = near_payload(reader, args.lon, args.lat, args.radius, args.crs, args.limit)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
         return 0
@@ -391,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("explain", help="why a region or unit has its level")
     ex.add_argument("target", help="region adcode or enterprise / hazard site id")
     ex.add_argument("--as-of", type=_date, help="date (default: the published snapshot's)")
-    ex.add_argument("--model", type=Path)
+    ex.add_argument("--model", type=Path, help="explain with another scoring model (default: the build's own)")
     ex.add_argument("--json", action="store_true")
     _store_arg(ex)
     ex.set_defaults(func=cmd_explain)
@@ -401,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--to", dest="date_to", type=_date, required=True)
     tr.add_argument("--level", default="county")
     tr.add_argument("--domain", default="all")
-    tr.add_argument("--model", type=Path)
+    tr.add_argument("--model", type=Path, help="scoring model TOML (default: the published build's model)")
     tr.add_argument("--out", type=Path, help="also write the table as CSV")
     _store_arg(tr)
     tr.set_defaults(func=cmd_trend)

@@ -21,7 +21,7 @@ from geo.boundaries import EQUAL_AREA
 from geo.catalogue import load_catalogue
 from geo.errors import StoreEmpty
 from geo.scoring.hazards import score_hazards
-from geo.scoring.model import LEVELS, ScoringModel, load_model
+from geo.scoring.model import LEVELS, RANK, ScoringModel, load_model
 from geo.scoring.regions import regional_levels
 from geo.scoring.units import OUTPUT_COLUMNS as UNIT_SCORE_COLUMNS
 from geo.scoring.units import score_enterprises
@@ -71,13 +71,18 @@ def _read_optional(store: Store, name: str) -> pd.DataFrame | None:
     return store.read(name) if store.has(name) else None
 
 
-def compute(store: Store, as_of: date, model_path: Path | None = None) -> Computed:
-    """Score everything as of `as_of` in memory; `units` and `hazards` are GeoDataFrames."""
+def compute(
+    store: Store, as_of: date, model_path: Path | None = None, *, model: ScoringModel | None = None
+) -> Computed:
+    """Score everything as of `as_of` in memory with `model` (else the file `model_path`, else the default);
+    `units` and `hazards` are GeoDataFrames. A published snapshot's dated view is `Snapshot.dated`."""
     _require_enterprises(store)
     enterprises = store.read("enterprises")
-    model, scored, hazards, regions = _score(store, enterprises, as_of, model_path)
+    used = model or load_model(model_path)
+    scored, hazards, regions = _score(store, enterprises, as_of, used)
     units = gpd.GeoDataFrame(scored, geometry="geometry", crs="EPSG:4326")
-    return Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
+    source = str(model_path) if model_path else ("given" if model is not None else "default")
+    return Computed(as_of, used, units, hazards, regions, source)
 
 
 def _require_enterprises(store: Store) -> None:
@@ -86,11 +91,10 @@ def _require_enterprises(store: Store) -> None:
 
 
 def _score(
-    store: Store, enterprises: pd.DataFrame, as_of: date, model_path: Path | None
-) -> tuple[ScoringModel, pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    store: Store, enterprises: pd.DataFrame, as_of: date, model: ScoringModel
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame]:
     """Unit scores (the records with their score columns, replacing any stale ones), scored hazard sites and
     regional levels."""
-    model = load_model(model_path)
     catalogue = load_catalogue()
     events = _read_optional(store, "events")
     events = empty_events() if events is None else events
@@ -111,7 +115,7 @@ def _score(
         pd.concat([hazards, hz_scores.drop(columns=["id"])], axis=1), geometry="geometry", crs="EPSG:4326"
     )
     regions = regional_levels(units, hazards, boundaries_with_area(store), model)
-    return model, units, hazards, regions
+    return units, hazards, regions
 
 
 def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Snapshot, Computed]:
@@ -124,7 +128,8 @@ def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Sn
         records = pq.read_table(staging / "records.parquet")
         geometry = [records.schema.names[i] for i in _geometry_columns(records)]
         enterprises = records.drop_columns(geometry).to_pandas()
-        model, units, hazards, regions = _score(store, enterprises, as_of, model_path)
+        model = load_model(model_path)
+        units, hazards, regions = _score(store, enterprises, as_of, model)
         result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
         counts = units["risk_level"].value_counts().reindex(list(LEVELS), fill_value=0)
         meta = {
@@ -158,16 +163,16 @@ def level_counts(regions: pd.DataFrame, admin_level: str, domain: str = "all") -
     return {k: int(v) for k, v in counts.items()}
 
 
-def trend(store: Store, d1: date, d2: date, admin_level: str, domain: str, model_path: Path | None) -> pd.DataFrame:
-    a = compute(store, d1, model_path).regions
-    b = compute(store, d2, model_path).regions
+def trend(store: Store, d1: date, d2: date, admin_level: str, domain: str, model: ScoringModel) -> pd.DataFrame:
+    """Regional levels as of `d1` and `d2` side by side, both scored with `model`."""
+    a = compute(store, d1, model=model).regions
+    b = compute(store, d2, model=model).regions
     key = ["adcode", "domain"]
     cols = ["risk_level", "risk_index"]
     sel_a = a.loc[(a["admin_level"] == admin_level) & (a["domain"] == domain), ["adcode", "name", "domain", *cols]]
     sel_b = b.loc[(b["admin_level"] == admin_level) & (b["domain"] == domain), [*key, *cols]]
     merged = sel_a.merge(sel_b, on=key, suffixes=("_from", "_to"))
-    rank = {"red": 1, "orange": 2, "yellow": 3, "blue": 4}
-    delta = merged["risk_level_from"].map(rank) - merged["risk_level_to"].map(rank)
+    delta = merged["risk_level_from"].map(RANK) - merged["risk_level_to"].map(RANK)
     merged["change"] = np.select([delta > 0, delta < 0], ["up", "down"], "same")
     merged["index_change"] = (merged["risk_index_to"] - merged["risk_index_from"]).round(1)
     return merged.sort_values(["change", "index_change"], ascending=[True, False]).reset_index(drop=True)

@@ -1,42 +1,52 @@
-"""Why a region or a unit has its level: the stored explanation of the published build, or one computed
-for another date."""
+"""Why a region or a unit has its level: the stored explanation of a snapshot, or one computed for another
+date (or another model) — always with the model the numbers were scored with, so a breakdown adds up to
+the score beside it."""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from geo.errors import UnitNotFound
-from geo.scoring.model import LEVELS
-from geo.store import Store
+from geo.scoring.model import LEVELS, ScoringModel, load_model
 from geo.values import plain as _plain
 
+if TYPE_CHECKING:
+    from geo.snapshot import Snapshot
 
-def explain(store: Store, target: str, *, as_of: date | None = None, model_path: Path | None = None) -> dict[str, Any]:
-    """Explanation of a region (by adcode) or an enterprise / hazard site (by id)."""
-    from geo.snapshot import current
+HAZARD_FIELDS = (
+    "id", "name", "type", "level", "population", "scale", "status", "risk_score", "risk_level", "basis",
+    "county_adcode", "county_adcodes",
+)
+UNIT_FIELDS = ("id", "name", "domain", "industry", "county_adcode", "risk_score", "risk_level", "override", "method")
 
-    snap = current(store)
-    if as_of is None or (as_of == snap.as_of and model_path is None):
+
+def explain(
+    snap: Snapshot, target: str, *, as_of: date | None = None, model_path: Path | None = None
+) -> dict[str, Any]:
+    """Explanation of a region (by adcode) or an enterprise / hazard site (by id) in `snap`: its stored
+    numbers, or (another `as_of`, or another model file) numbers computed with the snapshot's own model or
+    the one given."""
+    model = snap.model if model_path is None else load_model(model_path)
+    if (as_of is None or as_of == snap.as_of) and model_path is None:
         regions, units, hazards, used = snap.regions(), snap.units(), snap.hazards(), snap.as_of
     else:
-        from geo.build import compute
-
-        c = compute(store, as_of, model_path)
-        regions, units, hazards, used = c.regions, c.units, c.hazards, as_of
+        used = as_of or snap.as_of
+        c = snap.dated(used, model)
+        regions, units, hazards = c.regions, c.units, c.hazards
     if target in set(regions["adcode"]):
-        return _region(regions, target, used)
-    if len(units) and target in set(units["id"]):
-        return _unit(store, units, target, used, model_path)
-    if len(hazards) and target in set(hazards["id"]):
+        out = _region(regions, target, used)
+    elif len(units) and target in set(units["id"]):
+        out = _unit(snap, units, target, used, model)
+    elif len(hazards) and target in set(hazards["id"]):
         row = hazards.loc[hazards["id"] == target].iloc[0]
-        cols = ["id", "name", "type", "level", "population", "scale", "status", "risk_score", "risk_level", "basis",
-                "county_adcode", "county_adcodes"]  # fmt: skip
-        return {"kind": "hazard", "as_of": str(used), **{c: _plain(row.get(c)) for c in cols if c in row}}
-    raise UnitNotFound(f"{target!r} is neither a region adcode nor an enterprise or hazard site id in the build")
+        out = {"kind": "hazard", "as_of": str(used), **{c: _plain(row.get(c)) for c in HAZARD_FIELDS if c in row}}
+    else:
+        raise UnitNotFound(f"{target!r} is neither a region adcode nor an enterprise or hazard site id in the build")
+    return {**out, "snapshot": snap.id, "model_fingerprint": model.fingerprint()}
 
 
 def _region(regions: pd.DataFrame, adcode: str, used: date) -> dict[str, Any]:
@@ -65,17 +75,15 @@ def _region(regions: pd.DataFrame, adcode: str, used: date) -> dict[str, Any]:
     }
 
 
-def _unit(store: Store, units: pd.DataFrame, uid: str, used: date, model_path: Path | None) -> dict[str, Any]:
+def _unit(snap: Snapshot, units: pd.DataFrame, uid: str, used: date, model: ScoringModel) -> dict[str, Any]:
     from geo.build import empty_events
-    from geo.catalogue import load_catalogue
-    from geo.scoring.model import load_model
     from geo.scoring.units import explain_unit
 
     row = units.loc[units["id"] == uid].iloc[0]
+    store = snap.store
     events = store.read("events") if store.has("events") else empty_events()
-    detail = explain_unit(row, events, used, load_model(model_path), load_catalogue())
-    base = {c: _plain(row.get(c)) for c in ("id", "name", "domain", "industry", "county_adcode", "risk_score",
-                                              "risk_level", "override", "method")}  # fmt: skip
+    detail = explain_unit(row, events, used, model, snap.catalogue)
+    base = {c: _plain(row.get(c)) for c in UNIT_FIELDS}
     return {"kind": "enterprise", "as_of": str(used), **base, "breakdown": detail}
 
 
@@ -95,12 +103,12 @@ def format_text(data: dict[str, Any]) -> str:
         lines.append("domains: " + ", ".join(
             f"{d} {v['risk_level']} ({v['risk_index']:.1f}, {v['n_units']} units)" for d, v in data["domains"].items()
         ))  # fmt: skip
-        top = (data.get("explanation") or {}).get("top_units") or []
+        top = (data.get("explanation") or {}).get("top") or []
         if top:
             lines.append("top contributors:")
             lines += [
-                f"  {u.get('id')}  {u.get('name')}  {u.get('domain')}  {u.get('risk_level')}  "
-                f"score {u.get('risk_score', u.get('score'))}  contribution {u.get('contribution')}"
+                f"  {u.get('id')}  {u.get('name')}  {u.get('domain')}  {u.get('level')}  "
+                f"score {u.get('score')}  contribution {u.get('contribution')}"
                 for u in top[:10]
             ]
         return "\n".join(lines)

@@ -20,31 +20,90 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from geo.catalogue import Catalogue, load_catalogue
 from geo.errors import StoreEmpty, StoreError
+from geo.scoring.model import ScoringModel, load_model
 from geo.store import Store, write_parquet
+
+if TYPE_CHECKING:
+    from geo.build import Computed
 
 KEEP = 10
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A published snapshot: read-only tables plus metadata."""
+    """A published snapshot: the one source of truth for every reader (explain, API, maps, exports, CLI).
+
+    It carries the validated scoring model it was built with (`model`), the catalogue and its as-of date,
+    and offers every read a consumer needs: `units`, `hazards`, `regions`, `explain`, `history` (the
+    region's level in the kept snapshots up to this one) and `dated` (the same model applied to another
+    date). Nothing reads a snapshot's files or re-scores with the default model behind its back.
+    """
 
     id: str
     path: Path
     meta: dict[str, Any]
+    store: Store
 
     @property
     def as_of(self) -> date:
         return date.fromisoformat(self.meta["as_of"])
+
+    @cached_property
+    def model(self) -> ScoringModel:
+        """The model the build scored with (stored in `meta.json`; the default for snapshots without one)."""
+        stored = self.meta.get("model")
+        return load_model() if stored is None else ScoringModel.model_validate(stored)
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return load_catalogue()
+
+    def explain(self, target: str, *, as_of: date | None = None, model_path: Path | None = None) -> dict[str, Any]:
+        """Why a region (by adcode) or a unit or hazard site (by id) has its level; see `geo.explain`."""
+        from geo.explain import explain
+
+        return explain(self, target, as_of=as_of, model_path=model_path)
+
+    def dated(self, as_of: date, model: ScoringModel | None = None) -> Computed:
+        """Every unit, site and region scored as of another date with this snapshot's model (or `model`)."""
+        from geo.build import compute
+
+        return compute(self.store, as_of, model=model or self.model)
+
+    def history(self, adcode: str, domain: str = "all") -> list[dict[str, Any]]:
+        """The region's level and index in each kept snapshot up to and including this one (oldest first)."""
+        out = []
+        for snap_dir in sorted(p for p in self.path.parent.iterdir() if _published(p) and p.name <= self.id):
+            try:
+                meta = json.loads((snap_dir / "meta.json").read_text(encoding="utf-8"))
+                regs = pd.read_parquet(
+                    snap_dir / "regions.parquet",
+                    columns=["adcode", "domain", "risk_level", "risk_index"],
+                    filters=[("adcode", "==", adcode), ("domain", "==", domain)],
+                )
+            except (OSError, ValueError):
+                continue  # a snapshot pruned while we read: skip it
+            if len(regs):
+                out.append(
+                    {
+                        "snapshot": meta.get("id"),
+                        "as_of": meta.get("as_of"),
+                        "risk_level": regs["risk_level"].iloc[0],
+                        "risk_index": float(regs["risk_index"].iloc[0]),
+                    }
+                )
+        return out
 
     def units(self, columns: list[str] | None = None) -> pd.DataFrame:
         records = self.path / "records.parquet"
@@ -131,7 +190,7 @@ def publish(
         raise
     store.update_manifest(snapshot=snap_id)
     _prune(root, keep=KEEP, current=snap_id)
-    return Snapshot(snap_id, final, meta)
+    return Snapshot(snap_id, final, meta, store)
 
 
 def stage_records(store: Store, table: str = "enterprises") -> Path:
@@ -156,8 +215,12 @@ def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def _published(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith(".")
+
+
 def _prune(root: Path, keep: int, current: str) -> None:
-    done = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    done = sorted(p for p in root.iterdir() if _published(p))
     for old in done[:-keep]:
         if old.name != current:
             shutil.rmtree(old, ignore_errors=True)
@@ -172,4 +235,4 @@ def current(store: Store) -> Snapshot:
     if not path.is_dir():
         raise StoreError(f"store {store.root}: snapshot {snap_id} is missing; run `riskmap build` again")
     meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-    return Snapshot(snap_id, path, meta)
+    return Snapshot(snap_id, path, meta, store)

@@ -234,10 +234,10 @@ def test_gdal_oapif_lists_and_reads_every_collection(server):
 
 def test_notebook_like_python_api(demo_store):
     """The Python API an analyst uses (the notebooks run the same calls)."""
-    from api.app import near_payload
-    from api.state import State
+    from geo.query import SnapshotReader, near_payload
+    from geo.snapshot import current
 
-    result = near_payload(State(demo_store), 120.15, 30.25, 2000, "wgs84", None, 5)
+    result = near_payload(SnapshotReader.open(current(demo_store)), 120.15, 30.25, 2000, "wgs84", 5)
     assert set(result) >= {"enterprises", "hazards", "total", "regions", "summary"}
     json.dumps(result, default=str)
     assert Path(demo_store.root).exists()
@@ -256,6 +256,10 @@ def test_notebooks_execute(server, demo_store, monkeypatch, name):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert outputs
+    if name == "regional_map.ipynb":  # the choropleth is shown and the contributors table is not empty
+        assert any("image/png" in o.get("data", {}) for o in outputs)
+        tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+        assert len(tables) >= 2 and "contribution" in tables[-1] and "<td>" in tables[-1]
 
 
 def test_vector_tiles(server, demo_store):

@@ -1,0 +1,103 @@
+"""Point queries over one snapshot: the library object that the service and the CLI both wrap.
+
+`SnapshotReader` loads a snapshot's units, sites and regions once (or a dated view of them, scored with the
+snapshot's own model) and indexes them for "what is here / what is near" questions, like rio-tiler's
+Reader that titiler only serves. Every answer names the snapshot it came from. WGS84 inside; the query
+point may arrive in any CRS `geo.crs.parse_crs` knows.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.crs import parse_crs, to_wgs84
+from geo.near import NearIndex, near
+from geo.snapshot import Snapshot
+
+__all__ = ["SnapshotReader", "near_payload"]
+
+
+class SnapshotReader:
+    """One snapshot (or a dated view of it), loaded and indexed. `key` is the snapshot id, with
+    ``@<date>`` for a dated view."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        as_of: date,
+        boundaries: gpd.GeoDataFrame,
+        regions: pd.DataFrame,
+        units: gpd.GeoDataFrame,
+        hazards: gpd.GeoDataFrame,
+    ):
+        self.snapshot = snapshot
+        self.as_of = as_of
+        self.key = snapshot.id if as_of == snapshot.as_of else f"{snapshot.id}@{as_of}"
+        self.boundaries = boundaries
+        self.regions = regions
+        self.units = units
+        self.hazards = hazards
+        self.near_index = NearIndex.build(units, hazards)
+        self._boundary_geoms = np.asarray(boundaries.geometry.values, dtype=object).copy()
+        shapely.prepare(self._boundary_geoms)  # point-in-polygon on prepared (indexed) rings
+        self._boundary_tree = shapely.STRtree(self._boundary_geoms)
+
+    @classmethod
+    def open(cls, snapshot: Snapshot, as_of: date | None = None, boundaries: gpd.GeoDataFrame | None = None):
+        """The snapshot as published, or (another `as_of`) every score recomputed for that date with the
+        snapshot's model."""
+        bounds = snapshot.store.read("boundaries") if boundaries is None else boundaries
+        if as_of is None or as_of == snapshot.as_of:
+            return cls(snapshot, snapshot.as_of, bounds, snapshot.regions(), snapshot.units(), snapshot.hazards())
+        c = snapshot.dated(as_of)
+        return cls(snapshot, as_of, bounds, c.regions, c.units, c.hazards)
+
+    def regions_at(self, lon: float, lat: float) -> list[dict[str, Any]]:
+        """The regions (one per admin level, coarsest first) containing the WGS84 point, with their levels."""
+        point = shapely.Point(lon, lat)
+        cand = self._boundary_tree.query(point)
+        hits = cand[shapely.intersects(self._boundary_geoms[cand], point)]
+        rows = self.boundaries.iloc[np.sort(hits)].sort_values(["level_rank", "adcode"]).drop_duplicates("admin_level")
+        allr = self.regions.loc[self.regions["domain"] == "all"].set_index("adcode")
+        out = []
+        for r in rows.itertuples():
+            reg = allr.loc[r.adcode] if r.adcode in allr.index else None
+            out.append(
+                {
+                    "adcode": r.adcode,
+                    "name": r.name,
+                    "admin_level": r.admin_level,
+                    "risk_level": None if reg is None else reg["risk_level"],
+                    "risk_index": None if reg is None else float(reg["risk_index"]),
+                }
+            )
+        return out
+
+
+def near_payload(
+    reader: SnapshotReader, lon: float, lat: float, radius_m: float = 1000.0, crs: str = "wgs84", limit: int = 100
+) -> dict[str, Any]:
+    """Enterprises and hazard sites within `radius_m` of the point (given in `crs`), the regions there and a
+    summary (`geo.near.near`), answered from one snapshot."""
+    spec = parse_crs(crs)
+    wlon, wlat = to_wgs84(lon, lat, spec)
+    result = near(reader.near_index, float(wlon), float(wlat), radius_m, limit)
+    result["query"].update(
+        {
+            "lon": lon,
+            "lat": lat,
+            "crs": spec.name,
+            "lon_wgs84": round(float(wlon), 7),
+            "lat_wgs84": round(float(wlat), 7),
+            "as_of": str(reader.as_of),
+            "snapshot": reader.snapshot.id,
+        }
+    )
+    result["regions"] = reader.regions_at(float(wlon), float(wlat))
+    return result
