@@ -488,6 +488,7 @@ def geodesic_distance_m(lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2:
     scalar = all(np.ndim(v) == 0 for v in (lon1, lat1, lon2, lat2))
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (lon1, lat1, lon2, lat2)))
     shape = arrays[0].shape
-    _, _, dist = _GEOD.inv(*(np.ascontiguousarray(a).ravel() for a in arrays))
+    lo1, la1, lo2, la2 = (np.ascontiguousarray(a).ravel() for a in arrays)
+    _, _, dist = _GEOD.inv(lo1, la1, lo2, la2)
     dist = np.asarray(dist, dtype=np.float64).reshape(shape)
     return float(dist) if scalar else dist

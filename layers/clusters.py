@@ -45,7 +45,8 @@ def _text(values: pd.Series | None, n: int) -> np.ndarray:
     if values is None:
         return np.full(n, None, dtype=object)
     arr = values.astype(object).to_numpy()
-    return np.where(pd.isna(arr), None, arr)
+    arr[pd.isna(arr)] = None
+    return arr
 
 
 @dataclass(frozen=True, eq=False)

@@ -108,7 +108,8 @@ def target_crs(crs: str | int) -> Target:
         return Target(spec, 4326, True)
     import pyproj
 
-    return Target(spec, int(spec.epsg or 4326), pyproj.CRS.from_epsg(spec.epsg).is_geographic)
+    epsg = int(spec.epsg or 4326)
+    return Target(spec, epsg, pyproj.CRS.from_epsg(epsg).is_geographic)
 
 
 def _to_target(geoms: np.ndarray, target: Target) -> np.ndarray:

@@ -139,7 +139,7 @@ def _halo(width: float = 2.5) -> list:
 
 
 def _hazard_layer(ax, hazards: pd.DataFrame, styles: Styles, lang: str) -> list:
-    handles = []
+    handles: list = []
     if hazards is None or len(hazards) == 0:
         return handles
     frame = gpd.GeoDataFrame(hazards, geometry="geometry", crs="EPSG:4326")
@@ -243,10 +243,9 @@ def _render(
     regions = region_frame(snapshot.regions(), web, level=level, domain=domain, parent=parent, styles=st)
     fig = Figure(figsize=(pr.width_in, pr.height_in), dpi=dpi or pr.dpi, facecolor=pr.background)
     FigureCanvasAgg(fig)
-    rc = {"font.family": [font] if font else ["DejaVu Sans"], "axes.unicode_minus": False}
     import matplotlib
 
-    with matplotlib.rc_context(rc):
+    with matplotlib.rc_context({"font.family": [font] if font else ["DejaVu Sans"], "axes.unicode_minus": False}):
         _draw(fig, snapshot, web, regions, what=what, level=level, domain=domain, parent=parent, lang=lang, styles=st)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi or pr.dpi, facecolor=pr.background, metadata={"Software": "riskmap"})
@@ -418,7 +417,7 @@ def _side_panel(
         handleheight=1.3,
         labelspacing=0.8,
     )
-    leg._legend_box.align = "left"
+    leg.set_alignment("left")
     if handles:
         ax.add_artist(leg)
         ax.legend(

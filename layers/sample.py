@@ -83,7 +83,7 @@ def sample_tables(
             "lat": shapely.get_y(geoms),
             "risk_score": score,
             "risk_level": np.array(LEVELS, dtype=object)[level_idx],
-            "override": np.where(level_idx == 0, "major_hidden_danger", None).astype(object),
+            "override": np.array([None, "major_hidden_danger"], dtype=object)[(level_idx == 0).astype(int)],
         },
         geometry=geoms,
         crs="EPSG:4326",

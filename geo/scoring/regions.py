@@ -166,12 +166,12 @@ def _aggregate(grid: pd.DataFrame, base: pd.DataFrame, placements: Placements, m
     is_unit = base["kind"].eq("unit").to_numpy()
     klass = np.where(is_unit, 0, 4) + base["rank"].to_numpy(dtype=np.int64) - 1  # units red..blue, sites red..blue
     veto = (is_unit & base["veto"].to_numpy(dtype=bool)).astype(np.float64)
-    counts = np.zeros(n * 8, dtype=np.int64)
+    flat = np.zeros(n * 8, dtype=np.int64)
     vetoes = np.zeros(n)
     for src, rows in placements:
-        counts += np.bincount(rows * 8 + klass[src], minlength=n * 8)
+        flat += np.bincount(rows * 8 + klass[src], minlength=n * 8)
         vetoes += np.bincount(rows, weights=veto[src], minlength=n)
-    counts = counts.reshape(n, 8)
+    counts = flat.reshape(n, 8)
     lw, sf = model.region.level_weights, model.region.site_factor
     unit_load = sum(counts[:, i] * lw.of(lv) for i, lv in enumerate(LEVELS))
     site_load = sum(counts[:, 4 + i] * (lw.of(lv) * sf) for i, lv in enumerate(LEVELS))
