@@ -22,13 +22,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from geo.configfile import read_toml
-from geo.errors import ModelInvalid
+from geo import configfile
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "catalogue.toml"
 
@@ -207,44 +205,8 @@ class Catalogue(BaseModel):
         return self._levels_by_code[resolved]
 
 
-_HINTS = {
-    "color": "write colours as #RRGGBB, e.g. #FF8C00",
-    "code": "codes are lower-case ascii letters, digits and _, starting with a letter",
-    "domain": "name a domain by its code",
-}
-
-
-def _describe(exc: ValidationError, raw: dict) -> str:
-    """One line per pydantic error, naming the entry by its code where it has one."""
-    lines = []
-    for err in exc.errors():
-        loc = err.get("loc", ())
-        where = ".".join(str(p) for p in loc)
-        if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int):
-            try:
-                code = raw[loc[0]][loc[1]].get("code")
-            except (KeyError, IndexError, AttributeError, TypeError):
-                code = None
-            if code:
-                where = f"{loc[0]}[{loc[1]}] (code {code!r})" + "".join(f".{p}" for p in loc[2:])
-        msg = err.get("msg", "invalid")
-        if err.get("type") in ("value_error", "assertion_error"):
-            msg = msg.removeprefix("Value error, ")
-            lines.append(msg if not where else f"{where}: {msg}")
-        else:
-            hint = _HINTS.get(str(loc[-1])) if loc and err.get("type") == "string_pattern_mismatch" else None
-            lines.append(f"{where or 'file'}: {msg} (got {err.get('input')!r})" + (f"; {hint}" if hint else ""))
-    return "; ".join(lines)
-
-
 def _load(path: Path) -> Catalogue:
-    raw = read_toml(path, "catalogue file")
-    try:
-        return Catalogue.model_validate(raw)
-    except ValidationError as exc:
-        raise ModelInvalid(f"catalogue file {path} is invalid: {_describe(exc, raw)}") from exc
-    except ValueError as exc:  # raised from model_post_init
-        raise ModelInvalid(f"catalogue file {path} is invalid: {exc}") from exc
+    return configfile.load(path, Catalogue, "catalogue file", known_keys="geo/data/catalogue.toml")
 
 
 @functools.lru_cache(maxsize=1)

@@ -44,7 +44,7 @@ def cell_degrees(zoom: float, cell_px: int) -> float:
 def _text(values: pd.Series | None, n: int) -> np.ndarray:
     if values is None:
         return np.full(n, None, dtype=object)
-    arr = values.astype(object).to_numpy()
+    arr = values.to_numpy(dtype=object, copy=True)
     arr[pd.isna(arr)] = None
     return arr
 

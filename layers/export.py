@@ -25,18 +25,20 @@ import functools
 import io
 import os
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from geo import configfile
 from geo.crs import CrsSpec, geometry_from_wgs84, parse_crs
 from geo.errors import ExportRejected
 from geo.snapshot import Snapshot
@@ -60,28 +62,41 @@ _GEOM_GROUPS = {
 }
 
 
-@dataclass(frozen=True)
-class ExportField:
-    name: str
-    shp: str
-    zh: str
-    en: str
+class ExportField(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Field(min_length=1)]
+    shp: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,9}$")]  # a .dbf field name
+    zh: Annotated[str, Field(min_length=1)]
+    en: Annotated[str, Field(min_length=1)]
+
+
+class ExportFieldsFile(BaseModel):
+    """`layers/fields.toml`: the columns of each exported layer, in order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    regions: tuple[ExportField, ...]
+    enterprises: tuple[ExportField, ...]
+    hazards: tuple[ExportField, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> ExportFieldsFile:
+        for layer in LAYERS:
+            fields: tuple[ExportField, ...] = getattr(self, layer)
+            for attr in ("name", "shp"):
+                names = [getattr(f, attr) for f in fields]
+                twice = sorted({n for n in names if names.count(n) > 1})
+                if twice:
+                    raise ValueError(f"{layer}: {attr} must be unique in a layer ({', '.join(twice)} repeated)")
+        return self
 
 
 @functools.lru_cache(maxsize=1)
 def export_fields() -> dict[str, tuple[ExportField, ...]]:
-    """The declared export fields per layer (validated: shapefile names unique and at most 10 characters)."""
-    with FIELDS_PATH.open("rb") as fh:
-        raw = tomllib.load(fh)
-    out = {}
-    for layer in LAYERS:
-        fields = tuple(ExportField(**f) for f in raw.get(layer, []))
-        shp = [f.shp for f in fields]
-        bad = [s for s in shp if len(s) > 10 or not s.isascii()]
-        if bad or len(set(shp)) != len(shp) or len({f.name for f in fields}) != len(fields):
-            raise ExportRejected(f"{FIELDS_PATH}: [{layer}] shapefile names must be unique ascii ≤ 10 chars ({bad})")
-        out[layer] = fields
-    return out
+    """The declared export fields per layer (validated: Shapefile names unique, ascii, at most 10 characters)."""
+    declared = configfile.load(FIELDS_PATH, ExportFieldsFile, "export fields file", ExportRejected)
+    return {layer: getattr(declared, layer) for layer in LAYERS}
 
 
 # -- CRS ------------------------------------------------------------------------------------------------

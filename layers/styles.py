@@ -15,10 +15,10 @@ import functools
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from geo import configfile
 from geo.catalogue import LEVEL_RANKS, Catalogue, load_catalogue
-from geo.configfile import read_toml
 from geo.errors import StylesInvalid
 
 DEFAULT_PATH = Path(__file__).parent / "styles.toml"
@@ -275,32 +275,19 @@ def _check_hazards(styles: Styles, cat: Catalogue) -> None:
         raise StylesInvalid(f"hazards: no symbol for {sorted(missing)}; add a [hazards.<type>] table for each")
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()))
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        got = f" (got {err['input']!r})" if err.get("type") != "value_error" and "input" in err else ""
-        parts.append(f"{where}: {msg}{got}" if where else msg)
-    return "; ".join(parts)
-
-
 def parse_styles(raw: dict[str, Any], *, source: str = "styles", catalogue: Catalogue | None = None) -> Styles:
     """Validate a styles mapping (as read from TOML). Raises :class:`StylesInvalid` naming the bad key."""
     cat = catalogue or load_catalogue()
     for key in ("resolved_levels", "hazard_labels", "domain_labels"):
         if key in raw:
             raise StylesInvalid(f"{source}: {key!r} is filled from the catalogue; remove it from the file")
-    try:
-        styles = Styles.model_validate(_resolve(raw, cat))
-    except ValidationError as exc:
-        raise StylesInvalid(f"{source} is invalid: {_describe(exc)}") from exc
+    styles = configfile.validate(_resolve(raw, cat), Styles, source, StylesInvalid, known_keys="layers/styles.toml")
     _check_hazards(styles, cat)
     return styles
 
 
 def _read(path: Path) -> dict[str, Any]:
-    return read_toml(path, "styles file", StylesInvalid)
+    return configfile.read_toml(path, "styles file", StylesInvalid)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -19,10 +19,9 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from geo.configfile import read_toml
-from geo.errors import ModelInvalid
+from geo import configfile
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "model.toml"
 
@@ -319,48 +318,8 @@ class ScoringModel(_Frozen):
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _where(loc: tuple[Any, ...], raw: dict) -> str:
-    """'region.rules[1] (id 'many_red').min_count' from a pydantic location."""
-    parts: list[str] = []
-    node: Any = raw
-    for p in loc:
-        if isinstance(p, int):
-            label = f"[{p}]"
-            try:
-                node = node[p]
-                if isinstance(node, dict) and "id" in node:
-                    label += f" (id {node['id']!r})"
-            except (IndexError, KeyError, TypeError):
-                node = None
-            parts.append(label)
-        else:
-            parts.append(("." if parts else "") + str(p))
-            node = node.get(p) if isinstance(node, dict) else None
-    return "".join(parts)
-
-
-def _describe(exc: ValidationError, raw: dict) -> str:
-    lines = []
-    for err in exc.errors():
-        where = _where(tuple(err.get("loc", ())), raw) or "(top level)"
-        msg = err.get("msg", "invalid")
-        if err.get("type") in ("value_error", "assertion_error"):
-            lines.append(f"{where}: {msg.removeprefix('Value error, ')}")
-        elif err.get("type") == "extra_forbidden":
-            lines.append(f"{where}: unknown key (misspelt? see geo/data/model.toml for the known keys)")
-        elif err.get("type") == "missing":
-            lines.append(f"{where}: missing (required)")
-        else:
-            lines.append(f"{where}: {msg} (got {err.get('input')!r})")
-    return "; ".join(lines)
-
-
 def _load(path: Path) -> ScoringModel:
-    raw = read_toml(path, "scoring model file")
-    try:
-        return ScoringModel.model_validate(raw)
-    except ValidationError as exc:
-        raise ModelInvalid(f"scoring model file {path} is invalid: {_describe(exc, raw)}") from exc
+    return configfile.load(path, ScoringModel, "scoring model file", known_keys="geo/data/model.toml")
 
 
 @functools.lru_cache(maxsize=1)
