@@ -1,0 +1,78 @@
+"""Ingest census files into the store: every row accepted or listed in the report, nothing lost.
+
+`ingest_file` reads a file (`geo.readers`), matches its columns to the data contract (`geo.fields`),
+parses and checks every value, converts coordinates to WGS84 (`geo.crs`), joins each record to the
+administrative hierarchy (`geo.join`) and upserts the accepted records into the store by id.
+
+One file travels through the steps as a `Batch` (`geo.ingest.batch`): parsed (`batch`), checked (`kinds`),
+located (`geometry`, `locate`) and upserted (`upsert`); the report (`report`) collects every step's problems.
+
+The report has one line per problem: ``line`` (the CSV line with the header as line 1, the sheet row,
+or the feature number in a vector file), ``id``, ``field``, ``reason``, ``severity`` (rejected | warning).
+A row with any "rejected" line is not stored; "warning" rows are stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from geo.catalogue import load_catalogue
+from geo.fields import load_contract
+from geo.ingest.batch import Batch, IngestOptions, add_malformed, parse
+from geo.ingest.kinds import check_enterprises, check_events, check_hazards
+from geo.ingest.locate import locate, source_crs
+from geo.ingest.report import REPORT_COLUMNS, IngestResult, write_report
+from geo.ingest.upsert import isin_text as _isin_text
+from geo.ingest.upsert import upsert
+from geo.join import Hierarchy
+from geo.readers import read_table
+from geo.store import Store
+
+__all__ = ["REPORT_COLUMNS", "Batch", "IngestOptions", "IngestResult", "ingest_file", "write_report", "_isin_text"]
+
+
+def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOptions | None = None) -> IngestResult:
+    """Read, validate, join and upsert one file. Raises InputRejected only when the whole file is unusable."""
+    options = options or IngestOptions()
+    contract = load_contract(kind)
+    raw = read_table(Path(path), sheet=options.sheet)
+    batch = parse(raw, contract, load_catalogue(), options)
+    mapped = ", ".join(f"{c}→{f}" for f, c in batch.mapping.items() if c != f)
+    notes = [f"columns: {mapped or 'all canonical'}"]
+    if raw.encoding:
+        notes.append(f"encoding: {raw.encoding}")
+    if kind == "events":
+        batch = check_events(batch, store)
+        accepted = batch.values.loc[~batch.report.rejected].reset_index(drop=True)
+    else:
+        batch = dataclasses.replace(batch, hierarchy=_hierarchy(store))
+        batch = dataclasses.replace(batch, spec=source_crs(raw, options.crs))
+        notes.append(f"coordinates: {batch.crs_and_boundaries[0].name} → WGS84")
+        batch = check_enterprises(batch, store) if kind == "enterprises" else check_hazards(batch, store)
+        accepted = locate(batch)
+    inserted, updated = upsert(store, kind, "id", accepted)
+    add_malformed(batch)
+    return _result(batch, Path(path), inserted, updated, notes)
+
+
+def _result(batch: Batch, path: Path, inserted: int, updated: int, notes: list[str]) -> IngestResult:
+    raw, rep = batch.raw, batch.report
+    report = rep.frame()
+    accepted_lines = set(raw.positions[~rep.rejected].tolist())
+    warned = report.loc[report["severity"] == "warning", "line"] if len(report) else pd.Series([], dtype=int)
+    warned_rows = int(warned[warned.isin(accepted_lines)].nunique())
+    rows = len(raw.frame) + len(raw.malformed)
+    accepted = int((~rep.rejected).sum())
+    rejected = int(rep.rejected.sum()) + len(raw.malformed)
+    return IngestResult(path, batch.kind, rows, accepted, rejected, warned_rows, inserted, updated, report, notes=notes)
+
+
+def _hierarchy(store: Store) -> Hierarchy:
+    from geo.boundaries import load_bundled
+
+    if not store.has("boundaries"):
+        store.write("boundaries", load_bundled())
+    return Hierarchy.from_boundaries(store.read("boundaries"))

@@ -1,0 +1,96 @@
+"""What is particular to each kind of record: its field checks after parsing."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from geo.ingest.batch import Batch, reject_duplicates
+from geo.ingest.upsert import isin_text
+from geo.store import Store
+
+
+def check_enterprises(batch: Batch, store: Store) -> Batch:
+    """The industry resolved to its catalogue code (`industry_code`); an unknown or missing one is warned of."""
+    values, rep = batch.values.copy(deep=False), batch.report
+    if "industry" not in values:
+        values["industry_code"] = None
+        return dataclasses.replace(batch, values=values)
+    names = values["industry"]
+    ids, uniques = pd.factorize(names)  # a few dozen distinct names: resolve each once
+    resolved = [batch.catalogue.industry(u) for u in uniques]
+    known = np.array([ind.code if ind else None for ind in resolved] + [None], dtype=object)
+    codes = known[ids]  # code -1 (missing name) picks the trailing None
+    values["industry_code"] = codes
+    unknown = (ids >= 0) & pd.isna(codes)
+    reasons = np.empty(len(names), dtype=object)
+    reasons[unknown] = (
+        "industry '" + names[unknown] + "' is not in the catalogue; the domain's default weight applies"
+    ).to_numpy()
+    rep.warn(unknown, "industry", reasons)
+    rep.warn(names.isna().to_numpy(), "industry", "no industry given; the domain's default weight applies")
+    return dataclasses.replace(batch, values=values)
+
+
+def check_hazards(batch: Batch, store: Store) -> Batch:
+    """Columns scoring reads, present (empty) when the file has none."""
+    values = batch.values.copy(deep=False)
+    for col in ("level", "population", "scale"):
+        if col not in values:
+            values[col] = None
+    return dataclasses.replace(batch, values=values)
+
+
+def check_events(batch: Batch, store: Store) -> Batch:
+    """Each event's enterprise in the store, its dates in order, its grade (hidden dangers only; general when
+    none is given), counts of the dead and injured (0 when none), and an id (derived from the row when the
+    file gives none; ids unique)."""
+    values, rep = batch.values.copy(deep=False), batch.report
+    _reject_unknown_enterprises(values["enterprise_id"], rep, store)
+    for col in ("severity", "due_date", "closed_date", "deaths", "injuries", "id"):
+        if col not in values:
+            values[col] = None if col not in ("due_date", "closed_date") else pd.NaT
+    closed_early = (values["closed_date"] < values["found_date"]).fillna(False).to_numpy()
+    rep.reject(closed_early, "closed_date", "closed (销号) before it was found (发现); check the dates")
+    danger = (values["type"] == "hidden_danger").to_numpy()
+    no_grade = danger & values["severity"].isna().to_numpy()
+    rep.warn(no_grade, "severity", "hidden danger without a grade (隐患等级); treated as general (一般)")
+    values.loc[no_grade, "severity"] = "general"
+    values.loc[~danger, "severity"] = None
+    for col in ("deaths", "injuries"):
+        values[col] = values[col].astype("Int64").fillna(0)
+    derived = values["id"].isna().to_numpy()
+    if derived.any():
+        values.loc[derived, "id"] = _event_ids(values, derived)
+    reject_duplicates(values, rep, "id")
+    return dataclasses.replace(batch, values=values)
+
+
+def _reject_unknown_enterprises(ent: pd.Series, rep, store: Store) -> None:
+    known = store.read("enterprises", columns=["id"])["id"] if store.has("enterprises") else pd.Series([], dtype="str")
+    unknown = ent.notna().to_numpy() & ~isin_text(ent, known)
+    reasons = np.empty(len(ent), dtype=object)
+    reasons[unknown] = (
+        "no enterprise with id '" + ent[unknown] + "' in the store; ingest the enterprises first"
+    ).to_numpy()
+    rep.reject(unknown, "enterprise_id", reasons)
+
+
+def _event_ids(values: pd.DataFrame, derived: np.ndarray) -> list[str]:
+    """Ids for the `derived` events, from what each says: identical rows are distinct events (two same-day
+    dangers at one unit), numbered in file order."""
+
+    def text(col: str) -> pd.Series:
+        series = values[col]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            series = series.dt.strftime("%Y-%m-%d")
+        return series.astype(object).where(series.notna(), "").astype(str)
+
+    basis = text("enterprise_id")
+    for col in ("type", "found_date", "severity", "due_date", "closed_date", "deaths", "injuries"):
+        basis = basis + "|" + text(col)
+    basis = basis + "#" + basis.groupby(basis).cumcount().astype(str)
+    return ["EV" + hashlib.sha1(b.encode("utf-8")).hexdigest()[:14] for b in basis[derived]]
