@@ -20,7 +20,8 @@ from geo.crs import geometry_to_wgs84, parse_crs
 from geo.errors import BoundaryCheckFailed, BoundaryNotFound, InputRejected
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "boundaries"
-LEVEL_RANKS = {"province": 0, "city": 1, "county": 2, "township": 3, "village": 4, "grid": 5}
+#: Administrative level → rank, coarsest first (not to be confused with risk-level ranks).
+ADMIN_LEVEL_RANKS = {"province": 0, "city": 1, "county": 2, "township": 3, "village": 4, "grid": 5}
 _CNMAPS_LEVELS = {"省": "province", "市": "city", "区县": "county"}
 COLUMNS = ["adcode", "name", "admin_level", "parent_adcode", "level_rank", "geometry"]
 EQUAL_AREA = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +datum=WGS84 +units=m"  # China Albers
@@ -124,7 +125,7 @@ def import_cnmaps(province: str) -> tuple[gpd.GeoDataFrame, CheckReport]:
         geometry=geometry_to_wgs84(np.asarray(geoms, dtype=object), parse_crs("gcj02")),
         crs="EPSG:4326",
     )
-    frame["level_rank"] = frame["admin_level"].map(LEVEL_RANKS).astype("int64")
+    frame["level_rank"] = frame["admin_level"].map(ADMIN_LEVEL_RANKS).astype("int64")
     frame = frame.sort_values(["level_rank", "adcode"]).reset_index(drop=True)[COLUMNS]
     return check_boundaries(frame)
 
@@ -252,18 +253,19 @@ def add_units(
         if raw.crs is None:
             raise InputRejected(f"{path}: the file declares no CRS; pass --crs (wgs84, cgcs2000, gcj02, EPSG:<n>)")
         spec = parse_crs(f"EPSG:{raw.crs.to_epsg()}") if raw.crs.to_epsg() else None
-    geoms = (
+    geoms = np.asarray(
         geometry_to_wgs84(raw.geometries(), spec)
         if spec is not None
-        else gpd.GeoSeries(raw.geometries(), crs=raw.crs).to_crs(4326).values
+        else gpd.GeoSeries(raw.geometries(), crs=raw.crs).to_crs(4326).values,
+        dtype=object,
     )
     codes = raw.frame[code_field].str.replace(r"\.0$", "", regex=True)
     bad = [(int(p), c) for p, c, g in zip(raw.positions, codes, geoms, strict=True) if not c or g is None]
     if bad:
         raise InputRejected(f"{path}: feature {bad[0][0]}: empty {code_field} or geometry")
-    parents, rules = _find_parents(existing, codes.to_numpy(), np.asarray(geoms, dtype=object))
+    parents, rules = _find_parents(existing, codes.to_numpy(), geoms)
     rank = max(
-        LEVEL_RANKS.get(level, 0),
+        ADMIN_LEVEL_RANKS.get(level, 0),
         int(existing["level_rank"].max()) + (0 if level in set(existing["admin_level"]) else 1),
     )
     if level in set(existing["admin_level"]):

@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geo.boundaries import EQUAL_AREA
-from geo.catalogue import load_catalogue
+from geo.catalogue import LEVELS, RISK_LEVEL_RANK, load_catalogue
 from geo.errors import StoreEmpty
 from geo.scoring.hazards import score_hazards
-from geo.scoring.model import LEVELS, RANK, ScoringModel, load_model
+from geo.scoring.model import ScoringModel, load_model
 from geo.scoring.regions import regional_levels
 from geo.scoring.units import OUTPUT_COLUMNS as UNIT_SCORE_COLUMNS
 from geo.scoring.units import score_enterprises
@@ -172,7 +172,7 @@ def trend(store: Store, d1: date, d2: date, admin_level: str, domain: str, model
     sel_a = a.loc[(a["admin_level"] == admin_level) & (a["domain"] == domain), ["adcode", "name", "domain", *cols]]
     sel_b = b.loc[(b["admin_level"] == admin_level) & (b["domain"] == domain), [*key, *cols]]
     merged = sel_a.merge(sel_b, on=key, suffixes=("_from", "_to"))
-    delta = merged["risk_level_from"].map(RANK) - merged["risk_level_to"].map(RANK)
+    delta = merged["risk_level_from"].map(RISK_LEVEL_RANK) - merged["risk_level_to"].map(RISK_LEVEL_RANK)
     merged["change"] = np.select([delta > 0, delta < 0], ["up", "down"], "same")
     merged["index_change"] = (merged["risk_index_to"] - merged["risk_index_from"]).round(1)
     return merged.sort_values(["change", "index_change"], ascending=[True, False]).reset_index(drop=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,8 +31,22 @@ from geo import configfile
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "catalogue.toml"
 
-#: The four level codes and their ranks (1 = gravest). Fixed by the 2016 guidance: not configurable.
-LEVEL_RANKS: dict[str, int] = {"red": 1, "orange": 2, "yellow": 3, "blue": 4}
+#: The four risk-level codes, gravest first: the one declaration of them in the code. Fixed by the 2016
+#: guidance (安委办〔2016〕11号) and not configurable; their names, aliases and colours are data
+#: (`catalogue.toml`'s [[levels]]).
+LEVELS: tuple[str, ...] = ("red", "orange", "yellow", "blue")
+#: Risk-level rank, 1 = red (gravest) … 4 = blue.
+RISK_LEVEL_RANK: dict[str, int] = {code: i + 1 for i, code in enumerate(LEVELS)}
+
+
+def _level_code(code: str) -> str:
+    if code not in RISK_LEVEL_RANK:
+        raise ValueError(f"{code!r} is not a risk level; use one of {', '.join(map(repr, LEVELS))}")
+    return code
+
+
+#: A field that holds one of the four level codes.
+LevelCode = Annotated[str, AfterValidator(_level_code)]
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Name = Annotated[str, Field(min_length=1)]
@@ -60,7 +75,7 @@ class _Entry(BaseModel):
 class Level(_Entry):
     """One of the four risk levels (风险等级)."""
 
-    code: Literal["red", "orange", "yellow", "blue"]
+    code: LevelCode
     rank: Annotated[int, Field(ge=1, le=4)]
     color: Color
 
@@ -131,13 +146,13 @@ class Catalogue(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Catalogue:
         codes = sorted(lv.code for lv in self.levels)
-        if len(self.levels) != 4 or set(codes) != set(LEVEL_RANKS):
+        if len(self.levels) != 4 or set(codes) != set(LEVELS):
             raise ValueError(f"levels must be exactly red, orange, yellow, blue (found {codes})")
         for lv in self.levels:
-            if lv.rank != LEVEL_RANKS[lv.code]:
+            if lv.rank != RISK_LEVEL_RANK[lv.code]:
                 raise ValueError(
                     f"level {lv.code!r} has rank {lv.rank}; ranks are fixed: "
-                    + ", ".join(f"{c}={r}" for c, r in LEVEL_RANKS.items())
+                    + ", ".join(f"{c}={r}" for c, r in RISK_LEVEL_RANK.items())
                 )
         if not self.domains:
             raise ValueError("no domains declared")
@@ -201,7 +216,7 @@ class Catalogue(BaseModel):
         """The level for a level code (or any name `level_code` accepts). Raises KeyError when unknown."""
         resolved = self.level_code(code)
         if resolved is None:
-            raise KeyError(f"unknown risk level {code!r}; use one of {', '.join(LEVEL_RANKS)}")
+            raise KeyError(f"unknown risk level {code!r}; use one of {', '.join(LEVELS)}")
         return self._levels_by_code[resolved]
 
 

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from geo.catalogue import LEVELS
 from geo.errors import UnitNotFound
-from geo.scoring.model import LEVELS, ScoringModel, load_model
+from geo.scoring.model import ScoringModel, load_model
 from geo.values import plain as _plain
 
 if TYPE_CHECKING:

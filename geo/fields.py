@@ -169,23 +169,6 @@ def parse_score15(text: pd.Series) -> Parsed:
     return values.where(~out), bad | out
 
 
-_LEVEL_WORDS = {
-    "red": "red", "重大": "red", "重大风险": "red", "红": "red", "红色": "red", "1": "red", "major": "red",
-    "orange": "orange", "较大": "orange", "较大风险": "orange", "橙": "orange", "橙色": "orange", "2": "orange",
-    "considerable": "orange",
-    "yellow": "yellow", "一般": "yellow", "一般风险": "yellow", "黄": "yellow", "黄色": "yellow", "3": "yellow",
-    "general": "yellow",
-    "blue": "blue", "低": "blue", "低风险": "blue", "蓝": "blue", "蓝色": "blue", "4": "blue", "low": "blue",
-}  # fmt: skip
-
-
-def parse_level(text: pd.Series) -> Parsed:
-    key = text.str.strip().str.lower().str.replace(r"\.0$", "", regex=True)
-    values = key.map(_LEVEL_WORDS)
-    bad = values.isna().to_numpy() & ~_empty(key)
-    return values.astype(object).where(values.notna(), None), bad
-
-
 def parse_text(text: pd.Series) -> Parsed:
     # stays an Arrow-backed text column (missing = NA): no per-value Python objects on a million rows
     return text.astype("str").mask(text == ""), np.zeros(len(text), dtype=bool)
@@ -269,7 +252,7 @@ def parsers(catalogue: Catalogue | None = None) -> dict[str, Callable[[pd.Series
         "hazard_grade": parse_hazard_grade,
         "std_grade": parse_std_grade,
         "score15": parse_score15,
-        "level": parse_level,
+        "level": _catalogue_parser(lambda text: cat.level_code(re.sub(r"\.0$", "", text.strip()))),
         "code": parse_code,
         "date": parse_date,
         "event_type": _vocab(_EVENT_TYPES),

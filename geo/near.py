@@ -16,8 +16,8 @@ import pandas as pd
 import shapely
 from pyproj import Geod
 
+from geo.catalogue import LEVELS
 from geo.errors import InputRejected
-from geo.scoring.model import LEVELS
 from geo.values import plain as _plain
 
 EXPOSURE_WEIGHTS = {"red": 8.0, "orange": 4.0, "yellow": 2.0, "blue": 1.0}

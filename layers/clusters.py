@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.catalogue import LEVELS
 from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from layers.styles import LEVELS
 
 __all__ = ["PointIndex", "cluster_points", "grid_cells", "mercator_y"]
 

@@ -39,12 +39,13 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from geo import configfile
+from geo.catalogue import LEVELS
 from geo.crs import CrsSpec, geometry_from_wgs84, parse_crs
 from geo.errors import ExportRejected
 from geo.snapshot import Snapshot
 from layers.features import enterprise_table, hazard_table, region_frame
 from layers.payload import hazard_domains, read_units
-from layers.styles import LEVELS, Styles, load_styles
+from layers.styles import Styles, load_styles
 
 __all__ = ["FORMATS", "LAYERS", "ExportRejected", "ExportField", "export_fields", "export_layer", "layer_frame"]
 

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.catalogue import LEVELS
 from geo.errors import BoundaryNotFound
 from layers.clusters import PointIndex, cluster_points
-from layers.styles import LEVELS, Styles, load_styles
+from layers.styles import Styles, load_styles
 
 __all__ = [
     "PointIndex",

@@ -17,8 +17,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from geo.catalogue import LEVELS
 from layers.features import clean
-from layers.styles import LEVELS, Styles
+from layers.styles import Styles
 
 __all__ = ["kml_color", "kml_document"]
 

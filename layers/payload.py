@@ -31,11 +31,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.catalogue import LEVELS
 from geo.crs import geometry_from_wgs84, wgs84_to_gcj02
 from geo.snapshot import Snapshot
 from layers.clusters import PointIndex, cell_degrees, grid_cells
 from layers.features import descendants, rules_of, top_units
-from layers.styles import LEVELS, Basemap, Styles
+from layers.styles import Basemap, Styles
 from layers.webgeom import encode_geometry, encode_line, web_boundaries
 
 __all__ = ["build_payload", "hazard_domains", "read_units"]

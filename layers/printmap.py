@@ -22,11 +22,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 
+from geo.catalogue import LEVELS
 from geo.errors import FontMissing
 from geo.snapshot import Snapshot
 from layers.features import region_frame
 from layers.payload import read_units
-from layers.styles import LEVELS, Styles, load_styles
+from layers.styles import Styles, load_styles
 from layers.webgeom import web_boundaries
 
 __all__ = ["FontMissing", "cjk_font", "render_png"]

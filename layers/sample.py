@@ -17,12 +17,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.catalogue import load_catalogue
-from layers.styles import LEVELS
+from geo.catalogue import LEVELS, load_catalogue
 
 __all__ = ["sample_tables"]
 
-_ZH = {"red": "重大风险", "orange": "较大风险", "yellow": "一般风险", "blue": "低风险"}
 _WORDS = ("化工", "机械", "建材", "物流", "燃气", "纺织", "冶金", "食品", "船舶", "建设")
 
 
@@ -169,7 +167,7 @@ def _regions(
                     "domain": domain,
                     "risk_index": float(85 - 20 * LEVELS.index(level)),
                     "risk_level": level,
-                    "risk_level_zh": _ZH[level],
+                    "risk_level_zh": load_catalogue().level(level).zh,
                     **{f"n_{lv}": int(counts.get(lv, 0)) for lv in LEVELS},
                     "n_units": len(inside),
                     "n_hazards": n_hz,

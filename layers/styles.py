@@ -18,15 +18,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from geo import configfile
-from geo.catalogue import LEVEL_RANKS, Catalogue, load_catalogue
+from geo.catalogue import LEVELS, Catalogue, load_catalogue
 from geo.errors import StylesInvalid
 
 DEFAULT_PATH = Path(__file__).parent / "styles.toml"
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[str, ...] = ("zh", "en")
-#: Level codes, gravest first (ranks are fixed by the catalogue).
-LEVELS: tuple[str, ...] = tuple(sorted(LEVEL_RANKS, key=LEVEL_RANKS.__getitem__))
 ADMIN_LEVELS: tuple[str, ...] = ("province", "city", "county", "finer")
 SYMBOLS = ("circle", "triangle", "square", "diamond", "hexagon", "pentagon", "star", "triangle_down")
 
@@ -157,7 +155,7 @@ class Styles(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Styles:
-        unknown = set(self.levels) - set(LEVEL_RANKS)
+        unknown = set(self.levels) - set(LEVELS)
         if unknown:
             raise ValueError(f"levels: unknown level(s) {sorted(unknown)}; the four codes are {', '.join(LEVELS)}")
         missing = set(ADMIN_LEVELS) - set(self.admin)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.scoring.model import LEVELS
+from geo.catalogue import LEVELS
 from geo.values import plain as _clean
 
 EXTENT = 4096

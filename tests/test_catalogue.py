@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from geo.catalogue import DEFAULT_PATH, LEVEL_RANKS, Catalogue, load_catalogue
+from geo.catalogue import DEFAULT_PATH, LEVELS, RISK_LEVEL_RANK, Catalogue, load_catalogue
 from geo.errors import ModelInvalid
 
 
@@ -187,4 +187,5 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_rank_constant_matches() -> None:
-    assert LEVEL_RANKS == {"red": 1, "orange": 2, "yellow": 3, "blue": 4}
+    assert RISK_LEVEL_RANK == {"red": 1, "orange": 2, "yellow": 3, "blue": 4}
+    assert LEVELS == ("red", "orange", "yellow", "blue")

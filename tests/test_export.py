@@ -16,13 +16,14 @@ import pyogrio
 import pytest
 import shapely
 
+from geo.catalogue import LEVELS
 from geo.crs import wgs84_to_gcj02
 from geo.snapshot import publish
 from geo.store import Store
 from layers.export import ExportRejected, export_fields, export_layer
 from layers.kml import kml_color
 from layers.sample import sample_tables
-from layers.styles import LEVELS, load_styles
+from layers.styles import load_styles
 from tests.conftest import require_tool
 
 HOSTILE = "<img src=x onerror=alert(1)>"

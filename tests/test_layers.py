@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import shapely
 
+from geo.catalogue import LEVELS
 from geo.crs import wgs84_to_gcj02
 from layers.clusters import PointIndex, cluster_points
 from layers.features import descendants, hazard_features, region_features, top_units
 from layers.sample import sample_tables
-from layers.styles import LEVELS, StylesInvalid, load_styles, parse_styles
+from layers.styles import StylesInvalid, load_styles, parse_styles
 from layers.webgeom import content_hash, decode_line, encode_geometry, encode_line, web_boundaries
 
 

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geo.catalogue import load_catalogue
+from geo.catalogue import LEVELS, RISK_LEVEL_RANK, load_catalogue
 from geo.errors import InputRejected
-from geo.scoring.model import LEVELS, RANK, RegionArea, load_model
+from geo.scoring.model import RegionArea, load_model
 from geo.scoring.regions import OUTPUT_COLUMNS, regional_levels
 from geo.scoring.units import score_enterprises
 
@@ -277,7 +277,7 @@ _settings = settings(max_examples=40, deadline=None, suppress_health_check=[Heal
 
 
 def _ranks(out: pd.DataFrame) -> pd.Series:
-    return out.set_index(["adcode", "domain"])["risk_level"].map(RANK)
+    return out.set_index(["adcode", "domain"])["risk_level"].map(RISK_LEVEL_RANK)
 
 
 def _holding(out: pd.DataFrame, county: str) -> np.ndarray:

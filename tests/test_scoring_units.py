@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geo.catalogue import load_catalogue
-from geo.scoring.model import LEVELS, RANK, load_model
+from geo.catalogue import LEVELS, RISK_LEVEL_RANK, load_catalogue
+from geo.scoring.model import load_model
 from geo.scoring.units import OUTPUT_COLUMNS, explain_unit, score_enterprises
 
 CAT = load_catalogue()
@@ -469,7 +469,7 @@ def test_adding_open_danger_or_accident_never_lowers(units, events, owners, who,
         rows = ([] if base is None else base.drop(columns="id").to_dict("records")) + [added]
         after = score_enterprises(e, evs(*rows), AS_OF, MODEL, CAT)
         assert (after["risk_score"] >= before["risk_score"]).all()
-        assert (after["risk_level"].map(RANK) <= before["risk_level"].map(RANK)).all()
+        assert (after["risk_level"].map(RISK_LEVEL_RANK) <= before["risk_level"].map(RISK_LEVEL_RANK)).all()
         others = e["id"] != who
         pd.testing.assert_frame_equal(after[others], before[others])
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geo.catalogue import Catalogue, normalize_name
-from geo.scoring.model import LEVELS, ScoringModel, Steps
+from geo.catalogue import LEVELS, Catalogue, normalize_name
+from geo.scoring.model import ScoringModel, Steps
 from geo.scoring.units import _num, _rank, _resolve, _round1
 
 __all__ = ["score_hazards"]

@@ -22,10 +22,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from geo import configfile
+from geo.catalogue import LevelCode
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "model.toml"
 
-LevelCode = Literal["red", "orange", "yellow", "blue"]
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Points = Annotated[float, Field(ge=0.0, le=100.0)]
 Increment = Annotated[float, Field(ge=0.0, le=10.0)]
@@ -33,9 +33,6 @@ Weight01 = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
 Days = Annotated[int, Field(gt=0, le=36500)]
 
-#: The four levels, gravest first; rank 1 = red.
-LEVELS: tuple[str, ...] = ("red", "orange", "yellow", "blue")
-RANK: dict[str, int] = {code: i + 1 for i, code in enumerate(LEVELS)}
 REGION_COUNTS = ("veto_units", "red_units", "red_sites", "red")
 
 

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.catalogue import Catalogue, load_catalogue, normalize_name
+from geo.catalogue import LEVELS, RISK_LEVEL_RANK, Catalogue, load_catalogue, normalize_name
 from geo.errors import InputRejected
-from geo.scoring.model import LEVELS, RANK, ScoringModel
+from geo.scoring.model import ScoringModel
 from geo.scoring.units import _rank, _round1
 from geo.values import plain as _plain
 
@@ -266,7 +266,7 @@ def _rules(grid: pd.DataFrame, model: ScoringModel, cat: Catalogue) -> tuple[np.
         need = grid["admin_level"].map(rule.min_count).to_numpy(dtype=np.float64)
         count = counts[rule.count]
         hit = ~np.isnan(need) & (count >= np.nan_to_num(need, nan=np.inf))
-        floor = np.where(hit, np.minimum(floor, RANK[rule.at_least]), floor)
+        floor = np.where(hit, np.minimum(floor, RISK_LEVEL_RANK[rule.at_least]), floor)
         zh = cat.level(rule.at_least).zh
         for i in np.flatnonzero(hit):
             c, n = int(count[i]), int(need[i])
@@ -334,7 +334,7 @@ def _explanations(
     out = []
     for i, row in enumerate(grid.itertuples(index=False)):
         load = float(row.load)
-        rules = [{**f, "raised": RANK[f["at_least"]] < row.index_rank} for f in fired[i]]
+        rules = [{**f, "raised": RISK_LEVEL_RANK[f["at_least"]] < row.index_rank} for f in fired[i]]
         contributors = [{**c, "share": round(c["contribution"] / load, 4) if load else 0.0} for c in top.get(i, [])]
         exp = {
             "domain": row.domain,

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.catalogue import Catalogue
-from geo.scoring.model import LEVELS, MethodBands, ScoringModel
+from geo.catalogue import LEVELS, Catalogue
+from geo.scoring.model import MethodBands, ScoringModel
 from geo.values import arrow_text
 from geo.values import plain as _plain
 
