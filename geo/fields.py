@@ -7,20 +7,22 @@ could not be parsed (empty text is never "bad": it is missing, and `required` de
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, RootModel, field_validator, model_validator
+from pydantic import Field as PydanticField
 
+from geo import configfile
 from geo.catalogue import Catalogue, load_catalogue
-from geo.errors import InputRejected, ModelInvalid
+from geo.errors import InputRejected
 
 FIELDS_FILE = Path(__file__).parent / "data" / "fields.toml"
-KINDS = ("enterprises", "hazards", "events")
 
 
 @dataclass(frozen=True)
@@ -41,23 +43,63 @@ class Contract:
         return next(f for f in self.fields if f.name == name)
 
 
+class _FieldEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, PydanticField(pattern=r"^[a-z][a-z0-9_]*$")]
+    type: str
+    required: bool = False
+    aliases: tuple[Annotated[str, PydanticField(min_length=1)], ...] = ()
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        known = parsers()
+        if value not in known:
+            raise ValueError(f"unknown type {value!r}; use one of {', '.join(known)}")
+        return value
+
+
+class _KindEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str
+    fields: tuple[_FieldEntry, ...]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _KindEntry:
+        names = [f.name for f in self.fields]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"field names must be unique ({', '.join(twice)} repeated)")
+        if self.key not in names:
+            raise ValueError(f"key {self.key!r} is not one of the fields")
+        return self
+
+
+class ContractFile(RootModel[dict[str, _KindEntry]]):
+    """`geo/data/fields.toml`: one table per kind of input, with its key and fields."""
+
+
 def _norm_header(text: str) -> str:
     text = re.sub(r"[（(][^)）]*[)）]\s*$", "", str(text))  # trailing unit: 从业人员数(人)
     return re.sub(r"[\s_\-]+", "", text).lower()
 
 
 @cache
+def _contract_file() -> ContractFile:
+    return configfile.load(FIELDS_FILE, ContractFile, "data contract file", known_keys="geo/data/fields.toml")
+
+
+@cache
 def load_contract(kind: str) -> Contract:
-    if kind not in KINDS:
-        raise InputRejected(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-    try:
-        data = tomllib.loads(FIELDS_FILE.read_text(encoding="utf-8"))[kind]
-    except (KeyError, tomllib.TOMLDecodeError) as exc:
-        raise ModelInvalid(f"{FIELDS_FILE}: cannot read the contract for {kind}: {exc}") from exc
-    fields = tuple(
-        Field(f["name"], f["type"], bool(f.get("required", False)), tuple(f.get("aliases", ()))) for f in data["fields"]
-    )
-    return Contract(kind, data["key"], fields)
+    """The validated contract for one kind of input (its key and fields)."""
+    kinds = _contract_file().root
+    if kind not in kinds:
+        raise InputRejected(f"unknown kind {kind!r}; use one of {', '.join(kinds)}")
+    entry = kinds[kind]
+    fields = tuple(Field(f.name, f.type, f.required, f.aliases) for f in entry.fields)
+    return Contract(kind, entry.key, fields)
 
 
 def match_columns(columns: list[str], contract: Contract) -> dict[str, str]:

@@ -44,3 +44,23 @@ def test_float_fast_and_careful_paths_agree():
     assert (fast_bad == careful_bad[:-1]).all() and careful_bad[-1]
     pd.testing.assert_series_equal(fast, careful.iloc[:-1], check_names=False)
     assert fast_bad[3] and not fast_bad[1] and np.isnan(fast[1])
+
+
+def test_contract_file_is_validated_with_the_key_path():
+    """Every `type` in geo/data/fields.toml names a parser; a bad entry is named by its key path."""
+    import tomllib
+
+    from geo.configfile import validate
+    from geo.errors import ModelInvalid
+    from geo.fields import FIELDS_FILE, ContractFile, load_contract
+
+    raw = tomllib.loads(FIELDS_FILE.read_text(encoding="utf-8"))
+    assert set(validate(raw, ContractFile, "fields").root) == {"enterprises", "hazards", "events"}
+    assert load_contract("enterprises").field("domain").type == "domain"
+    raw["enterprises"]["fields"][2]["type"] = "domian"
+    with pytest.raises(ModelInvalid, match=r"enterprises\.fields\[2\] \(name 'domain'\)\.type: unknown type 'domian'"):
+        validate(raw, ContractFile, "fields")
+    raw["enterprises"]["fields"][2]["type"] = "domain"
+    raw["events"]["key"] = "nope"
+    with pytest.raises(ModelInvalid, match=r"events: key 'nope' is not one of the fields"):
+        validate(raw, ContractFile, "fields")
