@@ -397,3 +397,23 @@ def test_geoparquet_bbox_covering_is_not_an_attribute(store, counties, tmp_path)
     stored = store.read("enterprises")
     assert "bbox" not in stored.columns
     assert np.allclose(stored.sort_values("id")["lon"].to_numpy(), df.sort_values("id")["lon"].to_numpy())
+
+
+def test_every_kind_has_one_handler_matching_its_contract():
+    from geo.fields import load_contract
+    from geo.ingest import HANDLERS, KINDS
+
+    assert KINDS == tuple(HANDLERS) == ("enterprises", "hazards", "events")
+    for kind, handler in HANDLERS.items():
+        contract = load_contract(kind)
+        names = {f.name for f in contract.fields}
+        assert handler.kind == kind and handler.key == contract.key
+        assert handler.critical <= names, kind
+        assert {handler.report_id, handler.declared_county} - {None} <= names, kind
+
+
+def test_unknown_kind_names_the_kinds(store, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("id\nR1\n", encoding="utf-8")
+    with pytest.raises(InputRejected, match="unknown kind 'roads'; use one of enterprises, hazards, events"):
+        ingest_file(store, path, "roads")

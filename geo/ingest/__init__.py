@@ -20,9 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from geo.catalogue import load_catalogue
+from geo.errors import InputRejected
 from geo.fields import load_contract
 from geo.ingest.batch import Batch, IngestOptions, add_malformed, parse
-from geo.ingest.kinds import check_enterprises, check_events, check_hazards
+from geo.ingest.kinds import HANDLERS, KINDS, KindHandler
 from geo.ingest.locate import locate, source_crs
 from geo.ingest.report import REPORT_COLUMNS, IngestResult, write_report
 from geo.ingest.upsert import isin_text as _isin_text
@@ -31,29 +32,39 @@ from geo.join import Hierarchy
 from geo.readers import read_table
 from geo.store import Store
 
-__all__ = ["REPORT_COLUMNS", "Batch", "IngestOptions", "IngestResult", "ingest_file", "write_report", "_isin_text"]
+__all__ = [
+    "HANDLERS",
+    "KINDS",
+    "REPORT_COLUMNS",
+    "Batch",
+    "IngestOptions",
+    "IngestResult",
+    "KindHandler",
+    "_isin_text",
+    "ingest_file",
+    "write_report",
+]
 
 
 def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOptions | None = None) -> IngestResult:
     """Read, validate, join and upsert one file. Raises InputRejected only when the whole file is unusable."""
     options = options or IngestOptions()
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        raise InputRejected(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     contract = load_contract(kind)
     raw = read_table(Path(path), sheet=options.sheet)
-    batch = parse(raw, contract, load_catalogue(), options)
+    batch = parse(raw, handler, contract, load_catalogue(), options)
     mapped = ", ".join(f"{c}→{f}" for f, c in batch.mapping.items() if c != f)
     notes = [f"columns: {mapped or 'all canonical'}"]
     if raw.encoding:
         notes.append(f"encoding: {raw.encoding}")
-    if kind == "events":
-        batch = check_events(batch, store)
-        accepted = batch.values.loc[~batch.report.rejected].reset_index(drop=True)
-    else:
+    if handler.geometry != "none":
         batch = dataclasses.replace(batch, hierarchy=_hierarchy(store))
         batch = dataclasses.replace(batch, spec=source_crs(raw, options.crs))
         notes.append(f"coordinates: {batch.crs_and_boundaries[0].name} → WGS84")
-        batch = check_enterprises(batch, store) if kind == "enterprises" else check_hazards(batch, store)
-        accepted = locate(batch)
-    inserted, updated = upsert(store, kind, "id", accepted)
+    batch = handler.check(batch, store)
+    inserted, updated = upsert(store, handler.kind, handler.key, locate(batch))
     add_malformed(batch)
     return _result(batch, Path(path), inserted, updated, notes)
 

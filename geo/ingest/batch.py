@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,11 @@ from geo.ingest.report import Report
 from geo.join import Hierarchy
 from geo.readers import RawTable
 
-CRITICAL = {"id", "enterprise_id", "domain", "lon", "lat", "type", "found_date"}
+if TYPE_CHECKING:
+    from geo.ingest.kinds import KindHandler
+
+#: Field types whose values come from a vocabulary: a value outside it is "unknown" (with the vocabulary).
+_VOCABULARIES = ("domain", "hazard_type", "event_type")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Batch:
     the one part every step adds to (a row with any rejection in it goes no further)."""
 
     raw: RawTable
+    handler: KindHandler
     contract: Contract
     mapping: dict[str, str]  # canonical field name -> the file's column
     values: pd.DataFrame  # parsed values, and the file's other columns as text; one row per row of `raw`
@@ -49,7 +55,7 @@ class Batch:
 
     @property
     def kind(self) -> str:
-        return self.contract.kind
+        return self.handler.kind
 
     @property
     def path(self) -> Path:
@@ -62,15 +68,13 @@ class Batch:
         return self.spec, self.hierarchy
 
 
-def parse(raw: RawTable, contract: Contract, catalogue: Catalogue, options: IngestOptions) -> Batch:
+def parse(
+    raw: RawTable, handler: KindHandler, contract: Contract, catalogue: Catalogue, options: IngestOptions
+) -> Batch:
     """Match the file's columns to the contract and parse every value; the problems go into the report."""
     mapping = match_columns(list(raw.frame.columns), contract)
     _require_columns(raw, contract, mapping)
-    key_col = mapping.get(contract.key)
-    ids = raw.frame[key_col].to_numpy(dtype=object) if key_col else np.full(len(raw.frame), "", dtype=object)
-    if contract.kind == "events":
-        ids = np.where(ids == "", raw.frame[mapping["enterprise_id"]].to_numpy(dtype=object), ids)
-    rep = Report(raw.positions, ids)
+    rep = Report(raw.positions, _report_ids(raw, mapping, contract.key, handler.report_id))
     parse_as = parsers(catalogue)
     values = pd.DataFrame(index=raw.frame.index)
     for f in contract.fields:
@@ -80,7 +84,7 @@ def parse(raw: RawTable, contract: Contract, catalogue: Catalogue, options: Inge
         parsed, bad = parse_column(parse_as[f.type], text)
         values[f.name] = parsed
         if bad.any():
-            _report_bad_values(rep, f, text, bad, contract.kind, catalogue)
+            _report_bad_values(rep, f, text, bad, f.name in handler.critical, catalogue)
     for f in contract.fields:
         if f.required and f.name in values:
             rep.reject(isnull(values[f.name]), f.name, f"missing {f.name} ({f.aliases[0] if f.aliases else f.name})")
@@ -89,9 +93,18 @@ def parse(raw: RawTable, contract: Contract, catalogue: Catalogue, options: Inge
         if col not in canonical:
             name = col if col not in values.columns else f"{col}_src"
             values[name] = raw.frame[col].where(raw.frame[col] != "", None)
-    if contract.kind != "events":
+    if handler.ids_given:
         reject_duplicates(values, rep, contract.key)
-    return Batch(raw, contract, mapping, values, rep, options, catalogue)
+    return Batch(raw, handler, contract, mapping, values, rep, options, catalogue)
+
+
+def _report_ids(raw: RawTable, mapping: dict[str, str], key: str, fallback: str | None) -> np.ndarray:
+    """What names each row in the report: its id, else (when the kind has one) the fallback field's value."""
+    key_col = mapping.get(key)
+    ids = raw.frame[key_col].to_numpy(dtype=object) if key_col else np.full(len(raw.frame), "", dtype=object)
+    if fallback is not None and fallback in mapping:
+        ids = np.where(ids == "", raw.frame[mapping[fallback]].to_numpy(dtype=object), ids)
+    return ids
 
 
 def _require_columns(raw: RawTable, contract: Contract, mapping: dict[str, str]) -> None:
@@ -109,21 +122,21 @@ def _require_columns(raw: RawTable, contract: Contract, mapping: dict[str, str])
 
 
 def _report_bad_values(
-    rep: Report, f: Field, text: pd.Series, bad: np.ndarray, kind: str, catalogue: Catalogue
+    rep: Report, f: Field, text: pd.Series, bad: np.ndarray, critical: bool, catalogue: Catalogue
 ) -> None:
-    """Unparseable values: rejected for the fields a record cannot do without, else a warning."""
+    """Unparseable values: rejected for the fields a record cannot do without (`critical`), else a warning."""
     shown = text[bad].str.slice(0, 40)  # only the bad values: cheap when there are few
     hint = TYPE_HINTS.get(f.type, "")
-    if f.name == "domain":
+    if f.type == "domain":
         hint = "one of " + ", ".join(f"{d.code} ({d.zh})" for d in catalogue.domains)
-    elif f.name == "type" and kind == "hazards":
+    elif f.type == "hazard_type":
         hint = "one of " + ", ".join(f"{t.code} ({t.zh})" for t in catalogue.hazard_types)
-    if f.name in ("domain", "type"):
+    if f.type in _VOCABULARIES:
         reason = "unknown value '" + shown + f"'; expected {hint}"
     else:
         reason = "'" + shown + f"' is not {hint}"
     reasons = np.empty(len(text), dtype=object)
-    if f.name in CRITICAL:
+    if critical:
         reasons[bad] = reason.to_numpy()
         rep.reject(bad, f.name, reasons)
     else:
@@ -163,7 +176,8 @@ def add_malformed(batch: Batch) -> None:
     if not raw.malformed:
         return
     columns = list(raw.frame.columns)
-    id_col = mapping.get(batch.contract.key) or mapping.get("enterprise_id")
+    fallback = batch.handler.report_id
+    id_col = mapping.get(batch.contract.key) or (mapping.get(fallback) if fallback else None)
     pos = columns.index(id_col) if id_col in columns else 0
     ids = [cells[pos] if len(cells) > pos else "" for _, cells, _ in raw.malformed]
     lines = [line for line, _, _ in raw.malformed]

@@ -1,9 +1,13 @@
-"""What is particular to each kind of record: its field checks after parsing."""
+"""What is particular to each kind of record, one `KindHandler` each in `HANDLERS`; every other step of
+ingest is the same for all kinds. A new kind is a table in `geo/data/fields.toml` plus one entry here."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -11,6 +15,25 @@ import pandas as pd
 from geo.ingest.batch import Batch, reject_duplicates
 from geo.ingest.upsert import isin_text
 from geo.store import Store
+
+
+@dataclass(frozen=True)
+class KindHandler:
+    """One kind of record: how it is checked, located and stored.
+
+    `geometry` says how its records are located: "point", one point each (another geometry gives its
+    representative point, with a warning; lon/lat columns are stored beside it; a file of points or of lon/lat
+    columns goes through coordinate arrays, see `IngestOptions.point_arrays`); "any", points, lines or
+    polygons, joined by their geometry; "none", not located (an event belongs to an enterprise)."""
+
+    kind: str  # its data contract (a table of geo/data/fields.toml) and its table in the store
+    geometry: Literal["point", "any", "none"]
+    check: Callable[[Batch, Store], Batch]  # its own checks once every value is parsed
+    critical: frozenset[str]  # fields whose unreadable value rejects the row (elsewhere: a warning)
+    key: str = "id"  # the upsert key: a stored record with an accepted record's key is replaced
+    ids_given: bool = True  # rows name their ids (a repeated one rejected at parsing); False: `check` does it
+    report_id: str | None = None  # the field naming a row in the report when its id is empty
+    declared_county: str | None = None  # a field declaring the county, warned of when the location disagrees
 
 
 def check_enterprises(batch: Batch, store: Store) -> Batch:
@@ -94,3 +117,30 @@ def _event_ids(values: pd.DataFrame, derived: np.ndarray) -> list[str]:
         basis = basis + "|" + text(col)
     basis = basis + "#" + basis.groupby(basis).cumcount().astype(str)
     return ["EV" + hashlib.sha1(b.encode("utf-8")).hexdigest()[:14] for b in basis[derived]]
+
+
+HANDLERS: dict[str, KindHandler] = {
+    "enterprises": KindHandler(
+        "enterprises",
+        geometry="point",
+        check=check_enterprises,
+        critical=frozenset({"id", "domain", "lon", "lat"}),
+        declared_county="county_code",
+    ),
+    "hazards": KindHandler(
+        "hazards",
+        geometry="any",
+        check=check_hazards,
+        critical=frozenset({"id", "type", "found_date", "lon", "lat"}),
+    ),
+    "events": KindHandler(
+        "events",
+        geometry="none",
+        check=check_events,
+        critical=frozenset({"id", "enterprise_id", "type", "found_date"}),
+        ids_given=False,
+        report_id="enterprise_id",
+    ),
+}
+#: The kinds `ingest_file` accepts, in the order they are best ingested (events name enterprises).
+KINDS: tuple[str, ...] = tuple(HANDLERS)

@@ -56,14 +56,18 @@ def source_crs(raw: RawTable, crs: str | None) -> CrsSpec:
     return parse_crs("wgs84")
 
 
-def locate(batch: Batch) -> Located:
-    """The accepted records, located.
+def locate(batch: Batch) -> Located | pd.DataFrame:
+    """The accepted records, located as their kind says (`KindHandler.geometry`); a kind without a location
+    gets its accepted rows as they are.
 
-    Enterprises given as points (lon/lat columns, or a file of points) go through coordinate arrays only: a
-    million point objects would cost more than everything else done with them."""
+    Records located by one point each, given as points (lon/lat columns, or a file of points), go through
+    coordinate arrays only: a million point objects would cost more than everything else done with them."""
     values = batch.values
+    if batch.handler.geometry == "none":
+        return values.loc[~batch.report.rejected].reset_index(drop=True)
     has_wkt = "wkt" in values and values["wkt"].notna().any()
-    if batch.options.point_arrays and batch.kind == "enterprises" and batch.raw.geometry is None and not has_wkt:
+    one_point = batch.handler.geometry == "point"
+    if batch.options.point_arrays and one_point and batch.raw.geometry is None and not has_wkt:
         return _locate_points(batch)
     return _locate_geometries(batch)
 
@@ -96,25 +100,26 @@ def _locate_geometries(batch: Batch) -> gpd.GeoDataFrame:
     geoms = repair(geometries(batch), rep)
     live = np.flatnonzero(~rep.rejected)
     src = geoms[live]
-    if batch.kind == "enterprises":
+    one_point = batch.handler.geometry == "point"
+    if one_point:
         not_point = shapely.get_type_id(src) != 0
         if not_point.any():
             rep.warn(
                 np.isin(np.arange(len(geoms)), live[not_point]),
                 "geometry",
-                "enterprise geometry is not a point; its representative point is used",
+                f"{_singular(batch.kind)} geometry is not a point; its representative point is used",
             )
             src = np.where(not_point, shapely.point_on_surface(src), src)
     wgs = to_wgs84_geoms(src, spec)
     bad_range = out_of_range(wgs)
     tolerance_m = batch.options.tolerance_m
-    if batch.kind == "hazards":
-        joined = assign_geometries(wgs, hierarchy, tolerance_m)
-    else:
+    if one_point:
         joined = assign_points(shapely.get_x(wgs), shapely.get_y(wgs), hierarchy, tolerance_m, points=wgs)
+    else:
+        joined = assign_geometries(wgs, hierarchy, tolerance_m)
     frame, keep_local = _judge(batch, live, joined, bad_range, lambda mask: src[mask])
     geometry = wgs[keep_local]
-    if batch.kind == "enterprises":
+    if one_point:
         frame["lon"] = np.round(shapely.get_x(geometry), 7)
         frame["lat"] = np.round(shapely.get_y(geometry), 7)
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
@@ -138,10 +143,16 @@ def _judge(
     near = (joined["join_status"] == "nearest").to_numpy() & ~outside
     if near.any():
         _warn_near(batch, live, near, joined)
-    if batch.kind == "enterprises" and "county_code" in batch.values:
-        _warn_declared_county(batch, "county_code", live, outside, joined)
+    declared = batch.handler.declared_county
+    if declared is not None and declared in batch.values:
+        _warn_declared_county(batch, declared, live, outside, joined)
     keep_local = ~outside
     return _records(batch, live[keep_local], joined.loc[keep_local]), keep_local
+
+
+def _singular(kind: str) -> str:
+    """How the report names one record of a kind: enterprises → enterprise."""
+    return kind.removesuffix("s")
 
 
 def _on_rows(n: int, rows: np.ndarray, texts) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +169,7 @@ def _reject_outside(batch: Batch, live: np.ndarray, outside: np.ndarray, joined:
     dist = joined["join_distance_m"].to_numpy()[outside]
     reasons = outside_reasons(source(outside), spec, hierarchy, batch.options.tolerance_m, dist)
     mask, texts = _on_rows(len(batch.values), live[outside], reasons)
-    field_name = "lon/lat" if batch.kind == "enterprises" or batch.raw.geometry is None else "geometry"
+    field_name = "lon/lat" if batch.handler.geometry == "point" or batch.raw.geometry is None else "geometry"
     batch.report.reject(mask, field_name, texts)
 
 
