@@ -26,8 +26,20 @@ from geo.readers import SUFFIXES
 from geo.store import Store
 
 TITLE = "riskmap"
-TILE_PROPS = ("id", "adcode", "name", "domain", "type", "risk_level", "risk_index", "risk_score", "n_red", "n_orange",
-              "n_yellow", "n_blue")  # fmt: skip
+TILE_PROPS = (
+    "id",
+    "adcode",
+    "name",
+    "domain",
+    "type",
+    "risk_level",
+    "risk_index",
+    "risk_score",
+    "n_red",
+    "n_orange",
+    "n_yellow",
+    "n_blue",
+)
 #: what an upload may be: every file the readers take, but a lone .shp (its .shx and .dbf cannot come along)
 UPLOAD_SUFFIXES = frozenset(SUFFIXES) - {".shp"}
 
@@ -83,15 +95,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store = Store.open(settings.store)
     state = State(store)
-    app = FastAPI(title=TITLE, description="Four-colour safety-risk maps: OGC API – Features, maps, risk near a point",
-                  version=__version__, default_response_class=ORJSON, docs_url=None, redoc_url=None)  # fmt: skip
+    app = FastAPI(
+        title=TITLE,
+        description="Four-colour safety-risk maps: OGC API – Features, maps, risk near a point",
+        version=__version__,
+        default_response_class=ORJSON,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.riskmap = state
     add_exception_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
 
     def token_of(request: Request) -> str | None:
         auth = request.headers.get("authorization", "")
@@ -142,9 +164,12 @@ def _add_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     def docs():
         return get_swagger_ui_html(
-            openapi_url="/openapi.json", title=f"{TITLE} API", swagger_js_url="/static/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger/swagger-ui.css", swagger_favicon_url="/static/swagger/favicon-32x32.png",
-        )  # fmt: skip
+            openapi_url="/openapi.json",
+            title=f"{TITLE} API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
 
 
 def _map_router(state: State, settings: Settings, auth) -> APIRouter:
@@ -152,9 +177,12 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
 
     @read.get("/map", summary="The four-colour map page (HTML)", response_class=HTMLResponse)
     def map_page(
-        request: Request, level: str = "county", domain: str = "all", parent: str | None = None,
+        request: Request,
+        level: str = "county",
+        domain: str = "all",
+        parent: str | None = None,
         lang: str | None = None,
-    ):  # fmt: skip
+    ):
         from layers.maps import render_map
 
         view = state.view()
@@ -162,19 +190,30 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
         cached = state.responses.get(key)
         if cached is None:
             html_text = render_map(
-                view.snapshot, view.boundaries, level=level, domain=domain, parent=parent or None,
-                lang=lang or settings.lang, basemap=_basemap(settings), mode="served", asset_base="/static",
+                view.snapshot,
+                view.boundaries,
+                level=level,
+                domain=domain,
+                parent=parent or None,
+                lang=lang or settings.lang,
+                basemap=_basemap(settings),
+                mode="served",
+                asset_base="/static",
                 api_base="",
-            )  # fmt: skip
+            )
             cached = (html_text.encode("utf-8"), None)
             state.responses.put(key, cached)
         return HTMLResponse(cached[0], headers={"Cache-Control": "no-cache"})
 
     @read.get("/clusters/enterprises", summary="Enterprises in view: points when few, server-side clusters otherwise")
     def clusters(
-        bbox: str, zoom: Annotated[float, Query(ge=0, le=24)], domain: str = "all", parent: str | None = None,
-        crs: str = "wgs84", limit: Annotated[int, Query(ge=1, le=5000)] = 2000,
-    ):  # fmt: skip
+        bbox: str,
+        zoom: Annotated[float, Query(ge=0, le=24)],
+        domain: str = "all",
+        parent: str | None = None,
+        crs: str = "wgs84",
+        limit: Annotated[int, Query(ge=1, le=5000)] = 2000,
+    ):
         from layers.features import cluster_points
 
         box = ogc.parse_bbox(bbox)
@@ -223,8 +262,15 @@ def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C
     @read.get("/conformance", summary="OGC API conformance classes")
     def conformance(request: Request, f: str | None = None):
         body = {"conformsTo": ogc.CONFORMANCE}
-        html_fn = (lambda b: ogc.html_page("conformance", "<ul>" + "".join(
-            f"<li>{c}</li>" for c in b["conformsTo"]) + "</ul>")) if _wants_html(request, f) else None  # fmt: skip
+        html_fn = (
+            (
+                lambda b: ogc.html_page(
+                    "conformance", "<ul>" + "".join(f"<li>{c}</li>" for c in b["conformsTo"]) + "</ul>"
+                )
+            )
+            if _wants_html(request, f)
+            else None
+        )
         return _respond(request, body, "application/json", "conformance", html_fn)
 
     @read.get("/collections", summary="Feature collections")
@@ -277,8 +323,16 @@ def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C
         box = ogc.parse_bbox(bbox)
 
         def make():
-            return ogc.items(_base(request), c, view, bbox=box, limit=limit, offset=offset, filters=filters,
-                             query=str(request.url.query))  # fmt: skip
+            return ogc.items(
+                _base(request),
+                c,
+                view,
+                bbox=box,
+                limit=limit,
+                offset=offset,
+                filters=filters,
+                query=str(request.url.query),
+            )
 
         if not _wants_html(request, f):
             return _cached_json(request, state, view.key, ogc.GEOJSON, make)
@@ -374,8 +428,15 @@ def _write_router(state: State, store: Store, settings: Settings, auth) -> APIRo
         from geo.build import build
 
         snap, _ = build(store, as_of or date.today())
-        return ORJSON({"snapshot": snap.id, "as_of": snap.meta["as_of"], "units": snap.meta["units"],
-                       "unit_levels": snap.meta["unit_levels"]}, status_code=201)  # fmt: skip
+        return ORJSON(
+            {
+                "snapshot": snap.id,
+                "as_of": snap.meta["as_of"],
+                "units": snap.meta["units"],
+                "unit_levels": snap.meta["unit_levels"],
+            },
+            status_code=201,
+        )
 
     return write
 
@@ -399,10 +460,10 @@ def region_html(b: dict[str, Any]) -> str:
 
 
 async def _upload(store: Store, settings: Settings, kind: str, file: UploadFile, crs, sheet) -> Response:
-    from geo.ingest import IngestOptions, ingest_file
+    from geo.ingest import KINDS, IngestOptions, ingest_file
 
-    if kind not in ("enterprises", "hazards", "events"):
-        raise InputRejected(f"unknown dataset kind {kind!r}; use enterprises, hazards or events")
+    if kind not in KINDS:
+        raise InputRejected(f"unknown dataset kind {kind!r}; use one of {', '.join(KINDS)}")
     name = Path(file.filename or "upload").name
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
@@ -424,7 +485,16 @@ async def _upload(store: Store, settings: Settings, kind: str, file: UploadFile,
         except RiskmapError as exc:  # name the user's file, not the temporary copy
             raise type(exc)(str(exc).replace(str(path), name)) from exc
     report = result.report.astype(object).where(result.report.notna(), None).to_dict(orient="records")
-    return ORJSON({
-        "file": name, "kind": kind, "rows": result.rows, "accepted": result.accepted, "rejected": result.rejected,
-        "warnings": result.warnings, "inserted": result.inserted, "updated": result.updated, "report": report,
-    })  # fmt: skip
+    return ORJSON(
+        {
+            "file": name,
+            "kind": kind,
+            "rows": result.rows,
+            "accepted": result.accepted,
+            "rejected": result.rejected,
+            "warnings": result.warnings,
+            "inserted": result.inserted,
+            "updated": result.updated,
+            "report": report,
+        }
+    )

@@ -67,7 +67,7 @@ def landing(base: str, title: str) -> dict[str, Any]:
                 "title": "collections",
             },
             {"href": f"{base}/map", "rel": "alternate", "type": "text/html", "title": "the four-colour map"},
-        ],  # fmt: skip
+        ],
     }
 
 
@@ -189,8 +189,9 @@ def features(c: Collection, rows: np.ndarray) -> list[dict[str, Any]]:
     return out
 
 
-def items(base: str, c: Collection, view: View, *, bbox, limit: int, offset: int, filters: dict[str, str],
-          query: str) -> dict[str, Any]:  # fmt: skip
+def items(
+    base: str, c: Collection, view: View, *, bbox, limit: int, offset: int, filters: dict[str, str], query: str
+) -> dict[str, Any]:
     rows = select(c, bbox, filters)
     page = rows[offset : offset + limit]
     url = f"{base}/collections/{c.id}/items"
@@ -221,8 +222,14 @@ def items(base: str, c: Collection, view: View, *, bbox, limit: int, offset: int
             }
         )
     if offset > 0:
-        links.append({"href": f"{url}?{keep}{sep}offset={max(0, offset - limit)}", "rel": "prev", "type": GEOJSON,
-                      "title": "previous page"})  # fmt: skip
+        links.append(
+            {
+                "href": f"{url}?{keep}{sep}offset={max(0, offset - limit)}",
+                "rel": "prev",
+                "type": GEOJSON,
+                "title": "previous page",
+            }
+        )
     return {
         "type": "FeatureCollection",
         "features": features(c, page),
@@ -266,10 +273,15 @@ def html_page(title: str, body: str) -> str:
 
 
 def links_html(links: list[dict[str, Any]]) -> str:
-    return "<ul>" + "".join(
-        f"<li><a href='{html.escape(link['href'])}'>{html.escape(link.get('title') or link['rel'])}</a> "
-        f"({html.escape(link['rel'])})</li>" for link in links
-    ) + "</ul>"  # fmt: skip
+    return (
+        "<ul>"
+        + "".join(
+            f"<li><a href='{html.escape(link['href'])}'>{html.escape(link.get('title') or link['rel'])}</a> "
+            f"({html.escape(link['rel'])})</li>"
+            for link in links
+        )
+        + "</ul>"
+    )
 
 
 def table_html(rows: list[dict[str, Any]]) -> str:

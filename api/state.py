@@ -23,15 +23,43 @@ from geo.errors import StoreEmpty
 from geo.query import SnapshotReader
 from geo.snapshot import current
 from geo.store import Store
-from layers.features import PointIndex
+from layers.features import REGION_FIELDS, PointIndex
 
 DOMAIN_COLS = ("risk_level", "risk_index")
-REGION_PROPS = ["adcode", "name", "admin_level", "parent_adcode", "risk_level", "risk_level_zh", "risk_index",
-                "n_red", "n_orange", "n_yellow", "n_blue", "n_units", "n_hazards"]  # fmt: skip
-UNIT_PROPS = ["id", "name", "domain", "industry", "address", "workers", "county_adcode", "city_adcode",
-              "province_adcode", "risk_score", "risk_level", "override", "method", "lon", "lat"]  # fmt: skip
-HAZARD_PROPS = ["id", "name", "type", "level", "population", "scale", "status", "county_adcode", "county_adcodes",
-                "city_adcode", "province_adcode", "risk_score", "risk_level"]  # fmt: skip
+#: what a region collection serves: the regional fields of every region output (one row per region, so no domain)
+REGION_PROPS = [c for c in REGION_FIELDS if c != "domain"]
+UNIT_PROPS = [
+    "id",
+    "name",
+    "domain",
+    "industry",
+    "address",
+    "workers",
+    "county_adcode",
+    "city_adcode",
+    "province_adcode",
+    "risk_score",
+    "risk_level",
+    "override",
+    "method",
+    "lon",
+    "lat",
+]
+HAZARD_PROPS = [
+    "id",
+    "name",
+    "type",
+    "level",
+    "population",
+    "scale",
+    "status",
+    "county_adcode",
+    "county_adcodes",
+    "city_adcode",
+    "province_adcode",
+    "risk_score",
+    "risk_level",
+]
 
 
 @dataclass

@@ -98,8 +98,11 @@ def _latencies(client, url: str, n: int, params=None) -> dict:
         times.append((time.perf_counter() - t) * 1000)
         r.raise_for_status()
     times.sort()
-    return {"p50_ms": round(statistics.median(times), 2), "p99_ms": round(times[int(len(times) * 0.99) - 1], 2),
-            "bytes": len(r.content)}  # fmt: skip
+    return {
+        "p50_ms": round(statistics.median(times), 2),
+        "p99_ms": round(times[int(len(times) * 0.99) - 1], 2),
+        "bytes": len(r.content),
+    }
 
 
 def _wait_ready(client, base: str, seconds: float = 60.0) -> None:
@@ -145,8 +148,14 @@ def browser_first_view(base: str, runs: int = 3) -> dict:
     full view (regions drawn and the first enterprise clusters fetched: window.riskmapReady)."""
     from playwright.sync_api import sync_playwright
 
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"]  # fmt: skip
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+    ]
     times, external = [], []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=args)
@@ -189,9 +198,11 @@ def service(work: Path, n: int) -> dict:
 
     port = _free_port()
     proc = subprocess.Popen(
-        [PY, "-m", "cli.main", "--store", str(work / "store-parquet"), "serve", "--port", str(port)], cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [PY, "-m", "cli.main", "--store", str(work / "store-parquet"), "serve", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(timeout=60) as client:
@@ -308,8 +319,10 @@ def pygeoapi_service(work: Path, n: int) -> dict:
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     if subprocess.run([str(py), "-c", "import pygeoapi, s3fs, geopandas, pyarrow, uvicorn, starlette"]).returncode:
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "pygeoapi", "starlette", "uvicorn", "geopandas", "pyarrow",
-                        "s3fs"], check=True)  # fmt: skip
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", "pygeoapi", "starlette", "uvicorn", "geopandas", "pyarrow", "s3fs"],
+            check=True,
+        )
     data = work / "counties.geojson"  # written by service(): exactly the features riskmap serves
     points = _pygeoapi_points(work)
     port = _free_port()
@@ -317,12 +330,29 @@ def pygeoapi_service(work: Path, n: int) -> dict:
     cfg.write_text(PYGEOAPI_CONFIG.format(port=port, data=data, points=points), encoding="utf-8")
     openapi = work / "pygeoapi-openapi.yml"
     env = {"PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(openapi), "PATH": str(venv / "bin")}
-    subprocess.run([str(venv / "bin" / "pygeoapi"), "openapi", "generate", str(cfg), "--output-file", str(openapi)],
-                   env=env, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [str(venv / "bin" / "pygeoapi"), "openapi", "generate", str(cfg), "--output-file", str(openapi)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     proc = subprocess.Popen(
-        [str(py), "-m", "uvicorn", "pygeoapi.starlette_app:APP", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            str(py),
+            "-m",
+            "uvicorn",
+            "pygeoapi.starlette_app:APP",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(timeout=60) as client:
@@ -335,9 +365,10 @@ def pygeoapi_service(work: Path, n: int) -> dict:
             for lon, lat in zip(rng.uniform(119.5, 121.5, n), rng.uniform(28.5, 30.5, n), strict=True):
                 dx, dy = 1000 / (111320 * np.cos(np.radians(lat))), 1000 / 110574
                 t = time.perf_counter()
-                client.get(base + "/collections/enterprises/items",
-                           params={"bbox": f"{lon - dx},{lat - dy},{lon + dx},{lat + dy}", "limit": 100,
-                                   "f": "json"}).raise_for_status()  # fmt: skip
+                client.get(
+                    base + "/collections/enterprises/items",
+                    params={"bbox": f"{lon - dx},{lat - dy},{lon + dx},{lat + dy}", "limit": 100, "f": "json"},
+                ).raise_for_status()
                 box.append((time.perf_counter() - t) * 1000)
             out["bbox_1km"] = _summary(box)
             return out
@@ -354,13 +385,20 @@ def _versions() -> str:
     import pyproj
     import shapely
 
-    return (f"Python {platform.python_version()}, pandas {pandas.__version__}, pyarrow {pyarrow.__version__}, "
-            f"shapely {shapely.__version__} (GEOS {shapely.geos_version_string}), geopandas {geopandas.__version__}, "
-            f"pyogrio {pyogrio.__version__} (GDAL {pyogrio.__gdal_version_string__}), pyproj {pyproj.__version__}")  # fmt: skip
+    return (
+        f"Python {platform.python_version()}, pandas {pandas.__version__}, pyarrow {pyarrow.__version__}, "
+        f"shapely {shapely.__version__} (GEOS {shapely.geos_version_string}), geopandas {geopandas.__version__}, "
+        f"pyogrio {pyogrio.__version__} (GDAL {pyogrio.__gdal_version_string__}), pyproj {pyproj.__version__}"
+    )
 
 
 def _parts(b: dict) -> str:
-    names = {"ingest_enterprises": "enterprises", "ingest_hazards": "sites", "ingest_events": "events", "build": "build"}
+    names = {
+        "ingest_enterprises": "enterprises",
+        "ingest_hazards": "sites",
+        "ingest_events": "events",
+        "build": "build",
+    }
     return ", ".join(f"{label} {b[key]:.2f} s" for key, label in names.items() if key in b)
 
 
@@ -376,49 +414,90 @@ def write_report(results: dict, args, out: Path) -> str:
         return "met" if flag else "**missed**"
 
     rows = [
-        ("Spatial join, 1 point per enterprise → county", f"{join['seconds']:.3f} s vs sjoin {join['sjoin_seconds']:.3f} s "
-         f"= {join['sjoin_seconds'] / join['seconds']:.1f}× (identical: {join['identical']})", "≥ 3× sjoin",
-         ok(join['sjoin_seconds'] / join['seconds'] >= 3 and join['identical'])),
-        ("Full build from GeoParquet", f"{pq_b['seconds']:.1f} s ({_parts(pq_b)}) vs read {read_pq:.2f} s "
-         f"= {pq_b['seconds'] / read_pq:.1f}×", "≤ 3× read", ok(pq_b['seconds'] <= 3 * read_pq)),
-        ("Full build from CSV", f"{csv_b['seconds']:.1f} s ({_parts(csv_b)}) vs read {read_csv:.2f} s "
-         f"= {csv_b['seconds'] / read_csv:.1f}×", "≤ 3× read", ok(csv_b['seconds'] <= 3 * read_csv)),
-        ("Peak memory, build from CSV", f"{csv_b['peak_mb']:.0f} MB", "< 3 GB", ok(csv_b['peak_mb'] < 3072)),
-        ("Peak memory, build from GeoParquet", f"{pq_b['peak_mb']:.0f} MB", "< 3 GB", ok(pq_b['peak_mb'] < 3072)),
-    ]  # fmt: skip
+        (
+            "Spatial join, 1 point per enterprise → county",
+            f"{join['seconds']:.3f} s vs sjoin {join['sjoin_seconds']:.3f} s "
+            f"= {join['sjoin_seconds'] / join['seconds']:.1f}× (identical: {join['identical']})",
+            "≥ 3× sjoin",
+            ok(join["sjoin_seconds"] / join["seconds"] >= 3 and join["identical"]),
+        ),
+        (
+            "Full build from GeoParquet",
+            f"{pq_b['seconds']:.1f} s ({_parts(pq_b)}) vs read {read_pq:.2f} s = {pq_b['seconds'] / read_pq:.1f}×",
+            "≤ 3× read",
+            ok(pq_b["seconds"] <= 3 * read_pq),
+        ),
+        (
+            "Full build from CSV",
+            f"{csv_b['seconds']:.1f} s ({_parts(csv_b)}) vs read {read_csv:.2f} s = {csv_b['seconds'] / read_csv:.1f}×",
+            "≤ 3× read",
+            ok(csv_b["seconds"] <= 3 * read_csv),
+        ),
+        ("Peak memory, build from CSV", f"{csv_b['peak_mb']:.0f} MB", "< 3 GB", ok(csv_b["peak_mb"] < 3072)),
+        ("Peak memory, build from GeoParquet", f"{pq_b['peak_mb']:.0f} MB", "< 3 GB", ok(pq_b["peak_mb"] < 3072)),
+    ]
     if svc:
         cg, nr, mv = svc["county_geojson"], svc["near_1km"], svc["mvt_z8_12"]
         rows += [
-            ("County layer GeoJSON (90 features)", f"p50 {cg['p50_ms']} ms, p99 {cg['p99_ms']} ms (first request "
-             f"{cg['first_request_ms']} ms, {cg['bytes'] / 1e6:.2f} MB)", "p50 ≤ 5, p99 ≤ 20 ms",
-             ok(cg['p50_ms'] <= 5 and cg['p99_ms'] <= 20)),
-            ("/near, 1 km", f"p50 {nr['p50_ms']} ms, p99 {nr['p99_ms']} ms", "p50 ≤ 10 ms", ok(nr['p50_ms'] <= 10)),
-            ("Enterprise MVT z8–12, each tile rendered", f"p50 {mv['p50_ms']} ms, p99 {mv['p99_ms']} ms ({mv['n']} tiles)",
-             "p50 ≤ 30 ms", ok(mv['p50_ms'] <= 30)),
+            (
+                "County layer GeoJSON (90 features)",
+                f"p50 {cg['p50_ms']} ms, p99 {cg['p99_ms']} ms (first request "
+                f"{cg['first_request_ms']} ms, {cg['bytes'] / 1e6:.2f} MB)",
+                "p50 ≤ 5, p99 ≤ 20 ms",
+                ok(cg["p50_ms"] <= 5 and cg["p99_ms"] <= 20),
+            ),
+            ("/near, 1 km", f"p50 {nr['p50_ms']} ms, p99 {nr['p99_ms']} ms", "p50 ≤ 10 ms", ok(nr["p50_ms"] <= 10)),
+            (
+                "Enterprise MVT z8–12, each tile rendered",
+                f"p50 {mv['p50_ms']} ms, p99 {mv['p99_ms']} ms ({mv['n']} tiles)",
+                "p50 ≤ 30 ms",
+                ok(mv["p50_ms"] <= 30),
+            ),
             ("Enterprise MVT z8–12, cached", f"p50 {svc['mvt_z8_12_cached']['p50_ms']} ms", "", ""),
-        ]  # fmt: skip
+        ]
         if "snapshot_load_s" in svc:
-            rows.append(("Service: load and index a snapshot (first request after start or after a build)",
-                         f"{svc['snapshot_load_s']} s; server peak memory {svc.get('server_peak_mb')} MB", "", ""))
+            rows.append(
+                (
+                    "Service: load and index a snapshot (first request after start or after a build)",
+                    f"{svc['snapshot_load_s']} s; server peak memory {svc.get('server_peak_mb')} MB",
+                    "",
+                    "",
+                )
+            )
     if svc and "browser" in svc:
         bw = svc["browser"]
-        rows.append(("Browser: served county map, first full view", f"{bw['first_view_s']} s, page {bw['page_bytes'] / 1e6:.2f} MB, "
-                     f"{bw['external_requests']} external requests", "≤ 3 s, < 1.5 MB",
-                     ok(bw['first_view_s'] <= 3 and bw['page_bytes'] < 1.5e6)))  # fmt: skip
+        rows.append(
+            (
+                "Browser: served county map, first full view",
+                f"{bw['first_view_s']} s, page {bw['page_bytes'] / 1e6:.2f} MB, "
+                f"{bw['external_requests']} external requests",
+                "≤ 3 s, < 1.5 MB",
+                ok(bw["first_view_s"] <= 3 and bw["page_bytes"] < 1.5e6),
+            )
+        )
     pg = r.get("pygeoapi", {})
     if svc and "p50_ms" in pg:
         cg = svc["county_geojson"]
         rows += [
-            ("pygeoapi 0.21 (GeoJSON provider, uvicorn), same county layer",
-             f"p50 {pg['p50_ms']} ms, p99 {pg['p99_ms']} ms; riskmap is {pg['p50_ms'] / cg['p50_ms']:.0f}× faster at p50",
-             "side by side", ""),
-        ]  # fmt: skip
+            (
+                "pygeoapi 0.21 (GeoJSON provider, uvicorn), same county layer",
+                f"p50 {pg['p50_ms']} ms, p99 {pg['p99_ms']} ms; riskmap is {pg['p50_ms'] / cg['p50_ms']:.0f}× faster at p50",
+                "side by side",
+                "",
+            ),
+        ]
         if "bbox_1km" in pg:
             bb, nr = pg["bbox_1km"], svc["near_1km"]
-            rows.append((f"pygeoapi Parquet provider, {args.enterprises:,} enterprises, items in a 2 km box "
-                         "(nearest analogue of /near)",
-                         f"p50 {bb['p50_ms']} ms, p99 {bb['p99_ms']} ms; riskmap /near is "
-                         f"{bb['p50_ms'] / nr['p50_ms']:.0f}× faster at p50", "side by side", ""))  # fmt: skip
+            rows.append(
+                (
+                    f"pygeoapi Parquet provider, {args.enterprises:,} enterprises, items in a 2 km box "
+                    "(nearest analogue of /near)",
+                    f"p50 {bb['p50_ms']} ms, p99 {bb['p99_ms']} ms; riskmap /near is "
+                    f"{bb['p50_ms'] / nr['p50_ms']:.0f}× faster at p50",
+                    "side by side",
+                    "",
+                )
+            )
     table = "| stage | measured | target | |\n|---|---|---|---|\n" + "\n".join(
         f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows
     )
@@ -509,8 +588,15 @@ and a snapshot published. Meeting 3× would take a compiled single-pass ingest.
 """
 
 
-ALL_STAGES = ("read_csv_pyarrow", "read_parquet_pyarrow", "join_vs_sjoin", "build_from_csv", "build_from_parquet",
-              "service", "pygeoapi")  # fmt: skip
+ALL_STAGES = (
+    "read_csv_pyarrow",
+    "read_parquet_pyarrow",
+    "join_vs_sjoin",
+    "build_from_csv",
+    "build_from_parquet",
+    "service",
+    "pygeoapi",
+)
 
 
 def main() -> int:
@@ -522,7 +608,12 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--work", type=Path, default=Path("/tmp/riskmap-bench"))
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
-    p.add_argument("--stages", nargs="*", choices=ALL_STAGES, help="rerun only these (others from WORK/results.json); none: rewrite the report")
+    p.add_argument(
+        "--stages",
+        nargs="*",
+        choices=ALL_STAGES,
+        help="rerun only these (others from WORK/results.json); none: rewrite the report",
+    )
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     t = time.perf_counter()

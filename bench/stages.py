@@ -82,8 +82,12 @@ def _timed_build(work: Path, store_name: str, enterprise_files: list[tuple[str, 
 
 
 def build_from_csv(work: Path) -> dict:
-    return _timed_build(work, "store-csv", [("enterprises.csv", None), ("enterprises_gcj02_gbk.csv", "gcj02")],
-                        ["hazards.geojson", "events.csv"])  # fmt: skip
+    return _timed_build(
+        work,
+        "store-csv",
+        [("enterprises.csv", None), ("enterprises_gcj02_gbk.csv", "gcj02")],
+        ["hazards.geojson", "events.csv"],
+    )
 
 
 def build_from_parquet(work: Path) -> dict:

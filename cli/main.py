@@ -115,9 +115,13 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     counties = counties.loc[counties["admin_level"] == "county"]
     t0 = time.perf_counter()
     files = generate_demo(
-        Path(args.out), counties, n_enterprises=args.enterprises, seed=args.seed, n_hazards=args.hazards,
+        Path(args.out),
+        counties,
+        n_enterprises=args.enterprises,
+        seed=args.seed,
+        n_hazards=args.hazards,
         n_events=args.events,
-    )  # fmt: skip
+    )
     for kind, paths in files.items():
         for p in paths:
             print(f"{kind:12s} {p}")
@@ -255,9 +259,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         out = out.with_suffix(out.suffix + ".zip")  # a Shapefile is several files: always delivered zipped
     args.out = out
     n = export_layer(
-        snap, store.read("boundaries"), args.what, args.format, out, level=args.level,
-        domain=args.domain, crs=args.crs, lang=args.lang, parent=args.parent,
-    )  # fmt: skip
+        snap,
+        store.read("boundaries"),
+        args.what,
+        args.format,
+        out,
+        level=args.level,
+        domain=args.domain,
+        crs=args.crs,
+        lang=args.lang,
+        parent=args.parent,
+    )
     print(f"wrote {n} {args.what} features ({args.format}, {args.crs}) to {args.out}")
     return 0
 
@@ -269,9 +281,16 @@ def cmd_map(args: argparse.Namespace) -> int:
     store = _store(args)
     snap = current(store)
     html = render_map(
-        snap, store.read("boundaries"), level=args.level, domain=args.domain, parent=args.parent, lang=args.lang,
-        basemap=args.basemap, basemap_key=args.basemap_key or "", mode="inline",
-    )  # fmt: skip
+        snap,
+        store.read("boundaries"),
+        level=args.level,
+        domain=args.domain,
+        parent=args.parent,
+        lang=args.lang,
+        basemap=args.basemap,
+        basemap_key=args.basemap_key or "",
+        mode="inline",
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
@@ -316,10 +335,12 @@ def cmd_near(args: argparse.Namespace) -> int:
         return 0
     q, summary = result["query"], result["summary"]
     print(f"within {q['radius_m']:.0f} m of {q['lon_wgs84']}, {q['lat_wgs84']} (WGS84) as of {q['as_of']}:")
-    print(f"  enterprises {result['total']['enterprises']}, hazard sites {result['total']['hazards']}; "
-          f"by level: {', '.join(f'{k} {v}' for k, v in summary['counts'].items())}; "
-          f"highest: {summary['highest_level']}; "
-          f"exposure {summary['exposure']}")  # fmt: skip
+    print(
+        f"  enterprises {result['total']['enterprises']}, hazard sites {result['total']['hazards']}; "
+        f"by level: {', '.join(f'{k} {v}' for k, v in summary['counts'].items())}; "
+        f"highest: {summary['highest_level']}; "
+        f"exposure {summary['exposure']}"
+    )
     for r in result["regions"]:
         print(f"  in {r['admin_level']} {r['name']} ({r['adcode']}): {r['risk_level']} (index {r['risk_index']})")
     for e in result["enterprises"][: args.limit]:
@@ -364,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("ingest", help="validate, join and store a census file")
     i.add_argument("file", type=Path)
-    i.add_argument("--kind", required=True, choices=["enterprises", "hazards", "events"])
+    i.add_argument("--kind", required=True, help="what the file holds: enterprises, hazards, events, … (geo.ingest.KINDS)")
     i.add_argument("--crs", help="coordinates' CRS: wgs84 (default), cgcs2000, gcj02, bd09, EPSG:<n>")
     i.add_argument("--sheet", "--layer", dest="sheet", help="XLSX sheet or GeoPackage layer (default: the first/only)")
     i.add_argument("--report", type=Path, help="rejection report CSV (default: STORE/reports/...)")

@@ -173,9 +173,10 @@ def _check_codes(frame: gpd.GeoDataFrame) -> None:
         raise BoundaryCheckFailed(f"units whose parent is not loaded: {sample}")
     rank = dict(zip(frame["adcode"], frame["level_rank"], strict=True))
     wrong = [
-        a for a, p in zip(frame["adcode"], frame["parent_adcode"], strict=True)
+        a
+        for a, p in zip(frame["adcode"], frame["parent_adcode"], strict=True)
         if p is not None and isinstance(p, str) and rank[p] >= rank[a]
-    ]  # fmt: skip
+    ]
     if wrong:
         raise BoundaryCheckFailed(f"units whose parent is not at a coarser level: {', '.join(wrong[:10])}")
     std = frame["level_rank"] <= 2

@@ -105,8 +105,9 @@ def _score(
     if hazards is None:
         hazards = gpd.GeoDataFrame(
             {"id": [], "name": [], "type": [], "level": [], "population": [], "scale": [], "status": []},
-            geometry=[], crs="EPSG:4326",
-        )  # fmt: skip
+            geometry=[],
+            crs="EPSG:4326",
+        )
         for level in ("province", "city", "county"):
             hazards[f"{level}_adcode"] = pd.Series(dtype=object)
     hz_scores = score_hazards(hazards, model, catalogue).reset_index(drop=True)

@@ -18,10 +18,6 @@ from geo.values import plain as _plain
 if TYPE_CHECKING:
     from geo.snapshot import Snapshot
 
-HAZARD_FIELDS = (
-    "id", "name", "type", "level", "population", "scale", "status", "risk_score", "risk_level", "basis",
-    "county_adcode", "county_adcodes",
-)
 UNIT_FIELDS = ("id", "name", "domain", "industry", "county_adcode", "risk_score", "risk_level", "override", "method")
 
 
@@ -44,7 +40,8 @@ def explain(
         out = _unit(snap, units, target, used, model)
     elif len(hazards) and target in set(hazards["id"]):
         row = hazards.loc[hazards["id"] == target].iloc[0]
-        out = {"kind": "hazard", "as_of": str(used), **{c: _plain(row.get(c)) for c in HAZARD_FIELDS if c in row}}
+        attrs = {c: _plain(row[c]) for c in hazards.columns if c != hazards.geometry.name}
+        out = {"kind": "hazard", "as_of": str(used), **attrs}
     else:
         raise UnitNotFound(f"{target!r} is neither a region adcode nor an enterprise or hazard site id in the build")
     return {**out, "snapshot": snap.id, "model_fingerprint": model.fingerprint()}
@@ -101,9 +98,13 @@ def format_text(data: dict[str, Any]) -> str:
             + f"; hazard sites: {data['n_hazards']}",
         ]
         lines += [f"rule: {r}" for r in data["rules"]] or ["rules: none fired"]
-        lines.append("domains: " + ", ".join(
-            f"{d} {v['risk_level']} ({v['risk_index']:.1f}, {v['n_units']} units)" for d, v in data["domains"].items()
-        ))  # fmt: skip
+        lines.append(
+            "domains: "
+            + ", ".join(
+                f"{d} {v['risk_level']} ({v['risk_index']:.1f}, {v['n_units']} units)"
+                for d, v in data["domains"].items()
+            )
+        )
         top = (data.get("explanation") or {}).get("top") or []
         if top:
             lines.append("top contributors:")

@@ -238,14 +238,27 @@ def parse_date(text: pd.Series) -> Parsed:
 
 
 _EVENT_TYPES = {
-    "hidden_danger": "hidden_danger", "隐患": "hidden_danger", "hazard": "hidden_danger", "danger": "hidden_danger",
-    "accident": "accident", "事故": "accident",
-    "alarm": "alarm", "报警": "alarm", "预警": "alarm", "监测报警": "alarm",
-}  # fmt: skip
+    "hidden_danger": "hidden_danger",
+    "隐患": "hidden_danger",
+    "hazard": "hidden_danger",
+    "danger": "hidden_danger",
+    "accident": "accident",
+    "事故": "accident",
+    "alarm": "alarm",
+    "报警": "alarm",
+    "预警": "alarm",
+    "监测报警": "alarm",
+}
 _DANGER_GRADES = {
-    "general": "general", "一般": "general", "一般隐患": "general", "一般事故隐患": "general",
-    "major": "major", "重大": "major", "重大隐患": "major", "重大事故隐患": "major",
-}  # fmt: skip
+    "general": "general",
+    "一般": "general",
+    "一般隐患": "general",
+    "一般事故隐患": "general",
+    "major": "major",
+    "重大": "major",
+    "重大隐患": "major",
+    "重大事故隐患": "major",
+}
 
 
 def _vocab(words: dict[str, str]) -> Callable[[pd.Series], Parsed]:

@@ -99,8 +99,11 @@ def point_table(frame: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> pa.Table:
     ext = {b"ARROW:extension:name": b"geoarrow.point", b"ARROW:extension:metadata": json.dumps({"crs": crs}).encode()}
     table = table.append_column(pa.field("geometry", points.type, metadata=ext), points)
     finite = np.isfinite(x) & np.isfinite(y)
-    bbox = [float(x[finite].min()), float(y[finite].min()), float(x[finite].max()), float(y[finite].max())] \
-        if finite.any() else []  # fmt: skip
+    bbox = (
+        [float(x[finite].min()), float(y[finite].min()), float(x[finite].max()), float(y[finite].max())]
+        if finite.any()
+        else []
+    )
     geo = {
         "version": "1.1.0",
         "primary_column": "geometry",

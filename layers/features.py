@@ -18,6 +18,7 @@ import shapely
 
 from geo.catalogue import LEVELS
 from geo.errors import BoundaryNotFound
+from geo.scoring.regions import OUTPUT_COLUMNS as REGION_COLUMNS
 from layers.clusters import PointIndex, cluster_points
 from layers.styles import Styles, load_styles
 
@@ -37,22 +38,7 @@ __all__ = [
 ]
 
 #: Region attributes every region output carries, in order.
-REGION_FIELDS: tuple[str, ...] = (
-    "adcode",
-    "name",
-    "parent_adcode",
-    "admin_level",
-    "domain",
-    "risk_level",
-    "risk_level_zh",
-    "risk_index",
-    "n_red",
-    "n_orange",
-    "n_yellow",
-    "n_blue",
-    "n_units",
-    "n_hazards",
-)
+REGION_FIELDS: tuple[str, ...] = tuple(c for c in REGION_COLUMNS if c not in ("rules", "explanation"))
 ENTERPRISE_FIELDS: tuple[str, ...] = (
     "id",
     "name",

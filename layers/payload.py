@@ -43,9 +43,19 @@ __all__ = ["build_payload", "hazard_domains", "read_units"]
 
 _RANK = {code: i for i, code in enumerate(LEVELS)}
 UNIT_COLUMNS = [
-    "id", "name", "domain", "industry", "lon", "lat", "risk_score", "risk_level", "override",
-    "province_adcode", "city_adcode", "county_adcode",
-]  # fmt: skip
+    "id",
+    "name",
+    "domain",
+    "industry",
+    "lon",
+    "lat",
+    "risk_score",
+    "risk_level",
+    "override",
+    "province_adcode",
+    "city_adcode",
+    "county_adcode",
+]
 
 
 def read_units(snapshot: Snapshot, columns: list[str] | None = None) -> pd.DataFrame:

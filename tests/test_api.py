@@ -221,14 +221,18 @@ def test_gdal_oapif_lists_and_reads_every_collection(server):
         assert cid in listing.stdout
     county = subprocess.run(
         ["ogrinfo", "-ro", "-so", "-oo", "PAGE_SIZE=1000", f"OAPIF:{server}", "regions-county"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert county.returncode == 0, county.stderr
     assert "Feature Count: 90" in county.stdout
     hz = subprocess.run(
         ["ogrinfo", "-ro", "-al", "-q", "-oo", "PAGE_SIZE=1000", f"OAPIF:{server}", "hazards"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert hz.returncode == 0 and hz.stdout.count("OGRFeature(hazards)") > 0
 
 
@@ -303,6 +307,7 @@ def test_vector_tiles(server, demo_store):
     assert httpx.get(f"{server}/tiles/enterprises/3/99/0.mvt").status_code == 400
 
 
+@pytest.mark.browser
 def test_served_map_in_chromium_offline(server):
     """The service's own /map in headless chromium with every non-local request blocked: nothing fails,
     nothing external is asked for, and the screenshot holds all four colours."""
@@ -361,9 +366,12 @@ def test_settings_from_file_and_environment(tmp_path, monkeypatch):
 
 
 def test_clusters_bad_parameters_are_400(server):
-    for params in ({"bbox": "123,27,118,32", "zoom": 7}, {"bbox": "119,29,121,31", "zoom": 9, "crs": "bd09"},
-                   {"bbox": "119,29,121,31", "zoom": 9, "domain": "nope"},
-                   {"bbox": "119,29,121,31", "zoom": 9, "parent": "999999"}):  # fmt: skip
+    for params in (
+        {"bbox": "123,27,118,32", "zoom": 7},
+        {"bbox": "119,29,121,31", "zoom": 9, "crs": "bd09"},
+        {"bbox": "119,29,121,31", "zoom": 9, "domain": "nope"},
+        {"bbox": "119,29,121,31", "zoom": 9, "parent": "999999"},
+    ):
         r = httpx.get(server + "/clusters/enterprises", params=params)
         assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json", (params, r.text)
 
@@ -383,6 +391,9 @@ def test_upload_size_limit(demo_store, tmp_path):
     app = create_app(Settings(store=demo_store.root, editor_token_hashes=(hash_token(TOKEN),), max_upload_mb=0.001))
     with TestClient(app) as client:
         body = b"id,domain,lon,lat\n" + b"X,fire,120.1,30.2\n" * 200  # ~3.8 KB > 1 KB
-        r = client.post("/datasets/enterprises", files={"file": ("big.csv", body, "text/csv")},
-                        headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+        r = client.post(
+            "/datasets/enterprises",
+            files={"file": ("big.csv", body, "text/csv")},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
     assert r.status_code == 413 and "big.csv" in r.json()["detail"]

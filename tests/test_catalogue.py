@@ -23,13 +23,24 @@ def test_default_is_cached(cat: Catalogue) -> None:
 
 def test_counts(cat: Catalogue) -> None:
     assert [d.code for d in cat.domains] == [
-        "hazchem", "industry", "fire", "road", "waterway", "construction", "urban", "tourism",
-    ]  # fmt: skip
+        "hazchem",
+        "industry",
+        "fire",
+        "road",
+        "waterway",
+        "construction",
+        "urban",
+        "tourism",
+    ]
     assert 40 <= len(cat.industries) <= 50
     assert {h.code for h in cat.hazard_types} == {
-        "ground_collapse", "geological", "tailings_pond",
-        "accident_blackspot", "chemical_park", "flood_lowland",
-    }  # fmt: skip
+        "ground_collapse",
+        "geological",
+        "tailings_pond",
+        "accident_blackspot",
+        "chemical_park",
+        "flood_lowland",
+    }
     assert all(cat.industries_in(d.code) for d in cat.domains), "every domain has industries"
 
 
@@ -62,9 +73,18 @@ def test_each_domain_resolves_by_alias(cat: Catalogue) -> None:
 
 @pytest.mark.parametrize(
     ("text", "code"),
-    [("危化", "hazchem"), ("危化品", "hazchem"), ("工贸", "industry"), ("交通", "road"), ("渔业", "waterway"),
-     ("建筑施工", "construction"), ("城市", "urban"), ("旅游", "tourism"), ("Fire Safety", "fire")],
-)  # fmt: skip
+    [
+        ("危化", "hazchem"),
+        ("危化品", "hazchem"),
+        ("工贸", "industry"),
+        ("交通", "road"),
+        ("渔业", "waterway"),
+        ("建筑施工", "construction"),
+        ("城市", "urban"),
+        ("旅游", "tourism"),
+        ("Fire Safety", "fire"),
+    ],
+)
 def test_common_domain_aliases(cat: Catalogue, text: str, code: str) -> None:
     assert cat.domain_code(text) == code
 

@@ -8,6 +8,9 @@ import pandas as pd
 import pytest
 
 from cli.main import main
+from geo.catalogue import LEVELS
+
+COUNTS = [f"n_{lv}" for lv in LEVELS]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +38,18 @@ def test_demo_ingests_and_builds(demo, capsys):
 def test_strict_and_errors(demo, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,domain,lon,lat\nX1,mining,120.1,30.2\n", encoding="utf-8")
-    code, out, err = run(capsys, "--store", str(demo), "ingest", str(bad), "--kind", "enterprises", "--strict",
-                         "--report", str(tmp_path / "r.csv"))  # fmt: skip
+    code, out, err = run(
+        capsys,
+        "--store",
+        str(demo),
+        "ingest",
+        str(bad),
+        "--kind",
+        "enterprises",
+        "--strict",
+        "--report",
+        str(tmp_path / "r.csv"),
+    )
     assert code == 1 and "1 rejected" in out and "--strict" in err
     assert "mining" in pd.read_csv(tmp_path / "r.csv", encoding="utf-8-sig")["reason"].iloc[0]
     code, _, err = run(capsys, "--store", str(demo), "ingest", str(tmp_path / "none.csv"), "--kind", "enterprises")
@@ -51,8 +64,18 @@ def test_build_explain_trend_export(demo, tmp_path, capsys):
     code, out, _ = run(capsys, "--store", str(demo), "explain", "330106", "--json")
     data = json.loads(out)
     assert data["adcode"] == "330106" and data["risk_level"] in {"red", "orange", "yellow", "blue"}
-    code, out, _ = run(capsys, "--store", str(demo), "trend", "--from", "2025-06-01", "--to", "2026-11-01",
-                       "--out", str(tmp_path / "t.csv"))  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "--store",
+        str(demo),
+        "trend",
+        "--from",
+        "2025-06-01",
+        "--to",
+        "2026-11-01",
+        "--out",
+        str(tmp_path / "t.csv"),
+    )
     trend = pd.read_csv(tmp_path / "t.csv", encoding="utf-8-sig")
     assert len(trend) == 90 and set(trend["change"]) <= {"up", "down", "same"}
     out_csv = tmp_path / "regions.csv"
@@ -61,8 +84,7 @@ def test_build_explain_trend_export(demo, tmp_path, capsys):
         == 0
     )
     regions = pd.read_csv(out_csv, dtype={"adcode": str, "parent_adcode": str}, encoding="utf-8-sig")
-    for col in ("adcode", "name", "parent_adcode", "domain", "risk_level", "risk_level_zh", "risk_index", "n_red",
-                "n_orange", "n_yellow", "n_blue"):  # fmt: skip
+    for col in ("adcode", "name", "parent_adcode", "domain", "risk_level", "risk_level_zh", "risk_index", *COUNTS):
         assert col in regions
     per_level = regions[["n_red", "n_orange", "n_yellow", "n_blue"]].sum(axis=1)
     assert len(regions) == 90 and (per_level == regions["n_units"] + regions["n_hazards"]).all()  # units and sites

@@ -284,10 +284,15 @@ def test_hazard_types_and_geometries(hazards: gpd.GeoDataFrame) -> None:
     assert set(hazards["type"]) == {h.code for h in load_catalogue().hazard_types}
     pairs = set(zip(hazards["type"], hazards.geom_type, strict=True))
     assert pairs == {
-        ("ground_collapse", "Point"), ("geological", "Point"), ("geological", "LineString"),
-        ("accident_blackspot", "Point"), ("accident_blackspot", "LineString"), ("tailings_pond", "Polygon"),
-        ("chemical_park", "Polygon"), ("flood_lowland", "Polygon"),
-    }  # fmt: skip
+        ("ground_collapse", "Point"),
+        ("geological", "Point"),
+        ("geological", "LineString"),
+        ("accident_blackspot", "Point"),
+        ("accident_blackspot", "LineString"),
+        ("tailings_pond", "Polygon"),
+        ("chemical_park", "Polygon"),
+        ("flood_lowland", "Polygon"),
+    }
     assert hazards.is_valid.all()
     assert set(hazards["level"].dropna()) <= {"red", "orange", "yellow", "blue"}
     assert 0.3 < hazards["level"].isna().mean() < 0.7

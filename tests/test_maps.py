@@ -28,8 +28,14 @@ from tests.conftest import require_tool
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 MAX_PAGE_BYTES = 1_500_000
 
 
@@ -212,6 +218,7 @@ def _level_pixels(png: bytes, styles, opacity: float, background: str) -> dict[s
     return out
 
 
+@pytest.mark.browser
 def test_saved_page_offline_four_colours_and_no_failed_request(pw, page_html, tmp_path):
     path = tmp_path / "map.html"
     path.write_text(page_html, encoding="utf-8")
@@ -235,6 +242,7 @@ def test_saved_page_offline_four_colours_and_no_failed_request(pw, page_html, tm
     assert title == "浙江省安全生产风险四色图"
 
 
+@pytest.mark.browser
 def test_untrusted_names_show_as_text_everywhere(pw, page_html, tmp_path, snap):
     path = tmp_path / "map.html"
     path.write_text(page_html, encoding="utf-8")
@@ -264,6 +272,7 @@ def test_untrusted_names_show_as_text_everywhere(pw, page_html, tmp_path, snap):
     assert injected == 0 and b.dialogs == [] and b.external == [] and b.failed == [] and b.errors == []
 
 
+@pytest.mark.browser
 def test_drill_down_and_domain_switch_by_clicking(pw, page_html, tmp_path):
     path = tmp_path / "map.html"
     path.write_text(page_html, encoding="utf-8")
@@ -347,6 +356,7 @@ class _Service(BaseHTTPRequestHandler):
         return self._send(b"not found", "text/plain", 404)
 
 
+@pytest.mark.browser
 def test_served_page_in_browser_fetches_only_from_the_service(pw, snap, boundaries):
     from layers.features import PointIndex
 

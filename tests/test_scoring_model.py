@@ -73,20 +73,32 @@ def test_frozen() -> None:
         (("red = 10.0", "red = 2.0"), "region.level_weights", "red >= orange >= yellow >= blue"),
         (("default = 20.0", "township = 20.0"), "region.k", "needs a `default` entry"),
         (("county = 250.0", "county = 0.0"), "region.k.county", "greater than 0"),
-        (("thresholds = [10, 100, 500, 1000]", "thresholds = [10, 500, 100, 1000]"), "hazards.population",
-         "strictly ascend"),
+        (
+            ("thresholds = [10, 100, 500, 1000]", "thresholds = [10, 500, 100, 1000]"),
+            "hazards.population",
+            "strictly ascend",
+        ),
         (("points = [8.0, 20.0, 35.0, 45.0]", "points = [8.0, 20.0]"), "hazards.population", "equal length"),
-        (("min_count = { county = 1, township = 1, village = 1 }", "min_count = { county = 0 }"),
-         "region.rules[0] (id 'veto_unit').min_count.county", "greater than or equal to 1"),
-        (('at_least = "orange"\ntext = "重大风险', 'at_least = "pink"\ntext = "重大风险'),
-         "region.rules[1] (id 'many_red').at_least", "'red'"),
+        (
+            ("min_count = { county = 1, township = 1, village = 1 }", "min_count = { county = 0 }"),
+            "region.rules[0] (id 'veto_unit').min_count.county",
+            "greater than or equal to 1",
+        ),
+        (
+            ('at_least = "orange"\ntext = "重大风险', 'at_least = "pink"\ntext = "重大风险'),
+            "region.rules[1] (id 'many_red').at_least",
+            "'red'",
+        ),
         (('id = "many_red"', 'id = "veto_unit"'), "region.rules", "unique (duplicated: veto_unit)"),
-        (("→ 区域至少为{at_least_zh}\"\n\n[[region.rules]]", "{oops}\"\n\n[[region.rules]]"),
-         "region.rules[0] (id 'veto_unit').text", "may only use"),
+        (
+            ('→ 区域至少为{at_least_zh}"\n\n[[region.rules]]', '{oops}"\n\n[[region.rules]]'),
+            "region.rules[0] (id 'veto_unit').text",
+            "may only use",
+        ),
         (("per_alarm = 0.01", "per_alarm = 0.01\nper_alarms = 0.02"), "dynamic.alarm.per_alarms", "unknown key"),
-        (('scheme = "fixed"', 'scheme = 4'), "region.scheme", "got 4"),
+        (('scheme = "fixed"', "scheme = 4"), "region.scheme", "got 4"),
     ],
-)  # fmt: skip
+)
 def test_invalid_files_name_file_key_and_problem(tmp_path: Path, edit, where: str, problem: str) -> None:
     path = variant(tmp_path, edit)
     with pytest.raises(ModelInvalid) as info:

@@ -63,18 +63,36 @@ def units(*rows: dict) -> pd.DataFrame:
                 "county_adcode": county,
             }
         )
-    cols = ["id", "name", "domain", "risk_score", "risk_level", "override", "veto", "province_adcode", "city_adcode",
-            "county_adcode"]  # fmt: skip
+    cols = [
+        "id",
+        "name",
+        "domain",
+        "risk_score",
+        "risk_level",
+        "override",
+        "veto",
+        "province_adcode",
+        "city_adcode",
+        "county_adcode",
+    ]
     return pd.DataFrame(recs, columns=cols).astype({"override": object})
 
 
 def sites(*rows: dict) -> pd.DataFrame:
     recs = [
-        {"id": f"h{i}", "name": f"点{i}", "type": r.get("type", "chemical_park"), "risk_score": 80.0,
-         "risk_level": r["risk_level"], "basis": r.get("basis", "assessed"), "province_adcode": "330000",
-         "city_adcode": CITY_OF[r["county"]], "county_adcode": r["county"]}
+        {
+            "id": f"h{i}",
+            "name": f"点{i}",
+            "type": r.get("type", "chemical_park"),
+            "risk_score": 80.0,
+            "risk_level": r["risk_level"],
+            "basis": r.get("basis", "assessed"),
+            "province_adcode": "330000",
+            "city_adcode": CITY_OF[r["county"]],
+            "county_adcode": r["county"],
+        }
         for i, r in enumerate(rows)
-    ]  # fmt: skip
+    ]
     return pd.DataFrame(recs)
 
 
@@ -161,9 +179,7 @@ def test_veto_rule() -> None:
     out = regions(units({"county": "330102", "risk_level": "red", "veto": True, "override": "open major ..."}))
     county = at(out, "330102")
     assert county["risk_index"] == 3.9 and county["risk_level"] == "orange"
-    assert county["rules"] == [
-        "1 家企业存在未整改重大事故隐患（一票否决）→ 区域至少为较大风险"
-    ]
+    assert county["rules"] == ["1 家企业存在未整改重大事故隐患（一票否决）→ 区域至少为较大风险"]
     assert county["explanation"]["rules"][0]["raised"] is True
     assert county["explanation"]["index_level"] == "blue"
     assert at(out, "330100")["risk_level"] == "blue"
@@ -227,9 +243,14 @@ def test_area_exponent() -> None:
 
 def _county_boundaries(n: int) -> pd.DataFrame:
     return pd.DataFrame(
-        {"adcode": [f"33{i:04d}" for i in range(n)], "name": [f"县{i}" for i in range(n)], "admin_level": "county",
-         "parent_adcode": None, "level_rank": 2}
-    )  # fmt: skip
+        {
+            "adcode": [f"33{i:04d}" for i in range(n)],
+            "name": [f"县{i}" for i in range(n)],
+            "admin_level": "county",
+            "parent_adcode": None,
+            "level_rank": 2,
+        }
+    )
 
 
 @pytest.mark.parametrize("scheme", ["quantiles", "natural_breaks"])
@@ -455,19 +476,31 @@ def test_top_contributors_equal_a_full_sort() -> None:
     rng = np.random.default_rng(7)
     n = 3000
     counties = rng.choice(list(CITY_OF), size=n)
-    u = units(*[{"county": c, "risk_level": lv, "domain": d, "risk_score": s, "id": f"u{rng.integers(10**6)}"}
-                for c, lv, d, s in zip(counties, rng.choice(LEVELS, size=n, p=[0.01, 0.04, 0.25, 0.7]),
-                                       rng.choice(DOMAINS[:3], size=n), rng.integers(0, 4, size=n) * 10.0,
-                                       strict=True)])  # fmt: skip
-    h = sites(*[{"county": c, "risk_level": lv} for c, lv in zip(counties[:40], rng.choice(LEVELS, size=40),
-                                                                      strict=True)])  # fmt: skip
+    u = units(
+        *[
+            {"county": c, "risk_level": lv, "domain": d, "risk_score": s, "id": f"u{rng.integers(10**6)}"}
+            for c, lv, d, s in zip(
+                counties,
+                rng.choice(LEVELS, size=n, p=[0.01, 0.04, 0.25, 0.7]),
+                rng.choice(DOMAINS[:3], size=n),
+                rng.integers(0, 4, size=n) * 10.0,
+                strict=True,
+            )
+        ]
+    )
+    h = sites(
+        *[{"county": c, "risk_level": lv} for c, lv in zip(counties[:40], rng.choice(LEVELS, size=40), strict=True)]
+    )
     out = regions(u, h)
     lw, sf = MODEL.region.level_weights, MODEL.region.site_factor
-    members = pd.concat([u.assign(kind="unit", item_domain=u["domain"]),
-                         h.assign(kind="site", item_domain="hazchem")], ignore_index=True)  # fmt: skip
+    members = pd.concat(
+        [u.assign(kind="unit", item_domain=u["domain"]), h.assign(kind="site", item_domain="hazchem")],
+        ignore_index=True,
+    )
     members["weight"] = members["risk_level"].map(lw.of) * np.where(members["kind"] == "site", sf, 1.0)
-    members = members.sort_values(["weight", "risk_score", "kind", "id", "name"],
-                                  ascending=[False, False, True, True, True], kind="stable")  # fmt: skip
+    members = members.sort_values(
+        ["weight", "risk_score", "kind", "id", "name"], ascending=[False, False, True, True, True], kind="stable"
+    )
     top_n = MODEL.region.top_n
     checked = 0
     for _, row in out.iterrows():

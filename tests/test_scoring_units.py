@@ -111,9 +111,14 @@ def test_workers_log_scale(workers: int, points: float) -> None:
 def test_inherent_capped_at_100() -> None:
     # 38 + 30 + 15 + 8 + 5 + 8 + 15 = 119 → 100
     row = one(
-        industry_code="hazchem_production", major_hazard_level=1, hazardous_processes=3, dust_explosion=True,
-        confined_space=True, ammonia_refrigeration=True, workers=999,
-    )  # fmt: skip
+        industry_code="hazchem_production",
+        major_hazard_level=1,
+        hazardous_processes=3,
+        dust_explosion=True,
+        confined_space=True,
+        ammonia_refrigeration=True,
+        workers=999,
+    )
     assert row["inherent"] == 100.0 and row["risk_score"] == 100.0 and row["risk_level"] == "red"
 
 
@@ -370,8 +375,13 @@ def test_explain_unit_matches_and_adds_up() -> None:
     # (38 + 15 + 10) × 0.9 × 1.10 = 62.37
     assert exp["raw_score"] == pytest.approx(62.37)
     assert exp["dynamic"]["hidden_dangers"] == {
-        "open_general": 1, "open_major": 0, "overdue": 1, "earliest_open_major_found": None, "term": 0.1, "max": 0.6,
-    }  # fmt: skip
+        "open_general": 1,
+        "open_major": 0,
+        "overdue": 1,
+        "earliest_open_major_found": None,
+        "term": 0.1,
+        "max": 0.6,
+    }
     # contributions add up: 38 + 15 + 10 + control 63 × (0.9 − 1) + dynamic 56.7 × 0.1 = 62.37
     assert exp["contributions"]["control"] == pytest.approx(-6.3, abs=1e-3)
     assert exp["contributions"]["dynamic"] == pytest.approx(5.67, abs=1e-3)

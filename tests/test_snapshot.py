@@ -16,8 +16,16 @@ from geo.snapshot import current, publish
 def _tables(tag: str):
     units = gpd.GeoDataFrame({"id": [f"{tag}-1"], "risk_level": ["red"]}, geometry=[shapely.Point(120, 30)], crs=4326)
     hazards = gpd.GeoDataFrame({"id": [], "risk_level": []}, geometry=[], crs=4326)
-    regions = pd.DataFrame({"adcode": ["330106"], "domain": ["all"], "risk_level": ["red"], "tag": [tag],
-                            "rules": [["r"]], "explanation": [{"tag": tag}]})  # fmt: skip
+    regions = pd.DataFrame(
+        {
+            "adcode": ["330106"],
+            "domain": ["all"],
+            "risk_level": ["red"],
+            "tag": [tag],
+            "rules": [["r"]],
+            "explanation": [{"tag": tag}],
+        }
+    )
     return units, hazards, regions
 
 
@@ -134,5 +142,7 @@ def test_stale_score_columns_in_the_records_are_replaced(store, counties, tmp_pa
     fresh = compute(store, date(2026, 11, 1)).units
     assert units["risk_level"].tolist() == fresh["risk_level"].tolist() != ["red"] * len(fresh)
     assert units["risk_score"].tolist() == fresh["risk_score"].tolist()
-    assert snap.meta["unit_levels"] == fresh["risk_level"].value_counts().reindex(
-        ["red", "orange", "yellow", "blue"], fill_value=0).to_dict()  # fmt: skip
+    assert (
+        snap.meta["unit_levels"]
+        == fresh["risk_level"].value_counts().reindex(["red", "orange", "yellow", "blue"], fill_value=0).to_dict()
+    )

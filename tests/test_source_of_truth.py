@@ -112,9 +112,7 @@ def test_api_explains_every_unit_and_region(custom):
             data = r.json()
             assert data["snapshot"] == snap.id
             _assert_unit_adds_up(data, row)
-        for adcode, level in regions.loc[regions["domain"] == "all", ["adcode", "admin_level"]].itertuples(
-            index=False
-        ):
+        for adcode, level in regions.loc[regions["domain"] == "all", ["adcode", "admin_level"]].itertuples(index=False):
             r = client.get(f"/regions/{adcode}")
             assert r.status_code == 200, r.text
             data = r.json()

@@ -33,9 +33,23 @@ from geo.values import plain as _plain
 __all__ = ["OUTPUT_COLUMNS", "regional_levels"]
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
-    "adcode", "name", "admin_level", "parent_adcode", "domain", "risk_index", "risk_level", "risk_level_zh",
-    "n_red", "n_orange", "n_yellow", "n_blue", "n_units", "n_hazards", "rules", "explanation",
-)  # fmt: skip
+    "adcode",
+    "name",
+    "admin_level",
+    "parent_adcode",
+    "domain",
+    "risk_index",
+    "risk_level",
+    "risk_level_zh",
+    "n_red",
+    "n_orange",
+    "n_yellow",
+    "n_blue",
+    "n_units",
+    "n_hazards",
+    "rules",
+    "explanation",
+)
 
 _LEVEL_OF_RANK = np.array([None, *LEVELS], dtype=object)
 _STANDARD_ORDER = {"province": 0, "city": 1, "county": 2}
@@ -81,9 +95,11 @@ def _base_members(
     keep = ["id", "name", "risk_score", *code_cols]
     u_level = _levels_of(units, "units")
     u = units.reindex(columns=keep).assign(
-        kind="unit", item_domain=units["domain"] if "domain" in units.columns else None, level=u_level,
+        kind="unit",
+        item_domain=units["domain"] if "domain" in units.columns else None,
+        level=u_level,
         veto=_veto(units, u_level),
-    )  # fmt: skip
+    )
     frames = [u]
     if hazards is not None and len(hazards):
         h = hazards[~_closed_sites(hazards, model)]
@@ -112,10 +128,22 @@ def _contribution_order(members: pd.DataFrame) -> np.ndarray:
         return pa.array(s.astype("str"), from_pandas=True)  # missing stays null
 
     score = pd.to_numeric(members["risk_score"], errors="coerce").fillna(-1.0).to_numpy()
-    table = pa.table({"w": members["weight"].to_numpy(), "s": score, "u": members["kind"].eq("unit").to_numpy(),
-                      "i": text(members["id"]), "n": text(members["name"])})  # fmt: skip
-    keys = [("w", "descending", "at_start"), ("s", "descending", "at_start"), ("u", "ascending", "at_start"),
-            ("i", "ascending", "at_start"), ("n", "ascending", "at_start")]  # fmt: skip
+    table = pa.table(
+        {
+            "w": members["weight"].to_numpy(),
+            "s": score,
+            "u": members["kind"].eq("unit").to_numpy(),
+            "i": text(members["id"]),
+            "n": text(members["name"]),
+        }
+    )
+    keys = [
+        ("w", "descending", "at_start"),
+        ("s", "descending", "at_start"),
+        ("u", "ascending", "at_start"),
+        ("i", "ascending", "at_start"),
+        ("n", "ascending", "at_start"),
+    ]
     return pc.sort_indices(table, sort_keys=keys).to_numpy()
 
 
@@ -227,9 +255,11 @@ def _k(grid: pd.DataFrame, model: ScoringModel) -> pd.DataFrame:
     usable = (r.area.exponent > 0) & np.isfinite(area) & (area > 0)
     area_factor = np.where(usable, (np.where(usable, area, 1.0) / r.area.reference_km2) ** r.area.exponent, 1.0)
     return grid.assign(
-        k_level=k_level, domain_factor=dom_factor.to_numpy(dtype=np.float64), area_factor=area_factor,
+        k_level=k_level,
+        domain_factor=dom_factor.to_numpy(dtype=np.float64),
+        area_factor=area_factor,
         k=k_level * dom_factor.to_numpy(dtype=np.float64) * area_factor,
-    )  # fmt: skip
+    )
 
 
 def _classify(grid: pd.DataFrame, model: ScoringModel) -> np.ndarray:
@@ -328,8 +358,10 @@ def _explanations(
 ) -> list[dict]:
     r = model.region
     per_domain = grid[grid["domain"] != "all"].groupby(["admin_level", "adcode"], sort=False)
-    domains = {key: dict(zip(g["domain"].tolist(), g["risk_index"].astype(float).tolist(), strict=True))
-               for key, g in per_domain}  # fmt: skip
+    domains = {
+        key: dict(zip(g["domain"].tolist(), g["risk_index"].astype(float).tolist(), strict=True))
+        for key, g in per_domain
+    }
     weights = {lv: r.level_weights.of(lv) for lv in LEVELS}
     out = []
     for i, row in enumerate(grid.itertuples(index=False)):

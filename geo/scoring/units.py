@@ -32,9 +32,21 @@ __all__ = ["OUTPUT_COLUMNS", "explain_unit", "score_enterprises"]
 
 #: Columns of `score_enterprises`, in order. `veto` (bool) says the unit is red by 一票否决.
 OUTPUT_COLUMNS: tuple[str, ...] = (
-    "id", "inherent", "control_factor", "dynamic_factor", "risk_score", "method", "computed_level",
-    "risk_level", "override", "veto", "open_dangers", "overdue_dangers", "accidents_window", "alarms_window",
-)  # fmt: skip
+    "id",
+    "inherent",
+    "control_factor",
+    "dynamic_factor",
+    "risk_score",
+    "method",
+    "computed_level",
+    "risk_level",
+    "override",
+    "veto",
+    "open_dangers",
+    "overdue_dangers",
+    "accidents_window",
+    "alarms_window",
+)
 
 _LEVEL_OF_RANK = np.array([None, *LEVELS], dtype=object)  # rank 1..4 → code
 _MAJOR = ("major", "重大", "重大事故隐患", "重大隐患")
@@ -150,8 +162,12 @@ def _inherent_points(frame: pd.DataFrame, model: ScoringModel, catalogue: Catalo
         "workers": np.minimum(inh.workers.max, inh.workers.per_log10 * np.log10(1.0 + workers)),
     }
     total = np.minimum(100.0, sum(points.values()))
-    return {**{f"pts_{k}": v for k, v in points.items()}, "base_weight": weight, "weight_source": source,
-            "index_inherent": total}  # fmt: skip
+    return {
+        **{f"pts_{k}": v for k, v in points.items()},
+        "base_weight": weight,
+        "weight_source": source,
+        "index_inherent": total,
+    }
 
 
 def _control(frame: pd.DataFrame, model: ScoringModel) -> np.ndarray:
@@ -264,13 +280,13 @@ def _dynamic(stats: Mapping[str, np.ndarray], model: ScoringModel) -> dict[str, 
     d = model.dynamic
     hd, acc, al = d.hidden_danger, d.accident, d.alarm
     danger = np.minimum(
-        hd.max, hd.open_general * stats["open_general"] + hd.open_major * stats["open_major"]
-        + hd.overdue * stats["overdue"],
-    )  # fmt: skip
+        hd.max,
+        hd.open_general * stats["open_general"] + hd.open_major * stats["open_major"] + hd.overdue * stats["overdue"],
+    )
     accident = np.minimum(
-        acc.max, acc.per_accident * stats["accident"] + acc.per_death * stats["deaths"]
-        + acc.per_injury * stats["injuries"],
-    )  # fmt: skip
+        acc.max,
+        acc.per_accident * stats["accident"] + acc.per_death * stats["deaths"] + acc.per_injury * stats["injuries"],
+    )
     alarm = np.minimum(al.max, al.per_alarm * stats["alarm"])
     factor = np.minimum(d.max_factor, 1.0 + danger + accident + alarm)
     return {"term_hidden_danger": danger, "term_accident": accident, "term_alarm": alarm, "dynamic": factor}
@@ -291,9 +307,13 @@ def _declared_rank(frame: pd.DataFrame, catalogue: Catalogue) -> np.ndarray:
 
 
 def _override_text(
-    veto: np.ndarray, n_major: np.ndarray, first_major: np.ndarray, by_declared: np.ndarray,
-    declared: np.ndarray, computed: np.ndarray,
-) -> np.ndarray:  # fmt: skip
+    veto: np.ndarray,
+    n_major: np.ndarray,
+    first_major: np.ndarray,
+    by_declared: np.ndarray,
+    declared: np.ndarray,
+    computed: np.ndarray,
+) -> np.ndarray:
     """The override reason of each unit (None where no override applies)."""
     out = np.full(len(veto), None, dtype=object)
     if veto.any():
@@ -329,9 +349,12 @@ def _levels(parts: dict[str, np.ndarray], frame: pd.DataFrame, model: ScoringMod
 # Public API
 # --------------------------------------------------------------------------------------------------
 def _components(
-    enterprises: pd.DataFrame, events: pd.DataFrame | None, as_of: date | datetime | str,
-    model: ScoringModel, catalogue: Catalogue,
-) -> dict[str, np.ndarray]:  # fmt: skip
+    enterprises: pd.DataFrame,
+    events: pd.DataFrame | None,
+    as_of: date | datetime | str,
+    model: ScoringModel,
+    catalogue: Catalogue,
+) -> dict[str, np.ndarray]:
     """Every intermediate quantity of the score, one array per quantity, aligned with `enterprises`."""
     n = len(enterprises)
     ids = enterprises["id"] if "id" in enterprises.columns else pd.Series([None] * n, dtype=object)
@@ -390,22 +413,33 @@ def _f(x: Any) -> float:
     return round(float(x), 4)
 
 
-_INDICATORS = ("industry", "major_hazard", "processes", "dust_explosion", "confined_space",
-               "ammonia_refrigeration", "workers")  # fmt: skip
+_INDICATORS = (
+    "industry",
+    "major_hazard",
+    "processes",
+    "dust_explosion",
+    "confined_space",
+    "ammonia_refrigeration",
+    "workers",
+)
 
 
 def _explain_inherent(p: dict[str, np.ndarray], row: pd.Series) -> dict[str, Any]:
     """Indicator-by-indicator inputs and points (their sum, capped at 100, is the inherent score)."""
     inputs = {
-        "industry": {"industry_code": row.get("industry_code"), "domain": row.get("domain"),
-                     "base_weight": _f(p["base_weight"][0]), "weight_from": str(p["weight_source"][0])},
+        "industry": {
+            "industry_code": row.get("industry_code"),
+            "domain": row.get("domain"),
+            "base_weight": _f(p["base_weight"][0]),
+            "weight_from": str(p["weight_source"][0]),
+        },
         "major_hazard": {"major_hazard_level": row.get("major_hazard_level")},
         "processes": {"hazardous_processes": row.get("hazardous_processes")},
         "dust_explosion": {"dust_explosion": row.get("dust_explosion")},
         "confined_space": {"confined_space": row.get("confined_space")},
         "ammonia_refrigeration": {"ammonia_refrigeration": row.get("ammonia_refrigeration")},
         "workers": {"workers": row.get("workers")},
-    }  # fmt: skip
+    }
     indicators = {
         k: {**{a: _plain(b) for a, b in inputs[k].items()}, "points": _f(p[f"pts_{k}"][0])} for k in _INDICATORS
     }
