@@ -385,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("ingest", help="validate, join and store a census file")
     i.add_argument("file", type=Path)
-    i.add_argument("--kind", required=True, help="what the file holds: enterprises, hazards, events, … (geo.ingest.KINDS)")
+    i.add_argument(
+        "--kind", required=True, help="what the file holds: enterprises, hazards, events, … (geo.ingest.KINDS)"
+    )
     i.add_argument("--crs", help="coordinates' CRS: wgs84 (default), cgcs2000, gcj02, bd09, EPSG:<n>")
     i.add_argument("--sheet", "--layer", dest="sheet", help="XLSX sheet or GeoPackage layer (default: the first/only)")
     i.add_argument("--report", type=Path, help="rejection report CSV (default: STORE/reports/...)")
