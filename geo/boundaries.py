@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -18,6 +19,9 @@ import shapely
 
 from geo.crs import geometry_to_wgs84, parse_crs
 from geo.errors import BoundaryCheckFailed, BoundaryNotFound, InputRejected
+
+if TYPE_CHECKING:
+    from geo.store import Store
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "boundaries"
 #: Administrative level → rank, coarsest first (not to be confused with risk-level ranks).
@@ -222,6 +226,17 @@ def load_bundled(province: str = "330000") -> gpd.GeoDataFrame:
             f"no bundled boundaries for {province} at {path}; run `riskmap boundaries import --province {province}`"
         )
     return gpd.read_parquet(path)
+
+
+def ensure_boundaries(store: Store, province: str = "330000") -> gpd.GeoDataFrame:
+    """The store's boundaries. A store without any gets the bundled ones first, written under the store's lock
+    and only if it still has none once the lock is held (two writers starting on an empty store write them
+    once). Call it without holding the lock: `Store.lock` is not re-entrant."""
+    if not store.has("boundaries"):
+        with store.lock():
+            if not store.has("boundaries"):
+                store.write("boundaries", load_bundled(province))
+    return store.read("boundaries")
 
 
 def add_units(

@@ -191,7 +191,10 @@ class Store:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive writer lock (readers need none: every file is replaced atomically)."""
+        """Exclusive writer lock (readers need none: every file is replaced atomically).
+
+        Not re-entrant: each call takes an flock on a file of its own opening, so a `lock()` inside another
+        one of the same store, even in the same thread, waits for ever. Take it once around a write."""
         with open(self.root / ".lock", "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:

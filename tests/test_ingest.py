@@ -417,3 +417,39 @@ def test_unknown_kind_names_the_kinds(store, tmp_path):
     path.write_text("id\nR1\n", encoding="utf-8")
     with pytest.raises(InputRejected, match="unknown kind 'roads'; use one of enterprises, hazards, events"):
         ingest_file(store, path, "roads")
+
+
+def test_bundled_boundaries_are_written_under_the_store_lock(counties, tmp_path, monkeypatch):
+    """A store without boundaries gets the bundled ones under the lock, and the lock is never taken twice over
+    (it is not re-entrant: a nested lock would wait for ever)."""
+    import contextlib
+
+    from geo.store import Store
+
+    held: list[bool] = []
+    writes: list[tuple[str, bool]] = []
+    real_lock, real_write = Store.lock, Store.write
+
+    @contextlib.contextmanager
+    def lock(self):
+        assert not held, "nested Store.lock()"
+        with real_lock(self):
+            held.append(True)
+            try:
+                yield
+            finally:
+                held.pop()
+
+    def write(self, name, frame):
+        writes.append((name, bool(held)))
+        real_write(self, name, frame)
+
+    monkeypatch.setattr(Store, "lock", lock)
+    monkeypatch.setattr(Store, "write", write)
+    store = Store.open(tmp_path / "fresh")
+    path = tmp_path / "e.csv"
+    _enterprises(counties).to_csv(path, index=False)
+    assert ingest_file(store, path, "enterprises").accepted == 6
+    assert writes == [("boundaries", True), ("enterprises", True)]
+    assert ingest_file(store, path, "enterprises").updated == 6
+    assert writes[2:] == [("enterprises", True)]

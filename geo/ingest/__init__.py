@@ -82,8 +82,8 @@ def _result(batch: Batch, path: Path, inserted: int, updated: int, notes: list[s
 
 
 def _hierarchy(store: Store) -> Hierarchy:
-    from geo.boundaries import load_bundled
+    """The store's boundaries (the bundled ones written first, under the store's lock, into a store without
+    any), before `upsert` takes the lock: it is not re-entrant."""
+    from geo.boundaries import ensure_boundaries
 
-    if not store.has("boundaries"):
-        store.write("boundaries", load_bundled())
-    return Hierarchy.from_boundaries(store.read("boundaries"))
+    return Hierarchy.from_boundaries(ensure_boundaries(store))
