@@ -453,3 +453,39 @@ def test_bundled_boundaries_are_written_under_the_store_lock(counties, tmp_path,
     assert writes == [("boundaries", True), ("enterprises", True)]
     assert ingest_file(store, path, "enterprises").updated == 6
     assert writes[2:] == [("enterprises", True)]
+
+
+def test_event_words_are_stored_as_the_codes_scoring_counts(store, counties, tmp_path):
+    """Ingest turns every accepted spelling of an event type and a danger grade into its code, once; scoring
+    compares codes only."""
+    from datetime import date
+
+    from geo.catalogue import load_catalogue
+    from geo.scoring import load_model, score_enterprises
+
+    df = _enterprises(counties, n=1)
+    ent = tmp_path / "e.csv"
+    df.to_csv(ent, index=False)
+    ingest_file(store, ent, "enterprises")
+    words = [
+        ("隐患", "重大事故隐患"),
+        ("HAZARD", "Major"),
+        ("danger", "一般隐患"),
+        ("隐患", ""),
+        ("事故", ""),
+        ("Accident", "重大"),
+        ("预警", ""),
+        ("监测报警", ""),
+        ("alarm", ""),
+    ]
+    ev = tmp_path / "ev.csv"
+    lines = "".join(f"{df['id'][0]},{kind},{grade},2026-03-01\n" for kind, grade in words)
+    ev.write_text("企业编号,类型,隐患等级,发现日期\n" + lines, encoding="utf-8")
+    assert ingest_file(store, ev, "events").accepted == len(words)
+    events = store.read("events")
+    assert events["type"].tolist() == ["hidden_danger"] * 4 + ["accident"] * 2 + ["alarm"] * 3
+    assert events["severity"].tolist()[:4] == ["major", "major", "general", "general"]
+    assert events["severity"].iloc[4:].isna().all()
+    scores = score_enterprises(store.read("enterprises"), events, date(2026, 3, 2), load_model(), load_catalogue())
+    row = scores.iloc[0]
+    assert (row["open_dangers"], row["accidents_window"], row["alarms_window"], row["veto"]) == (4, 2, 3, True)

@@ -49,12 +49,10 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 )
 
 _LEVEL_OF_RANK = np.array([None, *LEVELS], dtype=object)  # rank 1..4 → code
-_MAJOR = ("major", "重大", "重大事故隐患", "重大隐患")
-_TYPES = {
-    "hidden_danger": ("hidden_danger", "隐患", "事故隐患"),
-    "accident": ("accident", "事故"),
-    "alarm": ("alarm", "报警", "预警"),
-}
+#: Event codes as the store holds them: ingest turns the words of a file (隐患, 重大事故隐患, ...) into these once
+#: (`geo.fields`' event_type and danger_grade vocabularies), so scoring compares codes and reads no words.
+_DANGER, _ACCIDENT, _ALARM = "hidden_danger", "accident", "alarm"
+_MAJOR = "major"
 _NAT = np.iinfo(np.int64).max
 _DAY = np.timedelta64(1, "D")
 
@@ -98,10 +96,11 @@ def _days(frame: pd.DataFrame, col: str) -> np.ndarray:
     return s.to_numpy(dtype="datetime64[ns]")
 
 
-def _in(frame: pd.DataFrame, col: str, values: tuple[str, ...]) -> np.ndarray:
+def _is(frame: pd.DataFrame, col: str, code: str) -> np.ndarray:
+    """Which rows hold `code` in `col` (False for missing values and when the column is absent)."""
     if col not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
-    return frame[col].isin(values).to_numpy(dtype=bool, na_value=False)
+    return frame[col].eq(code).to_numpy(dtype=bool, na_value=False)
 
 
 def _as_day(as_of: date | datetime | str) -> np.datetime64:
@@ -216,9 +215,9 @@ def _event_masks(events: pd.DataFrame, as_of: np.datetime64, model: ScoringModel
     due = _days(events, "due_date")
     next_day = as_of + _DAY
     known = found < next_day  # found on or before as_of (NaT → False)
-    danger = known & _in(events, "type", _TYPES["hidden_danger"])
+    danger = known & _is(events, "type", _DANGER)
     is_open = danger & ~(closed < next_day)  # not closed by the end of as_of (NaT closed → open)
-    major = _in(events, "severity", _MAJOR)
+    major = _is(events, "severity", _MAJOR)
     acc_from = next_day - np.timedelta64(model.dynamic.accident.window_days, "D")
     alarm_from = next_day - np.timedelta64(model.dynamic.alarm.window_days, "D")
     return {
@@ -226,8 +225,8 @@ def _event_masks(events: pd.DataFrame, as_of: np.datetime64, model: ScoringModel
         "open_general": is_open & ~major,
         "open_major": is_open & major,
         "overdue": is_open & (due < as_of),
-        "accident": known & (found >= acc_from) & _in(events, "type", _TYPES["accident"]),
-        "alarm": known & (found >= alarm_from) & _in(events, "type", _TYPES["alarm"]),
+        "accident": known & (found >= acc_from) & _is(events, "type", _ACCIDENT),
+        "alarm": known & (found >= alarm_from) & _is(events, "type", _ALARM),
     }
 
 
