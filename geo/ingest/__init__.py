@@ -60,9 +60,10 @@ def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOption
     if raw.encoding:
         notes.append(f"encoding: {raw.encoding}")
     if handler.geometry != "none":
-        batch = dataclasses.replace(batch, hierarchy=_hierarchy(store))
-        batch = dataclasses.replace(batch, spec=source_crs(raw, options.crs))
-        notes.append(f"coordinates: {batch.crs_and_boundaries[0].name} → WGS84")
+        hierarchy = _hierarchy(store)
+        spec = source_crs(raw, options.crs)
+        batch = dataclasses.replace(batch, hierarchy=hierarchy, spec=spec)
+        notes.append(f"coordinates: {spec.name} → WGS84")
     batch = handler.check(batch, store)
     inserted, updated = upsert(store, handler.kind, handler.key, locate(batch))
     add_malformed(batch)

@@ -1,5 +1,6 @@
 """What is particular to each kind of record, one `KindHandler` each in `HANDLERS`; every other step of
-ingest is the same for all kinds. A new kind is a table in `geo/data/fields.toml` plus one entry here."""
+ingest is the same for all kinds. A new kind is a table in `geo/data/fields.toml`, one entry here and its name
+in `geo.store.TABLES`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo.ingest.batch import Batch, reject_duplicates
+from geo.ingest.report import Report
 from geo.ingest.upsert import isin_text
 from geo.store import Store
 
@@ -92,7 +94,7 @@ def check_events(batch: Batch, store: Store) -> Batch:
     return dataclasses.replace(batch, values=values)
 
 
-def _reject_unknown_enterprises(ent: pd.Series, rep, store: Store) -> None:
+def _reject_unknown_enterprises(ent: pd.Series, rep: Report, store: Store) -> None:
     known = store.read("enterprises", columns=["id"])["id"] if store.has("enterprises") else pd.Series([], dtype="str")
     unknown = ent.notna().to_numpy() & ~isin_text(ent, known)
     reasons = np.empty(len(ent), dtype=object)
