@@ -184,6 +184,7 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
         lang: str | None = None,
     ):
         from layers.maps import render_map
+        from layers.view import MapView
 
         view = state.view()
         key = f"map|{view.key}|{request.url}"
@@ -192,10 +193,7 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
             html_text = render_map(
                 view.snapshot,
                 view.boundaries,
-                level=level,
-                domain=domain,
-                parent=parent or None,
-                lang=lang or settings.lang,
+                view=MapView(level=level, domain=domain, parent=parent or None, lang=lang or settings.lang),
                 basemap=_basemap(settings),
                 mode="served",
                 asset_base="/static",

@@ -253,6 +253,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {n} {args.what} (not yet scored: no build) to {args.out}")
         return 0
     from layers.export import export_layer
+    from layers.view import MapView
 
     out = Path(args.out)
     if args.format == "shp" and out.suffix.lower() != ".zip":
@@ -264,11 +265,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.what,
         args.format,
         out,
-        level=args.level,
-        domain=args.domain,
+        view=MapView(level=args.level, domain=args.domain, parent=args.parent, lang=args.lang),
         crs=args.crs,
-        lang=args.lang,
-        parent=args.parent,
     )
     print(f"wrote {n} {args.what} features ({args.format}, {args.crs}) to {args.out}")
     return 0
@@ -277,16 +275,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_map(args: argparse.Namespace) -> int:
     from geo.snapshot import current
     from layers.maps import render_map
+    from layers.view import MapView
 
     store = _store(args)
     snap = current(store)
     html = render_map(
         snap,
         store.read("boundaries"),
-        level=args.level,
-        domain=args.domain,
-        parent=args.parent,
-        lang=args.lang,
+        view=MapView(level=args.level, domain=args.domain, parent=args.parent, lang=args.lang),
         basemap=args.basemap,
         basemap_key=args.basemap_key or "",
         mode="inline",

@@ -46,6 +46,7 @@ from geo.snapshot import Snapshot
 from layers.features import enterprise_table, hazard_table, region_frame
 from layers.payload import hazard_domains, read_units
 from layers.styles import Styles, load_styles
+from layers.view import DEFAULT_VIEW, MapView
 
 __all__ = ["FORMATS", "LAYERS", "ExportRejected", "ExportField", "export_fields", "export_layer", "layer_frame"]
 
@@ -152,24 +153,23 @@ def layer_frame(
     boundaries: gpd.GeoDataFrame,
     what: str,
     *,
-    level: str = "county",
-    domain: str = "all",
-    parent: str | None = None,
+    view: MapView = DEFAULT_VIEW,
     styles: Styles | None = None,
 ) -> gpd.GeoDataFrame:
     """The layer as a WGS84 GeoDataFrame with exactly the declared export columns (see fields.toml)."""
     st = styles or load_styles()
     if what == "regions":
-        frame = region_frame(snapshot.regions(), boundaries, level=level, domain=domain, parent=parent, styles=st)
+        frame = region_frame(snapshot.regions(), boundaries, view=view, styles=st)
         frame["rules"] = [_joined(r) for r in frame["rules"]]
         frame["top_units"] = [_top_text(t, st) for t in frame["top_units"]]
-        frame["admin_level"] = level
+        frame["admin_level"] = view.level
     elif what == "enterprises":
         units = read_units(snapshot)
-        if parent:
+        if view.parent:
             codes = [c for c in ("province_adcode", "city_adcode", "county_adcode") if c in units.columns]
-            units = units.loc[np.logical_or.reduce([units[c] == parent for c in codes])] if codes else units.iloc[0:0]
-        frame = enterprise_table(units, domain=domain, styles=st)
+            inside = [units[c] == view.parent for c in codes]
+            units = units.loc[np.logical_or.reduce(inside)] if codes else units.iloc[0:0]
+        frame = enterprise_table(units, domain=view.domain, styles=st)
         frame["domain_zh"] = [
             st.domain_labels.get(d, {}).get("zh") if isinstance(d, str) else None for d in frame["domain"]
         ]
@@ -180,8 +180,8 @@ def layer_frame(
         )
     elif what == "hazards":
         hazards = snapshot.hazards()
-        if len(hazards) and domain not in (None, "all"):
-            hazards = hazards.loc[hazards["type"].map(hazard_domains(snapshot)) == domain]
+        if len(hazards) and view.domain != "all":
+            hazards = hazards.loc[hazards["type"].map(hazard_domains(snapshot)) == view.domain]
         frame = (
             hazard_table(hazards, styles=st)
             if len(hazards)
@@ -339,18 +339,16 @@ def export_layer(
     fmt: str,
     out: Path | str,
     *,
-    level: str = "county",
-    domain: str = "all",
+    view: MapView = DEFAULT_VIEW,
     crs: str = "wgs84",
-    lang: str = "zh",
-    parent: str | None = None,
     styles: Styles | None = None,
 ) -> int:
     """Write layer ``what`` (regions | enterprises | hazards) as ``fmt`` to ``out``; return the feature count.
 
-    ``level`` (province | city | county) applies to regions, and to the map drawn by png/html; ``domain``
-    filters every layer; ``parent`` (an adcode) keeps what lies inside it. ``boundaries`` are the store's
-    (WGS84). A Shapefile is written as a zip (UTF-8 ``.cpg``, FIELDS.csv mapping the short field names).
+    The view's ``level`` (province | city | county) applies to regions, and to the map drawn by png/html; its
+    ``domain`` filters every layer; its ``parent`` (an adcode) keeps what lies inside it; its ``lang`` labels
+    kml, png and html. ``boundaries`` are the store's (WGS84). A Shapefile is written as a zip (UTF-8 ``.cpg``,
+    FIELDS.csv mapping the short field names).
     """
     st = styles or load_styles()
     fmt = fmt.lower().lstrip(".")
@@ -358,28 +356,15 @@ def export_layer(
         raise ExportRejected(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
     if what not in LAYERS:
         raise ExportRejected(f"cannot export {what!r}; choose one of {', '.join(LAYERS)}")
-    if domain != "all" and domain not in st.domain_labels:
-        raise ExportRejected(f"--domain {domain}: use all or one of {', '.join(st.domain_labels)}")
+    view.check_domain(st, ExportRejected)
     out = Path(out)
     target = target_crs(crs)
     if fmt in ("png", "html"):
-        return _export_view(
-            snapshot,
-            boundaries,
-            what,
-            fmt,
-            out,
-            level=level,
-            domain=domain,
-            parent=parent,
-            lang=lang,
-            styles=st,
-            target=target,
-        )
-    frame = layer_frame(snapshot, boundaries, what, level=level, domain=domain, parent=parent, styles=st)
+        return _export_view(snapshot, boundaries, what, fmt, out, view=view, styles=st, target=target)
+    frame = layer_frame(snapshot, boundaries, what, view=view, styles=st)
     frame = _projected(frame, target)
     if fmt == "kml":
-        _write_kml(frame, out, target, what, st, lang)
+        _write_kml(frame, out, target, what, st, view.lang)
     else:
         _VECTOR_WRITERS[fmt](frame, out, target, what)
     return len(frame)
@@ -392,30 +377,23 @@ def _export_view(
     fmt: str,
     out: Path,
     *,
-    level: str,
-    domain: str,
-    parent: str | None,
-    lang: str,
+    view: MapView,
     styles: Styles,
     target: Target,
 ) -> int:
     if target.spec.kind not in ("wgs84",):
         raise ExportRejected(f"--format {fmt} draws a map in WGS84; drop --crs (got {target.spec.name})")
-    frame = layer_frame(snapshot, boundaries, what, level=level, domain=domain, parent=parent, styles=styles)
+    frame = layer_frame(snapshot, boundaries, what, view=view, styles=styles)
     if fmt == "png":
         from layers.printmap import render_png
 
-        data = render_png(
-            snapshot, boundaries, what=what, level=level, domain=domain, parent=parent, lang=lang, styles=styles
-        )
+        data = render_png(snapshot, boundaries, what=what, view=view, styles=styles)
         with _atomic(out) as tmp:
             tmp.write_bytes(data)
         return len(frame)
     from layers.maps import render_map
 
-    html = render_map(
-        snapshot, boundaries, level=level, domain=domain, parent=parent, lang=lang, mode="inline", styles=styles
-    )
+    html = render_map(snapshot, boundaries, view=view, mode="inline", styles=styles)
     with _atomic(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return len(frame)

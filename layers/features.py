@@ -21,6 +21,7 @@ from geo.errors import BoundaryNotFound
 from geo.scoring.regions import OUTPUT_COLUMNS as REGION_COLUMNS
 from layers.clusters import PointIndex, cluster_points
 from layers.styles import Styles, load_styles
+from layers.view import DEFAULT_VIEW, MapView
 
 __all__ = [
     "PointIndex",
@@ -150,18 +151,14 @@ def select_regions(
     regions: pd.DataFrame,
     boundaries: pd.DataFrame | None = None,
     *,
-    level: str = "county",
-    domain: str = "all",
-    parent: str | None = None,
+    view: MapView = DEFAULT_VIEW,
 ) -> pd.DataFrame:
-    """Region rows at ``level`` for ``domain`` (None: every domain), below ``parent`` when given."""
-    sel = regions.loc[regions["admin_level"] == level]
-    if domain is not None:
-        sel = sel.loc[sel["domain"] == domain]
-    if parent:
+    """Region rows at the view's level for its domain, below its parent when it has one."""
+    sel = regions.loc[(regions["admin_level"] == view.level) & (regions["domain"] == view.domain)]
+    if view.parent:
         if boundaries is None:
             raise ValueError("select_regions: pass boundaries to filter by parent")
-        sel = sel.loc[sel["adcode"].isin(descendants(boundaries, parent))]
+        sel = sel.loc[sel["adcode"].isin(descendants(boundaries, view.parent))]
     return sel.reset_index(drop=True)
 
 
@@ -170,17 +167,14 @@ def region_frame(
     regions: pd.DataFrame,
     boundaries: gpd.GeoDataFrame,
     *,
-    level: str = "county",
-    domain: str = "all",
-    parent: str | None = None,
-    lang: str = "zh",
+    view: MapView = DEFAULT_VIEW,
     styles: Styles | None = None,
     top_n: int = 5,
 ) -> gpd.GeoDataFrame:
     """Regions joined to their geometry: REGION_FIELDS plus ``risk_level_en``, ``color``, ``rules`` (list)
     and ``top_units`` (list of dicts). WGS84 (whatever CRS ``boundaries`` carries)."""
     st = styles or load_styles()
-    sel = select_regions(regions, boundaries, level=level, domain=domain, parent=parent)
+    sel = select_regions(regions, boundaries, view=view)
     geo = gpd.GeoDataFrame(
         {"adcode": boundaries["adcode"].to_numpy()}, geometry=np.asarray(boundaries.geometry.values), crs=boundaries.crs
     )
@@ -233,22 +227,19 @@ def region_features(
     regions: pd.DataFrame,
     boundaries: gpd.GeoDataFrame,
     *,
-    level: str = "county",
-    domain: str = "all",
-    parent: str | None = None,
-    lang: str = "zh",
+    view: MapView = DEFAULT_VIEW,
     styles: Styles | None = None,
     top_n: int = 5,
     precision: float | None = 1e-6,
 ) -> dict[str, Any]:
-    """Regions at ``level`` × ``domain`` (below ``parent``) as a GeoJSON FeatureCollection.
+    """The view's regions (its level × domain, below its parent) as a GeoJSON FeatureCollection.
 
     ``boundaries`` may be the full store boundaries or :func:`layers.webgeom.web_boundaries` output.
-    Properties: REGION_FIELDS, ``risk_level_label`` (in ``lang``), ``color``, ``rules``, ``top_units``.
+    Properties: REGION_FIELDS, ``risk_level_label`` (in the view's lang), ``color``, ``rules``, ``top_units``.
     """
     st = styles or load_styles()
-    frame = region_frame(regions, boundaries, level=level, domain=domain, parent=parent, styles=st, top_n=top_n)
-    frame["risk_level_label"] = frame["risk_level_en"] if lang == "en" else frame["risk_level_zh"]
+    frame = region_frame(regions, boundaries, view=view, styles=st, top_n=top_n)
+    frame["risk_level_label"] = frame["risk_level_en"] if view.lang == "en" else frame["risk_level_zh"]
     fields = [*REGION_FIELDS, "risk_level_label", "color", "rules", "top_units"]
     return _collection(frame, frame.geometry.values, fields, precision)
 

@@ -37,6 +37,7 @@ from geo.snapshot import Snapshot
 from layers.assets import inline_css, inline_js
 from layers.payload import build_payload
 from layers.styles import Basemap, Styles, load_styles
+from layers.view import DEFAULT_VIEW, MapView
 
 __all__ = ["DEFAULT_CLUSTER_URL", "DEFAULT_MAP_URL", "MapRejected", "json_for_script", "render_map"]
 
@@ -110,37 +111,24 @@ def _title(boundaries: gpd.GeoDataFrame, parent: str | None, styles: Styles, lan
     return f"{name}{sep}{styles.t('title', lang)}" if name else styles.t("title", lang)
 
 
-def _check(
-    boundaries: gpd.GeoDataFrame,
-    snapshot: Snapshot,
-    level: str,
-    domain: str,
-    parent: str | None,
-    lang: str,
-    mode: str,
-    styles: Styles,
-) -> None:
+def _check(boundaries: gpd.GeoDataFrame, view: MapView, mode: str, styles: Styles) -> None:
     if mode not in MODES:
         raise MapRejected(f"map mode {mode!r}: use inline (a saved file) or served (a page of the service)")
-    if lang not in styles.text:
-        raise MapRejected(f"language {lang!r}: use zh or en")
+    if view.lang not in styles.text:
+        raise MapRejected(f"language {view.lang!r}: use zh or en")
     levels = list(dict.fromkeys(boundaries.sort_values("level_rank")["admin_level"]))
-    if level not in levels:
-        raise MapRejected(f"--level {level}: the boundaries have {', '.join(levels)}")
-    if parent is not None and parent not in set(boundaries["adcode"]):
-        raise BoundaryNotFound(f"--parent {parent}: no such region; list them with `riskmap boundaries list`")
-    if domain != "all" and domain not in styles.domain_labels:
-        raise MapRejected(f"--domain {domain}: use all or one of {', '.join(styles.domain_labels)}")
+    if view.level not in levels:
+        raise MapRejected(f"--level {view.level}: the boundaries have {', '.join(levels)}")
+    if view.parent is not None and view.parent not in set(boundaries["adcode"]):
+        raise BoundaryNotFound(f"--parent {view.parent}: no such region; list them with `riskmap boundaries list`")
+    view.check_domain(styles, MapRejected)
 
 
 def render_map(
     snapshot: Snapshot,
     boundaries: gpd.GeoDataFrame,
     *,
-    level: str = "county",
-    domain: str = "all",
-    parent: str | None = None,
-    lang: str = "zh",
+    view: MapView = DEFAULT_VIEW,
     basemap: str | Basemap | dict[str, Any] | None = None,
     basemap_key: str = "",
     mode: str = "inline",
@@ -151,7 +139,8 @@ def render_map(
     styles: Styles | None = None,
     title: str | None = None,
 ) -> str:
-    """One HTML page: the regional four-colour map of ``level`` regions (below ``parent``) for ``domain``.
+    """One HTML page: the regional four-colour map of the view (its level's regions, below its parent, for its
+    domain, labelled in its lang).
 
     ``boundaries`` are the store's (WGS84). ``basemap``: None (default: none, nothing loaded), a preset
     name from styles.toml (``tianditu`` with ``basemap_key``, ``amap``, ``tencent``), an XYZ URL (prefix
@@ -160,19 +149,16 @@ def render_map(
     docstring; the URL templates take ``{base}`` (= ``api_base``) and the placeholders the page fills in.
     """
     st = styles or load_styles()
-    _check(boundaries, snapshot, level, domain, parent, lang, mode, st)
+    _check(boundaries, view, mode, st)
     bm = st.basemap(basemap, basemap_key) if basemap is not None else None
     clusters = (cluster_url or DEFAULT_CLUSTER_URL).replace("{base}", api_base.rstrip("/"))
     links = (map_url or DEFAULT_MAP_URL).replace("{base}", api_base.rstrip("/"))
-    page_title = title or _title(boundaries, parent, st, lang)
+    page_title = title or _title(boundaries, view.parent, st, view.lang)
     payload = build_payload(
         snapshot,
         boundaries,
         styles=st,
-        level=level,
-        domain=domain,
-        parent=parent,
-        lang=lang,
+        view=view,
         basemap=bm,
         mode=mode,
         cluster_url=clusters,
@@ -182,7 +168,7 @@ def render_map(
     inline = mode == "inline"
     theme = st.theme.model_dump()
     return _template().render(
-        html_lang="zh-CN" if lang == "zh" else "en",
+        html_lang="zh-CN" if view.lang == "zh" else "en",
         title=page_title,
         csp=_csp(inline, bm, clusters, links),
         inline=inline,

@@ -37,6 +37,7 @@ from geo.snapshot import Snapshot
 from layers.clusters import PointIndex, cell_degrees, grid_cells
 from layers.features import descendants, rules_of, top_units
 from layers.styles import Basemap, Styles
+from layers.view import MapView
 from layers.webgeom import encode_geometry, encode_line, web_boundaries
 
 __all__ = ["build_payload", "hazard_domains", "read_units"]
@@ -350,10 +351,7 @@ def build_payload(
     boundaries: gpd.GeoDataFrame,
     *,
     styles: Styles,
-    level: str,
-    domain: str,
-    parent: str | None,
-    lang: str,
+    view: MapView,
     basemap: Basemap | None,
     mode: str,
     cluster_url: str,
@@ -365,8 +363,9 @@ def build_payload(
     precision = styles.web.precision_deg
     web = web_boundaries(boundaries, tolerance_deg=styles.web.tolerance_deg, precision_deg=precision, crs=crs)
     ranks = dict(zip(boundaries["adcode"], boundaries["level_rank"], strict=True))
-    level_rank = int(boundaries.loc[boundaries["admin_level"] == level, "level_rank"].min())
+    level_rank = int(boundaries.loc[boundaries["admin_level"] == view.level, "level_rank"].min())
     top = _top_unit(boundaries)
+    parent = view.parent
     if parent is None and top is not None and level_rank > ranks[top]:
         parent = top
     codes = _region_codes(boundaries, level_rank, parent, mode)
@@ -384,23 +383,25 @@ def build_payload(
         boundaries[["admin_level", "level_rank"]].drop_duplicates().sort_values("level_rank")["admin_level"].tolist()
     )
     present = set(regions_tbl["domain"].unique()) if len(regions_tbl) else set()
-    domains = [{"code": "all", "label": styles.domain_label("all", lang)}] + [
-        {"code": code, "label": styles.domain_label(code, lang)} for code in styles.domain_labels if code in present
+    domains = [{"code": "all", "label": styles.domain_label("all", view.lang)}] + [
+        {"code": code, "label": styles.domain_label(code, view.lang)}
+        for code in styles.domain_labels
+        if code in present
     ]
     return {
         "meta": {
             "title": title,
             "as_of": str(snapshot.meta.get("as_of", "")),
             "snapshot": str(snapshot.meta.get("id", snapshot.id)),
-            "lang": lang,
+            "lang": view.lang,
             "mode": mode,
-            "view": {"level": level, "parent": parent, "domain": domain},
+            "view": {"level": view.level, "parent": parent, "domain": view.domain},
             "top": top,
             "precision": precision,
             "crs": crs,
         },
-        "text": styles.text[lang],
-        "styles": styles.to_client(lang),
+        "text": styles.text[view.lang],
+        "styles": styles.to_client(view.lang),
         "domains": domains,
         "levels": admin_levels,
         "regions": region_list,

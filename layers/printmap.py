@@ -28,6 +28,7 @@ from geo.snapshot import Snapshot
 from layers.features import region_frame
 from layers.payload import read_units
 from layers.styles import Styles, load_styles
+from layers.view import DEFAULT_VIEW, MapView
 from layers.webgeom import web_boundaries
 
 __all__ = ["FontMissing", "cjk_font", "render_png"]
@@ -200,23 +201,18 @@ def render_png(
     boundaries: gpd.GeoDataFrame,
     *,
     what: str = "regions",
-    level: str = "county",
-    domain: str = "all",
-    parent: str | None = None,
-    lang: str = "zh",
+    view: MapView = DEFAULT_VIEW,
     styles: Styles | None = None,
     dpi: int | None = None,
 ) -> bytes:
     """A print-ready PNG of the regional four-colour map (``what='regions'``) or of enterprises / hazard
-    sites over the region outlines. Returns the PNG bytes."""
+    sites over the region outlines, for ``view``. Returns the PNG bytes."""
     st = styles or load_styles()
     quiet = logging.getLogger("matplotlib.font_manager")
     level_before = quiet.level
     quiet.setLevel(logging.ERROR)  # "weight normal not found, using 500" for fonts with a medium face only
     try:
-        return _render(
-            snapshot, boundaries, what=what, level=level, domain=domain, parent=parent, lang=lang, styles=st, dpi=dpi
-        )
+        return _render(snapshot, boundaries, what=what, view=view, styles=st, dpi=dpi)
     finally:
         quiet.setLevel(level_before)
 
@@ -226,28 +222,25 @@ def _render(
     boundaries: gpd.GeoDataFrame,
     *,
     what: str,
-    level: str,
-    domain: str,
-    parent: str | None,
-    lang: str,
+    view: MapView,
     styles: Styles,
     dpi: int | None,
 ) -> bytes:
     st, pr = styles, styles.print
     font = cjk_font(tuple(pr.fonts))
-    if font is None and lang == "zh":
+    if font is None and view.lang == "zh":
         raise FontMissing(
             "no font for Chinese text is installed (tried " + ", ".join(pr.fonts) + "); "
             "install one, e.g. `apt-get install fonts-wqy-zenhei` (Debian/Ubuntu), or export with --lang en"
         )
     web = web_boundaries(boundaries, tolerance_deg=st.web.tolerance_deg / 2, precision_deg=st.web.precision_deg)
-    regions = region_frame(snapshot.regions(), web, level=level, domain=domain, parent=parent, styles=st)
+    regions = region_frame(snapshot.regions(), web, view=view, styles=st)
     fig = Figure(figsize=(pr.width_in, pr.height_in), dpi=dpi or pr.dpi, facecolor=pr.background)
     FigureCanvasAgg(fig)
     import matplotlib
 
     with matplotlib.rc_context({"font.family": [font] if font else ["DejaVu Sans"], "axes.unicode_minus": False}):
-        _draw(fig, snapshot, web, regions, what=what, level=level, domain=domain, parent=parent, lang=lang, styles=st)
+        _draw(fig, snapshot, web, regions, what=what, view=view, styles=st)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi or pr.dpi, facecolor=pr.background, metadata={"Software": "riskmap"})
     return buf.getvalue()
@@ -260,13 +253,11 @@ def _draw(
     regions: gpd.GeoDataFrame,
     *,
     what: str,
-    level: str,
-    domain: str,
-    parent: str | None,
-    lang: str,
+    view: MapView,
     styles: Styles,
 ) -> None:
     st, pr = styles, styles.print
+    lang = view.lang
     ax = fig.add_axes((0.03, 0.05, 0.70, 0.80))
     ax.set_facecolor(pr.sea)
     ax.set_xticks([]), ax.set_yticks([])
@@ -285,10 +276,10 @@ def _draw(
     land.plot(ax=ax, color="#F4F1EA", edgecolor="none", zorder=1)
     colors = regions["color"].tolist()
     if what == "regions":
-        regions.plot(ax=ax, color=colors, edgecolor=st.admin_style(level).color, linewidth=0.4, zorder=2)
+        regions.plot(ax=ax, color=colors, edgecolor=st.admin_style(view.level).color, linewidth=0.4, zorder=2)
     else:
         regions.plot(ax=ax, color="#F7F7F2", edgecolor="#9AA5B1", linewidth=0.4, zorder=2)
-    rank = int(web.loc[web["admin_level"] == level, "level_rank"].min())
+    rank = int(web.loc[web["admin_level"] == view.level, "level_rank"].min())
     for lv_name in ("city", "province"):
         sel = web.loc[(web["admin_level"] == lv_name) & (web["level_rank"] < rank)]
         if len(sel):
@@ -301,12 +292,12 @@ def _draw(
         units = read_units(
             snapshot, ["lon", "lat", "risk_level", "domain", "county_adcode", "city_adcode", "province_adcode"]
         )
-        if domain != "all":
-            units = units.loc[units["domain"] == domain]
-        if parent:
+        if view.domain != "all":
+            units = units.loc[units["domain"] == view.domain]
+        if view.parent:
             units = units.loc[
                 np.logical_or.reduce(
-                    [units[c] == parent for c in ("province_adcode", "city_adcode", "county_adcode") if c in units]
+                    [units[c] == view.parent for c in ("province_adcode", "city_adcode", "county_adcode") if c in units]
                 )
             ]
         for lv in reversed(LEVELS):  # the gravest drawn last, on top
@@ -338,7 +329,7 @@ def _draw(
                 row.name,
                 ha="center",
                 va="center",
-                fontsize=6.5 if level == "county" else 9,
+                fontsize=6.5 if view.level == "county" else 9,
                 color="#111111",
                 path_effects=_halo(1.8),
                 zorder=9,
@@ -348,7 +339,7 @@ def _draw(
     ax.set_ylabel("")
     _north_arrow(ax, bounds, "北" if lang == "zh" else "N")
     _scale_bar(ax, bounds, mid_lat, "公里" if lang == "zh" else "km")
-    code = parent or str(web.loc[web["level_rank"] == web["level_rank"].min(), "adcode"].iloc[0])
+    code = view.parent or str(web.loc[web["level_rank"] == web["level_rank"].min(), "adcode"].iloc[0])
     area = str(web.loc[web["adcode"] == code, "name"].iloc[0])
     _side_panel(
         fig,
@@ -358,9 +349,7 @@ def _draw(
         handles,
         what=what,
         title_what=title_what,
-        level=level,
-        domain=domain,
-        lang=lang,
+        view=view,
         styles=st,
     )
 
@@ -374,21 +363,19 @@ def _side_panel(
     *,
     what: str,
     title_what: str,
-    level: str,
-    domain: str,
-    lang: str,
+    view: MapView,
     styles: Styles,
 ) -> None:
-    st = styles
+    st, lang = styles, view.lang
     head = st.t("title", lang)
     fig.text(
         0.03, 0.935, area + head if lang == "zh" else f"{area} — {head}", fontsize=20, fontweight="bold", va="bottom"
     )
-    view = {"city": st.t("by_city", lang), "county": st.t("by_county", lang)}.get(level, st.t("by_province", lang))
+    by = {"city": st.t("by_city", lang), "county": st.t("by_county", lang)}.get(view.level, st.t("by_province", lang))
     fig.text(
         0.03,
         0.895,
-        f"{title_what} · {st.domain_label(domain, lang)} · {view}",
+        f"{title_what} · {st.domain_label(view.domain, lang)} · {by}",
         fontsize=12,
         color="#333333",
         va="bottom",

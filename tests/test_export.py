@@ -24,6 +24,7 @@ from layers.export import ExportRejected, export_fields, export_layer
 from layers.kml import kml_color
 from layers.sample import sample_tables
 from layers.styles import load_styles
+from layers.view import MapView
 from tests.conftest import require_tool
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -114,7 +115,7 @@ def test_ogrinfo_counts_and_crs(snap, boundaries, tmp_path, fmt):
 
 def test_region_values_match_the_snapshot(snap, boundaries, tmp_path):
     path = tmp_path / "regions.gpkg"
-    export_layer(snap, boundaries, "regions", "gpkg", path, domain="hazchem", level="city")
+    export_layer(snap, boundaries, "regions", "gpkg", path, view=MapView(domain="hazchem", level="city"))
     got = pyogrio.read_dataframe(path).set_index("adcode")
     want = snap.regions()
     want = want.loc[(want["admin_level"] == "city") & (want["domain"] == "hazchem")].set_index("adcode")
@@ -127,7 +128,7 @@ def test_region_values_match_the_snapshot(snap, boundaries, tmp_path):
 
 def test_enterprise_fields(snap, boundaries, tmp_path):
     path = tmp_path / "e.csv"
-    export_layer(snap, boundaries, "enterprises", "csv", path, domain="fire")
+    export_layer(snap, boundaries, "enterprises", "csv", path, view=MapView(domain="fire"))
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM, for Excel
     table = pd.read_csv(path, encoding="utf-8-sig", dtype={"id": str, "county_adcode": str})
     for col in ["id", "name", "domain", "lon", "lat", "risk_score", "risk_level", "risk_level_zh", "override"]:
@@ -251,7 +252,7 @@ def test_png_print_map(snap, boundaries, tmp_path):
 
 def test_html_export_is_one_self_contained_file(snap, boundaries, tmp_path):
     path = tmp_path / "map.html"
-    n = export_layer(snap, boundaries, "regions", "html", path, level="city")
+    n = export_layer(snap, boundaries, "regions", "html", path, view=MapView(level="city"))
     html = path.read_text(encoding="utf-8")
     assert n == _expected(snap, "regions", level="city")
     assert not re.search(r"<(script|link)[^>]+(src|href)=", html) and "leaflet" in html.lower()

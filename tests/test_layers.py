@@ -15,6 +15,7 @@ from layers.clusters import PointIndex, cluster_points
 from layers.features import descendants, hazard_features, region_features, top_units
 from layers.sample import sample_tables
 from layers.styles import StylesInvalid, load_styles, parse_styles
+from layers.view import MapView
 from layers.webgeom import content_hash, decode_line, encode_geometry, encode_line, web_boundaries
 
 
@@ -128,7 +129,7 @@ def tables(boundaries):
 
 def test_region_features_are_rfc7946(tables, boundaries):
     units, hazards, regions = tables
-    fc = region_features(regions, boundaries, level="county", domain="fire", parent="330100", lang="en")
+    fc = region_features(regions, boundaries, view=MapView(level="county", domain="fire", parent="330100", lang="en"))
     props = [f["properties"] for f in fc["features"]]
     assert {p["adcode"] for p in props} == set(
         regions.loc[(regions["admin_level"] == "county") & regions["adcode"].str.startswith("3301"), "adcode"]

@@ -23,6 +23,7 @@ from geo.store import Store
 from layers.maps import json_for_script, render_map
 from layers.sample import sample_tables
 from layers.styles import load_styles
+from layers.view import MapView
 from layers.webgeom import decode_line
 from tests.conftest import require_tool
 
@@ -49,7 +50,7 @@ def snap(tmp_path_factory, boundaries):
 
 @pytest.fixture(scope="module")
 def page_html(snap, boundaries) -> str:
-    return render_map(snap, boundaries, level="county")
+    return render_map(snap, boundaries, view=MapView(level="county"))
 
 
 def _config(html: str) -> dict:
@@ -86,7 +87,7 @@ def test_title_and_as_of(page_html):
 
 
 def test_english_labels(snap, boundaries):
-    html = render_map(snap, boundaries, level="city", lang="en")
+    html = render_map(snap, boundaries, view=MapView(level="city", lang="en"))
     cfg = _config(html)
     assert [lv["label"] for lv in cfg["styles"]["levels"]] == ["major", "considerable", "general", "low"]
     assert cfg["text"]["legend"] == "Risk level" and cfg["domains"][0]["label"] == "All domains"
@@ -96,7 +97,7 @@ def test_zhejiang_county_page_is_small_even_with_many_enterprises(tmp_path, boun
     store = Store.open(tmp_path / "big")
     units, hazards, regions = sample_tables(boundaries, n_units=60_000, seed=3)
     snap = publish(store, units, hazards, regions, meta={"as_of": "2026-11-01"})
-    html = render_map(snap, boundaries, level="county")
+    html = render_map(snap, boundaries, view=MapView(level="county"))
     size = len(html.encode("utf-8"))
     assert size < MAX_PAGE_BYTES, f"county page is {size / 1e6:.2f} MB"
     ent = _config(html)["enterprises"]
@@ -109,7 +110,7 @@ def test_zhejiang_county_page_is_small_even_with_many_enterprises(tmp_path, boun
     ("level", "parent"), [("province", None), ("city", None), ("county", None), ("county", "330300")]
 )
 def test_every_view_renders(snap, boundaries, mode, level, parent):
-    cfg = _config(render_map(snap, boundaries, level=level, parent=parent, mode=mode, domain="road"))
+    cfg = _config(render_map(snap, boundaries, view=MapView(level=level, parent=parent, domain="road"), mode=mode))
     assert cfg["meta"]["view"]["level"] == level and cfg["meta"]["view"]["domain"] == "road"
     assert any(r["l"] == level for r in cfg["regions"])
 
@@ -119,16 +120,21 @@ def test_bad_requests_are_refused(snap, boundaries):
     from layers.maps import MapRejected
 
     with pytest.raises(MapRejected, match="level"):
-        render_map(snap, boundaries, level="street")
+        render_map(snap, boundaries, view=MapView(level="street"))
     with pytest.raises(MapRejected, match="domain"):
-        render_map(snap, boundaries, domain="space")
+        render_map(snap, boundaries, view=MapView(domain="space"))
     with pytest.raises(BoundaryNotFound):
-        render_map(snap, boundaries, parent="999999")
+        render_map(snap, boundaries, view=MapView(parent="999999"))
 
 
 def test_served_page_links_assets_and_fetches_clusters(snap, boundaries):
     html = render_map(
-        snap, boundaries, level="county", parent="330100", mode="served", asset_base="/assets", api_base="/api"
+        snap,
+        boundaries,
+        view=MapView(level="county", parent="330100"),
+        mode="served",
+        asset_base="/assets",
+        api_base="/api",
     )
     assert '<script src="/assets/leaflet/leaflet.js">' in html and '<script src="/assets/riskmap/riskmap.js">' in html
     cfg = _config(html)
@@ -141,8 +147,8 @@ def test_served_page_links_assets_and_fetches_clusters(snap, boundaries):
 
 
 def test_gcj02_basemap_shifts_every_overlay(snap, boundaries):
-    plain = _config(render_map(snap, boundaries, level="county"))
-    amap = _config(render_map(snap, boundaries, level="county", basemap="amap"))
+    plain = _config(render_map(snap, boundaries, view=MapView(level="county")))
+    amap = _config(render_map(snap, boundaries, view=MapView(level="county"), basemap="amap"))
     assert amap["meta"]["crs"] == "gcj02" and amap["basemap"]["url"].startswith("https://webrd0{s}")
     a = {r["a"]: decode_line(r["g"][0][0])[0] for r in plain["regions"]}
     b = {r["a"]: decode_line(r["g"][0][0])[0] for r in amap["regions"]}
@@ -334,9 +340,9 @@ class _Service(BaseHTTPRequestHandler):
             html = render_map(
                 self.snap,
                 self.boundaries,
-                level=q.get("level", "county"),
-                parent=q.get("parent") or None,
-                domain=q.get("domain", "all"),
+                view=MapView(
+                    level=q.get("level", "county"), parent=q.get("parent") or None, domain=q.get("domain", "all")
+                ),
                 mode="served",
             )
             return self._send(html.encode("utf-8"), "text/html; charset=utf-8")
