@@ -149,17 +149,11 @@ def browser_first_view(base: str, runs: int = 3) -> dict:
     full view (regions drawn and the first enterprise clusters fetched: window.riskmapReady)."""
     from playwright.sync_api import sync_playwright
 
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-    ]
+    from tests.browser import ARGS, CHROMIUM
+
     times, external = [], []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for _ in range(runs):
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
 

@@ -79,11 +79,9 @@ def cmd_boundaries_list(args: argparse.Namespace) -> int:
 
 
 def _boundaries(store):
-    from geo.boundaries import load_bundled
+    from geo.boundaries import ensure_boundaries
 
-    if not store.has("boundaries"):
-        store.write("boundaries", load_bundled())
-    return store.read("boundaries")
+    return ensure_boundaries(store)
 
 
 # -- ingest ---------------------------------------------------------------------------------------------

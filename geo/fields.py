@@ -240,6 +240,7 @@ def parse_date(text: pd.Series) -> Parsed:
 _EVENT_TYPES = {
     "hidden_danger": "hidden_danger",
     "隐患": "hidden_danger",
+    "事故隐患": "hidden_danger",
     "hazard": "hidden_danger",
     "danger": "hidden_danger",
     "accident": "accident",

@@ -473,6 +473,7 @@ def test_event_words_are_stored_as_the_codes_scoring_counts(store, counties, tmp
         ("HAZARD", "Major"),
         ("danger", "一般隐患"),
         ("隐患", ""),
+        ("事故隐患", "一般"),
         ("事故", ""),
         ("Accident", "重大"),
         ("预警", ""),
@@ -484,9 +485,9 @@ def test_event_words_are_stored_as_the_codes_scoring_counts(store, counties, tmp
     ev.write_text("企业编号,类型,隐患等级,发现日期\n" + lines, encoding="utf-8")
     assert ingest_file(store, ev, "events").accepted == len(words)
     events = store.read("events")
-    assert events["type"].tolist() == ["hidden_danger"] * 4 + ["accident"] * 2 + ["alarm"] * 3
-    assert events["severity"].tolist()[:4] == ["major", "major", "general", "general"]
-    assert events["severity"].iloc[4:].isna().all()
+    assert events["type"].tolist() == ["hidden_danger"] * 5 + ["accident"] * 2 + ["alarm"] * 3
+    assert events["severity"].tolist()[:5] == ["major", "major", "general", "general", "general"]
+    assert events["severity"].iloc[5:].isna().all()
     scores = score_enterprises(store.read("enterprises"), events, date(2026, 3, 2), load_model(), load_catalogue())
     row = scores.iloc[0]
-    assert (row["open_dangers"], row["accidents_window"], row["alarms_window"], row["veto"]) == (4, 2, 3, True)
+    assert (row["open_dangers"], row["accidents_window"], row["alarms_window"], row["veto"]) == (5, 2, 3, True)

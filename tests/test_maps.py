@@ -25,18 +25,10 @@ from layers.sample import sample_tables
 from layers.styles import load_styles
 from layers.view import MapView
 from layers.webgeom import decode_line
+from tests.browser import ARGS, CHROMIUM
 from tests.conftest import require_tool
 
 HOSTILE = "<img src=x onerror=alert(1)>"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 MAX_PAGE_BYTES = 1_500_000
 
 
