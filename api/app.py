@@ -401,15 +401,15 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
         view = state.view()  # one snapshot answers every part of the response
         if adcode not in set(view.regions["adcode"]):
             raise UnitNotFound(f"no region {adcode!r} in the build")
-        body = view.snapshot.explain(adcode)
+        body = view.explain(adcode)
         body["trend"] = view.snapshot.history(adcode)
         html_fn = (lambda b: region_html(b)) if _wants_html(request, f) else None
         return _respond(request, body, "application/json", view.key, html_fn)
 
     @read.get("/explain/{target}", summary="Why a region (adcode), enterprise or hazard site (id) has its level")
     def explain(request: Request, target: str, as_of: date | None = None):
-        view = state.view()
-        return _respond(request, view.snapshot.explain(target, as_of=as_of), "application/json", view.key)
+        view = state.view_at(as_of)  # the published view, or a dated one (computed once, cached)
+        return _respond(request, view.explain(target), "application/json", view.key)
 
     return read
 

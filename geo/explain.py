@@ -5,8 +5,9 @@ the score beside it."""
 from __future__ import annotations
 
 from datetime import date
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -21,25 +22,58 @@ if TYPE_CHECKING:
 UNIT_FIELDS = ("id", "name", "domain", "industry", "county_adcode", "risk_score", "risk_level", "override", "method")
 
 
+class Tables(Protocol):
+    """Scored tables of one date: a snapshot's, a dated view's (`geo.build.Computed`) or a loaded reader's."""
+
+    @property
+    def regions(self) -> pd.DataFrame: ...
+    @property
+    def units(self) -> pd.DataFrame: ...
+    @property
+    def hazards(self) -> pd.DataFrame: ...
+
+
+class _Stored:
+    """A snapshot's stored tables, each read on first use (explaining a region never reads the units)."""
+
+    def __init__(self, snap: Snapshot):
+        self._snap = snap
+
+    @cached_property
+    def regions(self) -> pd.DataFrame:
+        return self._snap.regions()
+
+    @cached_property
+    def units(self) -> pd.DataFrame:
+        return self._snap.units()
+
+    @cached_property
+    def hazards(self) -> pd.DataFrame:
+        return self._snap.hazards()
+
+
 def explain(
     snap: Snapshot, target: str, *, as_of: date | None = None, model_path: Path | None = None
 ) -> dict[str, Any]:
     """Explanation of a region (by adcode) or an enterprise / hazard site (by id) in `snap`: its stored
     numbers, or (another `as_of`, or another model file) numbers computed with the snapshot's own model or
     the one given."""
-    model = snap.model if model_path is None else load_model(model_path)
     if (as_of is None or as_of == snap.as_of) and model_path is None:
-        regions, units, hazards, used = snap.regions(), snap.units(), snap.hazards(), snap.as_of
-    else:
-        used = as_of or snap.as_of
-        c = snap.dated(used, model)
-        regions, units, hazards = c.regions, c.units, c.hazards
-    if target in set(regions["adcode"]):
-        out = _region(regions, target, used)
-    elif len(units) and target in set(units["id"]):
-        out = _unit(snap, units, target, used, model)
-    elif len(hazards) and target in set(hazards["id"]):
-        row = hazards.loc[hazards["id"] == target].iloc[0]
+        return explain_in(_Stored(snap), snap, snap.model, snap.as_of, target)
+    model = snap.model if model_path is None else load_model(model_path)
+    used = as_of or snap.as_of
+    return explain_in(snap.dated(used, model), snap, model, used, target)
+
+
+def explain_in(tables: Tables, snap: Snapshot, model: ScoringModel, used: date, target: str) -> dict[str, Any]:
+    """Explanation of `target` from `tables`, scored as of `used` with `model` (from `snap`'s store)."""
+    if (tables.regions["adcode"] == target).any():
+        out = _region(tables.regions, target, used)
+    elif len(tables.units) and (hit := tables.units["id"] == target).any():
+        out = _unit(snap, tables.units.loc[hit].iloc[0], used, model)
+    elif len(tables.hazards) and (hit := tables.hazards["id"] == target).any():
+        hazards = tables.hazards
+        row = hazards.loc[hit].iloc[0]
         attrs = {c: _plain(row[c]) for c in hazards.columns if c != hazards.geometry.name}
         out = {"kind": "hazard", "as_of": str(used), **attrs}
     else:
@@ -73,11 +107,10 @@ def _region(regions: pd.DataFrame, adcode: str, used: date) -> dict[str, Any]:
     }
 
 
-def _unit(snap: Snapshot, units: pd.DataFrame, uid: str, used: date, model: ScoringModel) -> dict[str, Any]:
+def _unit(snap: Snapshot, row: pd.Series, used: date, model: ScoringModel) -> dict[str, Any]:
     from geo.build import empty_events
     from geo.scoring.units import explain_unit
 
-    row = units.loc[units["id"] == uid].iloc[0]
     store = snap.store
     events = store.read("events") if store.has("events") else empty_events()
     detail = explain_unit(row, events, used, model, snap.catalogue)

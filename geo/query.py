@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from geo.crs import parse_crs, to_wgs84
+from geo.explain import explain_in
 from geo.near import NearIndex, near
 from geo.snapshot import Snapshot
 
@@ -57,6 +58,10 @@ class SnapshotReader:
             return cls(snapshot, snapshot.as_of, bounds, snapshot.regions(), snapshot.units(), snapshot.hazards())
         c = snapshot.dated(as_of)
         return cls(snapshot, as_of, bounds, c.regions, c.units, c.hazards)
+
+    def explain(self, target: str) -> dict[str, Any]:
+        """Why a region, unit or site has its level, from the tables already loaded (`geo.explain`)."""
+        return explain_in(self, self.snapshot, self.snapshot.model, self.as_of, target)
 
     def regions_at(self, lon: float, lat: float) -> list[dict[str, Any]]:
         """The regions (one per admin level, coarsest first) containing the WGS84 point, with their levels."""
