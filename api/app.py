@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import hmac
+import re
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api import ogc
 from api.problems import Forbidden, NotAuthenticated, PayloadTooLarge, add_exception_handlers
+from api.protocol import ProtocolMiddleware, content_security_policy, script_hash, tile_origin
 from api.settings import Settings, hash_token
 from api.state import State, View
 from geo import __version__
@@ -150,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_ogc_router(state, settings, Depends(reader)))
     app.include_router(_service_router(state, store, Depends(reader)))
     app.include_router(_write_router(state, store, settings, Depends(editor)))
+    app.add_middleware(ProtocolMiddleware, csp=content_security_policy(tile_origin(settings.basemap_url)))
     return app
 
 
@@ -163,13 +166,18 @@ def _add_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs():
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url="/openapi.json",
             title=f"{TITLE} API",
             swagger_js_url="/static/swagger/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger/swagger-ui.css",
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
         )
+        # Swagger UI starts from one inline script: allow exactly that script by its hash
+        inline = re.findall(r"<script>(.*?)</script>", bytes(page.body).decode("utf-8"), flags=re.S)
+        csp = content_security_policy(script_hashes=tuple(script_hash(s) for s in inline))
+        page.headers["Content-Security-Policy"] = csp
+        return page
 
 
 def _map_router(state: State, settings: Settings, auth) -> APIRouter:

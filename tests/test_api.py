@@ -334,12 +334,60 @@ def test_served_map_in_chromium_offline(server):
     pixels = _level_pixels(png, styles, styles.regions.fill_opacity, styles.theme.background)
     assert all(pixels[lv] > 500 for lv in ("red", "orange", "yellow", "blue")), pixels
     assert elapsed < 30
-    size = len(httpx.get(server + "/map?level=county").content)
-    assert size < 1_500_000
+    served = httpx.get(server + "/map?level=county")
+    assert len(served.content) < 1_500_000
+    assert "script-src 'self';" in served.headers["content-security-policy"]  # the policy the page ran under
     clusters = httpx.get(server + "/clusters/enterprises", params={"bbox": "119,29,121,31", "zoom": 9}).json()
     assert clusters["type"] == "FeatureCollection" and clusters["features"]
     assert httpx.get(server + "/clusters/enterprises", params={"bbox": "x", "zoom": 9}).status_code == 400
     assert httpx.get(server + "/map", params={"level": "planet"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/conformance?f=html",
+        "/collections",
+        "/collections/enterprises/items?limit=2",
+        "/map?level=province",
+        "/regions/330100?f=html",
+        "/near?lon=120.2&lat=30.3",
+        "/openapi.json",
+        "/docs",
+        "/static/riskmap/riskmap.js",
+        "/collections/nowhere",
+    ],
+)
+def test_head_answers_like_get_with_security_headers(server, path):
+    got, head = httpx.get(server + path), httpx.head(server + path)
+    assert head.status_code == got.status_code and head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert got.headers["x-content-type-options"] == "nosniff"
+    if got.headers["content-type"].startswith("text/html"):
+        csp = got.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "object-src 'none'" in csp and "frame-ancestors 'self'" in csp
+        assert got.headers["x-frame-options"] == "SAMEORIGIN"
+        assert head.headers["content-security-policy"] == csp
+
+
+@pytest.mark.browser
+def test_swagger_ui_runs_under_the_policy(server):
+    """/docs allows its one inline start-up script by hash; the page renders the operations, nothing refused."""
+    require_tool("chromium")
+    from playwright import sync_api
+
+    from tests.test_maps import Browser
+
+    with sync_api.sync_playwright() as pw:
+        b = Browser(pw, allow_hosts=("127.0.0.1",))
+        try:
+            b.page.goto(server + "/docs")
+            b.page.wait_for_selector(".opblock", timeout=30_000)
+            operations = b.page.locator(".opblock").count()
+        finally:
+            b.close()
+    assert operations > 10 and b.errors == [] and b.external == [], (operations, b.errors, b.external)
 
 
 def test_docs_page_loads_nothing_from_outside(server):
