@@ -434,6 +434,7 @@ def _write_router(state: State, store: Store, settings: Settings, auth) -> APIRo
         from geo.build import build
 
         snap, _ = build(store, as_of or date.today())
+        state.refresh()  # whoever asked for the build reads it next: load it now, not in the background
         return ORJSON(
             {
                 "snapshot": snap.id,

@@ -1,4 +1,5 @@
-"""HTTP protocol hygiene as one ASGI middleware: HEAD wherever GET works, and security headers on every response.
+"""HTTP protocol hygiene as one ASGI middleware: HEAD wherever GET works, security headers on every response,
+and the snapshot each response was answered from.
 
 A pure ASGI middleware (not Starlette's BaseHTTPMiddleware): it only rewrites the request method and adds
 headers to the response start message, so streaming and gzip pass through untouched.
@@ -13,12 +14,16 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from api.state import SERVED
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+#: names the snapshot (a dated view: `<id>@<date>`) every part of the response came from
+SNAPSHOT_HEADER = b"x-riskmap-snapshot"
 #: sent with every response
 COMMON_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
@@ -80,6 +85,8 @@ class ProtocolMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        served: list[str] = []  # the snapshot keys this request is answered from (api.state records them)
+        token = SERVED.set(served)
         head = scope["method"] == "HEAD"
         if head:
             scope = dict(scope, method="GET")
@@ -89,6 +96,8 @@ class ProtocolMiddleware:
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 headers.extend(h for h in COMMON_HEADERS if h[0] not in names)
+                if served:
+                    headers.append((SNAPSHOT_HEADER, ", ".join(served).encode("latin-1")))
                 ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 if ctype.startswith(b"text/html"):
                     headers.extend(h for h in HTML_HEADERS if h[0] not in names)
@@ -99,4 +108,7 @@ class ProtocolMiddleware:
                 message = dict(message, body=b"")
             await send(message)
 
-        await self.app(scope, receive, send_wrapper)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            SERVED.reset(token)

@@ -6,9 +6,11 @@ swaps to a new `View` when a build has published a new snapshot.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -25,6 +27,7 @@ from geo.snapshot import current
 from geo.store import Store
 from layers.features import REGION_FIELDS, PointIndex
 
+log = logging.getLogger(__name__)
 DOMAIN_COLS = ("risk_level", "risk_index")
 #: what a region collection serves: the regional fields of every region output (one row per region, so no domain)
 REGION_PROPS = [c for c in REGION_FIELDS if c != "domain"]
@@ -177,6 +180,17 @@ def _domains(frame: pd.DataFrame) -> list[str]:
     )
 
 
+#: the snapshot keys the current request was answered from (set per request by `api.protocol`)
+SERVED: ContextVar[list[str] | None] = ContextVar("riskmap_served", default=None)
+
+
+def _served(view: View) -> View:
+    box = SERVED.get()
+    if box is not None and view.key not in box:
+        box.append(view.key)
+    return view
+
+
 class ResponseCache:
     """A small LRU of serialised responses (bytes), bounded by total size."""
 
@@ -214,8 +228,10 @@ class State:
     the same date wait for that result, requests for anything else never wait for it.
     """
 
-    def __init__(self, store: Store, dated_views: int = 4):
+    def __init__(self, store: Store, dated_views: int = 4, background_reload: bool = True):
         self.store = store
+        self.background_reload = background_reload
+        self._loading: str | None = None
         self.responses = ResponseCache()
         self._lock = threading.Lock()
         self._view: View | None = None
@@ -223,22 +239,55 @@ class State:
         self._dated_max = dated_views
 
     def view(self) -> View:
+        return _served(self._current())
+
+    def _current(self) -> View:
+        """The current snapshot's View. Once one is loaded, a reader never waits for the next to load: the
+        first request that sees a newer snapshot starts loading it in the background and every request is
+        answered from the loaded one until the new one is ready (the response header names which)."""
         snap_id = self.store.manifest().get("snapshot")
         if not snap_id:
             raise StoreEmpty(f"store {self.store.root} has no build yet; run `riskmap build` (or POST /builds)")
         view = self._view
-        if view is not None and view.key == snap_id:
+        if view is not None and (view.key == snap_id or self.background_reload):
+            if view.key != snap_id:
+                self._load_later(snap_id)
             return view
+        return self.refresh(snap_id)
+
+    def refresh(self, snap_id: str | None = None) -> View:
+        """Load the current snapshot now (unless it is the loaded one) and serve it from then on."""
+        snap_id = snap_id or self.store.manifest().get("snapshot")
         with self._lock:
             if self._view is None or self._view.key != snap_id:
                 self._view = View.open(current(self.store))
             return self._view
 
+    def _load_later(self, snap_id: str) -> None:
+        with self._lock:
+            if self._loading == snap_id:
+                return
+            self._loading = snap_id
+
+        def load() -> None:
+            try:
+                self.refresh(snap_id)
+            except Exception:  # the old view keeps serving; the next request tries again
+                log.exception("loading snapshot %s failed", snap_id)
+            finally:
+                with self._lock:
+                    self._loading = None
+
+        threading.Thread(target=load, name=f"load-{snap_id}", daemon=True).start()
+
     def view_at(self, as_of: date | None) -> View:
         """The published view, or one computed for another as-of date with the snapshot's model (cached)."""
-        base = self.view()
+        base = self._current()
         if as_of is None or as_of == base.as_of:
-            return base
+            return _served(base)
+        return _served(self._dated_view(base, as_of))
+
+    def _dated_view(self, base: View, as_of: date) -> View:
         key = (base.key, str(as_of))
         with self._lock:
             future = self._dated.get(key)
