@@ -1,28 +1,33 @@
 """The HTTP service. `create_app(settings)` builds it; nothing is built at import time."""
 
+import asyncio
+import contextlib
 import gzip
 import hashlib
 import hmac
 import re
+import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api import ogc
-from api.problems import Forbidden, NotAuthenticated, PayloadTooLarge, add_exception_handlers
+from api.jobs import JobRunner, run_build, run_ingest
+from api.problems import Forbidden, NotAuthenticated, add_exception_handlers, problem
 from api.protocol import ProtocolMiddleware, content_security_policy, script_hash, tile_origin
 from api.settings import Settings, hash_token
 from api.state import State, View
+from api.uploads import REQUEST_BODY, check_length, receive_file
 from geo import __version__
-from geo.errors import InputRejected, RiskmapError, UnitNotFound
+from geo.errors import InputRejected, UnitNotFound
 from geo.query import near_payload
 from geo.readers import SUFFIXES
 from geo.store import Store
@@ -97,7 +102,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store = Store.open(settings.store)
     state = State(store)
+    state.jobs = JobRunner(store.root, workers=settings.job_workers, queue=settings.job_queue)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        state.jobs.shutdown()  # the worker processes end with the service
+
     app = FastAPI(
+        lifespan=lifespan,
         title=TITLE,
         description="Four-colour safety-risk maps: OGC API – Features, maps, risk near a point",
         version=__version__,
@@ -423,29 +436,89 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
 
 
 def _write_router(state: State, store: Store, settings: Settings, auth) -> APIRouter:
+    """Uploads and builds: queued as jobs in a worker process (api.jobs), never run on the event loop."""
     write = APIRouter(dependencies=[auth])
+    runner: JobRunner = state.jobs
+    Wait = Annotated[float, Query(ge=0, le=600, description="seconds to wait for the job to finish")]
 
-    @write.post("/datasets/{kind}", summary="Upload a census file (editor role); returns the validation report")
-    async def upload(kind: str, file: UploadFile, crs: str | None = None, sheet: str | None = None):
-        return await _upload(store, settings, kind, file, crs, sheet)
+    @write.post(
+        "/datasets/{kind}",
+        summary="Upload a census file (editor role): a job that validates and ingests it",
+        status_code=202,
+        openapi_extra={"requestBody": REQUEST_BODY},
+    )
+    async def upload(request: Request, kind: str, crs: str | None = None, sheet: str | None = None, wait: Wait = 0):
+        from geo.ingest import KINDS
 
-    @write.post("/builds", summary="Rebuild the snapshot (editor role)")
-    def builds(as_of: date | None = None):
-        from geo.build import build
+        if kind not in KINDS:
+            raise InputRejected(f"unknown dataset kind {kind!r}; use one of {', '.join(KINDS)}")
+        limit = int(settings.max_upload_mb * 1024 * 1024)
+        check_length(request, limit, settings.max_upload_mb)
+        tmp = Path(tempfile.mkdtemp(prefix="riskmap-upload-"))
+        try:
+            name, path = await receive_file(request, tmp, limit, settings.max_upload_mb, UPLOAD_SUFFIXES)
+            job = runner.submit(
+                "ingest",
+                run_ingest,
+                (str(store.root), str(path), kind, crs, sheet),
+                {"file": name, "kind": kind},
+                cleanup=tmp,
+                hide={str(path): name},
+            )
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return await _job_response(runner, job, wait, done_status=200)
 
-        snap, _ = build(store, as_of or date.today())
-        state.refresh()  # whoever asked for the build reads it next: load it now, not in the background
-        return ORJSON(
-            {
-                "snapshot": snap.id,
-                "as_of": snap.meta["as_of"],
-                "units": snap.meta["units"],
-                "unit_levels": snap.meta["unit_levels"],
-            },
-            status_code=201,
+    @write.post("/builds", summary="Rebuild and publish the snapshot (editor role): a job", status_code=202)
+    async def builds(as_of: date | None = None, wait: Wait = 0):
+        def published(result: dict) -> None:
+            state.refresh()  # serve the new build from now on, in the job's callback thread
+
+        job = runner.submit(
+            "build",
+            run_build,
+            (str(store.root), str(as_of or date.today())),
+            {"as_of": str(as_of or date.today())},
+            on_success=published,
         )
+        return await _job_response(runner, job, wait, done_status=201)
+
+    @write.get("/jobs", summary="Recent jobs, newest first (editor role)")
+    def jobs(limit: Annotated[int, Query(ge=1, le=500)] = 50):
+        return ORJSON({"jobs": runner.list(limit)})
+
+    @write.get("/jobs/{job_id}", summary="A job: its status, and its result or error when finished (editor role)")
+    def job(job_id: str):
+        return ORJSON(runner.get(job_id))
 
     return write
+
+
+async def _job_response(runner: JobRunner, job_id: str, wait: float, done_status: int) -> Response:
+    """The job's document: 202 while it runs; `done_status` when it finished within `wait` seconds; a
+    failed job's error as problem+json with the error's status."""
+    future = runner.future(job_id)
+    if wait > 0 and future is not None:
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout=wait)
+        except TimeoutError:
+            pass
+        except BaseException:  # noqa: BLE001 - the failure is reported from the job's document below
+            pass
+        await asyncio.sleep(0)  # let the done-callback write the final document
+    doc = runner.get(job_id)
+    for _ in range(50):  # the done-callback runs in the pool's thread: wait for its document write
+        if future is None or not future.done() or doc["status"] in ("succeeded", "failed"):
+            break
+        await asyncio.sleep(0.02)
+        doc = runner.get(job_id)
+    headers = {"Location": f"/jobs/{job_id}"}
+    if doc["status"] == "failed":
+        err = doc["error"]
+        return problem(err["status"], err["detail"], instance=f"/jobs/{job_id}", job=job_id)
+    status = done_status if doc["status"] == "succeeded" else 202
+    return ORJSON(doc, status_code=status, headers=headers)
 
 
 def region_html(b: dict[str, Any]) -> str:
@@ -464,44 +537,3 @@ def region_html(b: dict[str, Any]) -> str:
         + ogc.table_html(b.get("trend") or [])
     )
     return ogc.html_page(f"{b['name']} ({b['adcode']})", body)
-
-
-async def _upload(store: Store, settings: Settings, kind: str, file: UploadFile, crs, sheet) -> Response:
-    from geo.ingest import KINDS, IngestOptions, ingest_file
-
-    if kind not in KINDS:
-        raise InputRejected(f"unknown dataset kind {kind!r}; use one of {', '.join(KINDS)}")
-    name = Path(file.filename or "upload").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise InputRejected(
-            f"{name}: unsupported file type {suffix or '(none)'}; send {', '.join(sorted(UPLOAD_SUFFIXES))}"
-        )
-    limit = int(settings.max_upload_mb * 1024 * 1024)
-    with tempfile.TemporaryDirectory(prefix="riskmap-upload-") as tmp:
-        path = Path(tmp) / name
-        size = 0
-        with open(path, "wb") as out:
-            while chunk := await file.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"{name}: larger than the {settings.max_upload_mb:g} MB upload limit")
-                out.write(chunk)
-        try:
-            result = ingest_file(store, path, kind, IngestOptions(crs=crs, sheet=sheet))
-        except RiskmapError as exc:  # name the user's file, not the temporary copy
-            raise type(exc)(str(exc).replace(str(path), name)) from exc
-    report = result.report.astype(object).where(result.report.notna(), None).to_dict(orient="records")
-    return ORJSON(
-        {
-            "file": name,
-            "kind": kind,
-            "rows": result.rows,
-            "accepted": result.accepted,
-            "rejected": result.rejected,
-            "warnings": result.warnings,
-            "inserted": result.inserted,
-            "updated": result.updated,
-            "report": report,
-        }
-    )

@@ -27,10 +27,15 @@ class PayloadTooLarge(Problem):
     """A request body over the configured limit."""
 
 
+class ServiceBusy(Problem):
+    """Too many jobs queued: try again when one has finished."""
+
+
 STATUS: dict[type[Exception], int] = {
     NotAuthenticated: 401,
     Forbidden: 403,
     PayloadTooLarge: 413,
+    ServiceBusy: 503,
     errors.InputRejected: 400,
     errors.CRSUnknown: 400,
     errors.ModelInvalid: 400,
@@ -54,7 +59,7 @@ TITLES = {
     413: "Payload too large",
     422: "Unprocessable",
     500: "Server error",
-    503: "No data yet",
+    503: "Service unavailable",
 }
 
 
@@ -70,7 +75,7 @@ def problem(status: int, detail: str, **extra) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
-def _status_for(exc: Exception) -> int:
+def status_for(exc: Exception) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -79,7 +84,7 @@ def _status_for(exc: Exception) -> int:
 
 def add_exception_handlers(app: FastAPI) -> None:
     async def known_error(request: Request, exc: Exception) -> Response:
-        return problem(_status_for(exc), str(exc), instance=str(request.url.path))
+        return problem(status_for(exc), str(exc), instance=str(request.url.path))
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     reader_token_hashes: tuple[str, ...] = Field(default=(), description="if set, reading needs one of these tokens")
     cors_origins: tuple[str, ...] = ()
     max_upload_mb: float = 200.0
+    job_workers: int = Field(default=1, ge=1, le=16, description="ingests and builds that run at once")
+    job_queue: int = Field(default=8, ge=0, le=1000, description="jobs that may wait; more are refused (503)")
     lang: str = "zh"
     basemap_url: str | None = None
     basemap_crs: str = "wgs84"

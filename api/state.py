@@ -231,6 +231,7 @@ class State:
     def __init__(self, store: Store, dated_views: int = 4, background_reload: bool = True):
         self.store = store
         self.background_reload = background_reload
+        self.jobs: Any = None  # the service's JobRunner (api.jobs), set by create_app
         self._loading: str | None = None
         self.responses = ResponseCache()
         self._lock = threading.Lock()

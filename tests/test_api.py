@@ -199,16 +199,31 @@ def test_upload_needs_editor_token(server, tmp_path):
     assert httpx.post(server + "/datasets/enterprises", files=files).status_code == 401
     bad = httpx.post(server + "/datasets/enterprises", files=files, headers={"Authorization": "Bearer wrong"})
     assert bad.status_code == 403 and bad.headers["content-type"] == "application/problem+json"
-    ok = httpx.post(server + "/datasets/enterprises", files=files, headers={"Authorization": f"Bearer {TOKEN}"})
-    assert ok.status_code == 200
-    body = ok.json()
+    ok = httpx.post(
+        server + "/datasets/enterprises",
+        files=files,
+        params={"wait": 120},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=130,
+    )
+    assert ok.status_code == 200, ok.text
+    job = ok.json()
+    assert job["type"] == "ingest" and job["status"] == "succeeded" and job["file"] == "e.csv"
+    body = job["result"]
     assert (body["accepted"], body["rejected"]) == (1, 1)
     assert body["report"][0]["id"] == "UP-2" and "mining" in body["report"][0]["reason"]
     wrong_kind = httpx.post(server + "/datasets/cats", files=files, headers={"Authorization": f"Bearer {TOKEN}"})
     assert wrong_kind.status_code == 400
     assert httpx.post(server + "/builds").status_code == 401
-    built = httpx.post(server + "/builds", params={"as_of": "2026-11-01"}, headers={"Authorization": f"Bearer {TOKEN}"})
-    assert built.status_code == 201
+    built = httpx.post(
+        server + "/builds",
+        params={"as_of": "2026-11-01", "wait": 300},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=310,
+    )
+    assert built.status_code == 201, built.text
+    snapshot = built.json()["result"]["snapshot"]
+    assert httpx.get(server + "/regions/330106").headers["x-riskmap-snapshot"] == snapshot  # served at once
     feat = httpx.get(server + "/collections/enterprises/items/UP-1")
     assert feat.status_code == 200 and feat.json()["properties"]["county_adcode"]
 
@@ -444,4 +459,84 @@ def test_upload_size_limit(demo_store, tmp_path):
             files={"file": ("big.csv", body, "text/csv")},
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
-    assert r.status_code == 413 and "big.csv" in r.json()["detail"]
+    assert r.status_code == 413 and "0.001 MB limit" in r.json()["detail"]
+
+
+def _raw_post(server: str, path: str, headers: dict[str, str], send: int) -> tuple[int, float]:
+    """POST headers and `send` bytes of a (claimed) body over a raw socket; the status and when it came."""
+    host, port = server.removeprefix("http://").split(":")
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    t = time.perf_counter()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode() + b"\r\n")
+        try:
+            for _ in range(send // 65536):
+                sock.sendall(b"\0" * 65536)
+        except OSError:
+            pass  # the server answered and closed: what we want
+        reply = sock.recv(4096).decode("latin-1")
+    return int(reply.split(" ", 2)[1]), time.perf_counter() - t
+
+
+def test_upload_abuse_is_refused_before_the_body_is_read(server, tmp_path):
+    """A 2 GB body without a token gets 401 and one over the limit 413 after a few KB, without the server
+    reading (or spooling) the body; a chunked body is cut off at the limit; no upload directory is left."""
+    import tempfile
+
+    spool = Path(tempfile.gettempdir())
+    before = {p.name for p in spool.glob("riskmap-upload-*")}
+    claimed = {"Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(2 * 1024**3)}
+    status, took = _raw_post(server, "/datasets/enterprises", claimed, send=4 * 65536)
+    assert status == 401 and took < 5
+    editor = {**claimed, "Authorization": f"Bearer {TOKEN}"}
+    status, took = _raw_post(server, "/datasets/enterprises", editor, send=4 * 65536)
+    assert status == 413 and took < 5
+
+    def endless():
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'
+        for _ in range(300):  # 300 MB, over the 200 MB default limit
+            yield b"id,domain,lon,lat\n" * 58255
+
+    r = httpx.post(
+        server + "/datasets/enterprises",
+        content=endless(),
+        headers={"Content-Type": "multipart/form-data; boundary=x", "Authorization": f"Bearer {TOKEN}"},
+        timeout=120,
+    )
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    assert {p.name for p in spool.glob("riskmap-upload-*")} == before
+
+
+def test_jobs_report_and_queue_bound(demo_store, tmp_path):
+    """Without `wait` an upload answers 202 with the job's address; the job document reports the result;
+    a failing file fails its job with the file's name; beyond workers + queue, 503."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings, hash_token
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    settings = Settings(store=demo_store.root, editor_token_hashes=(hash_token(TOKEN),), job_queue=0)
+    csv = b"id,domain,lon,lat\nJOB-1,fire,120.13,30.27\n"
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/datasets/enterprises", files={"file": ("j.csv", csv, "text/csv")}, headers=auth)
+        assert r.status_code == 202 and r.headers["location"] == f"/jobs/{r.json()['id']}"
+        busy = client.post("/builds", params={"as_of": "2026-11-01"}, headers=auth)
+        assert busy.status_code == 503 and "queued" in busy.json()["detail"]
+        for _ in range(600):
+            job = client.get(r.headers["location"], headers=auth).json()
+            if job["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.2)
+        assert job["status"] == "succeeded" and job["result"]["accepted"] == 1, job
+        assert client.get(r.headers["location"]).status_code == 401
+        bad = client.post(
+            "/datasets/enterprises",
+            files={"file": ("empty.csv", b"", "text/csv")},
+            params={"wait": 120},
+            headers=auth,
+        )
+        assert bad.status_code == 400 and "empty.csv" in bad.json()["detail"] and "riskmap-upload" not in bad.text
+        assert client.get(f"/jobs/{bad.json()['job']}", headers=auth).json()["status"] == "failed"
+        listed = client.get("/jobs", headers=auth).json()["jobs"]
+        assert {j["id"] for j in listed} >= {r.json()["id"], bad.json()["job"]}

@@ -109,12 +109,12 @@ def test_every_response_names_one_snapshot_while_builds_publish(service, small_s
             as_of = date(2026, 10, 2) + timedelta(days=n)
             r = httpx.post(
                 service + "/builds",
-                params={"as_of": str(as_of)},
+                params={"as_of": str(as_of), "wait": 120},
                 headers={"Authorization": f"Bearer {TOKEN}"},
                 timeout=120,
             )
             assert r.status_code == 201, r.text
-            published.append(r.json()["snapshot"])
+            published.append(r.json()["result"]["snapshot"])
             after = httpx.get(service + "/regions/330100")  # whoever built reads the build at once
             assert _check("/regions/330100", after) == published[-1]
     finally:

@@ -1,0 +1,193 @@
+"""Writes off the event loop: ingests and builds run as jobs in a separate worker process.
+
+A job is submitted by `POST /datasets/{kind}` or `POST /builds` and answered at once with its id (202) or,
+with `?wait=SECONDS`, with its result when it finishes in time. `GET /jobs/{id}` reports it. At most
+`job_workers` jobs run at a time and at most `job_queue` wait; more are refused (503) rather than piled up.
+
+Each job is a JSON document in `<store>/jobs/<id>.json`, written by the service when the job is queued and
+finished and by the worker when it starts, so every service instance on the store can report any job.
+The workers are started with `spawn`: nothing of the serving process (threads, locks, open files) is copied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from api.problems import ServiceBusy
+from geo.errors import RiskmapError, UnitNotFound
+
+log = logging.getLogger(__name__)
+#: job documents kept per store (oldest finished ones are removed beyond this)
+KEEP_JOBS = 500
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _write(path: Path, doc: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _started(doc_path: str) -> None:
+    path = Path(doc_path)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    _write(path, {**doc, "status": "running", "started": _now()})
+
+
+# -- what the worker process runs (module-level functions: they are pickled by name) -----------------------
+def run_ingest(doc_path: str, store_root: str, path: str, kind: str, crs: str | None, sheet: str | None) -> dict:
+    from geo.ingest import IngestOptions, ingest_file
+    from geo.store import Store
+
+    _started(doc_path)
+    result = ingest_file(Store.open(Path(store_root)), Path(path), kind, IngestOptions(crs=crs, sheet=sheet))
+    report = result.report.astype(object).where(result.report.notna(), None).to_dict(orient="records")
+    return {
+        "rows": result.rows,
+        "accepted": result.accepted,
+        "rejected": result.rejected,
+        "warnings": result.warnings,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "report": report,
+    }
+
+
+def run_build(doc_path: str, store_root: str, as_of: str) -> dict:
+    from geo.build import build
+    from geo.store import Store
+
+    _started(doc_path)
+    snap, _ = build(Store.open(Path(store_root)), date.fromisoformat(as_of))
+    return {
+        "snapshot": snap.id,
+        "as_of": snap.meta["as_of"],
+        "units": snap.meta["units"],
+        "unit_levels": snap.meta["unit_levels"],
+    }
+
+
+class JobRunner:
+    """Queues jobs on a small process pool and keeps their documents in the store."""
+
+    def __init__(self, store_root: Path, workers: int = 1, queue: int = 8):
+        self.dir = Path(store_root) / "jobs"
+        self.workers = workers
+        self.queue = queue
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[str, Future] = {}
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def submit(
+        self,
+        job_type: str,
+        fn: Callable[..., dict],
+        args: tuple,
+        fields: dict[str, Any],
+        cleanup: Path | None = None,
+        hide: dict[str, str] | None = None,
+        on_success: Callable[[dict], None] | None = None,
+    ) -> str:
+        """Queue `fn(doc_path, *args)` in a worker; returns the job id at once."""
+        with self._lock:
+            pending = sum(not f.done() for f in self._futures.values())
+            if pending >= self.workers + self.queue:
+                if cleanup is not None:
+                    shutil.rmtree(cleanup, ignore_errors=True)
+                raise ServiceBusy(f"{pending} jobs are queued or running; try again when one has finished")
+            job_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path = self.dir / f"{job_id}.json"
+            _write(path, {"id": job_id, "type": job_type, "status": "queued", "submitted": _now(), **fields})
+            future = self._executor().submit(fn, str(path), *args)
+            self._futures[job_id] = future
+
+        def finished(fut: Future) -> None:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            exc = fut.exception()
+            if exc is None:
+                doc.update(status="succeeded", result=fut.result())
+                if on_success is not None:
+                    on_success(doc["result"])
+            else:
+                doc.update(status="failed", error=_error(exc, hide or {}))
+            doc["finished"] = _now()
+            _write(path, doc)
+            if cleanup is not None:
+                shutil.rmtree(cleanup, ignore_errors=True)
+            self._prune()
+
+        future.add_done_callback(finished)
+        return job_id
+
+    def future(self, job_id: str) -> Future | None:
+        return self._futures.get(job_id)
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        if not job_id.replace("-", "").isalnum():
+            raise UnitNotFound(f"no job {job_id!r}")
+        path = self.dir / f"{job_id}.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UnitNotFound(f"no job {job_id!r} (jobs are kept for the last {KEEP_JOBS})") from None
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        paths = sorted(self.dir.glob("*.json"), reverse=True)[:limit] if self.dir.is_dir() else []
+        out = []
+        for p in paths:
+            try:
+                out.append(json.loads(p.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def _prune(self) -> None:
+        with self._lock:
+            self._futures = {k: f for k, f in self._futures.items() if not f.done() or k >= _cutoff(self._futures)}
+        docs = sorted(self.dir.glob("*.json"))
+        for old in docs[: max(0, len(docs) - KEEP_JOBS)]:
+            old.unlink(missing_ok=True)
+
+
+def _cutoff(futures: dict[str, Future]) -> str:
+    keys = sorted(futures)
+    return keys[-KEEP_JOBS] if len(keys) > KEEP_JOBS else ""
+
+
+def _error(exc: BaseException, hide: dict[str, str]) -> dict[str, Any]:
+    """A failed job's error as problem fields; `hide` maps the service's paths to the names the user knows."""
+    from api.problems import status_for
+
+    if not isinstance(exc, RiskmapError):
+        log.error("job failed", exc_info=exc)
+        detail = f"internal error ({type(exc).__name__}); the server log has the details"
+        return {"type": type(exc).__name__, "status": 500, "detail": detail}
+    detail = str(exc)
+    for private, public in hide.items():
+        detail = detail.replace(private, public)
+    return {"type": type(exc).__name__, "status": status_for(exc), "detail": detail}
