@@ -33,6 +33,23 @@ def require_tool(name: str) -> None:
     pytest.skip(f"{name} not installed")
 
 
+#: Debian's QGIS Python bindings (python3-qgis) live in the system interpreter, not in the virtualenv
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def require_qgis() -> str:
+    """The interpreter that imports `qgis.core`: skip on a laptop without QGIS, fail in CI."""
+    import subprocess
+
+    if os.path.exists(SYSTEM_PYTHON):
+        probe = subprocess.run([SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True, timeout=60)
+        if probe.returncode == 0:
+            return SYSTEM_PYTHON
+    if os.environ.get("CI") == "true":
+        pytest.fail("QGIS's Python API (Debian python3-qgis) is required in CI; .ci/run must install it")
+    pytest.skip("python3-qgis not installed")
+
+
 @pytest.fixture(scope="session")
 def boundaries() -> gpd.GeoDataFrame:
     from geo.boundaries import load_bundled
