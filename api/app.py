@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from api import ogc
+from api import ogc, tilesapi
 from api.jobs import JobRunner, run_build, run_ingest
 from api.problems import Forbidden, NotAuthenticated, add_exception_handlers, problem
 from api.protocol import ProtocolMiddleware, content_security_policy, script_hash, tile_origin
@@ -33,20 +33,6 @@ from geo.readers import SUFFIXES
 from geo.store import Store
 
 TITLE = "riskmap"
-TILE_PROPS = (
-    "id",
-    "adcode",
-    "name",
-    "domain",
-    "type",
-    "risk_level",
-    "risk_index",
-    "risk_score",
-    "n_red",
-    "n_orange",
-    "n_yellow",
-    "n_blue",
-)
 #: what an upload may be: every file the readers take, but a lone .shp (its .shx and .dbf cannot come along)
 UPLOAD_SUFFIXES = frozenset(SUFFIXES) - {".shp"}
 
@@ -164,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_map_router(state, settings, Depends(reader)))
     app.include_router(_ogc_router(state, settings, Depends(reader)))
     app.include_router(_service_router(state, store, Depends(reader)))
+    app.include_router(tilesapi.router(state, settings.lang, Depends(reader)))
     app.include_router(_write_router(state, store, settings, Depends(editor)))
     app.add_middleware(ProtocolMiddleware, csp=content_security_policy(tile_origin(settings.basemap_url)))
     return app
@@ -395,27 +382,6 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
         if as_of is not None and as_of != view.as_of:  # a dated view may take seconds: never on the event loop
             view = await run_in_threadpool(state.view_at, as_of)
         return ORJSON(near_payload(view, lon, lat, radius_m, crs, limit))  # no jsonable_encoder pass
-
-    @read.get("/tiles/{cid}/{z}/{x}/{y}.mvt", summary="Mapbox Vector Tile of a collection (clustered when dense)")
-    def tile(request: Request, cid: str, z: int, x: int, y: int):
-        from layers.tiles import render_tile
-
-        view = state.view()
-        c = _collection(view, cid)
-        etag = f'W/"{view.key}-{cid}-{z}-{x}-{y}"'
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"ETag": etag})
-        key = f"tile|{view.key}|{cid}|{z}|{x}|{y}"
-        cached = state.responses.get(key)
-        if cached is None:
-            cols = [k for k in TILE_PROPS if k in c.frame.columns]
-            try:
-                data = render_tile(cid, c.geoms, c.bounds, c.frame[cols], z, x, y, levels=c.levels)
-            except ValueError as exc:
-                raise InputRejected(str(exc)) from exc
-            cached = (data, None)
-            state.responses.put(key, cached)
-        return Response(cached[0], media_type="application/vnd.mapbox-vector-tile", headers={"ETag": etag})
 
     @read.get("/regions/{adcode}", summary="A region's level, index, counts, explanation and trend")
     def region(request: Request, adcode: str, f: str | None = None):

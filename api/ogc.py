@@ -16,6 +16,7 @@ import orjson
 import pandas as pd
 import shapely
 
+from api import tilelinks
 from api.state import Collection, View
 from geo.errors import InputRejected, UnitNotFound
 
@@ -24,6 +25,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    *tilelinks.TILES_CONFORMANCE,
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
@@ -67,6 +69,7 @@ def landing(base: str, title: str) -> dict[str, Any]:
                 "title": "collections",
             },
             {"href": f"{base}/map", "rel": "alternate", "type": "text/html", "title": "the four-colour map"},
+            *tilelinks.landing_links(base),
         ],
     }
 
@@ -94,6 +97,7 @@ def collection_doc(base: str, c: Collection, view: View) -> dict[str, Any]:
                 "type": "text/html",
                 "title": f"{c.title} (HTML)",
             },
+            *tilelinks.collection_links(base, c.id, c.extent),
         ],
     }
 

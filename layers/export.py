@@ -367,6 +367,9 @@ def export_layer(
         _write_kml(frame, out, target, what, st, view.lang)
     else:
         _VECTOR_WRITERS[fmt](frame, out, target, what)
+    from layers.gisstyles import write_sidecars  # .qml/.sld beside, or a GeoPackage's layer_styles
+
+    write_sidecars(fmt, out, frame, what, st, view.lang)
     return len(frame)
 
 

@@ -21,6 +21,29 @@ from geo.catalogue import LEVELS
 from geo.values import plain as _clean
 
 EXTENT = 4096
+MAX_ZOOM = 16  # the deepest zoom tilesets advertise (about 2.4 m per pixel); clients overzoom beyond
+#: the properties a tile carries, those of them a layer's table has (declared once: tiles and their metadata)
+TILE_PROPS: tuple[str, ...] = (
+    "id",
+    "adcode",
+    "name",
+    "domain",
+    "type",
+    "risk_level",
+    "risk_index",
+    "risk_score",
+    "n_red",
+    "n_orange",
+    "n_yellow",
+    "n_blue",
+)
+#: the fields of a cluster feature (see `_clusters`) with their TileJSON types
+CLUSTER_FIELDS: dict[str, str] = {
+    "cluster": "Boolean",
+    "count": "Number",
+    "risk_level": "String",
+    **{f"n_{lv}": "Number" for lv in LEVELS},
+}
 BUFFER = 64  # tile units kept around the tile so lines and polygons join seamlessly
 R = 6378137.0
 

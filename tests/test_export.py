@@ -68,14 +68,15 @@ def _read_all(path: Path, fmt: str) -> gpd.GeoDataFrame:
     if fmt == "parquet":
         return gpd.read_parquet(path)
     src = _gdal_path(path, fmt)
-    layers = [name for name, _ in pyogrio.list_layers(src)]
+    layers = [name for name, _ in pyogrio.list_layers(src) if name != "layer_styles"]  # the GIS styles table
     frames = [pyogrio.read_dataframe(src, layer=name) for name in layers]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _ogrinfo(path: Path, fmt: str) -> tuple[int, str]:
     out = subprocess.run(["ogrinfo", "-so", "-al", _gdal_path(path, fmt)], capture_output=True, text=True, check=True)
-    counts = [int(n) for n in re.findall(r"^Feature Count: (\d+)", out.stdout, re.M)]
+    layers = [part for part in out.stdout.split("Layer name: ")[1:] if not part.startswith("layer_styles\n")]
+    counts = [int(n) for part in layers for n in re.findall(r"^Feature Count: (\d+)", part, re.M)]
     return sum(counts), out.stdout
 
 
