@@ -7,7 +7,8 @@ to by index. Every string in it is data: the page inserts it with ``textContent`
 
 Layout (keys of the document):
 
-* ``meta``: title, as-of date, language, mode, initial view, precision, crs of the overlays.
+* ``meta``: title, as-of date, language, mode, layer (regions | enterprises | hazards: what the page is about),
+  initial view, precision, crs of the overlays.
 * ``text``, ``styles``, ``domains``, ``levels`` (admin levels, coarsest first).
 * ``regions``: ``{a: adcode, n: name, l: admin level, p: parent, g: geometry, c: [label x, y],
   s: {domain: [level rank (0 red … 3 blue, -1 none), index, n_red, n_orange, n_yellow, n_blue, n_units,
@@ -357,6 +358,7 @@ def build_payload(
     cluster_url: str,
     map_url: str,
     title: str | None = None,
+    layer: str = "regions",
 ) -> dict[str, Any]:
     """The page document (see the module docstring). ``boundaries`` is the store's (WGS84)."""
     crs = basemap.crs if basemap is not None else "wgs84"
@@ -395,6 +397,7 @@ def build_payload(
             "snapshot": str(snapshot.meta.get("id", snapshot.id)),
             "lang": view.lang,
             "mode": mode,
+            "layer": layer,
             "view": {"level": view.level, "parent": parent, "domain": view.domain},
             "top": top,
             "precision": precision,
