@@ -39,11 +39,21 @@ from layers.payload import build_payload
 from layers.styles import Basemap, Styles, load_styles
 from layers.view import DEFAULT_VIEW, MapView
 
-__all__ = ["DEFAULT_CLUSTER_URL", "DEFAULT_MAP_URL", "MAP_LAYERS", "MapRejected", "json_for_script", "render_map"]
+__all__ = [
+    "DEFAULT_CLUSTER_URL",
+    "DEFAULT_MAP_URL",
+    "DEFAULT_REGION_URL",
+    "MAP_LAYERS",
+    "MapRejected",
+    "json_for_script",
+    "render_map",
+]
 
 #: URL templates of the served page (placeholders filled by the page's script).
 DEFAULT_CLUSTER_URL = "{base}/clusters/enterprises?bbox={bbox}&zoom={zoom}&domain={domain}&parent={parent}&crs={crs}"
 DEFAULT_MAP_URL = "{base}/map?level={level}&parent={parent}&domain={domain}&lang={lang}"
+#: the region page a served map's popups and info panel link to (a saved page has no service to ask)
+DEFAULT_REGION_URL = "{base}/regions/{adcode}?f=html&lang={lang}"
 MODES = ("inline", "served")
 #: what a page is about: the regions (the four-colour map), or the enterprises or hazard sites over faded regions
 MAP_LAYERS = ("regions", "enterprises", "hazards")
@@ -172,6 +182,7 @@ def render_map(
         map_url=links,
         title=title,
         layer=layer,
+        region_url=None if mode == "inline" else DEFAULT_REGION_URL.replace("{base}", api_base.rstrip("/")),
     )
     inline = mode == "inline"
     theme = st.theme.model_dump()

@@ -19,7 +19,8 @@ Layout (keys of the document):
 * ``enterprises``: served → ``{mode: 'served', url}``; inline → ``{mode: 'inline', complete, total,
   points: [[x, y, rank, domain index, score, name, id, industry, override]], zooms, clusters:
   {domain: {zoom: [[x, y, n_red, n_orange, n_yellow, n_blue]]}}}``.
-* ``basemap`` (or null) and ``links`` (URL templates for the served drill-down).
+* ``basemap`` (or null) and ``links`` (URL templates: ``map`` for the served drill-down, ``region`` for the
+  region page a served popup links to, null in a saved page).
 """
 
 from __future__ import annotations
@@ -359,6 +360,7 @@ def build_payload(
     map_url: str,
     title: str | None = None,
     layer: str = "regions",
+    region_url: str | None = None,
 ) -> dict[str, Any]:
     """The page document (see the module docstring). ``boundaries`` is the store's (WGS84)."""
     crs = basemap.crs if basemap is not None else "wgs84"
@@ -422,5 +424,5 @@ def build_payload(
             "max_zoom": basemap.max_zoom,
             "crs": basemap.crs,
         },
-        "links": {"map": map_url},
+        "links": {"map": map_url, "region": region_url},
     }

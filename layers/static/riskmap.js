@@ -218,7 +218,13 @@
     var rules = el('ul', 'rm-rules');
     s[8].forEach(function (i) { rules.appendChild(el('li', null, cfg.strings[i])); });
     if (!s[8].length) { add(rules, el('li', 'rm-muted', T.no_rules)); }
-    return add(card, rules);
+    add(card, rules);
+    if (cfg.links.region) {  // served: the region's own page (why it has its level, its trend)
+      var a = el('a', 'rm-region-link', T.region_details);
+      a.href = fill(cfg.links.region, {adcode: code, lang: META.lang});
+      add(card, a);
+    }
+    return card;
   }
 
   // ---------------------------------------------------------------- region layers
