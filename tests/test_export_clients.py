@@ -126,3 +126,17 @@ def test_enterprise_page_shows_the_points_at_province_scale(html_pages):
             assert b.external == [] and b.errors == [], (b.external, b.errors)
     assert shown["regions"] == 0  # the four-colour map keeps enterprises for a city or closer
     assert shown["enterprises"] == html_pages["enterprises"][1] and subtitle.startswith("企业 · ")
+
+
+def test_folium_map_is_offline_and_in_the_level_colours(snap, boundaries):
+    from layers.foliummap import offline_map, risk_map
+    from layers.styles import load_styles
+
+    assert not re.search(r"<(script|link)[^>]*(src|href)=", offline_map().get_root().render())
+    m = risk_map(snap, boundaries, max_units=50)
+    page = m.get_root().render()
+    assert not re.search(r"<(script|link)[^>]*(src|href)=", page)  # Leaflet inline, no CDN, no basemap
+    assert "L.map(" in page and "tile.openstreetmap" not in page
+    st = load_styles()
+    assert all(st.level_color(lv) in page for lv in ("red", "orange", "yellow", "blue"))
+    assert page.count('"risk_score"') >= 50  # the 50 gravest enterprises as points
