@@ -384,13 +384,19 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
         return ORJSON(near_payload(view, lon, lat, radius_m, crs, limit))  # no jsonable_encoder pass
 
     @read.get("/regions/{adcode}", summary="A region's level, index, counts, explanation and trend")
-    def region(request: Request, adcode: str, f: str | None = None):
+    def region(request: Request, adcode: str, f: str | None = None, lang: str | None = None):
+        from layers.regionpage import render_region_page
+
         view = state.view()  # one snapshot answers every part of the response
         if adcode not in set(view.regions["adcode"]):
             raise UnitNotFound(f"no region {adcode!r} in the build")
         body = view.explain(adcode)
         body["trend"] = view.snapshot.history(adcode)
-        html_fn = (lambda b: region_html(b)) if _wants_html(request, f) else None
+        page_lang = lang or request.app.state.settings.lang
+        map_url = f"/map?level=county&parent={adcode if body.get('admin_level') != 'county' else ''}&lang={page_lang}"
+        html_fn = (
+            (lambda b: render_region_page(b, lang=page_lang, map_url=map_url)) if _wants_html(request, f) else None
+        )
         return _respond(request, body, "application/json", view.key, html_fn)
 
     @read.get("/explain/{target}", summary="Why a region (adcode), enterprise or hazard site (id) has its level")
@@ -485,21 +491,3 @@ async def _job_response(runner: JobRunner, job_id: str, wait: float, done_status
         return problem(err["status"], err["detail"], instance=f"/jobs/{job_id}", job=job_id)
     status = done_status if doc["status"] == "succeeded" else 202
     return ORJSON(doc, status_code=status, headers=headers)
-
-
-def region_html(b: dict[str, Any]) -> str:
-    esc = ogc.html.escape
-    counts = ", ".join(f"{k} {v}" for k, v in b["counts"].items())
-    rules = "".join(f"<li>{esc(r)}</li>" for r in b["rules"]) or "<li>none</li>"
-    top = (b.get("explanation") or {}).get("top") or []
-    body = (
-        f"<p>as of {esc(b['as_of'])}: <b>{esc(b['risk_level'])} {esc(b.get('risk_level_zh') or '')}</b>, "
-        f"index {b['risk_index']:.1f}</p><p>units by level: {esc(counts)}; hazard sites {b['n_hazards']}</p>"
-        f"<h2>rules</h2><ul>{rules}</ul><h2>domains</h2>"
-        + ogc.table_html([{"domain": d, **v} for d, v in b["domains"].items()])
-        + "<h2>top contributors</h2>"
-        + ogc.table_html(top[:20])
-        + "<h2>trend</h2>"
-        + ogc.table_html(b.get("trend") or [])
-    )
-    return ogc.html_page(f"{b['name']} ({b['adcode']})", body)

@@ -20,7 +20,16 @@ from pathlib import Path
 
 from geo.errors import AssetMissing
 
-__all__ = ["AssetMissing", "asset_text", "inline_css", "inline_js", "leaflet_dir", "static_dirs"]
+__all__ = [
+    "AssetMissing",
+    "asset_text",
+    "inline_css",
+    "inline_js",
+    "leaflet_dir",
+    "leaflet_inline_css",
+    "leaflet_inline_js",
+    "static_dirs",
+]
 
 RISKMAP_DIR = Path(__file__).parent / "static"
 LEAFLET_VERSION = "1.9.4"
@@ -68,16 +77,26 @@ def _no_closing_tag(text: str, tag: str) -> str:
     return re.sub(rf"</({tag})", r"<\\/\1", text, flags=re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1)
+def leaflet_inline_js() -> str:
+    """Leaflet alone, ready to sit inside a <script> element (no source-map comment)."""
+    return _no_closing_tag(_SOURCE_MAP.sub("", asset_text("leaflet", "leaflet.js")), "script")
+
+
+@functools.lru_cache(maxsize=1)
+def leaflet_inline_css() -> str:
+    """Leaflet's CSS alone (images as data: URIs; the old-IE VML behaviour rule dropped), for a <style> element."""
+    leaflet = _CSS_URL.sub(_data_uri, asset_text("leaflet", "leaflet.css"))
+    return _no_closing_tag(re.sub(r"behavior:\s*url\(#default#VML\);?", "", leaflet), "style")
+
+
 @functools.lru_cache(maxsize=4)
 def inline_js() -> str:
     """Leaflet and the map script, ready to sit inside one <script> element (no source-map comments)."""
-    parts = [_SOURCE_MAP.sub("", asset_text("leaflet", "leaflet.js")), asset_text("riskmap", "riskmap.js")]
-    return _no_closing_tag("\n;\n".join(parts), "script")
+    return leaflet_inline_js() + "\n;\n" + _no_closing_tag(asset_text("riskmap", "riskmap.js"), "script")
 
 
 @functools.lru_cache(maxsize=4)
 def inline_css() -> str:
     """Leaflet's CSS (images as data: URIs; the old-IE VML behaviour rule dropped) and the map's CSS."""
-    leaflet = _CSS_URL.sub(_data_uri, asset_text("leaflet", "leaflet.css"))
-    leaflet = re.sub(r"behavior:\s*url\(#default#VML\);?", "", leaflet)
-    return _no_closing_tag(leaflet + "\n" + asset_text("riskmap", "riskmap.css"), "style")
+    return leaflet_inline_css() + "\n" + _no_closing_tag(asset_text("riskmap", "riskmap.css"), "style")

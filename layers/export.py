@@ -54,6 +54,8 @@ FORMATS: tuple[str, ...] = ("geojson", "gpkg", "shp", "kml", "csv", "parquet", "
 LAYERS: tuple[str, ...] = ("regions", "enterprises", "hazards")
 FIELDS_PATH = Path(__file__).parent / "fields.toml"
 DBF_TEXT_BYTES = 254
+#: GeoPackage 1.2: GDAL 3.6 / QGIS 3.22 (common on intranets) warn that 1.4 files are "partially supported"
+GPKG_VERSION = "1.2"
 _GEOM_GROUPS = {
     "Point": "point",
     "MultiPoint": "point",
@@ -244,7 +246,15 @@ def _write_geojson(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str
 def _write_gpkg(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
     gtype = "Unknown" if len(set(frame.geom_type.dropna())) > 1 else None
     with _atomic(out) as tmp:
-        pyogrio.write_dataframe(frame, tmp, driver="GPKG", layer=what, geometry_type=gtype, promote_to_multi=False)
+        pyogrio.write_dataframe(
+            frame,
+            tmp,
+            driver="GPKG",
+            layer=what,
+            geometry_type=gtype,
+            promote_to_multi=False,
+            dataset_options={"VERSION": GPKG_VERSION},
+        )
 
 
 def _truncate_utf8(value: object, limit: int = DBF_TEXT_BYTES) -> object:
@@ -396,7 +406,7 @@ def _export_view(
         return len(frame)
     from layers.maps import render_map
 
-    html = render_map(snapshot, boundaries, view=view, mode="inline", styles=styles)
+    html = render_map(snapshot, boundaries, view=view, mode="inline", styles=styles, layer=what)
     with _atomic(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return len(frame)

@@ -1,6 +1,9 @@
 """KML 2.2 writer for the four-colour layers: one shared ``<Style>`` per level (fill, line and icon in the
-level's colour), one ``<Folder>`` per layer, a ``<Placemark>`` per feature with its attributes as
-``<ExtendedData>`` (read back by GDAL's KML/LIBKML drivers as fields).
+level's colour), one typed ``<Schema>`` per layer (a ``<SimpleField type="int|double|bool|string">`` per
+attribute, from the column's dtype), one ``<Folder>`` per layer, a ``<Placemark>`` per feature with its
+attributes as ``<ExtendedData><SchemaData schemaUrl="#…"><SimpleData>``: GDAL's LIBKML and KML drivers (and
+so QGIS) read numbers back as Integer/Real fields, not as text. An empty value writes no ``<SimpleData>``
+(read back as null).
 
 Text is escaped by ElementTree; the balloon ``<description>`` is HTML in KML viewers, so its values are
 HTML-escaped *before* that (a name like ``<img src=x onerror=…>`` shows as text in Google Earth too). No
@@ -15,13 +18,14 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from geo.catalogue import LEVELS
 from layers.features import clean
 from layers.styles import Styles
 
-__all__ = ["kml_color", "kml_document"]
+__all__ = ["kml_color", "kml_document", "kml_field_types"]
 
 NS = "http://www.opengis.net/kml/2.2"
 _FILL_ALPHA = {"regions": 0xB3, "hazards": 0x80, "enterprises": 0xFF}
@@ -81,12 +85,52 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def kml_field_types(frame: gpd.GeoDataFrame) -> dict[str, str]:
+    """Column → KML ``SimpleField`` type (``int``, ``double``, ``bool`` or ``string``), from the dtypes."""
+    types = {}
+    for col in frame.columns:
+        if col == frame.geometry.name:
+            continue
+        dtype = frame[col].dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            types[col] = "bool"
+        elif pd.api.types.is_integer_dtype(dtype):
+            types[col] = "int"
+        elif pd.api.types.is_float_dtype(dtype):
+            types[col] = "double"
+        else:
+            types[col] = "string"
+    return types
+
+
+def _simple_value(value: Any, kind: str) -> str | None:
+    value = clean(value)  # NaN/NA → None
+    if value is None:
+        return None
+    if kind == "bool":
+        return "1" if value else "0"
+    if kind == "int":
+        return str(int(value))
+    if kind == "double":
+        return repr(float(value))
+    return str(value)
+
+
+def _schema(doc: ET.Element, what: str, types: dict[str, str]) -> str:
+    schema = ET.SubElement(doc, "Schema", name=what, id=f"{what}-fields")
+    for name, kind in types.items():
+        ET.SubElement(schema, "SimpleField", type=kind, name=name)
+    return f"#{what}-fields"
+
+
 def kml_document(frame: gpd.GeoDataFrame, what: str, *, styles: Styles, lang: str = "zh") -> bytes:
     """A KML document (UTF-8 bytes) of ``frame`` (lon/lat coordinates), styled by its ``risk_level``."""
     root = ET.Element("kml", xmlns=NS)
     doc = ET.SubElement(root, "Document")
     ET.SubElement(doc, "name").text = what
     _styles(doc, what, styles, lang)
+    types = kml_field_types(frame)
+    schema_url = _schema(doc, what, types)
     folder = ET.SubElement(doc, "Folder")
     ET.SubElement(folder, "name").text = what
     fields = [c for c in frame.columns if c != frame.geometry.name]
@@ -99,9 +143,10 @@ def kml_document(frame: gpd.GeoDataFrame, what: str, *, styles: Styles, lang: st
         rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_text(v))}</td></tr>" for k, v in rec.items())
         ET.SubElement(pm, "description").text = f"<table>{rows}</table>"
         ET.SubElement(pm, "styleUrl").text = f"#level-{level if level in LEVELS else 'none'}"
-        data = ET.SubElement(pm, "ExtendedData")
+        data = ET.SubElement(ET.SubElement(pm, "ExtendedData"), "SchemaData", schemaUrl=schema_url)
         for key, value in rec.items():
-            item = ET.SubElement(data, "Data", name=key)
-            ET.SubElement(item, "value").text = _text(value)
+            text = _simple_value(value, types[key])
+            if text is not None:
+                ET.SubElement(data, "SimpleData", name=key).text = text
         _geometry(pm, geom)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -39,12 +39,24 @@ from layers.payload import build_payload
 from layers.styles import Basemap, Styles, load_styles
 from layers.view import DEFAULT_VIEW, MapView
 
-__all__ = ["DEFAULT_CLUSTER_URL", "DEFAULT_MAP_URL", "MapRejected", "json_for_script", "render_map"]
+__all__ = [
+    "DEFAULT_CLUSTER_URL",
+    "DEFAULT_MAP_URL",
+    "DEFAULT_REGION_URL",
+    "MAP_LAYERS",
+    "MapRejected",
+    "json_for_script",
+    "render_map",
+]
 
 #: URL templates of the served page (placeholders filled by the page's script).
 DEFAULT_CLUSTER_URL = "{base}/clusters/enterprises?bbox={bbox}&zoom={zoom}&domain={domain}&parent={parent}&crs={crs}"
 DEFAULT_MAP_URL = "{base}/map?level={level}&parent={parent}&domain={domain}&lang={lang}"
+#: the region page a served map's popups and info panel link to (a saved page has no service to ask)
+DEFAULT_REGION_URL = "{base}/regions/{adcode}?f=html&lang={lang}"
 MODES = ("inline", "served")
+#: what a page is about: the regions (the four-colour map), or the enterprises or hazard sites over faded regions
+MAP_LAYERS = ("regions", "enterprises", "hazards")
 
 
 @functools.lru_cache(maxsize=1)
@@ -111,9 +123,11 @@ def _title(boundaries: gpd.GeoDataFrame, parent: str | None, styles: Styles, lan
     return f"{name}{sep}{styles.t('title', lang)}" if name else styles.t("title", lang)
 
 
-def _check(boundaries: gpd.GeoDataFrame, view: MapView, mode: str, styles: Styles) -> None:
+def _check(boundaries: gpd.GeoDataFrame, view: MapView, mode: str, styles: Styles, layer: str) -> None:
     if mode not in MODES:
         raise MapRejected(f"map mode {mode!r}: use inline (a saved file) or served (a page of the service)")
+    if layer not in MAP_LAYERS:
+        raise MapRejected(f"map layer {layer!r}: use one of {', '.join(MAP_LAYERS)}")
     if view.lang not in styles.text:
         raise MapRejected(f"language {view.lang!r}: use zh or en")
     levels = list(dict.fromkeys(boundaries.sort_values("level_rank")["admin_level"]))
@@ -138,6 +152,7 @@ def render_map(
     map_url: str | None = None,
     styles: Styles | None = None,
     title: str | None = None,
+    layer: str = "regions",
 ) -> str:
     """One HTML page: the regional four-colour map of the view (its level's regions, below its parent, for its
     domain, labelled in its lang).
@@ -147,9 +162,11 @@ def render_map(
     ``gcj02:`` for a GCJ-02 tile server) or a :class:`Basemap`; with a GCJ-02 basemap every overlay is
     shifted to GCJ-02. ``mode``/``asset_base``/``api_base``/``cluster_url``/``map_url``: see the module
     docstring; the URL templates take ``{base}`` (= ``api_base``) and the placeholders the page fills in.
+    ``layer``: ``regions`` (the four-colour map), or ``enterprises`` / ``hazards``: that layer shown at every
+    zoom, by level, over regions filled faintly (``regions.fill_opacity_points``), the other point layer off.
     """
     st = styles or load_styles()
-    _check(boundaries, view, mode, st)
+    _check(boundaries, view, mode, st, layer)
     bm = st.basemap(basemap, basemap_key) if basemap is not None else None
     clusters = (cluster_url or DEFAULT_CLUSTER_URL).replace("{base}", api_base.rstrip("/"))
     links = (map_url or DEFAULT_MAP_URL).replace("{base}", api_base.rstrip("/"))
@@ -164,6 +181,8 @@ def render_map(
         cluster_url=clusters,
         map_url=links,
         title=title,
+        layer=layer,
+        region_url=None if mode == "inline" else DEFAULT_REGION_URL.replace("{base}", api_base.rstrip("/")),
     )
     inline = mode == "inline"
     theme = st.theme.model_dump()

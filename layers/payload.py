@@ -7,7 +7,8 @@ to by index. Every string in it is data: the page inserts it with ``textContent`
 
 Layout (keys of the document):
 
-* ``meta``: title, as-of date, language, mode, initial view, precision, crs of the overlays.
+* ``meta``: title, as-of date, language, mode, layer (regions | enterprises | hazards: what the page is about),
+  initial view, precision, crs of the overlays.
 * ``text``, ``styles``, ``domains``, ``levels`` (admin levels, coarsest first).
 * ``regions``: ``{a: adcode, n: name, l: admin level, p: parent, g: geometry, c: [label x, y],
   s: {domain: [level rank (0 red … 3 blue, -1 none), index, n_red, n_orange, n_yellow, n_blue, n_units,
@@ -18,7 +19,8 @@ Layout (keys of the document):
 * ``enterprises``: served → ``{mode: 'served', url}``; inline → ``{mode: 'inline', complete, total,
   points: [[x, y, rank, domain index, score, name, id, industry, override]], zooms, clusters:
   {domain: {zoom: [[x, y, n_red, n_orange, n_yellow, n_blue]]}}}``.
-* ``basemap`` (or null) and ``links`` (URL templates for the served drill-down).
+* ``basemap`` (or null) and ``links`` (URL templates: ``map`` for the served drill-down, ``region`` for the
+  region page a served popup links to, null in a saved page).
 """
 
 from __future__ import annotations
@@ -357,6 +359,8 @@ def build_payload(
     cluster_url: str,
     map_url: str,
     title: str | None = None,
+    layer: str = "regions",
+    region_url: str | None = None,
 ) -> dict[str, Any]:
     """The page document (see the module docstring). ``boundaries`` is the store's (WGS84)."""
     crs = basemap.crs if basemap is not None else "wgs84"
@@ -395,6 +399,7 @@ def build_payload(
             "snapshot": str(snapshot.meta.get("id", snapshot.id)),
             "lang": view.lang,
             "mode": mode,
+            "layer": layer,
             "view": {"level": view.level, "parent": parent, "domain": view.domain},
             "top": top,
             "precision": precision,
@@ -419,5 +424,5 @@ def build_payload(
             "max_zoom": basemap.max_zoom,
             "crs": basemap.crs,
         },
-        "links": {"map": map_url},
+        "links": {"map": map_url, "region": region_url},
     }

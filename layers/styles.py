@@ -44,6 +44,7 @@ class LevelOverride(_Model):
 class RegionStyle(_Model):
     fill_opacity: Opacity
     fill_opacity_basemap: Opacity
+    fill_opacity_points: Opacity
     no_data_color: Color
     context_color: Color
     hover_weight: Positive

@@ -264,21 +264,42 @@ def test_notebook_like_python_api(demo_store):
 
 @pytest.mark.parametrize("name", ["near_location.ipynb", "regional_map.ipynb"])
 def test_notebooks_execute(server, demo_store, monkeypatch, name):
+    import html
+
     import nbclient
     import nbformat
 
+    from geo.catalogue import LEVELS
+    from layers.styles import load_styles
+
+    st = load_styles()
     monkeypatch.setenv("RISKMAP_STORE", str(demo_store.root))
     monkeypatch.setenv("RISKMAP_URL", server)
-    path = Path(__file__).parent.parent / "notebooks" / name
-    nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3").execute()
+    root = Path(__file__).parent.parent
+    nb = nbformat.read(root / "notebooks" / name, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    imported = set(re.findall(r"^(?:from|import) (\w+)", code, re.M))
+    assert imported <= {"os", "json", "urllib", "pandas", "matplotlib", "folium", "geo", "layers"}, imported
+    nbclient.NotebookClient(
+        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(root)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert outputs
+    pages = [o["data"]["text/html"] for o in outputs if "folium" in o.get("data", {}).get("text/plain", "")]
+    assert len(pages) == 1  # the interactive map, offline: Leaflet inline, nothing linked from a CDN
+    page = html.unescape(pages[0])
+    assert "L.map(" in page and "Leaflet" in page
+    assert not re.search(r"<(script|link)[^>]*(src|href)=[\"']?(https?:)?//", page), "a CDN asset is linked"
+    assert "tile.openstreetmap" not in page and "cdn.jsdelivr" not in page
+    tables = [o["data"]["text/html"] for o in outputs if "<table" in o.get("data", {}).get("text/html", "")]
+    assert tables and all("<td>" in t for t in tables)
     if name == "regional_map.ipynb":  # the choropleth is shown and the contributors table is not empty
         assert any("image/png" in o.get("data", {}) for o in outputs)
-        tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
-        assert len(tables) >= 2 and "contribution" in tables[-1] and "<td>" in tables[-1]
+        top = [t for t in tables if "contribution" in t]
+        assert len(top) == 1 and top[0].count("<tr>") > 2 and "重大风险" in top[0]
+        assert all(st.level_color(lv) in page for lv in LEVELS)  # regions and legend in the level colours
+    else:
+        assert "incident point" in page and st.level_color("red") in page
 
 
 def test_vector_tiles(server, demo_store):

@@ -11,6 +11,8 @@
   var LEVELS = S.levels;                       // [{code, color, label}] gravest first
   var ADMIN = cfg.levels;                      // admin levels present, coarsest first
   var SERVED = META.mode === 'served';
+  var LAYER = META.layer || 'regions';         // what the page is about: regions, enterprises or hazards
+  var POINTS = LAYER !== 'regions';             // a point map: faint regions, the layer at every zoom
 
   // ---------------------------------------------------------------- small helpers
   function el(tag, cls, text) {
@@ -84,7 +86,9 @@
 
   var view = META.view;
   var state = {level: view.level, parent: view.parent || null, domain: view.domain || 'all'};
-  var fillOpacity = cfg.basemap ? S.regions.fill_opacity_basemap : S.regions.fill_opacity;
+  var fillOpacity = POINTS ? S.regions.fill_opacity_points
+    : cfg.basemap ? S.regions.fill_opacity_basemap : S.regions.fill_opacity;
+  var unitMinZoom = LAYER === 'enterprises' ? 0 : S.enterprises.min_zoom;
 
   function stat(code, domain) {
     var r = regions[code];
@@ -214,7 +218,13 @@
     var rules = el('ul', 'rm-rules');
     s[8].forEach(function (i) { rules.appendChild(el('li', null, cfg.strings[i])); });
     if (!s[8].length) { add(rules, el('li', 'rm-muted', T.no_rules)); }
-    return add(card, rules);
+    add(card, rules);
+    if (cfg.links.region) {  // served: the region's own page (why it has its level, its trend)
+      var a = el('a', 'rm-region-link', T.region_details);
+      a.href = fill(cfg.links.region, {adcode: code, lang: META.lang});
+      add(card, a);
+    }
+    return card;
   }
 
   // ---------------------------------------------------------------- region layers
@@ -417,10 +427,10 @@
   }
   control('topright', 'rm-layers', function (div) {
     add(div, el('div', 'rm-section', T.layers));
-    function toggle(label, layer, minZoom) {
+    function toggle(label, layer, minZoom, off) {
       var row = el('label', 'rm-toggle');
-      var box = el('input'); box.type = 'checkbox'; box.checked = true;
-      var t = {layer: layer, on: true, minZoom: minZoom, hint: el('span', 'rm-muted')};
+      var box = el('input'); box.type = 'checkbox'; box.checked = !off;
+      var t = {layer: layer, on: !off, minZoom: minZoom, hint: el('span', 'rm-muted')};
       box.onchange = function () { t.on = box.checked; applyVisibility(); };
       add(row, box, el('span', null, label), t.hint);
       div.appendChild(row);
@@ -428,9 +438,9 @@
     }
     toggle(T.regions, groups.regions);
     toggle(T.labels, groups.labels);
-    toggle(T.enterprises, groups.enterprises, S.enterprises.min_zoom);
-    if (!SERVED && !cfg.enterprises.complete) { toggle(T.major_points, groups.major, S.enterprises.min_zoom); }
-    toggle(T.hazards, groups.hazards);
+    toggle(T.enterprises, groups.enterprises, unitMinZoom, LAYER === 'hazards');
+    if (!SERVED && !cfg.enterprises.complete) { toggle(T.major_points, groups.major, unitMinZoom, LAYER === 'hazards'); }
+    toggle(T.hazards, groups.hazards, 0, LAYER === 'enterprises');
     if (basemapLayer) { toggle(T.basemap, basemapLayer); }
     statusBox = add(div, el('div', 'rm-status')).lastChild;
   });
@@ -444,7 +454,7 @@
     var name = parent ? parent.n : '';
     titleBox.textContent = META.title || (name + (META.lang === 'zh' ? '' : ' — ') + T.title);
     document.title = titleBox.textContent;
-    subtitleBox.textContent = (domainLabels[state.domain] || state.domain) + ' · ' + viewName(state.level) +
+    subtitleBox.textContent = (POINTS ? T[LAYER] + ' · ' : '') + (domainLabels[state.domain] || state.domain) + ' · ' + viewName(state.level) +
       ' · ' + T.as_of + ' ' + META.as_of;
     crumbBox.textContent = '';
     var chain = state.parent ? ancestors(state.parent) : [];
@@ -745,7 +755,7 @@
     xhr.send();
   }
   function refreshEnterprises() {
-    if (map.getZoom() < S.enterprises.min_zoom - 1e-6) {  // not shown at this scale: fetch nothing
+    if (map.getZoom() < unitMinZoom - 1e-6) {  // not shown at this scale: fetch nothing
       if (pending) { pending.abort(); pending = null; }
       groups.enterprises.clearLayers();
       if (statusBox) { statusBox.textContent = ''; }
