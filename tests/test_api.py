@@ -77,8 +77,32 @@ def test_landing_conformance_collections(server):
     conf = httpx.get(server + "/conformance").json()["conformsTo"]
     assert any(c.endswith("/conf/core") for c in conf) and any(c.endswith("/conf/geojson") for c in conf)
     cols = {c["id"]: c for c in httpx.get(server + "/collections").json()["collections"]}
-    assert {"regions-province", "regions-city", "regions-county", "enterprises", "hazards"} <= set(cols)
+    hazards = ("hazards-points", "hazards-lines", "hazards-polygons")
+    assert {"regions-province", "regions-city", "regions-county", "enterprises", *hazards} == set(cols)
+    assert "Geometry: MultiLineString" in cols["hazards-lines"]["description"]
     assert cols["regions-county"]["extent"]["spatial"]["bbox"][0][0] > 117
+
+
+def test_every_collection_holds_one_geometry_type(demo_store):
+    import shapely
+
+    from api.state import View
+    from geo.snapshot import current
+
+    view = View.open(current(demo_store))
+    want = {"enterprises": "Point", "hazards-points": "Point", "hazards-lines": "MultiLineString"}
+    for cid, c in view.collections.items():
+        types = {g.geom_type for g in c.geoms}
+        assert types == {c.geometry_type}, (cid, types)
+        assert c.geometry_type == want.get(cid, "MultiPolygon"), cid
+        assert f"Geometry: {c.geometry_type}" in c.description
+    hazards = view.hazards
+    parts = [view.collections[f"hazards-{k}"].frame for k in ("points", "lines", "polygons")]
+    assert all(len(p) for p in parts) and sum(len(p) for p in parts) == len(hazards) == 400
+    assert sorted(i for p in parts for i in p["id"]) == sorted(hazards["id"])
+    dims = shapely.get_dimensions(np.asarray(hazards.geometry.values, dtype=object))
+    by_id = dict(zip(hazards["id"], dims, strict=True))
+    assert all({by_id[i] for i in p["id"]} == {d} for d, p in enumerate(parts))
 
 
 def test_items_paging_filters_bbox(server, demo_store):
@@ -217,7 +241,7 @@ def test_gdal_oapif_lists_and_reads_every_collection(server):
     require_tool("ogrinfo")
     listing = subprocess.run(["ogrinfo", "-ro", "-q", f"OAPIF:{server}"], capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0, listing.stderr
-    for cid in ("regions-province", "regions-city", "regions-county", "enterprises", "hazards"):
+    for cid in ("regions-province", "regions-city", "regions-county", "enterprises", "hazards-points"):
         assert cid in listing.stdout
     county = subprocess.run(
         ["ogrinfo", "-ro", "-so", "-oo", "PAGE_SIZE=1000", f"OAPIF:{server}", "regions-county"],
@@ -227,13 +251,19 @@ def test_gdal_oapif_lists_and_reads_every_collection(server):
     )
     assert county.returncode == 0, county.stderr
     assert "Feature Count: 90" in county.stdout
-    hz = subprocess.run(
-        ["ogrinfo", "-ro", "-al", "-q", "-oo", "PAGE_SIZE=1000", f"OAPIF:{server}", "hazards"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert hz.returncode == 0 and hz.stdout.count("OGRFeature(hazards)") > 0
+    total = 0
+    for kind, gtype in (("points", "Point"), ("lines", "MultiLineString"), ("polygons", "MultiPolygon")):
+        hz = subprocess.run(
+            ["ogrinfo", "-ro", "-al", "-q", "-oo", "PAGE_SIZE=1000", f"OAPIF:{server}", f"hazards-{kind}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert hz.returncode == 0, hz.stderr
+        geoms = re.findall(r"^  ([A-Z]+) ", hz.stdout, re.M)  # each feature's geometry, as WKT
+        assert geoms and set(geoms) == {gtype.upper()}, (kind, set(geoms))
+        total += hz.stdout.count(f"OGRFeature(hazards-{kind})")
+    assert total == 400  # every hazard site, each in the layer of its geometry type
 
 
 def test_notebook_like_python_api(demo_store):
