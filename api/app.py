@@ -23,6 +23,7 @@ from geo import __version__
 from geo.errors import InputRejected, RiskmapError, UnitNotFound
 from geo.query import near_payload
 from geo.readers import SUFFIXES
+from geo.scoring.regions import SITE_COUNT_COLUMNS, UNIT_COUNT_COLUMNS
 from geo.store import Store
 
 TITLE = "riskmap"
@@ -35,10 +36,10 @@ TILE_PROPS = (
     "risk_level",
     "risk_index",
     "risk_score",
-    "n_red",
-    "n_orange",
-    "n_yellow",
-    "n_blue",
+    *UNIT_COUNT_COLUMNS,  # a region's enterprises per level
+    "n_units",
+    *SITE_COUNT_COLUMNS,  # a region's open hazard sites per level
+    "n_hazards",
 )
 #: what an upload may be: every file the readers take, but a lone .shp (its .shx and .dbf cannot come along)
 UPLOAD_SUFFIXES = frozenset(SUFFIXES) - {".shp"}
@@ -442,11 +443,13 @@ def _write_router(state: State, store: Store, settings: Settings, auth) -> APIRo
 def region_html(b: dict[str, Any]) -> str:
     esc = ogc.html.escape
     counts = ", ".join(f"{k} {v}" for k, v in b["counts"].items())
+    sites = ", ".join(f"{k} {v}" for k, v in b["site_counts"].items())
     rules = "".join(f"<li>{esc(r)}</li>" for r in b["rules"]) or "<li>none</li>"
     top = (b.get("explanation") or {}).get("top") or []
     body = (
         f"<p>as of {esc(b['as_of'])}: <b>{esc(b['risk_level'])} {esc(b.get('risk_level_zh') or '')}</b>, "
-        f"index {b['risk_index']:.1f}</p><p>units by level: {esc(counts)}; hazard sites {b['n_hazards']}</p>"
+        f"index {b['risk_index']:.1f}</p><p>enterprises by level: {esc(counts)} ({b['n_units']}); "
+        f"open hazard sites by level: {esc(sites)} ({b['n_hazards']})</p>"
         f"<h2>rules</h2><ul>{rules}</ul><h2>domains</h2>"
         + ogc.table_html([{"domain": d, **v} for d, v in b["domains"].items()])
         + "<h2>top contributors</h2>"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 import uvicorn
 
@@ -264,6 +265,35 @@ def test_gdal_oapif_lists_and_reads_every_collection(server):
         assert geoms and set(geoms) == {gtype.upper()}, (kind, set(geoms))
         total += hz.stdout.count(f"OGRFeature(hazards-{kind})")
     assert total == 400  # every hazard site, each in the layer of its geometry type
+
+
+def test_region_counts_are_units_and_open_sites_apart(demo_store):
+    """Every region's enterprises per level and open hazard sites per level, counted again from the tables."""
+    from geo.catalogue import LEVELS
+    from geo.snapshot import current
+
+    snap = current(demo_store)
+    regions, units, sites = snap.regions(), snap.units(), snap.hazards()
+    open_sites = sites.loc[~sites["basis"].eq("closed") & ~sites["status"].isin(snap.model.hazards.closed_statuses)]
+    assert 0 < len(open_sites) < len(sites)  # the demo has closed sites: they must not be counted
+    unit_cols = [f"n_{lv}_units" for lv in LEVELS]
+    site_cols = [f"n_{lv}_sites" for lv in LEVELS]
+    assert (regions[unit_cols].sum(axis=1) == regions["n_units"]).all()
+    assert (regions[site_cols].sum(axis=1) == regions["n_hazards"]).all()
+    for level in ("province", "city", "county"):
+        rows = regions.loc[(regions["admin_level"] == level) & (regions["domain"] == "all")].set_index("adcode")
+        col = f"{level}_adcode"
+        for table, cols in ((units, unit_cols), (open_sites, site_cols)):
+            direct = pd.crosstab(table[col], table["risk_level"]).reindex(index=rows.index, columns=LEVELS)
+            assert (direct.fillna(0).to_numpy() == rows[cols].to_numpy()).all(), (level, cols)
+        hazchem = regions.loc[(regions["admin_level"] == level) & (regions["domain"] == "hazchem")].set_index("adcode")
+        mine = units.loc[units["domain"] == "hazchem"]
+        direct = pd.crosstab(mine[col], mine["risk_level"]).reindex(index=hazchem.index, columns=LEVELS)
+        assert (direct.fillna(0).to_numpy() == hazchem[unit_cols].to_numpy()).all(), level
+    province = regions.loc[(regions["admin_level"] == "province") & (regions["domain"] == "all")].iloc[0]
+    assert province["n_units"] == len(units) and province["n_hazards"] == len(open_sites)
+    body = snap.explain(province["adcode"])
+    assert sum(body["counts"].values()) == len(units) and sum(body["site_counts"].values()) == len(open_sites)
 
 
 def test_notebook_like_python_api(demo_store):

@@ -29,7 +29,7 @@ from tests.conftest import require_tool
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 VECTOR = ("geojson", "gpkg", "shp", "kml", "csv", "parquet")
-COUNTS = [f"n_{lv}" for lv in LEVELS]
+COUNTS = [*(f"n_{lv}_units" for lv in LEVELS), *(f"n_{lv}_sites" for lv in LEVELS)]
 REQUIRED_REGION = ["adcode", "name", "parent_adcode", "domain", "risk_level", "risk_level_zh", "risk_index", *COUNTS]
 
 
@@ -140,7 +140,7 @@ def test_region_values_match_the_snapshot(snap, boundaries, tmp_path):
     want = snap.regions()
     want = want.loc[(want["admin_level"] == "city") & (want["domain"] == "hazchem")].set_index("adcode")
     assert sorted(got.index) == sorted(want.index)
-    for col in ["name", "risk_level", "risk_level_zh", "n_red", "n_orange", "n_yellow", "n_blue"]:
+    for col in ["name", "risk_level", "risk_level_zh", *COUNTS, "n_units", "n_hazards"]:
         assert (got.loc[want.index, col].astype(str) == want[col].astype(str)).all(), col
     assert np.allclose(got.loc[want.index, "risk_index"], want["risk_index"])
     assert set(got["domain"]) == {"hazchem"}
