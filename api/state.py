@@ -26,6 +26,7 @@ from geo.query import SnapshotReader
 from geo.snapshot import current
 from geo.store import Store
 from layers.features import REGION_FIELDS, PointIndex
+from layers.geomtypes import as_multipolygons, geometry_type_of, split_by_kind
 
 log = logging.getLogger(__name__)
 DOMAIN_COLS = ("risk_level", "risk_index")
@@ -73,6 +74,7 @@ class Collection:
     frame: gpd.GeoDataFrame  # properties + geometry (WGS84), one row per feature
     id_field: str
     queryables: tuple[str, ...]
+    geometry_type: str  # the one type of every feature (Point, MultiLineString, MultiPolygon, …)
     bounds: np.ndarray = field(init=False)  # (n, 4)
     geoms: np.ndarray = field(init=False)
 
@@ -136,7 +138,8 @@ class View(SnapshotReader):
         top = regs.loc[regs["domain"] == "all"].set_index("adcode")["rules"]
         frame["rules"] = frame["adcode"].map(lambda a: "; ".join(top.get(a, []) or []))
         geom_by_code = dict(zip(self.boundaries["adcode"], geoms, strict=True))
-        return gpd.GeoDataFrame(frame, geometry=[geom_by_code[a] for a in frame["adcode"]], crs="EPSG:4326")
+        multi = as_multipolygons(np.asarray([geom_by_code[a] for a in frame["adcode"]], dtype=object))
+        return gpd.GeoDataFrame(frame, geometry=list(multi), crs="EPSG:4326")
 
     def _collections(self, geoms: np.ndarray) -> dict[str, Collection]:
         out: dict[str, Collection] = {}
@@ -147,25 +150,29 @@ class View(SnapshotReader):
             queryables = ("adcode", "parent_adcode", "risk_level", *(f"risk_level_{d}" for d in _domains(frame)))
             description = (
                 f"Four-colour risk level of every {level}, all domains and each domain (risk_level_<domain>), "
-                f"as of {self.as_of}"
+                f"as of {self.as_of}. Geometry: MultiPolygon."
             )
-            out[cid] = Collection(cid, f"{level} risk levels", description, frame, "adcode", queryables)
+            out[cid] = Collection(cid, f"{level} risk levels", description, frame, "adcode", queryables, "MultiPolygon")
         out["enterprises"] = Collection(
             "enterprises",
             "enterprises",
-            f"Census enterprises with their risk score and level as of {self.as_of}",
+            f"Census enterprises with their risk score and level as of {self.as_of}. Geometry: Point.",
             _frame(self.units, UNIT_PROPS),
             "id",
             ("domain", "industry", "risk_level", "county_adcode", "city_adcode", "province_adcode", "override"),
+            "Point",
         )
-        out["hazards"] = Collection(
-            "hazards",
-            "hazard sites",
-            f"Hazard sites with their risk level as of {self.as_of}",
-            _frame(self.hazards, HAZARD_PROPS),
-            "id",
-            ("type", "risk_level", "county_adcode", "city_adcode", "province_adcode", "status"),
-        )
+        hazard_queryables = ("type", "risk_level", "county_adcode", "city_adcode", "province_adcode", "status")
+        for kind, frame in split_by_kind(_frame(self.hazards, HAZARD_PROPS)):
+            cid = f"hazards-{kind.name}"
+            gtype = geometry_type_of(kind, np.asarray(frame.geometry.values, dtype=object))
+            description = (
+                f"Hazard sites drawn as {kind.name} with their risk level as of {self.as_of}. Geometry: {gtype} "
+                "(the other hazard sites are in the collections hazards-points, hazards-lines and hazards-polygons)."
+            )
+            out[cid] = Collection(
+                cid, f"hazard sites ({kind.name})", description, frame, "id", hazard_queryables, gtype
+            )
         return out
 
 

@@ -250,12 +250,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         n = export_records(store, args.what, args.format, Path(args.out))
         print(f"wrote {n} {args.what} (not yet scored: no build) to {args.out}")
         return 0
-    from layers.export import export_layer
+    from layers.export import export_layer, zipped
     from layers.view import MapView
 
     out = Path(args.out)
-    if args.format == "shp" and out.suffix.lower() != ".zip":
-        out = out.with_suffix(out.suffix + ".zip")  # a Shapefile is several files: always delivered zipped
+    if zipped(args.what, args.format) and out.suffix.lower() != ".zip":
+        out = out.with_suffix(out.suffix + ".zip")  # several files (a Shapefile, a layer per geometry type): zipped
     args.out = out
     n = export_layer(
         snap,
@@ -465,7 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_map)
 
     e = sub.add_parser("export", help="export regions, enterprises or hazard sites for GIS and reports")
-    e.add_argument("what", choices=["regions", "enterprises", "hazards"])
+    e.add_argument(
+        "what",
+        choices=["regions", "enterprises", "hazards", "hazards-points", "hazards-lines", "hazards-polygons"],
+        help="hazards: all sites, one layer per geometry type (points, lines, polygons); hazards-<kind>: one of them",
+    )
     e.add_argument(
         "--format", default="csv", choices=["geojson", "gpkg", "shp", "kml", "csv", "parquet", "png", "html"]
     )

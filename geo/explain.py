@@ -88,7 +88,8 @@ def _region(regions: pd.DataFrame, adcode: str, used: date) -> dict[str, Any]:
         r.domain: {"risk_level": r.risk_level, "risk_index": float(r.risk_index), "n_units": int(r.n_units)}
         for r in rows.loc[rows["domain"] != "all"].itertuples()
     }
-    counts = {k: int(total[f"n_{k}"]) for k in LEVELS}
+    counts = {k: int(total[f"n_{k}_units"]) for k in LEVELS}  # enterprises: they sum to n_units
+    site_counts = {k: int(total[f"n_{k}_sites"]) for k in LEVELS}  # open hazard sites: they sum to n_hazards
     return {
         "kind": "region",
         "as_of": str(used),
@@ -100,6 +101,7 @@ def _region(regions: pd.DataFrame, adcode: str, used: date) -> dict[str, Any]:
         "risk_index": float(total["risk_index"]),
         "counts": counts,
         "n_units": int(total["n_units"]),
+        "site_counts": site_counts,
         "n_hazards": int(total["n_hazards"]),
         "rules": list(total["rules"]),
         "domains": domains,
@@ -126,9 +128,11 @@ def format_text(data: dict[str, Any]) -> str:
         lines = [
             f"{data['name']} ({data['adcode']}, {data['admin_level']}) as of {data['as_of']}: "
             f"{data['risk_level']} {data.get('risk_level_zh') or ''}, index {data['risk_index']:.1f}",
-            "units by level: "
+            "enterprises by level: "
             + ", ".join(f"{k} {v}" for k, v in data["counts"].items())
-            + f"; hazard sites: {data['n_hazards']}",
+            + f" ({data['n_units']}); open hazard sites by level: "
+            + ", ".join(f"{k} {v}" for k, v in data["site_counts"].items())
+            + f" ({data['n_hazards']})",
         ]
         lines += [f"rule: {r}" for r in data["rules"]] or ["rules: none fired"]
         lines.append(

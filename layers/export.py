@@ -1,6 +1,14 @@
 """Exports of a snapshot's layers: regions, enterprises, hazard sites × geojson, gpkg, shp, kml, csv,
 parquet, png, html.
 
+One geometry type per layer (`layers.geomtypes`): regions are MultiPolygon, enterprises Point. Hazard sites are
+exported as ``hazards`` (all of them) or as one of ``hazards-points``, ``hazards-lines``, ``hazards-polygons``.
+``hazards`` is written as three layers named ``hazards_points`` (Point), ``hazards_lines`` (MultiLineString)
+and ``hazards_polygons`` (MultiPolygon), always all three (an empty one too, so the schema never changes):
+three layers of one GeoPackage, three Shapefiles in the zip, three KML folders, and for the formats of one
+layer per file (GeoJSON, GeoParquet) a zip of three files. CSV is a table, not a GIS layer: one file, every
+site, with its full geometry as ``wkt``.
+
 :func:`export_layer` writes one file (atomically: a temporary file in the same directory, then a rename)
 and returns the number of features written. The columns of each layer are declared in
 `layers/fields.toml` (with the Shapefile short names).
@@ -44,26 +52,32 @@ from geo.crs import CrsSpec, geometry_from_wgs84, parse_crs
 from geo.errors import ExportRejected
 from geo.snapshot import Snapshot
 from layers.features import enterprise_table, hazard_table, region_frame
+from layers.geomtypes import HAZARD_KINDS, GeometryKind, as_multipolygons, geometry_type_of, split_by_kind
 from layers.payload import hazard_domains, read_units
 from layers.styles import Styles, load_styles
 from layers.view import DEFAULT_VIEW, MapView
 
-__all__ = ["FORMATS", "LAYERS", "ExportRejected", "ExportField", "export_fields", "export_layer", "layer_frame"]
+__all__ = [
+    "FORMATS",
+    "LAYERS",
+    "ExportRejected",
+    "ExportField",
+    "export_fields",
+    "export_layer",
+    "layer_frame",
+    "zipped",
+]
 
 FORMATS: tuple[str, ...] = ("geojson", "gpkg", "shp", "kml", "csv", "parquet", "png", "html")
-LAYERS: tuple[str, ...] = ("regions", "enterprises", "hazards")
+FIELD_LAYERS: tuple[str, ...] = ("regions", "enterprises", "hazards")  # the layers of fields.toml
+#: hazard sites of one geometry kind: ``hazards-points`` … (the same fields as ``hazards``)
+HAZARD_LAYERS: dict[str, GeometryKind] = {f"hazards-{k.name}": k for k in HAZARD_KINDS}
+LAYERS: tuple[str, ...] = (*FIELD_LAYERS, *HAZARD_LAYERS)
 FIELDS_PATH = Path(__file__).parent / "fields.toml"
 DBF_TEXT_BYTES = 254
 #: GeoPackage 1.2: GDAL 3.6 / QGIS 3.22 (common on intranets) warn that 1.4 files are "partially supported"
 GPKG_VERSION = "1.2"
-_GEOM_GROUPS = {
-    "Point": "point",
-    "MultiPoint": "point",
-    "LineString": "line",
-    "MultiLineString": "line",
-    "Polygon": "polygon",
-    "MultiPolygon": "polygon",
-}
+_ONE_LAYER_PER_FILE = ("geojson", "parquet", "shp")  # all hazards in these: a zip of one file per kind
 
 
 class ExportField(BaseModel):
@@ -86,7 +100,7 @@ class ExportFieldsFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> ExportFieldsFile:
-        for layer in LAYERS:
+        for layer in FIELD_LAYERS:
             fields: tuple[ExportField, ...] = getattr(self, layer)
             for attr in ("name", "shp"):
                 names = [getattr(f, attr) for f in fields]
@@ -100,7 +114,14 @@ class ExportFieldsFile(BaseModel):
 def export_fields() -> dict[str, tuple[ExportField, ...]]:
     """The declared export fields per layer (validated: Shapefile names unique, ascii, at most 10 characters)."""
     declared = configfile.load(FIELDS_PATH, ExportFieldsFile, "export fields file", ExportRejected)
-    return {layer: getattr(declared, layer) for layer in LAYERS}
+    out = {layer: getattr(declared, layer) for layer in FIELD_LAYERS}
+    return out | {layer: declared.hazards for layer in HAZARD_LAYERS}
+
+
+def zipped(what: str, fmt: str) -> bool:
+    """Whether ``what`` in ``fmt`` is delivered as a zip (a Shapefile always; all hazard sites in a format of
+    one layer per file)."""
+    return fmt == "shp" or (what == "hazards" and fmt in _ONE_LAYER_PER_FILE)
 
 
 # -- CRS ------------------------------------------------------------------------------------------------
@@ -165,6 +186,8 @@ def layer_frame(
         frame["rules"] = [_joined(r) for r in frame["rules"]]
         frame["top_units"] = [_top_text(t, st) for t in frame["top_units"]]
         frame["admin_level"] = view.level
+        multi = as_multipolygons(np.asarray(frame.geometry.values, dtype=object))
+        frame = frame.set_geometry(gpd.GeoSeries(list(multi), index=frame.index, crs=frame.crs))
     elif what == "enterprises":
         units = read_units(snapshot)
         if view.parent:
@@ -180,10 +203,12 @@ def layer_frame(
             geometry=shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)),
             crs="EPSG:4326",
         )
-    elif what == "hazards":
+    elif what == "hazards" or what in HAZARD_LAYERS:
         hazards = snapshot.hazards()
         if len(hazards) and view.domain != "all":
             hazards = hazards.loc[hazards["type"].map(hazard_domains(snapshot)) == view.domain]
+        if what in HAZARD_LAYERS and len(hazards):
+            hazards = dict((k.name, f) for k, f in split_by_kind(hazards))[HAZARD_LAYERS[what].name]
         frame = (
             hazard_table(hazards, styles=st)
             if len(hazards)
@@ -230,31 +255,91 @@ def _atomic(out: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def _write_geojson(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
+@dataclass(frozen=True)
+class Part:
+    """One layer of an export: its name (a GeoPackage layer, a file in a zip, a KML folder), its one
+    geometry type and its features."""
+
+    name: str
+    geometry_type: str
+    frame: gpd.GeoDataFrame
+
+
+def _geoms(frame: gpd.GeoDataFrame) -> np.ndarray:
+    return np.asarray(frame.geometry.values, dtype=object)
+
+
+def layer_parts(frame: gpd.GeoDataFrame, what: str) -> list[Part]:
+    """``frame`` (a `layer_frame`) as the layers it is written as: one per geometry kind for ``hazards``."""
+    if what == "hazards":
+        return [
+            Part(f"hazards_{k.name}", geometry_type_of(k, _geoms(f)), f.reset_index(drop=True))
+            for k, f in split_by_kind(frame)
+        ]
+    if what in HAZARD_LAYERS:
+        return [Part(what.replace("-", "_"), geometry_type_of(HAZARD_LAYERS[what], _geoms(frame)), frame)]
+    return [Part(what, "MultiPolygon" if what == "regions" else "Point", frame)]
+
+
+def _write_files(parts: list[Part], out: Path, suffix: str, write_one, readme: str) -> None:
+    """One part: its file at ``out``. Several: a zip at ``out`` of one file per part and a README."""
+    if len(parts) == 1:
+        with _atomic(out) as tmp:
+            write_one(parts[0], tmp)
+        return
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmpdir, _atomic(out) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for part in parts:
+                path = Path(tmpdir) / f"{part.name}{suffix}"
+                write_one(part, path)
+                zf.write(path, path.name)
+            zf.writestr("README.txt", readme)
+
+
+def _lonlat_only(target: Target, fmt: str) -> None:
     if not target.geographic or target.epsg not in (4326, 4490):
         raise ExportRejected(
-            f"GeoJSON is longitude/latitude WGS84 by RFC 7946; {target.label} cannot be written as GeoJSON: "
+            f"{fmt} is longitude/latitude WGS84 by definition; {target.label} cannot be written as {fmt}: "
             "use --format gpkg (or shp) for a projected CRS"
         )
-    frame = frame.set_crs("EPSG:4326", allow_override=True)  # RFC 7946 carries no CRS: WGS84 by definition
-    with _atomic(out) as tmp:
-        pyogrio.write_dataframe(
-            frame, tmp, driver="GeoJSON", layer=what, RFC7946="YES", COORDINATE_PRECISION=7, WRITE_NAME="NO"
-        )
 
 
-def _write_gpkg(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
-    gtype = "Unknown" if len(set(frame.geom_type.dropna())) > 1 else None
-    with _atomic(out) as tmp:
+def _kinds_readme(what: str, fmt: str, parts: list[Part], target: Target) -> str:
+    files = "".join(f"  {p.name}: {p.geometry_type}, {len(p.frame)} features\n" for p in parts)
+    return f"{what}: {fmt}, CRS {target.label}, one file per geometry type (one type per layer):\n{files}"
+
+
+def _write_geojson(parts: list[Part], out: Path, target: Target, what: str) -> None:
+    _lonlat_only(target, "GeoJSON (RFC 7946)")
+
+    def write_one(part: Part, path: Path) -> None:
+        frame = part.frame.set_crs("EPSG:4326", allow_override=True)  # RFC 7946 carries no CRS: WGS84
         pyogrio.write_dataframe(
             frame,
-            tmp,
-            driver="GPKG",
-            layer=what,
-            geometry_type=gtype,
-            promote_to_multi=False,
-            dataset_options={"VERSION": GPKG_VERSION},
+            path,
+            driver="GeoJSON",
+            layer=part.name,
+            geometry_type=part.geometry_type,
+            RFC7946="YES",
+            COORDINATE_PRECISION=7,
+            WRITE_NAME="NO",
         )
+
+    _write_files(parts, out, ".geojson", write_one, _kinds_readme(what, "GeoJSON", parts, target))
+
+
+def _write_gpkg(parts: list[Part], out: Path, target: Target, what: str) -> None:
+    with _atomic(out) as tmp:
+        for part in parts:  # each part a layer of the one file
+            pyogrio.write_dataframe(
+                part.frame,
+                tmp,
+                driver="GPKG",
+                layer=part.name,
+                geometry_type=part.geometry_type,
+                promote_to_multi=False,
+                dataset_options={"VERSION": GPKG_VERSION},
+            )
 
 
 def _truncate_utf8(value: object, limit: int = DBF_TEXT_BYTES) -> object:
@@ -274,37 +359,41 @@ def _fields_csv(what: str) -> str:
     return "\ufeff" + buf.getvalue()
 
 
-def _write_shp(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
+def _write_shp(parts: list[Part], out: Path, target: Target, what: str) -> None:
     mapping = {f.name: f.shp for f in export_fields()[what]}
-    frame = frame.rename(columns=mapping)
-    for col in frame.columns:
-        if frame[col].dtype == object:
-            frame[col] = frame[col].map(_truncate_utf8)
-    groups = frame.geom_type.map(_GEOM_GROUPS)
-    parts = (
-        [(what, frame)]
-        if groups.nunique() <= 1
-        else [(f"{what}_{g}", frame.loc[groups == g]) for g in sorted(groups.dropna().unique())]
-    )
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmpdir, _atomic(out) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for name, part in parts:
-                path = Path(tmpdir) / f"{name}.shp"
-                pyogrio.write_dataframe(part, path, driver="ESRI Shapefile", encoding="UTF-8", layer=name)
-                for f in sorted(Path(tmpdir).glob(f"{name}.*")):
+            for part in parts:
+                frame = part.frame.rename(columns=mapping)
+                for col in frame.columns:
+                    if frame[col].dtype == object:
+                        frame[col] = frame[col].map(_truncate_utf8)
+                path = Path(tmpdir) / f"{part.name}.shp"
+                pyogrio.write_dataframe(
+                    frame,
+                    path,
+                    driver="ESRI Shapefile",
+                    encoding="UTF-8",
+                    layer=part.name,
+                    geometry_type=part.geometry_type,
+                )
+                for f in sorted(Path(tmpdir).glob(f"{part.name}.*")):
                     zf.write(f, f.name)
             zf.writestr("FIELDS.csv", _fields_csv(what))
+            layers = "".join(f"  {p.name}.shp: {p.geometry_type}, {len(p.frame)} features\n" for p in parts)
             zf.writestr(
                 "README.txt",
-                f"{what}: ESRI Shapefile, UTF-8 attributes (.cpg), CRS {target.label}.\n"
+                f"{what}: ESRI Shapefile, UTF-8 attributes (.cpg), CRS {target.label}, one geometry type per file:\n"
+                f"{layers}"
                 "Field names are shortened to 10 characters; FIELDS.csv maps them to the full names.\n"
                 "Text longer than 254 bytes is cut (on a character boundary).\n",
             )
 
 
-def _write_csv(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
+def _write_csv(parts: list[Part], out: Path, target: Target, what: str) -> None:
+    frame = pd.concat([p.frame for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].frame
     table = pd.DataFrame(frame.drop(columns="geometry"))
-    geoms = np.asarray(frame.geometry.values, dtype=object)
+    geoms = _geoms(frame)
     reps = shapely.point_on_surface(geoms)
     decimals = 7 if target.geographic else 2
     if "lon" not in table.columns:
@@ -312,23 +401,24 @@ def _write_csv(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) ->
         table["lat"] = np.round(shapely.get_y(reps), decimals)
     if not target.geographic:
         table = table.rename(columns={"lon": "x", "lat": "y"})
-    if what == "hazards":
+    if what == "hazards" or what in HAZARD_LAYERS:
         table["wkt"] = shapely.to_wkt(geoms, rounding_precision=decimals)
     with _atomic(out) as tmp:
         table.to_csv(tmp, index=False, encoding="utf-8-sig")
 
 
-def _write_parquet(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str) -> None:
-    with _atomic(out) as tmp:
-        frame.to_parquet(tmp, index=False, compression="zstd", write_covering_bbox=True)
+def _write_parquet(parts: list[Part], out: Path, target: Target, what: str) -> None:
+    def write_one(part: Part, path: Path) -> None:
+        part.frame.to_parquet(path, index=False, compression="zstd", write_covering_bbox=True)
+
+    _write_files(parts, out, ".parquet", write_one, _kinds_readme(what, "GeoParquet", parts, target))
 
 
-def _write_kml(frame: gpd.GeoDataFrame, out: Path, target: Target, what: str, styles: Styles, lang: str) -> None:
+def _write_kml(parts: list[Part], out: Path, target: Target, what: str, styles: Styles, lang: str) -> None:
     from layers.kml import kml_document
 
-    if not target.geographic or target.epsg not in (4326, 4490):
-        raise ExportRejected(f"KML is longitude/latitude WGS84 by definition; {target.label} cannot be written as KML")
-    data = kml_document(frame, what, styles=styles, lang=lang)
+    _lonlat_only(target, "KML")
+    data = kml_document([(p.name, p.frame) for p in parts], what, styles=styles, lang=lang)
     with _atomic(out) as tmp:
         tmp.write_bytes(data)
 
@@ -353,12 +443,13 @@ def export_layer(
     crs: str = "wgs84",
     styles: Styles | None = None,
 ) -> int:
-    """Write layer ``what`` (regions | enterprises | hazards) as ``fmt`` to ``out``; return the feature count.
+    """Write layer ``what`` (one of `LAYERS`) as ``fmt`` to ``out``; return the feature count.
 
     The view's ``level`` (province | city | county) applies to regions, and to the map drawn by png/html; its
     ``domain`` filters every layer; its ``parent`` (an adcode) keeps what lies inside it; its ``lang`` labels
     kml, png and html. ``boundaries`` are the store's (WGS84). A Shapefile is written as a zip (UTF-8 ``.cpg``,
-    FIELDS.csv mapping the short field names).
+    FIELDS.csv mapping the short field names); so are all hazard sites in GeoJSON or GeoParquet (`zipped`):
+    one geometry type per layer, see the module docstring.
     """
     st = styles or load_styles()
     fmt = fmt.lower().lstrip(".")
@@ -370,17 +461,19 @@ def export_layer(
     out = Path(out)
     target = target_crs(crs)
     if fmt in ("png", "html"):
+        if what in HAZARD_LAYERS:
+            raise ExportRejected(f"--format {fmt} draws every hazard site: export hazards, not {what}")
         return _export_view(snapshot, boundaries, what, fmt, out, view=view, styles=st, target=target)
-    frame = layer_frame(snapshot, boundaries, what, view=view, styles=st)
-    frame = _projected(frame, target)
+    frame = _projected(layer_frame(snapshot, boundaries, what, view=view, styles=st), target)
+    parts = layer_parts(frame, what)
     if fmt == "kml":
-        _write_kml(frame, out, target, what, st, view.lang)
+        _write_kml(parts, out, target, what, st, view.lang)
     else:
-        _VECTOR_WRITERS[fmt](frame, out, target, what)
+        _VECTOR_WRITERS[fmt](parts, out, target, what)
     from layers.gisstyles import write_sidecars  # .qml/.sld beside, or a GeoPackage's layer_styles
 
-    write_sidecars(fmt, out, frame, what, st, view.lang)
-    return len(frame)
+    write_sidecars(fmt, out, [(p.name, p.frame) for p in parts], what, st, view.lang)
+    return sum(len(p.frame) for p in parts)
 
 
 def _export_view(

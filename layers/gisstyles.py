@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -256,23 +257,47 @@ def _admin_level(frame) -> str | None:
     return None
 
 
-def write_sidecars(fmt: str, out: Path, frame, what: str, styles: Styles, lang: str = "zh") -> list[str]:
-    """Write the styles of an export beside it where the format allows; return what was written."""
-    admin = _admin_level(frame)
-    if fmt == "geojson":
-        groups = geometry_groups(frame.geometry.values)
+def _part_groups(name: str, frame) -> tuple[str, ...]:
+    """The geometry group(s) of one exported layer: from its features, or from its name when it is empty."""
+    if len(frame):
+        return geometry_groups(frame.geometry.values)
+    return next(((g,) for g in GROUPS if name.endswith((f"_{g}s", f"-{g}s"))), ("point",))
+
+
+def write_sidecars(
+    fmt: str, out: Path, parts: list[tuple[str, Any]], what: str, styles: Styles, lang: str = "zh"
+) -> list[str]:
+    """Write the styles of an export beside it where the format allows; return what was written.
+
+    `parts` are the export's layers as (name, frame): one, or one per geometry type (hazards). A GeoPackage
+    gets a `layer_styles` row per layer; GeoJSON a `.qml`/`.sld` beside the file, or beside each file inside
+    the zip of several; a Shapefile zip one pair per `.shp`.
+    """
+    if fmt == "gpkg":
+        for name, frame in parts:
+            groups, admin = _part_groups(name, frame), _admin_level(frame)
+            add_layer_styles(out, name, qml(styles, groups, lang=lang, admin_level=admin), sld(styles, name, groups))
+        return ["layer_styles"]
+    if fmt == "geojson" and len(parts) == 1:
+        name, frame = parts[0]
+        groups, admin = _part_groups(name, frame), _admin_level(frame)
         out.with_suffix(".qml").write_text(qml(styles, groups, lang=lang, admin_level=admin), encoding="utf-8")
         out.with_suffix(".sld").write_text(sld(styles, what, groups, lang=lang, admin_level=admin), encoding="utf-8")
         return [out.with_suffix(".qml").name, out.with_suffix(".sld").name]
-    if fmt == "gpkg":
-        groups = geometry_groups(frame.geometry.values)
-        add_layer_styles(out, what, qml(styles, groups, lang=lang, admin_level=admin), sld(styles, what, groups))
-        return ["layer_styles"]
+    if fmt == "geojson":  # a zip of one GeoJSON file per part
+        written = []
+        with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, frame in parts:
+                groups, admin = _part_groups(name, frame), _admin_level(frame)
+                zf.writestr(f"{name}.qml", qml(styles, groups, lang=lang, admin_level=admin))
+                zf.writestr(f"{name}.sld", sld(styles, name, groups, lang=lang, admin_level=admin))
+                written += [f"{name}.qml", f"{name}.sld"]
+        return written
     if fmt == "shp":
         from layers.export import export_fields
 
         field = {f.name: f.shp for f in export_fields()[what]}.get("risk_level", "risk_level")
-        return _shp_sidecars(out, styles, lang, admin, field)
+        return _shp_sidecars(out, styles, lang, _admin_level(parts[0][1]), field)
     return []
 
 

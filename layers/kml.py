@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -28,7 +29,7 @@ from layers.styles import Styles
 __all__ = ["kml_color", "kml_document", "kml_field_types"]
 
 NS = "http://www.opengis.net/kml/2.2"
-_FILL_ALPHA = {"regions": 0xB3, "hazards": 0x80, "enterprises": 0xFF}
+_FILL_ALPHA = {"regions": 0xB3, "hazards": 0x80, "enterprises": 0xFF}  # hazards-*: as hazards
 
 
 def kml_color(hex_rgb: str, alpha: int = 0xFF) -> str:
@@ -65,7 +66,7 @@ def _geometry(parent: ET.Element, geom: shapely.Geometry) -> None:
 
 
 def _styles(doc: ET.Element, what: str, styles: Styles, lang: str) -> None:
-    alpha = _FILL_ALPHA.get(what, 0xB3)
+    alpha = _FILL_ALPHA.get(what.split("-")[0], 0xB3)
     for code in [*LEVELS, "none"]:
         color = styles.level_color(code) if code in LEVELS else styles.regions.no_data_color
         style = ET.SubElement(doc, "Style", id=f"level-{code}")
@@ -74,7 +75,7 @@ def _styles(doc: ET.Element, what: str, styles: Styles, lang: str) -> None:
         ET.SubElement(icon, "scale").text = "0.8"
         line = ET.SubElement(style, "LineStyle")
         ET.SubElement(line, "color").text = kml_color(color if what != "regions" else "#333333")
-        ET.SubElement(line, "width").text = "3" if what == "hazards" else "1"
+        ET.SubElement(line, "width").text = "3" if what.startswith("hazards") else "1"
         poly = ET.SubElement(style, "PolyStyle")
         ET.SubElement(poly, "color").text = kml_color(color, alpha)
         ET.SubElement(style, "BalloonStyle")
@@ -123,16 +124,25 @@ def _schema(doc: ET.Element, what: str, types: dict[str, str]) -> str:
     return f"#{what}-fields"
 
 
-def kml_document(frame: gpd.GeoDataFrame, what: str, *, styles: Styles, lang: str = "zh") -> bytes:
-    """A KML document (UTF-8 bytes) of ``frame`` (lon/lat coordinates), styled by its ``risk_level``."""
+def kml_document(
+    layers: gpd.GeoDataFrame | Sequence[tuple[str, gpd.GeoDataFrame]], what: str, *, styles: Styles, lang: str = "zh"
+) -> bytes:
+    """A KML document (UTF-8 bytes), one ``<Folder>`` per layer (GDAL reads each folder as a layer), features
+    styled by their ``risk_level``. ``layers``: (name, frame) pairs, or one frame (a folder named ``what``);
+    lon/lat coordinates."""
     root = ET.Element("kml", xmlns=NS)
     doc = ET.SubElement(root, "Document")
     ET.SubElement(doc, "name").text = what
     _styles(doc, what, styles, lang)
-    types = kml_field_types(frame)
-    schema_url = _schema(doc, what, types)
-    folder = ET.SubElement(doc, "Folder")
-    ET.SubElement(folder, "name").text = what
+    for name, frame in [(what, layers)] if isinstance(layers, gpd.GeoDataFrame) else layers:
+        schema_url = _schema(doc, name, kml_field_types(frame))
+        folder = ET.SubElement(doc, "Folder")
+        ET.SubElement(folder, "name").text = name
+        _placemarks(folder, frame, schema_url, kml_field_types(frame))
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _placemarks(folder: ET.Element, frame: gpd.GeoDataFrame, schema_url: str, types: dict[str, str]) -> None:
     fields = [c for c in frame.columns if c != frame.geometry.name]
     for rec, geom in zip(frame[fields].to_dict(orient="records"), frame.geometry.values, strict=True):
         if geom is None or geom.is_empty:
@@ -149,4 +159,3 @@ def kml_document(frame: gpd.GeoDataFrame, what: str, *, styles: Styles, lang: st
             if text is not None:
                 ET.SubElement(data, "SimpleData", name=key).text = text
         _geometry(pm, geom)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -11,8 +11,9 @@ Layout (keys of the document):
   initial view, precision, crs of the overlays.
 * ``text``, ``styles``, ``domains``, ``levels`` (admin levels, coarsest first).
 * ``regions``: ``{a: adcode, n: name, l: admin level, p: parent, g: geometry, c: [label x, y],
-  s: {domain: [level rank (0 red … 3 blue, -1 none), index, n_red, n_orange, n_yellow, n_blue, n_units,
-  n_hazards, [rule ids], [[unit id, contribution], ...]]}}``.
+  s: {domain: [level rank (0 red … 3 blue, -1 none), index, n_red_units, n_orange_units, n_yellow_units,
+  n_blue_units, n_units, n_hazards, [rule ids], [[unit id, contribution], ...], [n_red_sites … n_blue_sites]]}}``
+  (enterprises per level sum to n_units, open hazard sites per level to n_hazards).
 * ``strings`` (rule texts) and ``units`` (``[name, domain, level rank, score, id]``) tables.
 * ``hazards``: ``{i, n, t, r, s, pop, c (county), k (P|L|A), g}``; ``hazard_domains``: type → domain
   (from the scoring model in the snapshot's meta), so the domain switch filters hazard sites too.
@@ -35,6 +36,7 @@ import shapely
 
 from geo.catalogue import LEVELS
 from geo.crs import geometry_from_wgs84, wgs84_to_gcj02
+from geo.scoring.regions import SITE_COUNT_COLUMNS, UNIT_COUNT_COLUMNS
 from geo.snapshot import Snapshot
 from layers.clusters import PointIndex, cell_degrees, grid_cells
 from layers.features import descendants, rules_of, top_units
@@ -124,11 +126,12 @@ def _stats(rows: pd.DataFrame, tables: _Tables, top_n: int) -> dict[str, list]:
         out[str(rec["domain"])] = [
             _RANK.get(rec.get("risk_level"), -1),
             _num(rec.get("risk_index")),
-            *(_int(rec.get(f"n_{lv}")) for lv in LEVELS),
+            *(_int(rec.get(col)) for col in UNIT_COUNT_COLUMNS),
             _int(rec.get("n_units")),
             _int(rec.get("n_hazards")),
             rules,
             top,
+            [_int(rec.get(col)) for col in SITE_COUNT_COLUMNS],
         ]
     return out
 

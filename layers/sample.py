@@ -149,7 +149,9 @@ def _regions(
     for i, b in ordered.iterrows():
         col = {"province": "province_adcode", "city": "city_adcode"}.get(b["admin_level"], "county_adcode")
         inside_all = by_col[col].get(b["adcode"], empty)
-        n_hz = int(hazards["county_adcode"].isin(set(inside_all["county_adcode"])).sum())
+        hz_inside = hazards.loc[hazards["county_adcode"].isin(set(inside_all["county_adcode"]))]
+        n_hz = len(hz_inside)
+        site_counts = hz_inside["risk_level"].value_counts()
         by_domain = dict(tuple(inside_all.groupby("domain")))
         for d_i, domain in enumerate(["all", *domains]):
             inside = inside_all if domain == "all" else by_domain.get(domain, empty)
@@ -168,8 +170,9 @@ def _regions(
                     "risk_index": float(85 - 20 * LEVELS.index(level)),
                     "risk_level": level,
                     "risk_level_zh": load_catalogue().level(level).zh,
-                    **{f"n_{lv}": int(counts.get(lv, 0)) for lv in LEVELS},
+                    **{f"n_{lv}_units": int(counts.get(lv, 0)) for lv in LEVELS},
                     "n_units": len(inside),
+                    **{f"n_{lv}_sites": int(site_counts.get(lv, 0)) for lv in LEVELS},
                     "n_hazards": n_hz,
                     "rules": rules,
                     "explanation": {"domain": domain, "top_units": _top(inside)},

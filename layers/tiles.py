@@ -1,10 +1,14 @@
 """Mapbox Vector Tiles (MVT) of a collection, in the Web Mercator tile grid (z/x/y, XYZ scheme).
 
-Input geometries are WGS84; each tile holds the features whose bounds meet the tile (plus a small buffer),
-clipped and projected to tile coordinates (extent 4096). Point layers with more than ``max_points`` (1,000) features in
-a tile are aggregated server-side into grid clusters (one feature per occupied cell of a 32×32 grid, with
-``count``, ``n_red``…``n_blue`` and the worst ``risk_level``), so no tile carries more than a few thousand
-features whatever is behind it.
+Input geometries are WGS84; each tile holds the lines and polygons whose bounds meet the tile (plus a small
+buffer, so strokes and fills join seamlessly), clipped and projected to tile coordinates (extent 4096).
+
+A point belongs to exactly one tile, the one its position lies in (`owner_tiles`; a tile covers
+[west, east) × (south, north]), and only that tile carries it: a point, or a cluster holding it, is never
+counted in two tiles, so the counts of all the tiles covering the data add up to the number of points. Point
+layers with more than ``max_points`` (1,000) points in a tile are aggregated server-side into grid clusters
+(one feature per occupied cell of a 32×32 grid over the tile, with ``count``, ``n_red``…``n_blue`` and the
+worst ``risk_level``), so no tile carries more than a few thousand features whatever is behind it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import pandas as pd
 import shapely
 
 from geo.catalogue import LEVELS
+from geo.scoring.regions import SITE_COUNT_COLUMNS, UNIT_COUNT_COLUMNS
 from geo.values import plain as _clean
 
 EXTENT = 4096
@@ -32,10 +37,10 @@ TILE_PROPS: tuple[str, ...] = (
     "risk_level",
     "risk_index",
     "risk_score",
-    "n_red",
-    "n_orange",
-    "n_yellow",
-    "n_blue",
+    *UNIT_COUNT_COLUMNS,  # a region's enterprises per level
+    "n_units",
+    *SITE_COUNT_COLUMNS,  # a region's open hazard sites per level
+    "n_hazards",
 )
 #: the fields of a cluster feature (see `_clusters`) with their TileJSON types
 CLUSTER_FIELDS: dict[str, str] = {
@@ -79,10 +84,24 @@ def _to_lonlat(mx: float, my: float) -> tuple[float, float]:
     return math.degrees(mx / R), math.degrees(2 * math.atan(math.exp(my / R)) - math.pi / 2)
 
 
+def _mercator(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lat = np.clip(lat, -85.05112878, 85.05112878)
+    return R * np.radians(lon), R * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
+
+
+def owner_tiles(lon: np.ndarray, lat: np.ndarray, z: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) of the zoom-``z`` tile each point lies in. Computed from the point alone (never relative to
+    the tile being drawn), so two neighbouring tiles can never both claim a point on their shared edge."""
+    mx, my = _mercator(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+    size = 2 * math.pi * R / 2**z
+    last = 2**z - 1
+    x = np.clip(np.floor((mx + math.pi * R) / size), 0, last).astype(np.int64)
+    y = np.clip(np.floor((math.pi * R - my) / size), 0, last).astype(np.int64)
+    return x, y
+
+
 def _to_tile(coords: np.ndarray, tb: TileBounds) -> np.ndarray:
-    lat = np.clip(coords[:, 1], -85.05112878, 85.05112878)
-    mx = R * np.radians(coords[:, 0])
-    my = R * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
+    mx, my = _mercator(coords[:, 0], coords[:, 1])
     px = (mx - tb.minx) / (tb.maxx - tb.minx) * EXTENT
     py = (my - tb.miny) / (tb.maxy - tb.miny) * EXTENT  # y up; the encoder flips it
     return np.column_stack([px, py])
@@ -149,9 +168,13 @@ def render_tile(
     )
     if len(hit) == 0:
         return mapbox_vector_tile.encode([{"name": layer, "features": []}])
+    is_point = shapely.get_type_id(geoms[hit]) == 0
+    if is_point.any():  # a point is drawn and counted in its own tile only, never in a neighbour's buffer
+        tx, ty = owner_tiles(bounds[hit, 0], bounds[hit, 1], z)
+        keep = ~is_point | ((tx == x) & (ty == y))
+        hit, is_point = hit[keep], is_point[keep]
     sel = geoms[hit]
-    is_point = shapely.get_type_id(sel) == 0
-    if is_point.all() and len(hit) > max_points:
+    if len(hit) and is_point.all() and len(hit) > max_points:
         px = _to_tile(bounds[hit, :2], tb)  # a point's bounds are its coordinates
         if levels is not None:
             codes = levels[hit]

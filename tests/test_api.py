@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 import uvicorn
 
@@ -77,8 +78,32 @@ def test_landing_conformance_collections(server):
     conf = httpx.get(server + "/conformance").json()["conformsTo"]
     assert any(c.endswith("/conf/core") for c in conf) and any(c.endswith("/conf/geojson") for c in conf)
     cols = {c["id"]: c for c in httpx.get(server + "/collections").json()["collections"]}
-    assert {"regions-province", "regions-city", "regions-county", "enterprises", "hazards"} <= set(cols)
+    hazards = ("hazards-points", "hazards-lines", "hazards-polygons")
+    assert {"regions-province", "regions-city", "regions-county", "enterprises", *hazards} == set(cols)
+    assert "Geometry: MultiLineString" in cols["hazards-lines"]["description"]
     assert cols["regions-county"]["extent"]["spatial"]["bbox"][0][0] > 117
+
+
+def test_every_collection_holds_one_geometry_type(demo_store):
+    import shapely
+
+    from api.state import View
+    from geo.snapshot import current
+
+    view = View.open(current(demo_store))
+    want = {"enterprises": "Point", "hazards-points": "Point", "hazards-lines": "MultiLineString"}
+    for cid, c in view.collections.items():
+        types = {g.geom_type for g in c.geoms}
+        assert types == {c.geometry_type}, (cid, types)
+        assert c.geometry_type == want.get(cid, "MultiPolygon"), cid
+        assert f"Geometry: {c.geometry_type}" in c.description
+    hazards = view.hazards
+    parts = [view.collections[f"hazards-{k}"].frame for k in ("points", "lines", "polygons")]
+    assert all(len(p) for p in parts) and sum(len(p) for p in parts) == len(hazards) == 400
+    assert sorted(i for p in parts for i in p["id"]) == sorted(hazards["id"])
+    dims = shapely.get_dimensions(np.asarray(hazards.geometry.values, dtype=object))
+    by_id = dict(zip(hazards["id"], dims, strict=True))
+    assert all({by_id[i] for i in p["id"]} == {d} for d, p in enumerate(parts))
 
 
 def test_items_paging_filters_bbox(server, demo_store):
@@ -232,7 +257,7 @@ def test_gdal_oapif_lists_and_reads_every_collection(server):
     require_tool("ogrinfo")
     listing = subprocess.run(["ogrinfo", "-ro", "-q", f"OAPIF:{server}"], capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0, listing.stderr
-    for cid in ("regions-province", "regions-city", "regions-county", "enterprises", "hazards"):
+    for cid in ("regions-province", "regions-city", "regions-county", "enterprises", "hazards-points"):
         assert cid in listing.stdout
     county = subprocess.run(
         ["ogrinfo", "-ro", "-so", "-oo", "PAGE_SIZE=1000", f"OAPIF:{server}", "regions-county"],
@@ -242,13 +267,48 @@ def test_gdal_oapif_lists_and_reads_every_collection(server):
     )
     assert county.returncode == 0, county.stderr
     assert "Feature Count: 90" in county.stdout
-    hz = subprocess.run(
-        ["ogrinfo", "-ro", "-al", "-q", "-oo", "PAGE_SIZE=1000", f"OAPIF:{server}", "hazards"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert hz.returncode == 0 and hz.stdout.count("OGRFeature(hazards)") > 0
+    total = 0
+    for kind, gtype in (("points", "Point"), ("lines", "MultiLineString"), ("polygons", "MultiPolygon")):
+        hz = subprocess.run(
+            ["ogrinfo", "-ro", "-al", "-q", "-oo", "PAGE_SIZE=1000", f"OAPIF:{server}", f"hazards-{kind}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert hz.returncode == 0, hz.stderr
+        geoms = re.findall(r"^  ([A-Z]+) ", hz.stdout, re.M)  # each feature's geometry, as WKT
+        assert geoms and set(geoms) == {gtype.upper()}, (kind, set(geoms))
+        total += hz.stdout.count(f"OGRFeature(hazards-{kind})")
+    assert total == 400  # every hazard site, each in the layer of its geometry type
+
+
+def test_region_counts_are_units_and_open_sites_apart(demo_store):
+    """Every region's enterprises per level and open hazard sites per level, counted again from the tables."""
+    from geo.catalogue import LEVELS
+    from geo.snapshot import current
+
+    snap = current(demo_store)
+    regions, units, sites = snap.regions(), snap.units(), snap.hazards()
+    open_sites = sites.loc[~sites["basis"].eq("closed") & ~sites["status"].isin(snap.model.hazards.closed_statuses)]
+    assert 0 < len(open_sites) < len(sites)  # the demo has closed sites: they must not be counted
+    unit_cols = [f"n_{lv}_units" for lv in LEVELS]
+    site_cols = [f"n_{lv}_sites" for lv in LEVELS]
+    assert (regions[unit_cols].sum(axis=1) == regions["n_units"]).all()
+    assert (regions[site_cols].sum(axis=1) == regions["n_hazards"]).all()
+    for level in ("province", "city", "county"):
+        rows = regions.loc[(regions["admin_level"] == level) & (regions["domain"] == "all")].set_index("adcode")
+        col = f"{level}_adcode"
+        for table, cols in ((units, unit_cols), (open_sites, site_cols)):
+            direct = pd.crosstab(table[col], table["risk_level"]).reindex(index=rows.index, columns=LEVELS)
+            assert (direct.fillna(0).to_numpy() == rows[cols].to_numpy()).all(), (level, cols)
+        hazchem = regions.loc[(regions["admin_level"] == level) & (regions["domain"] == "hazchem")].set_index("adcode")
+        mine = units.loc[units["domain"] == "hazchem"]
+        direct = pd.crosstab(mine[col], mine["risk_level"]).reindex(index=hazchem.index, columns=LEVELS)
+        assert (direct.fillna(0).to_numpy() == hazchem[unit_cols].to_numpy()).all(), level
+    province = regions.loc[(regions["admin_level"] == "province") & (regions["domain"] == "all")].iloc[0]
+    assert province["n_units"] == len(units) and province["n_hazards"] == len(open_sites)
+    body = snap.explain(province["adcode"])
+    assert sum(body["counts"].values()) == len(units) and sum(body["site_counts"].values()) == len(open_sites)
 
 
 def test_notebook_like_python_api(demo_store):

@@ -10,7 +10,7 @@ import pytest
 from cli.main import main
 from geo.catalogue import LEVELS
 
-COUNTS = [f"n_{lv}" for lv in LEVELS]
+COUNTS = [*(f"n_{lv}_units" for lv in LEVELS), *(f"n_{lv}_sites" for lv in LEVELS)]
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +86,10 @@ def test_build_explain_trend_export(demo, tmp_path, capsys):
     regions = pd.read_csv(out_csv, dtype={"adcode": str, "parent_adcode": str}, encoding="utf-8-sig")
     for col in ("adcode", "name", "parent_adcode", "domain", "risk_level", "risk_level_zh", "risk_index", *COUNTS):
         assert col in regions
-    per_level = regions[["n_red", "n_orange", "n_yellow", "n_blue"]].sum(axis=1)
-    assert len(regions) == 90 and (per_level == regions["n_units"] + regions["n_hazards"]).all()  # units and sites
+    units_per_level = regions[[f"n_{lv}_units" for lv in LEVELS]].sum(axis=1)
+    sites_per_level = regions[[f"n_{lv}_sites" for lv in LEVELS]].sum(axis=1)
+    assert len(regions) == 90 and (units_per_level == regions["n_units"]).all()
+    assert (sites_per_level == regions["n_hazards"]).all() and regions["n_hazards"].sum() > 0
     ent_csv = tmp_path / "ent.csv"
     assert main(["--store", str(demo), "export", "enterprises", "--format", "csv", "--out", str(ent_csv)]) == 0
     ent = pd.read_csv(ent_csv, dtype=str, encoding="utf-8-sig")

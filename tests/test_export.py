@@ -20,7 +20,7 @@ from geo.catalogue import LEVELS
 from geo.crs import wgs84_to_gcj02
 from geo.snapshot import publish
 from geo.store import Store
-from layers.export import ExportRejected, export_fields, export_layer
+from layers.export import LAYERS, ExportRejected, export_fields, export_layer, zipped
 from layers.kml import kml_color
 from layers.sample import sample_tables
 from layers.styles import load_styles
@@ -29,8 +29,7 @@ from tests.conftest import require_tool
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 VECTOR = ("geojson", "gpkg", "shp", "kml", "csv", "parquet")
-SUFFIX = {"shp": "zip"}
-COUNTS = [f"n_{lv}" for lv in LEVELS]
+COUNTS = [*(f"n_{lv}_units" for lv in LEVELS), *(f"n_{lv}_sites" for lv in LEVELS)]
 REQUIRED_REGION = ["adcode", "name", "parent_adcode", "domain", "risk_level", "risk_level_zh", "risk_index", *COUNTS]
 
 
@@ -56,28 +55,49 @@ def _expected(snap, what: str, domain: str = "all", level: str = "county") -> in
 
 
 def _path(tmp_path: Path, what: str, fmt: str) -> Path:
-    return tmp_path / f"{what}.{SUFFIX.get(fmt, fmt)}"
+    return tmp_path / (f"{what}.{fmt}" + (".zip" if zipped(what, fmt) else ""))
 
 
-def _gdal_path(path: Path, fmt: str) -> str:
-    return f"/vsizip/{path}" if fmt == "shp" else str(path)
+def _sources(path: Path, fmt: str) -> list[str]:
+    """The GDAL datasources of an export: the file, a zipped Shapefile's folder, or each file of a zip."""
+    if fmt == "shp":
+        return [f"/vsizip/{path}"]
+    if zipfile.is_zipfile(path):
+        names = zipfile.ZipFile(path).namelist()
+        return [f"/vsizip/{path}/{name}" for name in names if name.endswith(f".{fmt}")]
+    return [str(path)]
+
+
+def _layers(path: Path, fmt: str) -> dict[str, gpd.GeoDataFrame]:
+    """Every layer of the export by name (all hazard sites: one layer per geometry type)."""
+    out = {}
+    for src in _sources(path, fmt):
+        if fmt == "parquet" and src.startswith("/vsizip/"):
+            name = src.rsplit("/", 1)[1]
+            out[Path(name).stem] = gpd.read_parquet(io.BytesIO(zipfile.ZipFile(path).read(name)))
+            continue
+        if fmt == "parquet":
+            out[path.stem] = gpd.read_parquet(src)
+            continue
+        for name, _ in pyogrio.list_layers(src):
+            if name != "layer_styles":  # the GIS styles table QGIS reads, not data
+                out[str(name)] = pyogrio.read_dataframe(src, layer=name)
+    return out
 
 
 def _read_all(path: Path, fmt: str) -> gpd.GeoDataFrame:
-    """Every layer of the file (a zipped shapefile of hazards holds one layer per geometry type)."""
-    if fmt == "parquet":
-        return gpd.read_parquet(path)
-    src = _gdal_path(path, fmt)
-    layers = [name for name, _ in pyogrio.list_layers(src) if name != "layer_styles"]  # the GIS styles table
-    frames = [pyogrio.read_dataframe(src, layer=name) for name in layers]
+    frames = list(_layers(path, fmt).values())
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _ogrinfo(path: Path, fmt: str) -> tuple[int, str]:
-    out = subprocess.run(["ogrinfo", "-so", "-al", _gdal_path(path, fmt)], capture_output=True, text=True, check=True)
-    layers = [part for part in out.stdout.split("Layer name: ")[1:] if not part.startswith("layer_styles\n")]
+    text = ""
+    for src in _sources(path, fmt):
+        out = subprocess.run(["ogrinfo", "-so", "-al", src], capture_output=True, text=True, check=True)
+        text += out.stdout
+    layers = [part for part in text.split("Layer name: ")[1:] if not part.startswith("layer_styles\n")]
     counts = [int(n) for part in layers for n in re.findall(r"^Feature Count: (\d+)", part, re.M)]
-    return sum(counts), out.stdout
+    return sum(counts), text
 
 
 # -- every layer × every vector format ----------------------------------------------------------------------
@@ -98,7 +118,8 @@ def test_export_reads_back(snap, boundaries, tmp_path, what, fmt):
         assert HOSTILE in set(names)  # untrusted text kept verbatim (and never interpreted)
     assert any(re.search("[\u4e00-\u9fff]", str(v)) for v in names)  # Chinese intact
     if fmt not in ("csv",):
-        crs = frame.crs.to_string() if fmt == "parquet" else pyogrio.read_info(_gdal_path(path, fmt), layer=0)["crs"]
+        src = _sources(path, fmt)[0]
+        crs = frame.crs.to_string() if fmt == "parquet" else pyogrio.read_info(src, layer=0)["crs"]
         assert crs == "EPSG:4326", crs
 
 
@@ -121,7 +142,7 @@ def test_region_values_match_the_snapshot(snap, boundaries, tmp_path):
     want = snap.regions()
     want = want.loc[(want["admin_level"] == "city") & (want["domain"] == "hazchem")].set_index("adcode")
     assert sorted(got.index) == sorted(want.index)
-    for col in ["name", "risk_level", "risk_level_zh", "n_red", "n_orange", "n_yellow", "n_blue"]:
+    for col in ["name", "risk_level", "risk_level_zh", *COUNTS, "n_units", "n_hazards"]:
         assert (got.loc[want.index, col].astype(str) == want[col].astype(str)).all(), col
     assert np.allclose(got.loc[want.index, "risk_index"], want["risk_index"])
     assert set(got["domain"]) == {"hazchem"}
@@ -153,9 +174,9 @@ def test_cgcs2000_is_labelled_4490_with_the_same_coordinates(snap, boundaries, t
     for fmt in ("gpkg", "shp"):
         path = _path(tmp_path, "enterprises", fmt)
         export_layer(snap, boundaries, "enterprises", fmt, path, crs="cgcs2000")
-        info = pyogrio.read_info(_gdal_path(path, fmt))
+        info = pyogrio.read_info(_sources(path, fmt)[0])
         assert info["crs"] == "EPSG:4490", (fmt, info["crs"])
-        frame = pyogrio.read_dataframe(_gdal_path(path, fmt))
+        frame = pyogrio.read_dataframe(_sources(path, fmt)[0])
         assert np.allclose(frame.geometry.x, frame["lon"]) and frame["lon"].between(118, 123).all()
     require_tool("ogrinfo")
     _, text = _ogrinfo(_path(tmp_path, "enterprises", "gpkg"), "gpkg")
@@ -213,12 +234,74 @@ def test_shapefile_zip_utf8_and_field_mapping(snap, boundaries, tmp_path):
     assert long_text and all(len(v.encode("utf-8")) <= 254 and v == "规则" * (len(v) // 2) for v in long_text)
 
 
-def test_hazard_shapefile_splits_geometry_types(snap, boundaries, tmp_path):
-    path = tmp_path / "hazards.zip"
-    n = export_layer(snap, boundaries, "hazards", "shp", path)
-    layers = dict(pyogrio.list_layers(f"/vsizip/{path}"))
-    assert set(layers) == {"hazards_point", "hazards_line", "hazards_polygon"}
-    assert sum(len(pyogrio.read_dataframe(f"/vsizip/{path}", layer=lyr)) for lyr in layers) == n
+KIND_TYPES = {"points": {"Point"}, "lines": {"MultiLineString"}, "polygons": {"MultiPolygon"}}
+#: what GDAL declares per layer (a Shapefile does not tell a line from a multi-line; KML declares nothing)
+OGR_TYPES = {
+    "gpkg": {"points": "Point", "lines": "Multi Line String", "polygons": "Multi Polygon"},
+    "geojson": {"points": "Point", "lines": "Multi Line String", "polygons": "Multi Polygon"},
+    "shp": {"points": "Point", "lines": "Line String", "polygons": "Polygon"},
+    "kml": {"points": "Unknown (any)", "lines": "Unknown (any)", "polygons": "Unknown (any)"},
+}
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "shp", "geojson", "kml", "parquet"])
+def test_hazards_export_one_layer_per_geometry_type(snap, boundaries, tmp_path, fmt):
+    path = _path(tmp_path, "hazards", fmt)
+    n = export_layer(snap, boundaries, "hazards", fmt, path)
+    layers = _layers(path, fmt)
+    assert set(layers) == {"hazards_points", "hazards_lines", "hazards_polygons"}
+    hazards = snap.hazards()
+    dims = shapely.get_dimensions(np.asarray(hazards.geometry.values, dtype=object))
+    for kind, dim in (("points", 0), ("lines", 1), ("polygons", 2)):
+        frame = layers[f"hazards_{kind}"]
+        types = set(frame.geom_type)
+        if fmt == "shp" and kind != "points":  # read back as single parts where a feature has one
+            types = {t if t.startswith("Multi") else f"Multi{t}" for t in types}
+        assert types == KIND_TYPES[kind], (kind, types)
+        assert sorted(frame["id"]) == sorted(hazards.loc[dims == dim, "id"])
+    assert sum(len(f) for f in layers.values()) == n == len(hazards)
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "shp", "geojson", "kml"])
+def test_ogrinfo_declares_one_geometry_type_per_layer(snap, boundaries, tmp_path, fmt):
+    require_tool("ogrinfo")
+    path = _path(tmp_path, "hazards", fmt)
+    export_layer(snap, boundaries, "hazards", fmt, path)
+    _, text = _ogrinfo(path, fmt)
+    declared = dict(re.findall(r"^Layer name: hazards_(\w+)$.*?^Geometry: (.+?)$", text, re.M | re.S))
+    assert declared == OGR_TYPES[fmt], text[:1500]
+    for what, want in (("regions", "Multi Polygon"), ("enterprises", "Point")):
+        if fmt == "kml":
+            continue
+        path = _path(tmp_path, what, fmt)
+        export_layer(snap, boundaries, what, fmt, path)
+        got = re.findall(r"^Geometry: (.+)$", _ogrinfo(path, fmt)[1], re.M)
+        assert got == [want if fmt != "shp" else want.removeprefix("Multi ")], (what, got)
+
+
+def test_regions_export_as_multipolygons_only(snap, boundaries, tmp_path):
+    mixed = boundaries.copy()  # boundaries added from a file often hold single Polygons
+    one_part = shapely.get_num_geometries(np.asarray(mixed.geometry.values, dtype=object)) == 1
+    mixed.loc[one_part, "geometry"] = [shapely.get_geometry(g, 0) for g in mixed.geometry[one_part]]
+    assert {"Polygon", "MultiPolygon"} <= set(mixed.loc[mixed["admin_level"] == "county"].geom_type)
+    for fmt in ("gpkg", "geojson", "kml", "parquet"):
+        path = _path(tmp_path, "regions", fmt)
+        assert export_layer(snap, mixed, "regions", fmt, path) == 90
+        assert set(_read_all(path, fmt).geom_type) == {"MultiPolygon"}, fmt
+
+
+@pytest.mark.parametrize("kind", ["points", "lines", "polygons"])
+def test_one_kind_of_hazard_site(snap, boundaries, tmp_path, kind):
+    assert f"hazards-{kind}" in LAYERS
+    frames = {}
+    for fmt in ("geojson", "gpkg", "csv"):
+        path = tmp_path / f"h.{fmt}"
+        frames[fmt] = n = export_layer(snap, boundaries, f"hazards-{kind}", fmt, path)
+        if fmt != "csv":
+            assert set(_read_all(path, fmt).geom_type) == KIND_TYPES[kind]
+    assert len(set(frames.values())) == 1 and n > 0
+    with pytest.raises(ExportRejected, match="draws every hazard site"):
+        export_layer(snap, boundaries, f"hazards-{kind}", "png", tmp_path / "h.png")
 
 
 def test_kml_is_styled_in_the_four_colours(snap, boundaries, tmp_path):

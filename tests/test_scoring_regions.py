@@ -144,7 +144,7 @@ def test_county_index_known_answers(n_red: int, index: float, level: str, rule: 
     out = regions(units(*reds(n_red)))
     row = at(out, "330102")
     assert row["risk_index"] == index and row["risk_level"] == level
-    assert row["n_red"] == n_red and row["n_units"] == n_red
+    assert row["n_red_units"] == n_red and row["n_units"] == n_red and row["n_red_sites"] == 0
     assert bool(row["rules"]) == rule
     if rule:
         assert row["rules"][0] == f"重大风险企业/风险点 {n_red} 个（≥ 10）→ 区域至少为较大风险"
@@ -160,7 +160,7 @@ def test_level_weights() -> None:
     )
     row = at(regions(u), "330102")
     assert row["risk_index"] == 8.8
-    assert (row["n_red"], row["n_orange"], row["n_yellow"], row["n_blue"]) == (1, 2, 5, 10)
+    assert (row["n_red_units"], row["n_orange_units"], row["n_yellow_units"], row["n_blue_units"]) == (1, 2, 5, 10)
     assert row["explanation"]["inputs"]["load"] == pytest.approx(23.0)
 
 
@@ -168,7 +168,7 @@ def test_city_and_province_aggregate() -> None:
     # 18 red in K1 and 18 red in K2 → city C1 load 360 → 100(1 − e^(−360/1300)) = 24.2 → blue (no rule: 36 < 60)
     out = regions(units(*reds(18, "330102"), *reds(18, "330105")))
     assert at(out, "330100")["risk_index"] == 24.2 and at(out, "330100")["risk_level"] == "blue"
-    assert at(out, "330100")["n_red"] == 36
+    assert at(out, "330100")["n_red_units"] == 36
     # province: 360 / 15000 → 2.4
     assert at(out, "330000")["risk_index"] == 2.4
     assert at(out, "330200")["n_units"] == 0
@@ -215,7 +215,10 @@ def test_hazard_sites() -> None:
     out = regions(u, h)
     row = at(out, "330102")
     # load 0.2 + 10 + 3 = 13.2 → 100(1 − e^(−13.2/250)) = 5.14
-    assert (row["n_units"], row["n_hazards"], row["n_red"], row["risk_index"]) == (1, 2, 1, 5.1)
+    assert (row["n_units"], row["n_hazards"], row["risk_index"]) == (1, 2, 5.1)
+    units_per_level = [row[f"n_{lv}_units"] for lv in LEVELS]
+    sites_per_level = [row[f"n_{lv}_sites"] for lv in LEVELS]
+    assert (units_per_level, sites_per_level) == ([0, 0, 0, 1], [1, 1, 0, 0])  # the closed red site: not counted
     assert at(out, "330102", "hazchem")["n_hazards"] == 1
     assert at(out, "330102", "fire")["n_hazards"] == 0
     top = row["explanation"]["top"]

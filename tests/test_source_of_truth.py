@@ -62,7 +62,8 @@ def _assert_region_adds_up(data: dict, model_k: float | None) -> None:
     assert index == pytest.approx(data["risk_index"], abs=0.11)
     if model_k is not None:
         assert inputs["k_admin_level"] == model_k
-    assert sum(data["counts"].values()) == data["n_units"] + data["n_hazards"]
+    assert sum(data["counts"].values()) == data["n_units"]  # enterprises
+    assert sum(data["site_counts"].values()) == data["n_hazards"]  # open hazard sites, apart
 
 
 def test_custom_model_changes_the_scores(custom):

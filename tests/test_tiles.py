@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from layers.tiles import TileBounds, render_tile
+from layers.tiles import EXTENT, R, TileBounds, render_tile
 
 
 def test_dense_points_are_clustered_with_counts_preserved(rng):
@@ -44,3 +44,52 @@ def test_tile_outside_grid():
     with pytest.raises(ValueError, match="outside the grid"):
         TileBounds.of(3, 8, 0)
     assert np.isclose(TileBounds.of(0, 0, 0).maxx, 20037508.342789244)
+
+
+def _demo_like_points(rng, n: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """Points as the census spreads them over Zhejiang: dense around a few cities, thin elsewhere, and some
+    right beside (and a few exactly on) the edges of the tiles at the zooms tested."""
+    cities = np.array([[120.15, 30.28], [121.55, 29.87], [120.70, 28.00], [120.58, 30.00], [119.65, 29.08]])
+    k = int(n * 0.7)
+    which = rng.integers(0, len(cities), k)
+    lon = [cities[which, 0] + rng.normal(0, 0.25, k)]
+    lat = [cities[which, 1] + rng.normal(0, 0.2, k)]
+    m = n - k - 600
+    lon.append(rng.uniform(118.1, 122.9, m))
+    lat.append(rng.uniform(27.1, 31.1, m))
+    for z in (6, 7, 8, 9):  # 150 points per zoom beside a tile edge (within its 64-unit buffer), 10 on it
+        edges = [TileBounds.of(z, 2**z * 3 // 8 + i, 2**z * 13 // 64).lonlat() for i in range(3)]
+        west = np.array([e[0] for e in edges])[rng.integers(0, 3, 150)]
+        width = edges[0][2] - edges[0][0]
+        lon.append(west + rng.choice([-1, 1], 150) * rng.uniform(1e-7, width * 0.01, 150))
+        lat.append(rng.uniform(28.5, 30.5, 150))
+        lon[-1][:10] = west[:10]
+    return np.concatenate(lon), np.concatenate(lat)
+
+
+@pytest.mark.parametrize("z", [6, 7, 8, 9])
+def test_each_point_is_counted_in_exactly_one_tile(rng, z):
+    lon, lat = _demo_like_points(rng)
+    geoms = shapely.points(lon, lat)
+    bounds = shapely.bounds(geoms)
+    props = pd.DataFrame({"id": [f"E{i}" for i in range(len(lon))], "risk_level": "blue"})
+    size = 2 * np.pi * R / 2**z
+    mx = R * np.radians(lon)
+    my = R * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
+    xs = range(int((mx.min() + np.pi * R) // size) - 1, int((mx.max() + np.pi * R) // size) + 2)
+    ys = range(int((np.pi * R - my.max()) // size) - 1, int((np.pi * R - my.min()) // size) + 2)
+    total, clustered = 0, 0
+    for x in xs:
+        for y in ys:
+            feats = mapbox_vector_tile.decode(render_tile("e", geoms, bounds, props, z, x, y))["e"]["features"]
+            counted = sum(f["properties"].get("count", 1) for f in feats)
+            clustered += any(f["properties"].get("cluster") for f in feats)
+            total += counted
+            tb = TileBounds.of(z, x, y)  # the tile's own extent: [minx, maxx) × (miny, maxy] in metres
+            inside = (mx >= tb.minx) & (mx < tb.maxx) & (my > tb.miny) & (my <= tb.maxy)
+            on_edge = np.isclose(mx, tb.minx, rtol=0, atol=1e-6) | np.isclose(mx, tb.maxx, rtol=0, atol=1e-6)
+            exact = int((on_edge & (my > tb.miny) & (my <= tb.maxy)).sum())  # either side, to a rounding
+            assert abs(counted - int(inside.sum())) <= exact, (z, x, y, counted, int(inside.sum()))
+            assert all(0 <= c <= EXTENT for f in feats for c in f["geometry"]["coordinates"])  # owned: inside it
+    assert total == len(lon)  # every point once: none counted twice at a seam, none lost
+    assert clustered  # the dense tiles were clustered (the case that double-counted)

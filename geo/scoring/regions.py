@@ -30,7 +30,12 @@ from geo.scoring.model import ScoringModel
 from geo.scoring.units import _rank, _round1
 from geo.values import plain as _plain
 
-__all__ = ["OUTPUT_COLUMNS", "regional_levels"]
+__all__ = ["OUTPUT_COLUMNS", "SITE_COUNT_COLUMNS", "UNIT_COUNT_COLUMNS", "regional_levels"]
+
+#: enterprises (units) per level, red … blue: they sum to `n_units`
+UNIT_COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{lv}_units" for lv in LEVELS)
+#: open hazard sites per level, red … blue: they sum to `n_hazards`
+SITE_COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{lv}_sites" for lv in LEVELS)
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "adcode",
@@ -41,11 +46,9 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "risk_index",
     "risk_level",
     "risk_level_zh",
-    "n_red",
-    "n_orange",
-    "n_yellow",
-    "n_blue",
+    *UNIT_COUNT_COLUMNS,
     "n_units",
+    *SITE_COUNT_COLUMNS,
     "n_hazards",
     "rules",
     "explanation",
@@ -429,8 +432,9 @@ def regional_levels(
     placements = _placements(base, grid, domains)
     top = _top(base, placements, len(grid), model.region.top_n)
     grid = _aggregate(grid, base, placements, model)
-    for lv in LEVELS:
-        grid[f"n_{lv}"] = (grid[f"unit_{lv}"] + grid[f"site_{lv}"]).astype(np.int64)
+    for lv, units_col, sites_col in zip(LEVELS, UNIT_COUNT_COLUMNS, SITE_COUNT_COLUMNS, strict=True):
+        grid[units_col] = grid[f"unit_{lv}"].astype(np.int64)
+        grid[sites_col] = grid[f"site_{lv}"].astype(np.int64)
     grid["n_units"] = grid[[f"unit_{lv}" for lv in LEVELS]].sum(axis=1).astype(np.int64)
     grid["n_hazards"] = grid[[f"site_{lv}" for lv in LEVELS]].sum(axis=1).astype(np.int64)
     grid["risk_index"] = _round1(100.0 * (1.0 - np.exp(-grid["load"].to_numpy() / grid["k"].to_numpy())))

@@ -188,7 +188,14 @@
       add(c, swatch(LEVELS[j].color), document.createTextNode(LEVELS[j].label + ' ' + s[2 + j]));
       nums.appendChild(c);
     }
-    add(wrap, nums, el('div', 'rm-muted', T.units + ' ' + s[6] + ' · ' + T.sites + ' ' + s[7]));
+    add(wrap, nums, el('div', 'rm-muted', T.units + ' ' + s[6]));
+    var sites = s[10] || [0, 0, 0, 0], siteRow = el('div', 'rm-count-row');  // open hazard sites, apart
+    for (var k = 0; k < 4; k++) {
+      var sc = el('span', 'rm-count');
+      add(sc, swatch(LEVELS[k].color), document.createTextNode(LEVELS[k].label + ' ' + sites[k]));
+      siteRow.appendChild(sc);
+    }
+    add(wrap, el('div', 'rm-section', T.site_counts), siteRow, el('div', 'rm-muted', T.sites + ' ' + s[7]));
     return wrap;
   }
   function regionCard(code, withTitle) {
@@ -486,27 +493,29 @@
   }
   function renderLegend(focus) {
     legendBox.textContent = '';
-    var counts = [0, 0, 0, 0], units = [0, 0, 0, 0], none = 0;
+    var counts = [0, 0, 0, 0], units = [0, 0, 0, 0], sites = [0, 0, 0, 0], none = 0;
     focus.forEach(function (code) {
       var s = stat(code);
       if (!s || s[0] < 0) { none++; } else { counts[s[0]]++; }
-      if (s) { for (var i = 0; i < 4; i++) { units[i] += s[2 + i]; } }
+      if (s) { for (var i = 0; i < 4; i++) { units[i] += s[2 + i]; sites[i] += (s[10] || [0, 0, 0, 0])[i]; } }
     });
     add(legendBox, el('div', 'rm-legend-title', T.legend + ' · ' + (domainLabels[state.domain] || '')));
     var table = el('table', 'rm-legend-table');
     var head = el('tr');
-    add(head, el('th'), el('th'), el('th', null, T.legend_regions), el('th', null, T.legend_units));
+    add(head, el('th'), el('th'), el('th', null, T.legend_regions), el('th', null, T.legend_units),
+      el('th', null, T.legend_sites));
     table.appendChild(head);
     LEVELS.forEach(function (lv, i) {
       var tr = el('tr');
       var sw = el('td'); sw.appendChild(swatch(lv.color));
-      add(tr, sw, el('td', 'rm-legend-label', lv.label), el('td', 'rm-num', counts[i]), el('td', 'rm-num', units[i]));
+      add(tr, sw, el('td', 'rm-legend-label', lv.label), el('td', 'rm-num', counts[i]), el('td', 'rm-num', units[i]),
+        el('td', 'rm-num', sites[i]));
       table.appendChild(tr);
     });
     if (none) {
       var tr = el('tr');
       var sw = el('td'); sw.appendChild(swatch(S.regions.no_data_color));
-      add(tr, sw, el('td', 'rm-legend-label', T.no_data), el('td', 'rm-num', none), el('td'));
+      add(tr, sw, el('td', 'rm-legend-label', T.no_data), el('td', 'rm-num', none), el('td'), el('td'));
       table.appendChild(tr);
     }
     legendBox.appendChild(table);
