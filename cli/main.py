@@ -226,7 +226,9 @@ def cmd_trend(args: argparse.Namespace) -> int:
             model = load_model()
     table = trend(store, args.date_from, args.date_to, args.level, args.domain, model)
     if args.out:
-        table.to_csv(args.out, index=False, encoding="utf-8-sig")
+        from geo.csvsafe import write_csv
+
+        write_csv(table, args.out)
         print(f"wrote {len(table)} regions to {args.out}")
     print(table.to_string(index=False, max_rows=200))
     changed = table["change"].value_counts().to_dict()

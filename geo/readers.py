@@ -5,7 +5,9 @@ Formats: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030, detected), XLSX, GeoJSON, GeoP
 ``.dbf``), GeoParquet (and plain Parquet with lon/lat columns).
 
 Every value comes back as text (``""`` for empty) so that parsing, and its error reporting, happens in one
-place (`geo.fields`). Each row keeps its position: the line in a CSV (header = line 1), the row in a sheet
+place (`geo.fields`). Cells lose their surrounding spaces (`BLANKS`) and nothing else: a leading tab or
+carriage return is kept, since it is part of what was filed (it is how a spreadsheet user keeps a name from
+being read as a formula); the parsers of typed fields trim every kind of whitespace (`trim`). Each row keeps its position: the line in a CSV (header = line 1), the row in a sheet
 (header = row 1), or the feature number (1-based) in a vector file.
 """
 
@@ -39,6 +41,8 @@ VECTOR_SUFFIXES = {
 #: Every file suffix `read_table` accepts (lower case; matching ignores case). A ``.shp`` needs its ``.shx`` and
 #: ``.dbf`` beside it, so a single uploaded file is better sent as a ``.zip``.
 SUFFIXES: tuple[str, ...] = tuple(sorted({*TABLE_SUFFIXES, *VECTOR_SUFFIXES}))
+#: What readers trim from both ends of every cell: spaces (ASCII, no-break, ideographic), never tabs or line ends.
+BLANKS = " \u00a0\u3000"
 
 
 @dataclass
@@ -205,7 +209,7 @@ def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawT
     end = reader.line_num
     for record in reader:
         start, end = end + 1, reader.line_num
-        if not any(cell.strip() for cell in record):
+        if not any(cell.strip(BLANKS) for cell in record):
             continue
         if len(record) != width and end > start:
             reason = (
@@ -216,9 +220,9 @@ def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawT
             continue
         if len(record) != width:
             reason = f"{len(record)} fields where the header has {width}; check the delimiters and quotes on this line"
-            malformed.append((start, tuple(c.strip() for c in record), reason))
+            malformed.append((start, tuple(c.strip(BLANKS) for c in record), reason))
             continue
-        rows.append([cell.strip() for cell in record])
+        rows.append([cell.strip(BLANKS) for cell in record])
         lines.append(start)
     frame = pd.DataFrame(rows, columns=header, dtype="str") if rows else pd.DataFrame(columns=header, dtype="str")
     positions = np.asarray(lines, dtype=np.int64)
@@ -240,26 +244,27 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
     return RawTable(path, "xlsx", _as_text(frame), raw_rows[keep], "row")
 
 
-def _stripped(text: pd.Series) -> pd.Series:
-    """`text.fillna("").str.strip()` for an Arrow-backed text column, done by one Arrow kernel (the same
-    Unicode whitespace as Python's str.strip, without pandas' per-call overhead); other columns via pandas."""
+def trim(text: pd.Series, chars: str | None = BLANKS) -> pd.Series:
+    """`text.fillna("").str.strip(chars)` (`chars` None: every Unicode whitespace) for an Arrow-backed text
+    column, done by one Arrow kernel without pandas' per-call overhead; other columns via pandas."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if text.dtype == "str":
         arr = pa.array(text, from_pandas=True)
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            out = pc.utf8_trim_whitespace(pc.fill_null(arr, ""))
+            arr = pc.fill_null(arr, "")
+            out = pc.utf8_trim_whitespace(arr) if chars is None else pc.utf8_trim(arr, characters=chars)
             return pd.Series(out.to_pandas().array, index=text.index, name=text.name).astype("str")
-    return text.fillna("").str.strip()
+    return text.fillna("").astype("str").str.strip(chars)
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every column as str, '' for missing; column names stripped."""
+    """Every column as str, '' for missing, surrounding spaces trimmed (`BLANKS`); column names stripped."""
     out = {}
     text_cols = [col for col in frame.columns if frame[col].dtype == "str"]
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # the Arrow kernel frees the GIL
-        stripped = dict(zip(text_cols, pool.map(lambda c: _stripped(frame[c]), text_cols), strict=True))
+        stripped = dict(zip(text_cols, pool.map(lambda c: trim(frame[c]), text_cols), strict=True))
     for col in frame.columns:
         series = frame[col]
         if col in stripped:
@@ -271,7 +276,7 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
             text = series.astype("str")  # 120.1 stays "120.1"
         else:
             text = series.astype("str")
-        text = text.fillna("").str.strip()  # Arrow-backed text: no per-value Python objects
+        text = text.fillna("").str.strip(BLANKS)  # Arrow-backed text: no per-value Python objects
         out[str(col).strip()] = text.reset_index(drop=True)
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 

@@ -16,7 +16,7 @@ from geo.errors import InputRejected
 from geo.fields import TYPE_HINTS, Contract, Field, match_columns, parse_column, parsers
 from geo.ingest.report import Report
 from geo.join import Hierarchy
-from geo.readers import RawTable
+from geo.readers import RawTable, trim
 
 if TYPE_CHECKING:
     from geo.ingest.kinds import KindHandler
@@ -81,6 +81,8 @@ def parse(
         if f.name not in mapping:
             continue
         text = raw.frame[mapping[f.name]]
+        if f.type != "text":  # typed values lose every surrounding whitespace; free text keeps what was filed
+            text = trim(text, None)
         parsed, bad = parse_column(parse_as[f.type], text)
         values[f.name] = parsed
         if bad.any():

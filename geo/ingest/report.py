@@ -89,5 +89,9 @@ class IngestResult:
 
 
 def write_report(report: pd.DataFrame, path: Path) -> None:
+    """The report as CSV: UTF-8 with a BOM (Excel opens Chinese text correctly), formulas neutralised (ids and
+    reasons quote what was filed: `geo.csvsafe`)."""
+    from geo.csvsafe import write_csv
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    report.to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel opens Chinese text correctly
+    write_csv(report, path)
