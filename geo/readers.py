@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import zipfile
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,6 +230,10 @@ def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawT
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
+    from geo.archive import open_zip
+
+    with open_zip(path, "an XLSX workbook"):  # a workbook is a zip: its declared sizes checked first
+        pass
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # noqa: BLE001 - any failure here means an unreadable workbook
@@ -282,43 +286,55 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- vector formats ----------------------------------------------------------------------------------
-def _dbf_encoding(dbf: bytes) -> str:
-    """UTF-8 if the records (after the binary header) decode as UTF-8, else GB18030 (how Chinese GIS writes)."""
-    header_len = int.from_bytes(dbf[8:10], "little") if len(dbf) >= 10 else 0
-    try:
-        dbf[header_len:].decode("utf-8")
-        return "UTF-8"
-    except UnicodeDecodeError:
-        return "GB18030"
+def _dbf_encoding(dbf: Path) -> str:
+    """UTF-8 if the records (after the binary header) decode as UTF-8, else GB18030 (how Chinese GIS writes);
+    read in chunks, so a large `.dbf` never sits in memory whole."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(dbf, "rb") as fh:
+        head = fh.read(32)
+        header_len = int.from_bytes(head[8:10], "little") if len(head) >= 10 else 0
+        fh.seek(max(header_len, len(head)) if header_len else len(head))
+        try:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "GB18030"
+    return "UTF-8"
 
 
-def _shapefile_encoding(path: Path) -> tuple[str, str | None]:
-    """The path GDAL should open and the encoding to read attributes with (None: let GDAL decide)."""
-    if path.suffix.lower() == ".zip":
-        if not zipfile.is_zipfile(path):
-            raise InputRejected(
-                f"{path}: not a zip archive; a zipped Shapefile (.shp, .shx, .dbf, .prj, .cpg) is expected"
-            )
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            shps = [n for n in names if n.lower().endswith(".shp")]
-            if len(shps) != 1:
-                found = ", ".join(shps) or "none"
-                raise InputRejected(f"{path}: a zipped Shapefile must hold exactly one .shp (found {found})")
-            stem = shps[0][:-4]
-            cpg = next((n for n in names if n.lower() == f"{stem}.cpg".lower()), None)
-            dbf = next((n for n in names if n.lower() == f"{stem}.dbf".lower()), None)
-            gdal_path = f"/vsizip/{path.resolve()}/{shps[0]}"
-            if cpg is not None:
-                return gdal_path, _cpg_to_encoding(zf.read(cpg).decode("ascii", "replace"))
-            return gdal_path, _dbf_encoding(zf.read(dbf)) if dbf else None
-    cpg_path = path.with_suffix(".cpg")
-    if not cpg_path.exists():
-        cpg_path = path.with_suffix(".CPG")
-    if cpg_path.exists():
-        return str(path), _cpg_to_encoding(cpg_path.read_text("ascii", errors="replace"))
-    dbf_path = path.with_suffix(".dbf")
-    return str(path), _dbf_encoding(dbf_path.read_bytes()) if dbf_path.exists() else None
+#: The parts of a Shapefile taken out of a zip (the others are never inflated).
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+
+
+def _extract_shapefile(path: Path, into: Path) -> Path:
+    """The one Shapefile of a zip, its parts extracted into `into` (checked and capped: `geo.archive`)."""
+    from geo.archive import extract_members, open_zip
+
+    with open_zip(path, "a zipped Shapefile (.shp, .shx, .dbf, .prj, .cpg)") as zf:
+        names = [n for n in zf.namelist() if not n.endswith("/")]
+        shps = [n for n in names if n.lower().endswith(".shp") and not Path(n).name.startswith("._")]
+        if len(shps) != 1:
+            found = ", ".join(shps) or "none"
+            raise InputRejected(f"{path}: a zipped Shapefile must hold exactly one .shp (found {found})")
+        stem = shps[0][:-4].lower()
+        parts = {n: "data" + n[len(stem) :].lower() for n in names if n.lower()[:-4] == stem}
+        parts = {n: name for n, name in parts.items() if name[4:] in SHAPEFILE_PARTS}
+        extract_members(path, zf, parts, into)
+    return into / "data.shp"
+
+
+def _shapefile_encoding(path: Path) -> str | None:
+    """The encoding to read a Shapefile's attributes with: its `.cpg`'s, else detected (None: no `.dbf`)."""
+    for cpg_path in (path.with_suffix(".cpg"), path.with_suffix(".CPG")):
+        if cpg_path.exists():
+            return _cpg_to_encoding(cpg_path.read_text("ascii", errors="replace"))
+    for dbf_path in (path.with_suffix(".dbf"), path.with_suffix(".DBF")):
+        if dbf_path.exists():
+            return _dbf_encoding(dbf_path)
+    return None
 
 
 def _cpg_to_encoding(text: str) -> str:
@@ -346,9 +362,14 @@ def _pick_layer(path: Path, gdal_path: str, layer: str | None) -> str | None:
 
 
 def _read_vector(path: Path, fmt: str, layer: str | None = None) -> RawTable:
-    gdal_path, encoding = str(path), None
-    if fmt in ("shp", "shp-zip"):
-        gdal_path, encoding = _shapefile_encoding(path)
+    if fmt == "shp-zip":  # extracted (checked and capped) into a directory of our own, read, then removed
+        with tempfile.TemporaryDirectory(prefix="riskmap-zip-") as tmp:
+            shp = _extract_shapefile(path, Path(tmp))
+            return _read_gdal(path, fmt, str(shp), _shapefile_encoding(shp), layer)
+    return _read_gdal(path, fmt, str(path), _shapefile_encoding(path) if fmt == "shp" else None, layer)
+
+
+def _read_gdal(path: Path, fmt: str, gdal_path: str, encoding: str | None, layer: str | None) -> RawTable:
     chosen = _pick_layer(path, gdal_path, layer)
     try:
         meta, _, geometry, field_data = pyogrio.raw.read(gdal_path, encoding=encoding, layer=chosen)
