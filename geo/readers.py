@@ -7,8 +7,10 @@ Formats: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030, detected), XLSX, GeoJSON, GeoP
 Every value comes back as text (``""`` for empty) so that parsing, and its error reporting, happens in one
 place (`geo.fields`). Cells lose their surrounding spaces (`BLANKS`) and nothing else: a leading tab or
 carriage return is kept, since it is part of what was filed (it is how a spreadsheet user keeps a name from
-being read as a formula); the parsers of typed fields trim every kind of whitespace (`trim`). Each row keeps its position: the line in a CSV (header = line 1), the row in a sheet
-(header = row 1), or the feature number (1-based) in a vector file.
+being read as a formula); the parsers of typed fields trim every kind of whitespace (`trim`).
+
+Each row keeps its position: the line in a CSV (header = line 1), the row in a sheet (header = row 1), or the
+feature number (1-based) in a vector file.
 """
 
 from __future__ import annotations
