@@ -12,6 +12,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from geo.fields import Contract, Field, Plausible
 from geo.ingest.report import Report
@@ -22,7 +23,6 @@ CONTROL_CHARACTERS = "[\x00-\x08\x0b\x0c\x0e-\x1f]"
 
 def remove_control_characters(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """`frame` without control characters, and for each column that had some, the rows that did."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     found: dict[str, np.ndarray] = {}
@@ -30,6 +30,8 @@ def remove_control_characters(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[s
     for col in frame.columns:
         arr = pa.array(frame[col], from_pandas=True)
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            continue
+        if not _any_control_byte(arr):
             continue
         hit = pc.match_substring_regex(arr, CONTROL_CHARACTERS).fill_null(False).to_numpy(zero_copy_only=False)
         if not hit.any():
@@ -43,6 +45,25 @@ def remove_control_characters(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[s
     for col, series in cleaned.items():
         frame[col] = series
     return frame, found
+
+
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0, 9), 11, 12, *range(14, 32)]] = True
+
+
+def _any_control_byte(arr: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any value holds a control character: one pass over the string bytes (no UTF-8 character has a
+    byte below 0x20 except these characters themselves), before the slower per-value regex."""
+    chunks = arr.chunks if hasattr(arr, "chunks") else [arr]
+    for chunk in chunks:
+        if len(chunk) == 0 or chunk.buffers()[2] is None:
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        if np.any(data < 32) and _CONTROL_BYTES[data[data < 32]].any():
+            return True
+    return False
 
 
 def warn_control_characters(
