@@ -153,6 +153,18 @@ def match_columns(columns: list[str], contract: Contract) -> dict[str, str]:
     return mapping
 
 
+def header_score(contract: Contract) -> Callable[[list[str]], tuple[bool, int]]:
+    """How well a row of cells serves as the header of a `contract` file: (names every required field, how
+    many fields it names); what `geo.readers.read_table` uses to find a header below title rows."""
+    required = [f.name for f in contract.fields if f.required]
+
+    def score(cells: list[str]) -> tuple[bool, int]:
+        mapping = match_columns([c for c in cells if c], contract)
+        return all(name in mapping for name in required), len(mapping)
+
+    return score
+
+
 # -- parsers ---------------------------------------------------------------------------------------
 Parsed = tuple[pd.Series, np.ndarray]
 FULLWIDTH = str.maketrans("０１２３４５６７８９．－，", "0123456789.-,")

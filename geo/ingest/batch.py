@@ -84,6 +84,10 @@ def parse(
     raw = dataclasses.replace(raw, frame=frame)
     rep = Report(raw.positions, _report_ids(raw, mapping, contract.key, handler.report_id))
     warn_control_characters(rep, controls, filed, {col: name for name, col in mapping.items()})
+    if raw.warned:  # e.g. a line in another encoding than the rest of the file
+        lines = dict(raw.warned)
+        on = np.isin(raw.positions, list(lines))
+        rep.warn(on, "row", np.array([lines.get(int(p), "") for p in raw.positions], dtype=object))
     parse_as = parsers(catalogue)
     values = pd.DataFrame(index=raw.frame.index)
     for f in contract.fields:
@@ -129,7 +133,7 @@ def _require_columns(raw: RawTable, contract: Contract, mapping: dict[str, str])
     raise InputRejected(
         f"{raw.path}: no column for required field(s) {', '.join(missing)} (accepted names — {accepted}); "
         f"columns found: {', '.join(raw.frame.columns)}"
-        + ("; the header must be the first row (remove title rows above it)" if title_rows else "")
+        + ("; no row among the first 10 names them (title rows above the header are skipped)" if title_rows else "")
     )
 
 
