@@ -83,7 +83,7 @@ def check_geometry_types(geoms: np.ndarray, rep: Report, allowed: frozenset[str]
         if len(dims) == 1 and len(parts) and (made := multi[dims.pop()](parts)).geom_type in allowed:
             geoms[i] = made
             wrong[i] = False
-            rep.warn(_one(len(geoms), i), "geometry", f"GeometryCollection of one kind stored as {made.geom_type}")
+            rep.warn(_one(len(geoms), int(i)), "geometry", f"GeometryCollection of one kind stored as {made.geom_type}")
     reasons = np.empty(len(geoms), dtype=object)
     reasons[wrong] = [
         f"a {names[t]} is not accepted for {kind} (accepted: {', '.join(sorted(allowed))}); split it by type"
