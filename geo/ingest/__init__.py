@@ -7,8 +7,9 @@ administrative hierarchy (`geo.join`) and upserts the accepted records into the 
 One file travels through the steps as a `Batch` (`geo.ingest.batch`): parsed (`batch`), checked (`kinds`),
 located (`geometry`, `locate`) and upserted (`upsert`); the report (`report`) collects every step's problems.
 
-The report has one line per problem: ``line`` (the CSV line with the header as line 1, the sheet row,
-or the feature number in a vector file), ``id``, ``field``, ``reason``, ``severity`` (rejected | warning).
+The report has one line per problem: ``line`` (the CSV line in the file, the header line 1 unless a title
+precedes it; the sheet row, or the feature number in a vector file), ``id``, ``field``, ``reason``,
+``severity`` (rejected | warning).
 A row with any "rejected" line is not stored; "warning" rows are stored.
 """
 

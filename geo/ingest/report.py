@@ -1,7 +1,8 @@
 """The ingest report, one line per problem, and the result of one ingest.
 
-The report has one line per problem: ``line`` (the CSV line with the header as line 1, the sheet row,
-or the feature number in a vector file), ``id``, ``field``, ``reason``, ``severity`` (rejected | warning).
+The report has one line per problem: ``line`` (the CSV line in the file, the header line 1 unless a title
+precedes it; the sheet row, or the feature number in a vector file), ``id``, ``field``, ``reason``,
+``severity`` (rejected | warning).
 A row with any "rejected" line is not stored; "warning" rows are stored.
 """
 
