@@ -32,18 +32,18 @@ def neutralise_column(values: pd.Series) -> pd.Series:
     """`values` with every text cell that starts a formula prefixed by a single quote (see the module)."""
     if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
         return values
-    text = values.where(values.map(lambda v: isinstance(v, str)), None) if values.dtype == object else values
-    text = text.astype("str")
+    text = values.astype("str")  # one Arrow-backed pass; a non-text value's text is never escaped (below)
     hit = text.str.contains(_TRIGGER, regex=True).fillna(False).to_numpy(dtype=bool)
     if not hit.any():
         return values
     number = text.str.fullmatch(_NUMBER).fillna(False).to_numpy(dtype=bool)
-    escape = hit & ~number
-    if not escape.any():
+    rows = np.flatnonzero(hit & ~number)
+    cells = values.iloc[rows].tolist()
+    texts = [i for i, v in enumerate(cells) if isinstance(v, str)]  # numbers in a column of objects stay
+    if not texts:
         return values
     out = values.astype(object).copy()
-    rows = np.flatnonzero(escape)
-    out.iloc[rows] = ["'" + v for v in out.iloc[rows]]
+    out.iloc[rows[texts]] = ["'" + cells[i] for i in texts]
     return out
 
 
