@@ -104,6 +104,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- store ----------------------------------------------------------------------------------------------
+def cmd_store_check(args: argparse.Namespace) -> int:
+    from geo.store_check import check_store
+
+    store = _store(args)
+    problems = check_store(store, repair=args.repair)
+    for p in problems:
+        print(p.line())
+    remaining = [p for p in problems if not p.repaired]
+    print(f"store {store.root}: {len(problems)} problem(s), {len(problems) - len(remaining)} repaired")
+    return 1 if remaining else 0
+
+
 # -- demo -----------------------------------------------------------------------------------------------
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from synth import generate_demo
@@ -226,7 +239,9 @@ def cmd_trend(args: argparse.Namespace) -> int:
             model = load_model()
     table = trend(store, args.date_from, args.date_to, args.level, args.domain, model)
     if args.out:
-        table.to_csv(args.out, index=False, encoding="utf-8-sig")
+        from geo.csvsafe import write_csv
+
+        write_csv(table, args.out)
         print(f"wrote {len(table)} regions to {args.out}")
     print(table.to_string(index=False, max_rows=200))
     changed = table["change"].value_counts().to_dict()
@@ -389,6 +404,15 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--tolerance", type=float, default=1000.0, help="metres off the boundaries still accepted")
     _store_arg(i)
     i.set_defaults(func=cmd_ingest)
+
+    st = sub.add_parser("store", help="check (and repair) the store")
+    ssub = st.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sc = ssub.add_parser(
+        "check", help="manifest against files, leftovers of dead writers, the current snapshot; exit 1 if any remain"
+    )
+    sc.add_argument("--repair", action="store_true", help="rewrite the manifest, remove leftovers, repoint the build")
+    _store_arg(sc)
+    sc.set_defaults(func=cmd_store_check)
 
     dd = sub.add_parser("demo-data", help="write synthetic census files")
     dd.add_argument("--out", required=True, type=Path)

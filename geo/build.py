@@ -26,7 +26,7 @@ from geo.scoring.regions import regional_levels
 from geo.scoring.units import OUTPUT_COLUMNS as UNIT_SCORE_COLUMNS
 from geo.scoring.units import score_enterprises
 from geo.snapshot import Snapshot, discard, publish, stage_records
-from geo.store import Store
+from geo.store import Store, checkpoint
 
 SCORE_COLUMNS = frozenset(UNIT_SCORE_COLUMNS) - {"id"}
 EVENT_COLUMNS = [
@@ -126,6 +126,7 @@ def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Sn
     _require_enterprises(store)
     staging = stage_records(store)
     try:
+        checkpoint("build:staged")
         records = pq.read_table(staging / "records.parquet")
         geometry = [records.schema.names[i] for i in _geometry_columns(records)]
         enterprises = records.drop_columns(geometry).to_pandas()

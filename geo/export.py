@@ -3,7 +3,7 @@
 Once a build is published, `riskmap export` goes through `layers.export` (every format, scored records,
 regional levels). Here: ``id``, ``lon``, ``lat`` (WGS84; for lines and polygons a point on the surface), the
 region codes, then every stored field; hazards add ``wkt`` with the full geometry. CSV is UTF-8 with a BOM so
-that Excel shows Chinese text.
+that Excel shows Chinese text, and text that would start a formula is escaped (`geo.csvsafe`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.csvsafe import write_csv
 from geo.errors import InputRejected
 from geo.store import Store
 
@@ -41,5 +42,5 @@ def export_records(store: Store, what: str, fmt: str, out: Path) -> int:
         raise InputRejected(f"--format {fmt}: before a build, records export as csv; run `riskmap build` first")
     table = records_table(store, what)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False, encoding="utf-8-sig", date_format="%Y-%m-%d")
+    write_csv(table, out, date_format="%Y-%m-%d")  # formulas neutralised (geo.csvsafe)
     return len(table)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -26,11 +27,21 @@ FIELDS_FILE = Path(__file__).parent / "data" / "fields.toml"
 
 
 @dataclass(frozen=True)
+class Plausible:
+    """The range a value is expected in; a value outside is stored, with a warning. Numbers for number
+    fields; dates (or "today": the day of the ingest) for date fields."""
+
+    min: float | date | None = None
+    max: float | date | Literal["today"] | None = None
+
+
+@dataclass(frozen=True)
 class Field:
     name: str
     type: str
     required: bool
     aliases: tuple[str, ...]
+    plausible: Plausible | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,13 @@ class Contract:
         return next(f for f in self.fields if f.name == name)
 
 
+class _PlausibleEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min: float | date | None = None
+    max: float | date | Literal["today"] | None = None
+
+
 class _FieldEntry(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -50,6 +68,22 @@ class _FieldEntry(BaseModel):
     type: str
     required: bool = False
     aliases: tuple[Annotated[str, PydanticField(min_length=1)], ...] = ()
+    plausible: _PlausibleEntry | None = None
+
+    @model_validator(mode="after")
+    def _range_fits_type(self) -> _FieldEntry:
+        if self.plausible is None:
+            return self
+        bounds = [b for b in (self.plausible.min, self.plausible.max) if b is not None]
+        if self.type in ("int", "float"):
+            ok = all(isinstance(b, int | float) for b in bounds)
+        elif self.type == "date":
+            ok = all(isinstance(b, date) or b == "today" for b in bounds)
+        else:
+            ok = False
+        if not ok:
+            raise ValueError(f"plausible: a {self.type} field takes no range of {bounds}; numbers or dates only")
+        return self
 
     @field_validator("type")
     @classmethod
@@ -98,7 +132,10 @@ def load_contract(kind: str) -> Contract:
     if kind not in kinds:
         raise InputRejected(f"unknown kind {kind!r}; use one of {', '.join(kinds)}")
     entry = kinds[kind]
-    fields = tuple(Field(f.name, f.type, f.required, f.aliases) for f in entry.fields)
+    fields = tuple(
+        Field(f.name, f.type, f.required, f.aliases, Plausible(**f.plausible.model_dump()) if f.plausible else None)
+        for f in entry.fields
+    )
     return Contract(kind, entry.key, fields)
 
 
@@ -114,6 +151,18 @@ def match_columns(columns: list[str], contract: Contract) -> dict[str, str]:
         if name is not None and name not in mapping:
             mapping[name] = col
     return mapping
+
+
+def header_score(contract: Contract) -> Callable[[list[str]], tuple[bool, int]]:
+    """How well a row of cells serves as the header of a `contract` file: (names every required field, how
+    many fields it names); what `geo.readers.read_table` uses to find a header below title rows."""
+    required = [f.name for f in contract.fields if f.required]
+
+    def score(cells: list[str]) -> tuple[bool, int]:
+        mapping = match_columns([c for c in cells if c], contract)
+        return all(name in mapping for name in required), len(mapping)
+
+    return score
 
 
 # -- parsers ---------------------------------------------------------------------------------------

@@ -5,8 +5,12 @@ Formats: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030, detected), XLSX, GeoJSON, GeoP
 ``.dbf``), GeoParquet (and plain Parquet with lon/lat columns).
 
 Every value comes back as text (``""`` for empty) so that parsing, and its error reporting, happens in one
-place (`geo.fields`). Each row keeps its position: the line in a CSV (header = line 1), the row in a sheet
-(header = row 1), or the feature number (1-based) in a vector file.
+place (`geo.fields`). Cells lose their surrounding spaces (`BLANKS`) and nothing else: a leading tab or
+carriage return is kept, since it is part of what was filed (it is how a spreadsheet user keeps a name from
+being read as a formula); the parsers of typed fields trim every kind of whitespace (`trim`).
+
+Each row keeps its position: the line in a CSV (header = line 1), the row in a sheet (header = row 1), or the
+feature number (1-based) in a vector file.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import zipfile
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +29,7 @@ import pyogrio
 from pyproj import CRS
 
 from geo.errors import InputFormatUnknown, InputRejected
+from geo.textfiles import HEADER_SEARCH_ROWS, Decoded, HeaderScore, decode_text, find_header, title_note
 
 TABLE_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 VECTOR_SUFFIXES = {
@@ -39,6 +44,8 @@ VECTOR_SUFFIXES = {
 #: Every file suffix `read_table` accepts (lower case; matching ignores case). A ``.shp`` needs its ``.shx`` and
 #: ``.dbf`` beside it, so a single uploaded file is better sent as a ``.zip``.
 SUFFIXES: tuple[str, ...] = tuple(sorted({*TABLE_SUFFIXES, *VECTOR_SUFFIXES}))
+#: What readers trim from both ends of every cell: spaces (ASCII, no-break, ideographic), never tabs or line ends.
+BLANKS = " \u00a0\u3000"
 
 
 @dataclass
@@ -57,6 +64,8 @@ class RawTable:
     crs: CRS | None = None
     encoding: str | None = None
     malformed: list[tuple[int, tuple[str, ...], str]] = field(default_factory=list)  # (line, cells, reason)
+    warned: list[tuple[int, str]] = field(default_factory=list)  # (position of a kept row, reason): warnings
+    notes: list[str] = field(default_factory=list)  # how the file was read (e.g. title rows skipped)
     points: tuple[np.ndarray, np.ndarray] | None = None  # instead of `geometry` when every one is a 2D point
 
     def geometries(self) -> np.ndarray | None:
@@ -77,41 +86,26 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def read_table(path: Path | str, *, sheet: str | None = None) -> RawTable:
+def read_table(path: Path | str, *, sheet: str | None = None, header_score: HeaderScore | None = None) -> RawTable:
     """Read any supported file. Raises `InputRejected` when the file as a whole cannot be read.
 
-    `sheet` names the XLSX sheet, or the layer of a multi-layer vector file (GeoPackage)."""
+    `sheet` names the XLSX sheet, or the layer of a multi-layer vector file (GeoPackage). `header_score` finds
+    the header of a CSV or XLSX below title rows (`geo.textfiles.find_header`); without it the header is the
+    first row."""
     path = Path(path)
     if not path.exists():
         raise InputRejected(f"{path}: no such file")
     fmt = detect_format(path)
     if fmt == "csv":
-        return _read_csv(path)
+        return _read_csv(path, header_score)
     if fmt == "xlsx":
-        return _read_xlsx(path, sheet)
+        return _read_xlsx(path, sheet, header_score)
     if fmt == "parquet":
         return _read_parquet(path)
     return _read_vector(path, fmt, layer=sheet)
 
 
-# -- text encodings --------------------------------------------------------------------------------
-def decode_text(data: bytes, path: Path) -> tuple[str, str]:
-    """Decode CSV bytes: UTF-8 with BOM, UTF-8, else GB18030 (a superset of GBK and GB2312)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030"), "gb18030"
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputRejected(
-            f"{path}: line {line}: text is neither UTF-8 nor GBK/GB18030; save the file as UTF-8 CSV"
-        ) from exc
-
-
+# -- CSV ---------------------------------------------------------------------------------------------
 def csv_record_lines(data: bytes, n_rows: int) -> np.ndarray | None:
     """Line number (header = 1) of each non-blank data record, exact with quoted multi-line fields.
 
@@ -137,50 +131,99 @@ def csv_record_lines(data: bytes, n_rows: int) -> np.ndarray | None:
     return line_no[1:].astype(np.int64)
 
 
-def _read_csv(path: Path) -> RawTable:
+def _read_csv(path: Path, header_score: HeaderScore | None = None) -> RawTable:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     raw = path.read_bytes()
-    text, encoding = decode_text(raw, path)
-    data = raw[3:] if encoding == "utf-8-sig" else raw
-    if encoding == "gb18030":
-        data = text.encode("utf-8")
-        raw_for_lines = raw
-    else:
-        raw_for_lines = data
+    decoded = decode_text(raw, path)
+    text, encoding = decoded.text, decoded.encoding
+    raw_for_lines = raw[3:] if encoding == "utf-8-sig" else raw
+    skip = _title_lines(text, header_score)
+    if skip:
+        cut = _line_start(text, skip)
+        raw_for_lines = raw_for_lines[len(text[:cut].encode("gb18030" if encoding == "gb18030" else "utf-8")) :]
+        text = text[cut:]
+    data = raw_for_lines if encoding != "gb18030" and not decoded.warned and not decoded.unreadable else None
     end = text.find("\n")
     first = text if end < 0 else text[:end]
     if not first.strip():
         raise InputRejected(f"{path}: the file is empty or starts with a blank line; it needs a header line")
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    delimiter = _delimiter(first)
     header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter))
     stripped = [h.strip() for h in header]
     lone_cr = "\r" in text and text.count("\r") != text.count("\r\n")
-    if len(set(stripped)) != len(stripped) or lone_cr:
-        # repeated or blank header names, or old-Mac CR line ends: the record-by-record reader handles them
-        return _read_csv_rows(path, text, delimiter, encoding)
-    try:
-        table = pacsv.read_csv(
-            pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header}, strings_can_be_null=False
-            ),
-        )
-    except pa.ArrowInvalid:
-        # a ragged row or a repeated header name: the slower reader keeps every good row and lists the rest
-        return _read_csv_rows(path, text, delimiter, encoding)
-    frame = table.to_pandas()
-    frame = _as_text(frame)
-    positions = csv_record_lines(raw_for_lines, len(frame))
-    if positions is None:  # a stray quote the two parsers read differently: trust the careful one
-        return _read_csv_rows(path, text, delimiter, encoding)
-    blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(len(frame), dtype=bool)
-    if blank.any():  # ",,,," rows that Excel leaves behind are blank lines, not records
-        frame, positions = frame.loc[~blank].reset_index(drop=True), positions[~blank]
-    return RawTable(path, "csv", frame, positions, "line", encoding=encoding)
+    table = None
+    if len(set(stripped)) == len(stripped) and not lone_cr:
+        # else (repeated or blank header names, old-Mac CR line ends) the record-by-record reader handles it
+        try:
+            table = pacsv.read_csv(
+                pa.py_buffer(data if data is not None else text.encode("utf-8")),
+                read_options=pacsv.ReadOptions(block_size=1 << 24),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in header}, strings_can_be_null=False
+                ),
+            )
+        except pa.ArrowInvalid:
+            pass  # a ragged row or a repeated header name: the slower reader keeps every good row, lists the rest
+    frame = _as_text(table.to_pandas()) if table is not None else None
+    positions = csv_record_lines(raw_for_lines, len(frame)) if frame is not None else None
+    if frame is None or positions is None:  # a stray quote the two parsers read differently: the careful one
+        out = _read_csv_rows(path, text, delimiter, encoding, skip)
+    else:
+        blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(len(frame), dtype=bool)
+        if blank.any():  # ",,,," rows that Excel leaves behind are blank lines, not records
+            frame, positions = frame.loc[~blank].reset_index(drop=True), positions[~blank]
+        out = RawTable(path, "csv", frame, positions + skip, "line", encoding=encoding)
+    if skip:
+        out.notes.append(title_note(skip, "line"))
+    return _mark_lines(out, decoded)
+
+
+def _delimiter(line: str) -> str:
+    return "\t" if line.count("\t") > line.count(",") else ","
+
+
+def _title_lines(text: str, header_score: HeaderScore | None) -> int:
+    """How many lines at the top are a title above the header (`geo.textfiles.find_header`)."""
+    if header_score is None:
+        return 0
+    lines = text[: 1 << 16].split("\n")[:HEADER_SEARCH_ROWS]
+    rows = [next(csv.reader([line.rstrip("\r")], delimiter=_delimiter(line)), []) for line in lines]
+    return find_header(rows, header_score)
+
+
+def _line_start(text: str, line: int) -> int:
+    """The index in `text` where line `line` + 1 (0-based `line`) starts."""
+    pos = 0
+    for _ in range(line):
+        pos = text.index("\n", pos) + 1
+    return pos
+
+
+def _mark_lines(table: RawTable, decoded: Decoded) -> RawTable:
+    """Lines in another encoding warned of on their records; unreadable lines' records listed as malformed."""
+    if not (decoded.warned or decoded.unreadable) or not len(table.positions):
+        return table
+    positions = table.positions
+
+    def record_of(line: int) -> int:
+        return int(np.searchsorted(positions, line, side="right")) - 1
+
+    for line, reason in decoded.warned:
+        if (i := record_of(line)) >= 0:
+            table.warned.append((int(positions[i]), f"line {line}: {reason}"))
+    drop = {record_of(line): f"line {line}: {reason}" for line, reason in decoded.unreadable if record_of(line) >= 0}
+    if drop:
+        rows = np.array(sorted(drop))
+        for i in rows:
+            cells = tuple(str(v) for v in table.frame.iloc[i].tolist())
+            table.malformed.append((int(positions[i]), cells, drop[int(i)]))
+        keep = ~np.isin(np.arange(len(positions)), rows)
+        table.frame = table.frame.loc[keep].reset_index(drop=True)
+        table.positions = positions[keep]
+    return table
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -193,19 +236,19 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawTable:
+def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str, skip: int = 0) -> RawTable:
     """Record by record with the csv module: rows whose field count differs from the header's are listed
-    as malformed (with their line) instead of failing the whole file."""
+    as malformed (with their line) instead of failing the whole file. `text` starts `skip` lines into the file."""
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = _unique([h.strip() for h in next(reader)])
     width = len(header)
     rows: list[list[str]] = []
     lines: list[int] = []
     malformed: list[tuple[int, tuple[str, ...], str]] = []
-    end = reader.line_num
+    end = reader.line_num + skip
     for record in reader:
-        start, end = end + 1, reader.line_num
-        if not any(cell.strip() for cell in record):
+        start, end = end + 1, reader.line_num + skip
+        if not any(cell.strip(BLANKS) for cell in record):
             continue
         if len(record) != width and end > start:
             reason = (
@@ -216,16 +259,20 @@ def _read_csv_rows(path: Path, text: str, delimiter: str, encoding: str) -> RawT
             continue
         if len(record) != width:
             reason = f"{len(record)} fields where the header has {width}; check the delimiters and quotes on this line"
-            malformed.append((start, tuple(c.strip() for c in record), reason))
+            malformed.append((start, tuple(c.strip(BLANKS) for c in record), reason))
             continue
-        rows.append([cell.strip() for cell in record])
+        rows.append([cell.strip(BLANKS) for cell in record])
         lines.append(start)
     frame = pd.DataFrame(rows, columns=header, dtype="str") if rows else pd.DataFrame(columns=header, dtype="str")
     positions = np.asarray(lines, dtype=np.int64)
     return RawTable(path, "csv", frame, positions, "line", encoding=encoding, malformed=malformed)
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
+def _read_xlsx(path: Path, sheet: str | None, header_score: HeaderScore | None = None) -> RawTable:
+    from geo.archive import open_zip
+
+    with open_zip(path, "an XLSX workbook"):  # a workbook is a zip: its declared sizes checked first
+        pass
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # noqa: BLE001 - any failure here means an unreadable workbook
@@ -233,33 +280,41 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
     if sheet is not None and sheet not in book.sheet_names:
         raise InputRejected(f"{path}: no sheet named {sheet!r}; sheets are {', '.join(book.sheet_names)}")
     name = sheet if sheet is not None else book.sheet_names[0]
-    frame = pd.read_excel(book, sheet_name=name, dtype=str, keep_default_na=False)
-    raw_rows = np.arange(2, len(frame) + 2, dtype=np.int64)
+    grid = pd.read_excel(book, sheet_name=name, dtype=str, keep_default_na=False, header=None)
+    top = [[str(v) for v in grid.iloc[i].tolist()] for i in range(min(HEADER_SEARCH_ROWS, len(grid)))]
+    head = find_header(top, header_score)  # the sheet's row head + 1 (title rows above it skipped)
+    names = [str(v).strip() or f"Unnamed: {j}" for j, v in enumerate(top[head])] if top else []
+    frame = grid.iloc[head + 1 :].set_axis(_unique(names), axis=1) if top else pd.DataFrame()
+    raw_rows = np.arange(head + 2, head + 2 + len(frame), dtype=np.int64)
     keep = ~(frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.ones(len(frame), bool)
     frame = frame.loc[keep].reset_index(drop=True)
-    return RawTable(path, "xlsx", _as_text(frame), raw_rows[keep], "row")
+    out = RawTable(path, "xlsx", _as_text(frame), raw_rows[keep], "row")
+    if head:
+        out.notes.append(title_note(head, "row"))
+    return out
 
 
-def _stripped(text: pd.Series) -> pd.Series:
-    """`text.fillna("").str.strip()` for an Arrow-backed text column, done by one Arrow kernel (the same
-    Unicode whitespace as Python's str.strip, without pandas' per-call overhead); other columns via pandas."""
+def trim(text: pd.Series, chars: str | None = BLANKS) -> pd.Series:
+    """`text.fillna("").str.strip(chars)` (`chars` None: every Unicode whitespace) for an Arrow-backed text
+    column, done by one Arrow kernel without pandas' per-call overhead; other columns via pandas."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if text.dtype == "str":
         arr = pa.array(text, from_pandas=True)
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            out = pc.utf8_trim_whitespace(pc.fill_null(arr, ""))
+            arr = pc.fill_null(arr, "")
+            out = pc.utf8_trim_whitespace(arr) if chars is None else pc.utf8_trim(arr, characters=chars)
             return pd.Series(out.to_pandas().array, index=text.index, name=text.name).astype("str")
-    return text.fillna("").str.strip()
+    return text.fillna("").astype("str").str.strip(chars)
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every column as str, '' for missing; column names stripped."""
+    """Every column as str, '' for missing, surrounding spaces trimmed (`BLANKS`); column names stripped."""
     out = {}
     text_cols = [col for col in frame.columns if frame[col].dtype == "str"]
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # the Arrow kernel frees the GIL
-        stripped = dict(zip(text_cols, pool.map(lambda c: _stripped(frame[c]), text_cols), strict=True))
+        stripped = dict(zip(text_cols, pool.map(lambda c: trim(frame[c]), text_cols), strict=True))
     for col in frame.columns:
         series = frame[col]
         if col in stripped:
@@ -271,49 +326,61 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
             text = series.astype("str")  # 120.1 stays "120.1"
         else:
             text = series.astype("str")
-        text = text.fillna("").str.strip()  # Arrow-backed text: no per-value Python objects
+        text = text.fillna("").str.strip(BLANKS)  # Arrow-backed text: no per-value Python objects
         out[str(col).strip()] = text.reset_index(drop=True)
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 
 
 # -- vector formats ----------------------------------------------------------------------------------
-def _dbf_encoding(dbf: bytes) -> str:
-    """UTF-8 if the records (after the binary header) decode as UTF-8, else GB18030 (how Chinese GIS writes)."""
-    header_len = int.from_bytes(dbf[8:10], "little") if len(dbf) >= 10 else 0
-    try:
-        dbf[header_len:].decode("utf-8")
-        return "UTF-8"
-    except UnicodeDecodeError:
-        return "GB18030"
+def _dbf_encoding(dbf: Path) -> str:
+    """UTF-8 if the records (after the binary header) decode as UTF-8, else GB18030 (how Chinese GIS writes);
+    read in chunks, so a large `.dbf` never sits in memory whole."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(dbf, "rb") as fh:
+        head = fh.read(32)
+        header_len = int.from_bytes(head[8:10], "little") if len(head) >= 10 else 0
+        fh.seek(max(header_len, len(head)) if header_len else len(head))
+        try:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "GB18030"
+    return "UTF-8"
 
 
-def _shapefile_encoding(path: Path) -> tuple[str, str | None]:
-    """The path GDAL should open and the encoding to read attributes with (None: let GDAL decide)."""
-    if path.suffix.lower() == ".zip":
-        if not zipfile.is_zipfile(path):
-            raise InputRejected(
-                f"{path}: not a zip archive; a zipped Shapefile (.shp, .shx, .dbf, .prj, .cpg) is expected"
-            )
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            shps = [n for n in names if n.lower().endswith(".shp")]
-            if len(shps) != 1:
-                found = ", ".join(shps) or "none"
-                raise InputRejected(f"{path}: a zipped Shapefile must hold exactly one .shp (found {found})")
-            stem = shps[0][:-4]
-            cpg = next((n for n in names if n.lower() == f"{stem}.cpg".lower()), None)
-            dbf = next((n for n in names if n.lower() == f"{stem}.dbf".lower()), None)
-            gdal_path = f"/vsizip/{path.resolve()}/{shps[0]}"
-            if cpg is not None:
-                return gdal_path, _cpg_to_encoding(zf.read(cpg).decode("ascii", "replace"))
-            return gdal_path, _dbf_encoding(zf.read(dbf)) if dbf else None
-    cpg_path = path.with_suffix(".cpg")
-    if not cpg_path.exists():
-        cpg_path = path.with_suffix(".CPG")
-    if cpg_path.exists():
-        return str(path), _cpg_to_encoding(cpg_path.read_text("ascii", errors="replace"))
-    dbf_path = path.with_suffix(".dbf")
-    return str(path), _dbf_encoding(dbf_path.read_bytes()) if dbf_path.exists() else None
+#: The parts of a Shapefile taken out of a zip (the others are never inflated).
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+
+
+def _extract_shapefile(path: Path, into: Path) -> Path:
+    """The one Shapefile of a zip, its parts extracted into `into` (checked and capped: `geo.archive`)."""
+    from geo.archive import extract_members, open_zip
+
+    with open_zip(path, "a zipped Shapefile (.shp, .shx, .dbf, .prj, .cpg)") as zf:
+        names = [n for n in zf.namelist() if not n.endswith("/")]
+        shps = [n for n in names if n.lower().endswith(".shp") and not Path(n).name.startswith("._")]
+        if len(shps) != 1:
+            found = ", ".join(shps) or "none"
+            raise InputRejected(f"{path}: a zipped Shapefile must hold exactly one .shp (found {found})")
+        stem = shps[0][:-4].lower()
+        parts = {n: "data" + n[len(stem) :].lower() for n in names if n.lower()[:-4] == stem}
+        parts = {n: name for n, name in parts.items() if name[4:] in SHAPEFILE_PARTS}
+        extract_members(path, zf, parts, into)
+    return into / "data.shp"
+
+
+def _shapefile_encoding(path: Path) -> str | None:
+    """The encoding to read a Shapefile's attributes with: its `.cpg`'s, else detected (None: no `.dbf`)."""
+    for cpg_path in (path.with_suffix(".cpg"), path.with_suffix(".CPG")):
+        if cpg_path.exists():
+            return _cpg_to_encoding(cpg_path.read_text("ascii", errors="replace"))
+    for dbf_path in (path.with_suffix(".dbf"), path.with_suffix(".DBF")):
+        if dbf_path.exists():
+            return _dbf_encoding(dbf_path)
+    return None
 
 
 def _cpg_to_encoding(text: str) -> str:
@@ -341,9 +408,14 @@ def _pick_layer(path: Path, gdal_path: str, layer: str | None) -> str | None:
 
 
 def _read_vector(path: Path, fmt: str, layer: str | None = None) -> RawTable:
-    gdal_path, encoding = str(path), None
-    if fmt in ("shp", "shp-zip"):
-        gdal_path, encoding = _shapefile_encoding(path)
+    if fmt == "shp-zip":  # extracted (checked and capped) into a directory of our own, read, then removed
+        with tempfile.TemporaryDirectory(prefix="riskmap-zip-") as tmp:
+            shp = _extract_shapefile(path, Path(tmp))
+            return _read_gdal(path, fmt, str(shp), _shapefile_encoding(shp), layer)
+    return _read_gdal(path, fmt, str(path), _shapefile_encoding(path) if fmt == "shp" else None, layer)
+
+
+def _read_gdal(path: Path, fmt: str, gdal_path: str, encoding: str | None, layer: str | None) -> RawTable:
     chosen = _pick_layer(path, gdal_path, layer)
     try:
         meta, _, geometry, field_data = pyogrio.raw.read(gdal_path, encoding=encoding, layer=chosen)

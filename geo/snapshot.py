@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -32,7 +31,7 @@ import pyarrow.parquet as pq
 from geo.catalogue import Catalogue, load_catalogue
 from geo.errors import StoreEmpty, StoreError
 from geo.scoring.model import ScoringModel, load_model
-from geo.store import Store, write_parquet
+from geo.store import Store, checkpoint, release_staging, write_parquet
 
 if TYPE_CHECKING:
     from geo.build import Computed
@@ -169,7 +168,7 @@ def publish(
     snap_id = f"{created:%Y%m%dT%H%M%S%fZ}-asof-{meta['as_of']}"
     root = store.root / "snapshots"
     root.mkdir(parents=True, exist_ok=True)
-    tmp = staging or Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    tmp = staging or store.make_staging()
     try:
         regions = regions.copy()
         for col in ("rules", "explanation"):
@@ -180,13 +179,15 @@ def publish(
         _write(regions, tmp / "regions.parquet")
         meta = {**meta, "id": snap_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ")}
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        checkpoint("build:written")
+        release_staging(tmp)  # under the store's lock: no sweep sees it unowned before the rename
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         final = root / snap_id
         os.rename(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
         raise
     store.update_manifest(snapshot=snap_id)
     _prune(root, keep=KEEP, current=snap_id)
@@ -197,9 +198,7 @@ def stage_records(store: Store, table: str = "enterprises") -> Path:
     """A new staging directory holding ``records.parquet``: a hard link to the store's current `table` file
     (a copy where links are impossible). Read the records from there, then `publish(..., staging=...)`;
     `discard` it on failure."""
-    root = store.root / "snapshots"
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    staging = store.make_staging()
     try:
         try:
             os.link(store.table_path(table), staging / "records.parquet")
@@ -212,6 +211,7 @@ def stage_records(store: Store, table: str = "enterprises") -> Path:
 
 
 def discard(staging: Path) -> None:
+    release_staging(staging)
     shutil.rmtree(staging, ignore_errors=True)
 
 

@@ -14,6 +14,12 @@ Layout::
 Every file is written to a temporary name in the same directory and moved into place with
 ``os.replace``, so a reader sees the old file or the new one, never half of one. Writers take an
 exclusive lock on ``STORE/.lock``. The store's CRS is always WGS84 (EPSG:4326).
+
+A writer killed mid-way (kill -9, a power cut) leaves a temporary file (``.<file>.<pid>-…``) or a build's
+staging directory (``snapshots/.building-<pid>-…``) behind, never a torn table. Whoever takes the lock next
+removes them (`Store.sweep`): a temporary file whose writer is gone, a staging directory whose owner lock
+(``.owner``, held by the building process for as long as it builds) is free. `geo.store_check` checks a
+whole store (``riskmap store check [--repair]``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,51 @@ STORE_CRS = "EPSG:4326"
 TABLES = ("boundaries", "enterprises", "hazards", "events")
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+#: How a build's staging directory in ``snapshots/`` starts (then the builder's pid and a random part).
+STAGING_PREFIX = ".building-"
+#: The file in a staging directory its builder holds an exclusive flock on while it builds.
+OWNER_FILE = ".owner"
+#: Test hook: a process whose $RISKMAP_PAUSE_AT names a `checkpoint` stops there (to be killed by the test).
+PAUSE_ENV = "RISKMAP_PAUSE_AT"
+_OWNED: dict[Path, Any] = {}  # staging directory -> the open, flocked owner file of this process
+
+
+def checkpoint(name: str) -> None:
+    """A named point in a write; a process with $RISKMAP_PAUSE_AT = `name` says so on stderr and waits there,
+    so that a test can kill it at exactly that point (the crash tests). Does nothing otherwise."""
+    if os.environ.get(PAUSE_ENV) != name:
+        return
+    import sys
+    import time
+
+    print(f"paused at {name}", file=sys.stderr, flush=True)
+    time.sleep(3600)
+
+
+def _temp_prefix(path: Path) -> str:
+    """Temporary files beside `path` are named ``.<name>.<pid>-<random>``: the sweep tells a dead writer's."""
+    return f".{path.name}.{os.getpid()}-"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def temp_file_owner(name: str, targets: list[str]) -> int | None:
+    """The pid in a temporary file's name beside one of `targets` (0: a temporary file without one), or None
+    when `name` is not such a file."""
+    for target in targets:
+        prefix = f".{target}."
+        if name.startswith(prefix):
+            head = name[len(prefix) :].split("-", 1)[0]
+            return int(head) if head.isdigit() else 0
+    return None
 
 
 def default_store_path() -> Path:
@@ -57,7 +108,7 @@ def _now() -> str:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (temporary file in the same directory, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -132,10 +183,11 @@ def split_point_table(table: pa.Table) -> tuple[pd.DataFrame, np.ndarray, np.nda
 def atomic_write_frame(path: Path, frame: pd.DataFrame | pa.Table) -> None:
     """Write a (Geo)DataFrame as (Geo)Parquet atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".parquet", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".parquet", dir=path.parent)
     os.close(fd)
     try:
         write_parquet(frame, tmp)
+        checkpoint("store:temp-written")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -190,17 +242,62 @@ class Store:
         return data
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Exclusive writer lock (readers need none: every file is replaced atomically).
+    def lock(self, *, sweep: bool = True) -> Iterator[None]:
+        """Exclusive writer lock (readers need none: every file is replaced atomically). On taking it, what
+        dead writers left behind is removed (`sweep`), unless `sweep` is False.
 
         Not re-entrant: each call takes an flock on a file of its own opening, so a `lock()` inside another
         one of the same store, even in the same thread, waits for ever. Take it once around a write."""
         with open(self.root / ".lock", "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
+                if sweep:
+                    self.sweep()
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- leftovers of dead writers ----------------------------------------------------------------
+    def leftovers(self) -> list[Path]:
+        """Temporary files and staging directories whose writer is gone (see the module)."""
+        targets = [MANIFEST, *(f"{t}.parquet" for t in TABLES)]
+        out = []
+        for entry in self.root.iterdir() if self.root.is_dir() else ():
+            pid = temp_file_owner(entry.name, targets)
+            if pid is not None and entry.is_file() and pid != os.getpid() and not (pid and pid_alive(pid)):
+                out.append(entry)
+        snaps = self.root / "snapshots"
+        for entry in snaps.iterdir() if snaps.is_dir() else ():
+            if entry.name.startswith(STAGING_PREFIX) and entry.is_dir() and not _staging_in_use(entry):
+                out.append(entry)
+        return sorted(out)
+
+    def sweep(self) -> list[Path]:
+        """Remove `leftovers`; take the lock first (`lock` does). Returns what was removed."""
+        import shutil
+
+        removed = []
+        for path in self.leftovers():
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            removed.append(path)
+        return removed
+
+    def make_staging(self) -> Path:
+        """A new staging directory for a build, ``snapshots/.building-<pid>-…``, owned by this process (an
+        flock on its ``.owner``) until `release_staging`."""
+        root = self.root / "snapshots"
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=root))
+        fh = open(staging / OWNER_FILE, "w")  # noqa: SIM115 - held open for as long as the build runs
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.write(str(os.getpid()))
+        fh.flush()
+        _OWNED[staging] = fh
+        return staging
 
     # -- tables -----------------------------------------------------------------------------
     def table_path(self, name: str) -> Path:
@@ -246,3 +343,32 @@ class Store:
             "updated": _now(),
         }
         self._write_manifest(data)
+
+
+def release_staging(staging: Path) -> None:
+    """Give up the ownership of a staging directory (`Store.make_staging`): its owner file goes."""
+    fh = _OWNED.pop(staging, None)
+    with contextlib.suppress(FileNotFoundError):
+        (staging / OWNER_FILE).unlink()
+    if fh is not None:
+        fh.close()
+
+
+def _staging_in_use(staging: Path) -> bool:
+    """Whether a live process owns the staging directory: its owner file is flocked, or (in the moment between
+    making the directory and locking the file) the pid in its name is alive."""
+    if staging in _OWNED:
+        return True
+    owner = staging / OWNER_FILE
+    try:
+        fh = open(owner)  # noqa: SIM115 - closed below, whatever happens
+    except FileNotFoundError:
+        head = staging.name[len(STAGING_PREFIX) :].split("-", 1)[0]
+        return head.isdigit() and pid_alive(int(head)) and int(head) != os.getpid()
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        fh.close()  # closing drops a lock this call got
+    return False

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from geo import configfile
 from geo.catalogue import LEVELS
 from geo.crs import CrsSpec, geometry_from_wgs84, parse_crs
+from geo.csvsafe import write_csv
 from geo.errors import ExportRejected
 from geo.snapshot import Snapshot
 from layers.features import enterprise_table, hazard_table, region_frame
@@ -353,9 +354,10 @@ def _truncate_utf8(value: object, limit: int = DBF_TEXT_BYTES) -> object:
 
 def _fields_csv(what: str) -> str:
     buf = io.StringIO()
-    pd.DataFrame([f.__dict__ for f in export_fields()[what]]).rename(
+    table = pd.DataFrame([f.__dict__ for f in export_fields()[what]]).rename(
         columns={"name": "field", "shp": "shapefile_field"}
-    )[["shapefile_field", "field", "zh", "en"]].to_csv(buf, index=False)
+    )[["shapefile_field", "field", "zh", "en"]]
+    write_csv(table, buf)
     return "\ufeff" + buf.getvalue()
 
 
@@ -404,7 +406,7 @@ def _write_csv(parts: list[Part], out: Path, target: Target, what: str) -> None:
     if what == "hazards" or what in HAZARD_LAYERS:
         table["wkt"] = shapely.to_wkt(geoms, rounding_precision=decimals)
     with _atomic(out) as tmp:
-        table.to_csv(tmp, index=False, encoding="utf-8-sig")
+        write_csv(table, tmp)  # text that would start a formula is escaped (geo.csvsafe)
 
 
 def _write_parquet(parts: list[Part], out: Path, target: Target, what: str) -> None:

@@ -7,8 +7,9 @@ administrative hierarchy (`geo.join`) and upserts the accepted records into the 
 One file travels through the steps as a `Batch` (`geo.ingest.batch`): parsed (`batch`), checked (`kinds`),
 located (`geometry`, `locate`) and upserted (`upsert`); the report (`report`) collects every step's problems.
 
-The report has one line per problem: ``line`` (the CSV line with the header as line 1, the sheet row,
-or the feature number in a vector file), ``id``, ``field``, ``reason``, ``severity`` (rejected | warning).
+The report has one line per problem: ``line`` (the CSV line in the file, the header line 1 unless a title
+precedes it; the sheet row, or the feature number in a vector file), ``id``, ``field``, ``reason``,
+``severity`` (rejected | warning).
 A row with any "rejected" line is not stored; "warning" rows are stored.
 """
 
@@ -21,7 +22,7 @@ import pandas as pd
 
 from geo.catalogue import load_catalogue
 from geo.errors import InputRejected
-from geo.fields import load_contract
+from geo.fields import header_score, load_contract
 from geo.ingest.batch import Batch, IngestOptions, add_malformed, parse
 from geo.ingest.kinds import HANDLERS, KINDS, KindHandler
 from geo.ingest.locate import locate, source_crs
@@ -53,10 +54,10 @@ def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOption
     if handler is None:
         raise InputRejected(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     contract = load_contract(kind)
-    raw = read_table(Path(path), sheet=options.sheet)
+    raw = read_table(Path(path), sheet=options.sheet, header_score=header_score(contract))
     batch = parse(raw, handler, contract, load_catalogue(), options)
     mapped = ", ".join(f"{c}→{f}" for f, c in batch.mapping.items() if c != f)
-    notes = [f"columns: {mapped or 'all canonical'}"]
+    notes = [*raw.notes, f"columns: {mapped or 'all canonical'}"]
     if raw.encoding:
         notes.append(f"encoding: {raw.encoding}")
     if handler.geometry != "none":

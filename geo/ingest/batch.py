@@ -3,7 +3,9 @@ contract, every value parsed, unparseable and missing values and repeated ids li
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,9 +16,10 @@ from geo.catalogue import Catalogue
 from geo.crs import CrsSpec
 from geo.errors import InputRejected
 from geo.fields import TYPE_HINTS, Contract, Field, match_columns, parse_column, parsers
+from geo.ingest.plausible import remove_control_characters, warn_control_characters, warn_implausible
 from geo.ingest.report import Report
 from geo.join import Hierarchy
-from geo.readers import RawTable
+from geo.readers import RawTable, trim
 
 if TYPE_CHECKING:
     from geo.ingest.kinds import KindHandler
@@ -33,6 +36,8 @@ class IngestOptions:
     #: Enterprises given as points go through coordinate arrays (`geo.ingest.locate`); False sends them through
     #: point geometries like every other record, the straightforward path the tests compare the fast one with.
     point_arrays: bool = True
+    #: the day dates are judged against ("today" in a `plausible` range of geo/data/fields.toml); None: today
+    today: date | None = None
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,23 @@ def parse(
     """Match the file's columns to the contract and parse every value; the problems go into the report."""
     mapping = match_columns(list(raw.frame.columns), contract)
     _require_columns(raw, contract, mapping)
+    filed = raw.frame
+    frame, controls = remove_control_characters(filed)
+    raw = dataclasses.replace(raw, frame=frame)
     rep = Report(raw.positions, _report_ids(raw, mapping, contract.key, handler.report_id))
+    warn_control_characters(rep, controls, filed, {col: name for name, col in mapping.items()})
+    if raw.warned:  # e.g. a line in another encoding than the rest of the file
+        lines = dict(raw.warned)
+        on = np.isin(raw.positions, list(lines))
+        rep.warn(on, "row", np.array([lines.get(int(p), "") for p in raw.positions], dtype=object))
     parse_as = parsers(catalogue)
     values = pd.DataFrame(index=raw.frame.index)
     for f in contract.fields:
         if f.name not in mapping:
             continue
         text = raw.frame[mapping[f.name]]
+        if f.type != "text":  # typed values lose every surrounding whitespace; free text keeps what was filed
+            text = trim(text, None)
         parsed, bad = parse_column(parse_as[f.type], text)
         values[f.name] = parsed
         if bad.any():
@@ -88,6 +103,7 @@ def parse(
     for f in contract.fields:
         if f.required and f.name in values:
             rep.reject(isnull(values[f.name]), f.name, f"missing {f.name} ({f.aliases[0] if f.aliases else f.name})")
+    warn_implausible(values, contract, rep, options.today)
     canonical = set(mapping.values())
     for col in raw.frame.columns:
         if col not in canonical:
@@ -117,7 +133,7 @@ def _require_columns(raw: RawTable, contract: Contract, mapping: dict[str, str])
     raise InputRejected(
         f"{raw.path}: no column for required field(s) {', '.join(missing)} (accepted names — {accepted}); "
         f"columns found: {', '.join(raw.frame.columns)}"
-        + ("; the header must be the first row (remove title rows above it)" if title_rows else "")
+        + ("; no row among the first 10 names them (title rows above the header are skipped)" if title_rows else "")
     )
 
 

@@ -19,18 +19,84 @@ def geometries(batch: Batch) -> np.ndarray:
     geoms = np.full(len(values), None, dtype=object)
     if raw.geometry is not None:
         geoms = np.asarray(raw.geometry, dtype=object).copy()
-    if "wkt" in values and values["wkt"].notna().any():
-        has = values["wkt"].notna().to_numpy()
-        text = values["wkt"].to_numpy(dtype=object, na_value=None)
-        parsed = shapely.from_wkt(text, on_invalid="ignore")
-        rep.reject(has & (parsed == None), "wkt", "geometry text is not valid WKT")  # noqa: E711
+    has_wkt_column = "wkt" in values  # the contract's wkt field, or a column of that name
+    if has_wkt_column:
+        wkt = values["wkt"].astype(object).where(values["wkt"].notna(), None).to_numpy(dtype=object)
+        has = np.array([w is not None and w.strip() != "" for w in wkt], dtype=bool)
+        parsed = np.full(len(wkt), None, dtype=object)
+        if has.any():
+            parsed[has] = shapely.from_wkt(wkt[has], on_invalid="ignore")
+        bad = has & shapely.is_missing(parsed)
+        if bad.any():
+            reasons = np.empty(len(wkt), dtype=object)
+            reasons[bad] = [f"'{w.strip()[:40]}' is not valid WKT (e.g. POINT (120.1 30.2))" for w in wkt[bad]]
+            rep.reject(bad, "wkt", reasons)
         geoms = np.where(has, parsed, geoms)
-    need = shapely.is_missing(geoms)
-    if need.any() and (got := _lonlat(batch, need, raw.geometry is not None)) is not None:
+    need = shapely.is_missing(geoms) & ~rep.rejected
+    if need.any() and (got := _lonlat(batch, need, raw.geometry is not None or has_wkt_column)) is not None:
         lon, lat, ok = got
         geoms[ok] = shapely.points(lon[ok], lat[ok])
-    rep.reject(shapely.is_missing(geoms), "geometry", "no geometry and no coordinates")
+    field = "wkt" if has_wkt_column and raw.geometry is None else "geometry"
+    rep.reject(shapely.is_missing(geoms), field, _no_geometry_reason(batch, has_wkt_column))
     return geoms
+
+
+def _no_geometry_reason(batch: Batch, has_wkt_column: bool) -> str:
+    where = [f"the {batch.mapping.get('wkt', 'wkt')} cell is empty"] if has_wkt_column else []
+    if batch.raw.geometry is not None:
+        where.insert(0, "the feature has no geometry")
+    if "lon" in batch.values and "lat" in batch.values:
+        where.append("no lon/lat (经度/纬度)")
+    return "no geometry: " + ", ".join(where or ["no coordinates"])
+
+
+#: Geometry type names by shapely type id.
+_TYPE_NAMES = (
+    "Point",
+    "LineString",
+    "LinearRing",
+    "Polygon",
+    "MultiPoint",
+    "MultiLineString",
+    "MultiPolygon",
+    "GeometryCollection",
+)
+
+
+def check_geometry_types(geoms: np.ndarray, rep: Report, allowed: frozenset[str], kind: str) -> np.ndarray:
+    """Rows whose geometry type `allowed` does not list: a collection whose parts share one dimension becomes
+    the matching Multi* type (warned of); any other type is rejected, with the types accepted."""
+    if not allowed:
+        return geoms
+    types = shapely.get_type_id(geoms)
+    names = np.array(_TYPE_NAMES, dtype=object)
+    present = types >= 0
+    wrong = present & ~np.isin(names[np.maximum(types, 0)], sorted(allowed))
+    if not wrong.any():
+        return geoms
+    geoms = geoms.copy()
+    collected = np.flatnonzero(wrong & (types == 7))
+    for i in collected:
+        parts = shapely.get_parts(geoms[i])
+        dims = set(shapely.get_dimensions(parts).tolist())
+        multi = {0: shapely.multipoints, 1: shapely.multilinestrings, 2: shapely.multipolygons}
+        if len(dims) == 1 and len(parts) and (made := multi[dims.pop()](parts)).geom_type in allowed:
+            geoms[i] = made
+            wrong[i] = False
+            rep.warn(_one(len(geoms), int(i)), "geometry", f"GeometryCollection of one kind stored as {made.geom_type}")
+    reasons = np.empty(len(geoms), dtype=object)
+    reasons[wrong] = [
+        f"a {names[t]} is not accepted for {kind} (accepted: {', '.join(sorted(allowed))}); split it by type"
+        for t in types[wrong]
+    ]
+    rep.reject(wrong, "geometry", reasons)
+    return geoms
+
+
+def _one(n: int, i: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[i] = True
+    return mask
 
 
 def point_coordinates(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +121,10 @@ def _lonlat(batch: Batch, need: np.ndarray, has_geometry: bool) -> tuple[np.ndar
     values = batch.values
     if "lon" not in values or "lat" not in values:
         if not has_geometry:
-            raise InputRejected(f"{batch.path}: no lon/lat (经度/纬度) columns and no geometry; add coordinates")
+            raise InputRejected(
+                f"{batch.path}: no lon/lat (经度/纬度) columns, no geometry column (wkt, 几何) and no geometry; "
+                "add coordinates"
+            )
         return None
     lon, lat = values["lon"].to_numpy(dtype="float64"), values["lat"].to_numpy(dtype="float64")
     missing = need & (np.isnan(lon) | np.isnan(lat))

@@ -36,6 +36,8 @@ class KindHandler:
     ids_given: bool = True  # rows name their ids (a repeated one rejected at parsing); False: `check` does it
     report_id: str | None = None  # the field naming a row in the report when its id is empty
     declared_county: str | None = None  # a field declaring the county, warned of when the location disagrees
+    #: geometry types accepted (empty: any); a collection of one kind becomes its Multi* type, others rejected
+    geometry_types: frozenset[str] = frozenset()
 
 
 def check_enterprises(batch: Batch, store: Store) -> Batch:
@@ -134,6 +136,9 @@ HANDLERS: dict[str, KindHandler] = {
         geometry="any",
         check=check_hazards,
         critical=frozenset({"id", "type", "found_date", "lon", "lat"}),
+        geometry_types=frozenset(
+            {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
+        ),  # what every export format holds (a GeometryCollection has no Shapefile type)
     ),
     "events": KindHandler(
         "events",

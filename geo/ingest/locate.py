@@ -17,7 +17,15 @@ import shapely
 from geo.crs import CrsSpec, parse_crs, to_wgs84
 from geo.errors import InputRejected
 from geo.ingest.batch import Batch
-from geo.ingest.geometry import geometries, out_of_range, outside_reasons, point_coordinates, repair, to_wgs84_geoms
+from geo.ingest.geometry import (
+    check_geometry_types,
+    geometries,
+    out_of_range,
+    outside_reasons,
+    point_coordinates,
+    repair,
+    to_wgs84_geoms,
+)
 from geo.join import assign_geometries, assign_points
 from geo.readers import RawTable
 
@@ -98,6 +106,7 @@ def _locate_geometries(batch: Batch) -> gpd.GeoDataFrame:
         batch = dataclasses.replace(batch, raw=dataclasses.replace(batch.raw, geometry=raw_geoms))
     rep = batch.report
     geoms = repair(geometries(batch), rep)
+    geoms = check_geometry_types(geoms, rep, batch.handler.geometry_types, batch.kind)
     live = np.flatnonzero(~rep.rejected)
     src = geoms[live]
     one_point = batch.handler.geometry == "point"

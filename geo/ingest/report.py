@@ -1,7 +1,8 @@
 """The ingest report, one line per problem, and the result of one ingest.
 
-The report has one line per problem: ``line`` (the CSV line with the header as line 1, the sheet row,
-or the feature number in a vector file), ``id``, ``field``, ``reason``, ``severity`` (rejected | warning).
+The report has one line per problem: ``line`` (the CSV line in the file, the header line 1 unless a title
+precedes it; the sheet row, or the feature number in a vector file), ``id``, ``field``, ``reason``,
+``severity`` (rejected | warning).
 A row with any "rejected" line is not stored; "warning" rows are stored.
 """
 
@@ -89,5 +90,9 @@ class IngestResult:
 
 
 def write_report(report: pd.DataFrame, path: Path) -> None:
+    """The report as CSV: UTF-8 with a BOM (Excel opens Chinese text correctly), formulas neutralised (ids and
+    reasons quote what was filed: `geo.csvsafe`)."""
+    from geo.csvsafe import write_csv
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    report.to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel opens Chinese text correctly
+    write_csv(report, path)
