@@ -16,6 +16,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api import ogc
+from api.alerts import alerts_router
 from api.problems import Forbidden, NotAuthenticated, PayloadTooLarge, add_exception_handlers
 from api.settings import Settings, hash_token
 from api.state import State, View
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_ogc_router(state, settings, Depends(reader)))
     app.include_router(_service_router(state, store, Depends(reader)))
     app.include_router(_write_router(state, store, settings, Depends(editor)))
+    app.include_router(alerts_router(state, Depends(reader)))
     return app
 
 

@@ -72,6 +72,7 @@ def _no_closing_tag(text: str, tag: str) -> str:
 def inline_js() -> str:
     """Leaflet and the map script, ready to sit inside one <script> element (no source-map comments)."""
     parts = [_SOURCE_MAP.sub("", asset_text("leaflet", "leaflet.js")), asset_text("riskmap", "riskmap.js")]
+    parts.append(asset_text("riskmap", "alerts.js"))  # the prompts panel, over window.riskmap
     return _no_closing_tag("\n;\n".join(parts), "script")
 
 
