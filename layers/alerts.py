@@ -18,8 +18,8 @@ __all__ = ["PANEL_LIMIT", "atom_feed", "json_feed", "panel", "summary_html"]
 #: prompts a map page carries (open ones, gravest and newest first)
 PANEL_LIMIT = 300
 #: open prompts listed on the one-page summary (the rest are counted)
-SUMMARY_ROWS = 24
-SUMMARY_CLOSED_ROWS = 6
+SUMMARY_ROWS = 20
+SUMMARY_CLOSED_ROWS = 5
 _KIND = {"unit": "U", "site": "S", "region": "R"}
 
 
@@ -132,7 +132,7 @@ PRINT_CSS = """
 @page { size: A4 portrait; margin: 12mm; }
 * { box-sizing: border-box; }
 body { font-family: 'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Zen Hei', 'Microsoft YaHei', sans-serif;
-  font-size: 10.5pt; color: #111; margin: 0 auto; max-width: 186mm; line-height: 1.35; }
+  font-size: 9.5pt; color: #111; margin: 0 auto; max-width: 186mm; line-height: 1.3; }
 h1 { font-size: 17pt; margin: 0 0 2mm; } h2 { font-size: 12pt; margin: 4mm 0 1.5mm; }
 .meta { color: #444; margin-bottom: 2mm; }
 .counts span { display: inline-block; margin-right: 6mm; font-weight: 700; }
@@ -176,11 +176,18 @@ def summary_html(doc: dict[str, Any], lang: str = "zh", rules: AlertRules | None
             )
         return "".join(out)
 
-    head = f"<tr><th>{esc(ui['severity'])}</th><th>{esc(ui['first_seen'])}</th><th>{esc(ui['evidence'])}</th></tr>"
+    cols = '<colgroup><col style="width:15mm"><col style="width:22mm"><col></colgroup>'
+    head = (
+        f"{cols}<tr><th>{esc(ui['severity'])}</th><th>{esc(ui['first_seen'])}</th><th>{esc(ui['evidence'])}</th></tr>"
+    )
+    closed_head = (
+        f"{cols}<tr><th>{esc(ui['severity'])}</th><th>{esc(ui['closed_at'])}</th><th>{esc(ui['evidence'])}</th></tr>"
+    )
     more = len(opened) - SUMMARY_ROWS
     more_line = f'<p class="more">… +{more}</p>' if more > 0 else ""
     closed_more = len(closed) - SUMMARY_CLOSED_ROWS
     closed_line = f'<p class="more">… +{closed_more}</p>' if closed_more > 0 else ""
+    none_row = f"<tr><td>{esc(ui['none'])}</td></tr>"
     region = doc["filters"].get("region")
     return f"""<!DOCTYPE html>
 <html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">
@@ -192,8 +199,8 @@ def summary_html(doc: dict[str, Any], lang: str = "zh", rules: AlertRules | None
 <div class="counts">{esc(ui["open"])}: {counts}</div>
 <div class="meta">{rule_line}</div>
 <h2>{esc(ui["open"])} ({len(opened)})</h2>
-<table>{head}{rows(opened[:SUMMARY_ROWS], "first") or f"<tr><td>{esc(ui['none'])}</td></tr>"}</table>{more_line}
+<table>{head}{rows(opened[:SUMMARY_ROWS], "first") or none_row}</table>{more_line}
 <h2>{esc(ui["closed"])} ({len(closed)})</h2>
-<table>{rows(closed[:SUMMARY_CLOSED_ROWS], "closed") or f"<tr><td>{esc(ui['none'])}</td></tr>"}</table>{closed_line}
+<table>{closed_head}{rows(closed[:SUMMARY_CLOSED_ROWS], "closed") or none_row}</table>{closed_line}
 </body></html>
 """
