@@ -154,9 +154,10 @@ def _iso(days: Any) -> np.ndarray:
 
 
 def _ranks(levels: pd.Series | np.ndarray) -> np.ndarray:
-    """Level codes → 0 (red) … 3 (blue); unknown or missing → 9."""
-    codes = pd.Categorical(np.asarray(levels, dtype=object), categories=list(LEVELS)).codes
-    return np.where(codes < 0, 9, codes)
+    """Level codes → 0 (red) … 3 (blue); unknown or missing → 9 (one hash pass: factorize, then a table)."""
+    codes, uniques = pd.factorize(levels if isinstance(levels, pd.Series) else pd.Series(levels, dtype=object))
+    table = np.array([_RANK.get(u, 9) for u in uniques] + [9])  # the few distinct codes; -1 (missing) → 9
+    return table[codes]
 
 
 # ------------------------------------------------------------------------------------------------ rises
@@ -164,21 +165,22 @@ def _rise(cur: pd.DataFrame, prev: pd.DataFrame, carry: pd.DataFrame, prev_as_of
     """Rows of `cur` (key, level, value, pos) whose level is graver than in `prev` (key, level, value), or
     than the `before` of an open prompt in `carry` (key, before, value_before, before_date): the baseline
     of a rise is kept until the level is back down. Adds before, value_before, before_date."""
-    cur_keys = cur["key"].to_numpy(dtype=object)
-    prev_keys = prev["key"].to_numpy(dtype=object)
-    if len(cur_keys) == len(prev_keys) and (cur_keys == prev_keys).all():
-        idx = np.arange(len(cur_keys))  # the same records in the same order: no lookup needed
+    keys, prev_keys = cur["key"].reset_index(drop=True), prev["key"].reset_index(drop=True)
+    if len(keys) == len(prev_keys) and keys.equals(prev_keys):
+        idx = np.arange(len(keys))  # the same records in the same order (a rebuild): no lookup needed
     else:
-        idx = pd.Index(prev_keys).get_indexer(cur_keys)
+        idx = pd.Index(prev_keys).get_indexer(keys)
     found = idx >= 0
-    prev_rank = np.where(found, _ranks(prev["level"].to_numpy()[np.maximum(idx, 0)]), 9)
+    prev_rank = np.where(found, _ranks(prev["level"])[np.maximum(idx, 0)], 9)
     cur_rank = _ranks(cur["level"])
     carried = cur["key"].isin(carry["key"]).to_numpy() if len(carry) else np.zeros(len(cur), dtype=bool)
     sel = np.flatnonzero(((cur_rank < prev_rank) & found) | carried)
     out = cur.iloc[sel].reset_index(drop=True)
     pidx = idx[sel]
-    out["before"] = np.where(pidx >= 0, prev["level"].to_numpy(dtype=object)[np.maximum(pidx, 0)], None)
-    out["value_before"] = np.where(pidx >= 0, prev["value"].to_numpy(dtype=float)[np.maximum(pidx, 0)], np.nan)
+    safe = np.maximum(pidx, 0)
+    out["before"] = np.where(pidx >= 0, prev["level"].iloc[safe].to_numpy(dtype=object), None)
+    prev_value = pd.to_numeric(prev["value"].iloc[safe], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    out["value_before"] = np.where(pidx >= 0, prev_value, np.nan)
     out["before_date"] = prev_as_of.isoformat()
     if len(carry):
         c = carry.drop_duplicates("key").set_index("key")
@@ -205,13 +207,15 @@ def level_rise(rule: R.LevelRise, t: Tables) -> pd.DataFrame | None:
         return _frame(0)
     cur = pd.DataFrame(
         {
-            "key": table["id"].astype(object).to_numpy(),
-            "level": table["risk_level"].to_numpy(dtype=object),
-            "value": pd.to_numeric(table.get("risk_score"), errors="coerce"),
+            "key": table["id"].array,
+            "level": table["risk_level"].array,
+            "value": pd.to_numeric(table.get("risk_score"), errors="coerce").to_numpy(),
             "pos": np.arange(len(table)),
         }
     )
-    old = pd.DataFrame({"key": prev["id"].astype(object), "level": prev["risk_level"], "value": prev["risk_score"]})
+    old = pd.DataFrame(
+        {"key": prev["id"].array, "level": prev["risk_level"].array, "value": prev["risk_score"].to_numpy()}
+    )
     hits = _rise(cur, old, _carry(t, rule), t.previous.as_of)
     if rule.target() == "unit":
         info = t.unit_info(hits["pos"].to_numpy())
