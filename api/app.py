@@ -20,6 +20,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api import ogc, tilesapi
+from api.alerts import alerts_router
 from api.jobs import JobRunner, run_build, run_ingest
 from api.problems import Forbidden, NotAuthenticated, add_exception_handlers, problem
 from api.protocol import ProtocolMiddleware, content_security_policy, script_hash, tile_origin
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_service_router(state, store, Depends(reader)))
     app.include_router(tilesapi.router(state, settings.lang, Depends(reader)))
     app.include_router(_write_router(state, store, settings, Depends(editor)))
+    app.include_router(alerts_router(state, Depends(reader)))
     app.add_middleware(ProtocolMiddleware, csp=content_security_policy(tile_origin(settings.basemap_url)))
     return app
 

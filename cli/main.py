@@ -149,7 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     counties = counties.loc[counties["admin_level"] == "county"]
     out = store.root / "demo-input"
     print(f"generating {args.enterprises} demo enterprises in {out}")
-    files = generate_demo(out, counties, n_enterprises=args.enterprises, seed=args.seed)
+    files = generate_demo(out, counties, n_enterprises=args.enterprises, seed=args.seed, end=_today())
     for kind, paths in files.items():
         for p in paths:
             crs = "gcj02" if "gcj02" in p.name else None
@@ -159,15 +159,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
             write_report(result.report, result.report_path)
             print(result.summary())
             print(f"time: {time.perf_counter() - t0:.2f} s\n")
-    from geo.build import build
-
-    snap, _ = build(store, _today())
+    snap = _demo_builds(store)
     print(f"built snapshot {snap.id}: units {snap.meta['unit_levels']}")
     print(f"store: {store.root}")
     if args.no_serve:
         return 0
     args.host, args.port = args.host, args.port
     return cmd_serve(args)
+
+
+#: the demo builds a month apart, oldest first (days before today), so its first start shows prompts
+DEMO_BUILDS = (90, 60, 30, 0)
+
+
+def _demo_builds(store):
+    from datetime import timedelta
+
+    from geo.build import build
+
+    snap = None
+    for days in DEMO_BUILDS:
+        snap, _ = build(store, _today() - timedelta(days=days))
+        opened = {k: v for k, v in snap.meta["prompts"]["open"].items() if v}
+        print(f"built as of {snap.as_of}: prompts {opened or 'none'} (closed {snap.meta['prompts']['closed']})")
+    return snap
 
 
 # -- build, explain, trend ------------------------------------------------------------------------------
@@ -192,7 +207,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     store = _store(args)
     as_of = args.as_of or _today()
     t0 = time.perf_counter()
-    snap, result = build(store, as_of, args.model)
+    snap, result = build(store, as_of, args.model, alerts_path=args.alerts)
     elapsed = time.perf_counter() - t0
     units = snap.meta["unit_levels"]
     print(f"snapshot {snap.id} (as of {as_of}, model {result.model_path})")
@@ -204,8 +219,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         counts = level_counts(result.regions, level)
         if sum(counts.values()):
             print(f"{level:8s} regions: {', '.join(f'{k} {v}' for k, v in counts.items())}")
+    prompts = snap.meta["prompts"]
+    print(f"prompts: {sum(prompts['open'].values())} open ({prompts['new']} new), {prompts['closed']} closed")
     print(f"time: {elapsed:.2f} s")
     return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from cli.alerts import run
+
+    return run(args, _store(args))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -435,8 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
     bd = sub.add_parser("build", help="score units and regions as of a date and publish a snapshot")
     bd.add_argument("--as-of", type=_date, help="date YYYY-MM-DD (default: today)")
     bd.add_argument("--model", type=Path, help="scoring model TOML (default: the shipped model)")
+    bd.add_argument("--alerts", type=Path, help="prompt rules TOML (default: the shipped geo/data/alerts.toml)")
     _store_arg(bd)
     bd.set_defaults(func=cmd_build)
+
+    from cli.alerts import add_parser as add_alerts
+
+    add_alerts(sub, _store_arg, _date, cmd_alerts)
 
     ex = sub.add_parser("explain", help="why a region or unit has its level")
     ex.add_argument("target", help="region adcode or enterprise / hazard site id")

@@ -20,6 +20,9 @@ import pyarrow.parquet as pq
 from geo.boundaries import EQUAL_AREA
 from geo.catalogue import LEVELS, RISK_LEVEL_RANK, load_catalogue
 from geo.errors import StoreEmpty
+from geo.prompts import archive as archive_prompts
+from geo.prompts import load_rules
+from geo.prompts import stage as stage_prompts
 from geo.scoring.hazards import score_hazards
 from geo.scoring.model import ScoringModel, load_model
 from geo.scoring.regions import regional_levels
@@ -119,8 +122,11 @@ def _score(
     return units, hazards, regions
 
 
-def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Snapshot, Computed]:
-    """Compute and publish. The unit records never become geometry objects, and are not copied: the snapshot
+def build(
+    store: Store, as_of: date, model_path: Path | None = None, *, alerts_path: Path | None = None
+) -> tuple[Snapshot, Computed]:
+    """Compute, evaluate the prompt rules (`geo.prompts`, the file `alerts_path` else the default) against
+    the build before, and publish. The unit records never become geometry objects, and are not copied: the snapshot
     links the store's enterprise file as it is and adds a table of score columns (see `geo.snapshot`).
     `Computed.units` is therefore a plain DataFrame without geometry."""
     _require_enterprises(store)
@@ -146,8 +152,14 @@ def build(store: Store, as_of: date, model_path: Path | None = None) -> tuple[Sn
         }
         # every score column, including any the stored records carry stale (they are replaced, as in compute)
         scores = units[[c for c in units.columns if c in SCORE_COLUMNS]]
+        rules = load_rules(alerts_path)
+        tables = {"units": units, "hazards": hazards, "regions": regions}
+        meta["prompts"] = stage_prompts(
+            store, staging, as_of=as_of, rules=rules, rules_source=str(alerts_path or "default"), **tables
+        )
         with store.lock():
             snap = publish(store, scores, hazards, regions, meta, staging=staging)
+            archive_prompts(store, snap.id, snap.path)
     except BaseException:
         discard(staging)
         raise

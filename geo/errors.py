@@ -65,3 +65,7 @@ class MapRejected(RiskmapError):
 
 class AssetMissing(RiskmapError):
     """A front-end asset (Leaflet, the map script) is not installed."""
+
+
+class AlertRulesInvalid(ModelInvalid):
+    """The prompt rules file (alerts.toml) fails validation (a kind of ModelInvalid)."""

@@ -104,6 +104,12 @@ class Snapshot:
                 )
         return out
 
+    def prompts(self) -> pd.DataFrame:
+        """The dynamic risk prompts of this build: open ones and those it closed (see `geo.prompts.ledger`)."""
+        from geo.prompts.ledger import read_prompts
+
+        return read_prompts(self)
+
     def units(self, columns: list[str] | None = None) -> pd.DataFrame:
         records = self.path / "records.parquet"
         if not records.exists():

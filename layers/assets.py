@@ -93,7 +93,11 @@ def leaflet_inline_css() -> str:
 @functools.lru_cache(maxsize=4)
 def inline_js() -> str:
     """Leaflet and the map script, ready to sit inside one <script> element (no source-map comments)."""
-    return leaflet_inline_js() + "\n;\n" + _no_closing_tag(asset_text("riskmap", "riskmap.js"), "script")
+    return (
+        leaflet_inline_js()
+        + "\n;\n"
+        + _no_closing_tag(asset_text("riskmap", "riskmap.js") + "\n;\n" + asset_text("riskmap", "alerts.js"), "script")
+    )  # alerts.js: the prompts panel, over window.riskmap
 
 
 @functools.lru_cache(maxsize=4)

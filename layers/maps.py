@@ -34,6 +34,7 @@ from markupsafe import Markup
 
 from geo.errors import BoundaryNotFound, MapRejected
 from geo.snapshot import Snapshot
+from layers.alerts import panel as alerts_panel
 from layers.assets import inline_css, inline_js
 from layers.payload import build_payload
 from layers.styles import Basemap, Styles, load_styles
@@ -184,6 +185,7 @@ def render_map(
         layer=layer,
         region_url=None if mode == "inline" else DEFAULT_REGION_URL.replace("{base}", api_base.rstrip("/")),
     )
+    payload["alerts"] = alerts_panel(snapshot, view.lang)
     inline = mode == "inline"
     theme = st.theme.model_dump()
     return _template().render(

@@ -45,6 +45,38 @@ def _hidden_danger_dates(
     return due, closed
 
 
+def _recent_changes(rng: np.random.Generator, frame: pd.DataFrame, end: np.datetime64) -> pd.DataFrame:
+    """What makes the demo's monthly builds differ in every way the prompts look for: bursts of monitoring
+    alarms in the last week at a few units, and in the county with the most enterprises new open major
+    hidden dangers found in each of the last three months (its index rises build after build)."""
+    n_burst = max(3, len(frame) // 2000)
+    burst = rng.choice(len(frame), size=min(n_burst, len(frame)), replace=False)
+    alarm_who = np.repeat(burst, 4)
+    alarm_day = end - rng.integers(0, 6, len(alarm_who)).astype("timedelta64[D]")
+    county = frame["county_code"].value_counts().index[0]
+    members = np.flatnonzero(frame["county_code"].to_numpy() == county)
+    hot = rng.choice(members, size=min(9, len(members)), replace=False)
+    danger_day = end - np.repeat(np.array([75, 45, 15]), 3)[: len(hot)].astype("timedelta64[D]")
+    who = np.concatenate([alarm_who, hot])
+    found = np.concatenate([alarm_day, danger_day]).astype("datetime64[D]")
+    danger = np.arange(len(who)) >= len(alarm_who)
+    due = found + np.timedelta64(120, "D")
+    empty = np.full(len(who), "", dtype=object)
+    return pd.DataFrame(
+        {
+            "事件编号": "",
+            "企业编号": frame["id"].to_numpy()[who],
+            "类型": np.where(danger, "隐患", "报警"),
+            "隐患等级": np.where(danger, "重大", ""),
+            "发现日期": _iso(found),
+            "整改期限": np.where(danger, _iso(due), ""),
+            "销号日期": empty,
+            "死亡人数": empty,
+            "受伤人数": empty,
+        }
+    )
+
+
 def event_table(
     rng: np.random.Generator, frame: pd.DataFrame, n: int, start: date, end: date, unknown_id: str
 ) -> pd.DataFrame:
@@ -76,6 +108,7 @@ def event_table(
             "受伤人数": masked_int(injuries, accident),
         }
     ).iloc[order]
+    events = pd.concat([events, _recent_changes(rng, frame, end_d)], ignore_index=True)
     bad = pd.DataFrame([{**events.iloc[len(events) // 2].to_dict(), "企业编号": unknown_id}]) if len(events) else None
     events = pd.concat([events, bad], ignore_index=True) if bad is not None else events.reset_index(drop=True)
     events["事件编号"] = [f"EV{i:08d}" for i in range(1, len(events) + 1)]

@@ -1,0 +1,77 @@
+"""What evaluating the prompt rules adds to a build: generate a census, ingest it, build twice (a month
+apart, so the second build compares with the first, as every daily build does) and time the prompt stage
+(`geo.prompts.stage`: read the previous build, evaluate every rule, reconcile, write) against the rest.
+
+    python bench/alerts.py [--enterprises 200000] [--work DIR]
+
+Run by hand, never by the test suite. Prints one JSON line; the figures go into docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--enterprises", type=int, default=200_000)
+    ap.add_argument("--work", type=Path)
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="riskmap-bench-alerts-"))
+
+    import geo.build as build_module
+    from geo.boundaries import load_bundled
+    from geo.ingest import IngestOptions, ingest_file
+    from geo.store import Store
+    from synth import generate_demo
+
+    store = Store.open(work / "store")
+    if not store.has("enterprises"):
+        b = load_bundled()
+        store.write("boundaries", b)
+        files = generate_demo(work / "input", b.loc[b["admin_level"] == "county"], n_enterprises=args.enterprises)
+        for kind, paths in files.items():
+            for p in paths:
+                ingest_file(store, p, kind, IngestOptions(crs="gcj02" if "gcj02" in p.name else None))
+
+    timings: list[float] = []
+    real_stage = build_module.stage_prompts
+
+    def timed_stage(*a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return real_stage(*a, **kw)
+        finally:
+            timings.append(time.perf_counter() - t0)
+
+    build_module.stage_prompts = timed_stage
+    results = []
+    for as_of in (date(2026, 10, 1), date(2026, 11, 1)):
+        t0 = time.perf_counter()
+        snap, _ = build_module.build(store, as_of)
+        total = time.perf_counter() - t0
+        prompts = timings[-1]
+        results.append(
+            {
+                "as_of": as_of.isoformat(),
+                "build_s": round(total, 2),
+                "prompts_s": round(prompts, 2),
+                "added_pct": round(100 * prompts / (total - prompts), 1),
+                "open": sum(snap.meta["prompts"]["open"].values()),
+                "closed": snap.meta["prompts"]["closed"],
+            }
+        )
+    print(json.dumps({"units": snap.meta["units"], "builds": results}))
+
+
+if __name__ == "__main__":
+    main()
