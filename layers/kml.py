@@ -148,6 +148,8 @@ def _placemarks(folder: ET.Element, frame: gpd.GeoDataFrame, schema_url: str, ty
         if geom is None or geom.is_empty:
             continue
         pm = ET.SubElement(folder, "Placemark")
+        if rec.get("id") is not None:  # GDAL's LIBKML driver reads the `id` field from this attribute
+            pm.set("id", _text(rec["id"]))
         ET.SubElement(pm, "name").text = _text(rec.get("name"))
         level = rec.get("risk_level")
         rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_text(v))}</td></tr>" for k, v in rec.items())

@@ -22,7 +22,7 @@ import uvicorn
 
 from geo.catalogue import LEVELS
 from layers.styles import load_styles
-from tests.conftest import require_tool
+from tests.conftest import require_qgis, require_tool
 from tests.test_api import _free_port
 
 STYLES = load_styles()
@@ -143,7 +143,7 @@ def _row(lat: float, z: int) -> int:
 def test_ogrinfo_opens_the_advertised_url(base):
     """GDAL's MVT driver reads `metadata.json` beside the tiles and `{z}/{x}/{y}.pbf` from the advertised URL."""
     require_tool("ogrinfo")
-    kinds = {"point": "Multi Point", "polygon": "Multi Polygon"}
+    kinds = {"point": "Multi Point", "linestring": "Multi Line String", "polygon": "Multi Polygon"}
     for cid, coll in _collections(base).items():
         href = next(lk["href"] for lk in coll["links"] if lk["title"].startswith(f"{cid} for GDAL"))
         run = subprocess.run(
@@ -264,12 +264,20 @@ def test_export_sidecars_and_geopackage_layer_styles(small_store, tmp_path):
             ).fetchall()
             registered = db.execute("SELECT data_type FROM gpkg_contents WHERE table_name='layer_styles'").fetchone()
         assert registered == ("attributes",)
-        ((table, geom_col, default, style_qml, style_sld),) = rows
-        assert (table, geom_col, default) == (what, "geom", 1)
-        assert set(_qml_rules(style_qml)) == set(_sld_rules(style_sld)) == set(LEVELS)
-    main(["export", "hazards", "--format", "geojson", "--out", str(tmp_path / "hz.geojson"), *store])
-    assert set(_qml_rules((tmp_path / "hz.qml").read_text(encoding="utf-8"))) == set(LEVELS)
-    assert set(_sld_rules((tmp_path / "hz.sld").read_text(encoding="utf-8"))) == set(LEVELS)
+        tables = ["hazards_points", "hazards_lines", "hazards_polygons"] if what == "hazards" else [what]
+        assert sorted(r[0] for r in rows) == sorted(tables)  # one default style per data layer
+        for _table, geom_col, default, style_qml, style_sld in rows:
+            assert (geom_col, default) == ("geom", 1)
+            assert set(_qml_rules(style_qml)) == set(_sld_rules(style_sld)) == set(LEVELS)
+    main(["export", "enterprises", "--format", "geojson", "--out", str(tmp_path / "e.geojson"), *store])
+    assert set(_qml_rules((tmp_path / "e.qml").read_text(encoding="utf-8"))) == set(LEVELS)
+    assert set(_sld_rules((tmp_path / "e.sld").read_text(encoding="utf-8"))) == set(LEVELS)
+    main(["export", "hazards", "--format", "geojson", "--out", str(tmp_path / "hz.zip"), *store])
+    with zipfile.ZipFile(tmp_path / "hz.zip") as zf:  # hazards as GeoJSON: one file per geometry type, each styled
+        names = zf.namelist()
+        layers = [n[: -len(".geojson")] for n in names if n.endswith(".geojson")]
+        assert len(layers) == 3 and all(f"{s}.qml" in names and f"{s}.sld" in names for s in layers)
+        assert set(_qml_rules(zf.read(f"{layers[0]}.qml").decode("utf-8"))) == set(LEVELS)
     main(["export", "hazards", "--format", "shp", "--out", str(tmp_path / "hz.zip"), *store])
     with zipfile.ZipFile(tmp_path / "hz.zip") as zf:
         names = zf.namelist()
@@ -300,16 +308,6 @@ QGIS_CHECK = textwrap.dedent(
 )
 
 
-def require_qgis() -> None:
-    """Like `require_tool`: skip without QGIS's Python bindings (Debian python3-qgis), fail in CI without them."""
-    probe = subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True, timeout=120)
-    if probe.returncode == 0:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail("python3-qgis is required in CI but not installed; .ci/run must install it")
-    pytest.skip("python3-qgis not installed")
-
-
 def test_qgis_loads_the_styles(base, small_store, tmp_path):
     """QGIS 3 opens a GeoPackage export with its rule-based four-colour style, and the advertised tile template."""
     require_qgis()
@@ -321,7 +319,7 @@ def test_qgis_loads_the_styles(base, small_store, tmp_path):
     template = _get(f"{base}/tiles/enterprises/tilejson.json")["tiles"][0]
     script = tmp_path / "check.py"
     script.write_text(QGIS_CHECK, encoding="utf-8")
-    paths = [str(tmp_path / "regions.gpkg"), f"{tmp_path / 'hazards.gpkg'}|layername=hazards|geometrytype=Point"]
+    paths = [str(tmp_path / "regions.gpkg"), f"{tmp_path / 'hazards.gpkg'}|layername=hazards_lines"]
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
     run = subprocess.run(
         ["/usr/bin/python3", str(script), template, *paths], capture_output=True, text=True, timeout=300, env=env
