@@ -269,7 +269,7 @@ def item(base: str, c: Collection, feature_id: str) -> dict[str, Any]:
 # -- HTML -------------------------------------------------------------------------------------------------
 def html_page(title: str, body: str) -> str:
     return (
-        "<!doctype html><html lang='zh'><head><meta charset='utf-8'>"
+        "<!doctype html><html lang='zh'><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
         f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em;max-width:70em}}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}</style>"
         f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"

@@ -190,7 +190,7 @@ def summary_html(doc: dict[str, Any], lang: str = "zh", rules: AlertRules | None
     none_row = f"<tr><td>{esc(ui['none'])}</td></tr>"
     region = doc["filters"].get("region")
     return f"""<!DOCTYPE html>
-<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">
+<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8"><link rel="icon" href="data:,">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>{esc(ui["summary"])} {esc(doc["as_of"])}</title><style>{PRINT_CSS}</style></head>
 <body>

@@ -455,6 +455,7 @@ def test_map_panel_lists_prompts_and_flies_to_one(pw, demo_store, tmp_path):
         shown = page.evaluate("window.riskmap.alerts.shown()")
         panel_png = page.locator(".rm-alerts").screenshot()
         page.screenshot(path=str(tmp_path / "map.png"))
+        boxes = [page.locator(sel).bounding_box() for sel in (".leaflet-top.leaflet-left > .leaflet-control >> nth=-1", ".rm-alerts", ".rm-legend")]
         first = page.locator(".rm-alert").first
         first_text = first.inner_text()
         target = shown[0]
@@ -470,6 +471,8 @@ def test_map_panel_lists_prompts_and_flies_to_one(pw, demo_store, tmp_path):
     urgent = RULES.severities["urgent"].color
     assert _color_pixels(panel_png, urgent) > 200, "the panel shows urgent prompts (their colour tag)"
     assert zoom >= 9, "clicking a prompt flies to it"
+    controls, panel, legend = boxes  # stacked down the left edge, none covering another
+    assert controls["y"] + controls["height"] <= panel["y"] and panel["y"] + panel["height"] <= legend["y"], boxes
 
 
 @pytest.mark.browser

@@ -42,6 +42,16 @@
   });
   new Panel({position: 'bottomleft'}).addTo(map);  // above the legend: the right column holds the layers and the region card
 
+  // The panel takes the height left between the top-left controls and the legend, never covering either.
+  function fit() {
+    var above = map.getContainer().querySelectorAll('.leaflet-top.leaflet-left > .leaflet-control');
+    var top = above.length ? above[above.length - 1].getBoundingClientRect().bottom : 0;
+    var below = box.getBoundingClientRect().bottom;
+    var room = window.innerHeight - top - (window.innerHeight - below) - 20;
+    box.style.maxHeight = Math.max(120, room) + 'px';
+  }
+  window.addEventListener('resize', fit);
+
   function fly(row) {
     if (row[2] === 'R' && RM.region(row[3])) {
       var r = RM.region(row[3]);
@@ -92,6 +102,8 @@
     });
   }
   render();
+  fit();
+  map.on('moveend zoomend', fit);  // the legend below may have grown or shrunk
   map.on('moveend', render);
   RM.alerts = {items: function () { return A.items.slice(); }, shown: function () {
     var out = [];
