@@ -162,7 +162,7 @@ def summary_html(doc: dict[str, Any], lang: str = "zh", rules: AlertRules | None
     per_rule: dict[str, int] = {}
     for p in opened:
         per_rule[p["rule"]] = per_rule.get(p["rule"], 0) + 1
-    rule_line = " · ".join(f"{esc(k)} {v}" for k, v in per_rule.items()) or esc(ui["none"])
+    rule_line = " · ".join(f"{esc(_rule_title(used, k, lang))} {v}" for k, v in per_rule.items()) or esc(ui["none"])
 
     def rows(items: list[dict[str, Any]], day_key: str) -> str:
         out = []
@@ -195,7 +195,7 @@ def summary_html(doc: dict[str, Any], lang: str = "zh", rules: AlertRules | None
 <title>{esc(ui["summary"])} {esc(doc["as_of"])}</title><style>{PRINT_CSS}</style></head>
 <body>
 <h1>{esc(ui["summary"])} · {esc(doc["as_of"])}</h1>
-<div class="meta">{esc(ui["region"])}: {esc(region or ui["all"])} · build {esc(doc["build"])}</div>
+<div class="meta">{esc(ui["region"])}: {esc(region or ui["all"])} · {esc(ui["snapshot"])} {esc(doc["build"])}</div>
 <div class="counts">{esc(ui["open"])}: {counts}</div>
 <div class="meta">{rule_line}</div>
 <h2>{esc(ui["open"])} ({len(opened)})</h2>
@@ -204,3 +204,11 @@ def summary_html(doc: dict[str, Any], lang: str = "zh", rules: AlertRules | None
 <table>{closed_head}{rows(closed[:SUMMARY_CLOSED_ROWS], "closed") or none_row}</table>{closed_line}
 </body></html>
 """
+
+
+def _rule_title(rules: Any, rule_id: str, lang: str) -> str:
+    """A rule's name in the page's language (its id for a rule no longer declared)."""
+    try:
+        return getattr(rules.rule(rule_id).title, lang)
+    except KeyError:
+        return rule_id

@@ -58,6 +58,8 @@ class _Rule(_Frozen):
     id: Code
     enabled: bool = True
     severity: Severity
+    #: the rule's name where prompts are counted by rule (the daily summary)
+    title: Text
     text: Text
     #: evidence fields of this kind a text may name (besides COMMON_FIELDS and the rule's own keys)
     FIELDS: ClassVar[frozenset[str]] = frozenset()
@@ -66,7 +68,7 @@ class _Rule(_Frozen):
 
     @model_validator(mode="after")
     def _placeholders(self) -> _Rule:
-        known = COMMON_FIELDS | self.FIELDS | set(type(self).model_fields) - {"text", "enabled"}
+        known = COMMON_FIELDS | self.FIELDS | set(type(self).model_fields) - {"text", "title", "enabled"}
         for lang in LANGS:
             template = getattr(self.text, lang)
             try:
