@@ -22,7 +22,9 @@ def hash_token(token: str) -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RISKMAP_", extra="forbid", frozen=True)
 
-    store: Path = Field(default=Path("riskmap-data"), description="store directory")
+    store: Path | str = Field(
+        default=Path("riskmap-data"), description="store directory, or a postgresql://user@host:5432/db URL"
+    )
     editor_token_hashes: tuple[str, ...] = Field(default=(), description="SHA-256 of tokens with the editor role")
     reader_token_hashes: tuple[str, ...] = Field(default=(), description="if set, reading needs one of these tokens")
     cors_origins: tuple[str, ...] = ()

@@ -1,5 +1,6 @@
-"""`riskmap` — the command line. Every command takes `--store DIR` (default `$RISKMAP_STORE`, else
-`./riskmap-data`). Errors print one line saying what, where and how to fix, and exit with status 2."""
+"""`riskmap` — the command line. Every command takes `--store DIR` or `--store postgresql://…` (default
+`$RISKMAP_STORE`, else `./riskmap-data`). Errors print one line saying what, where and how to fix, and exit
+with status 2."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ Handler = Callable[[argparse.Namespace], int]
 def _store_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store",
-        type=Path,
+        type=str,
         default=argparse.SUPPRESS,
-        help="store directory (default: $RISKMAP_STORE, else ./riskmap-data)",
+        help="store directory or postgresql://user@host:5432/db (default: $RISKMAP_STORE, else ./riskmap-data)",
     )
 
 
@@ -45,7 +46,7 @@ def cmd_boundaries_import(args: argparse.Namespace) -> int:
         store = _store(args)
         with store.lock():
             store.write("boundaries", frame)
-        print(f"stored {len(frame)} units in {store.root} ({time.perf_counter() - t0:.1f} s)")
+        print(f"stored {len(frame)} units in {store.label} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
@@ -113,8 +114,49 @@ def cmd_store_check(args: argparse.Namespace) -> int:
     for p in problems:
         print(p.line())
     remaining = [p for p in problems if not p.repaired]
-    print(f"store {store.root}: {len(problems)} problem(s), {len(problems) - len(remaining)} repaired")
+    print(f"store {store.label}: {len(problems)} problem(s), {len(problems) - len(remaining)} repaired")
     return 1 if remaining else 0
+
+
+def cmd_store_init(args: argparse.Namespace) -> int:
+    from geo.pgschema import LATEST, upgrade
+
+    store = _bare_store(args)
+    if store.backend != "postgis":
+        print(f"store {store.label}: a directory store needs no init (it is made on first use)")
+        return 0
+    applied = upgrade(store)
+    print(f"store {store.label}: schema version {LATEST} ({'applied ' + str(applied) if applied else 'up to date'})")
+    return 0
+
+
+def _bare_store(args: argparse.Namespace):
+    """The named store without the schema check (init and upgrade make the schema)."""
+    import os
+
+    from geo.pgstore import PgStore, is_url
+    from geo.store import Store
+
+    location = getattr(args, "store", None) or os.environ.get("RISKMAP_STORE") or "riskmap-data"
+    if is_url(location):
+        from geo.pgstore import _workdir
+
+        return PgStore(_workdir(location).resolve(), location)
+    return Store.open(location)
+
+
+def cmd_store_copy(args: argparse.Namespace) -> int:
+    from geo.store import Store
+    from geo.storecopy import copy_store
+
+    src = Store.open(args.src, create=False)
+    dst = Store.open(args.dst)
+    t0 = time.perf_counter()
+    report = copy_store(src, dst)
+    for line in report:
+        print(line)
+    print(f"copied {src.label} to {dst.label} ({time.perf_counter() - t0:.1f} s)")
+    return 0
 
 
 # -- demo -----------------------------------------------------------------------------------------------
@@ -161,7 +203,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"time: {time.perf_counter() - t0:.2f} s\n")
     snap = _demo_builds(store)
     print(f"built snapshot {snap.id}: units {snap.meta['unit_levels']}")
-    print(f"store: {store.root}")
+    print(f"store: {store.label}")
     if args.no_serve:
         return 0
     args.host, args.port = args.host, args.port
@@ -344,11 +386,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from geo.pgstore import redact
 
     settings = _settings(args)
     app = create_app(settings)
     print(
-        f"serving {settings.store} on http://{args.host}:{args.port}/ (map: /map, OGC API: /collections, docs: /docs)"
+        f"serving {redact(str(settings.store))} on http://{args.host}:{args.port}/ "
+        "(map: /map, OGC API: /collections, docs: /docs)"
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
@@ -436,6 +480,17 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--repair", action="store_true", help="rewrite the manifest, remove leftovers, repoint the build")
     _store_arg(sc)
     sc.set_defaults(func=cmd_store_check)
+    for action, help_text in (
+        ("init", "create the schema in a PostgreSQL store (postgresql://…)"),
+        ("upgrade", "apply the schema migrations a PostgreSQL store lacks (back it up first)"),
+    ):
+        si = ssub.add_parser(action, help=help_text)
+        _store_arg(si)
+        si.set_defaults(func=cmd_store_init)
+    scp = ssub.add_parser("copy", help="copy a store (tables and kept snapshots) to another, directory or database")
+    scp.add_argument("src", help="source store: a directory or postgresql://…")
+    scp.add_argument("dst", help="destination store (its tables and snapshots are replaced)")
+    scp.set_defaults(func=cmd_store_copy)
 
     dd = sub.add_parser("demo-data", help="write synthetic census files")
     dd.add_argument("--out", required=True, type=Path)
