@@ -238,7 +238,7 @@ def publish_pg(
     """Write a snapshot's tables and (`make_current`) point the store at it, all in one transaction; take
     the writer lock first. `units` is the score columns of `records` row for row, or (no `records`) the whole
     unit table. `snap_id` keeps an id (a copied store); else a new one is made."""
-    from psycopg.types.json import Jsonb
+    from psycopg.types.json import Json
 
     created = datetime.now(UTC)
     snap_id = snap_id or f"{created:%Y%m%dT%H%M%S%fZ}-asof-{meta['as_of']}"
@@ -256,7 +256,7 @@ def publish_pg(
         checkpoint("build:written")
         conn.execute(
             f"INSERT INTO {SCHEMA}.snapshots (id, seq, as_of, created, meta) VALUES (%s, %s, %s, %s, %s)",
-            (snap_id, seq, meta["as_of"], meta["created"], Jsonb(meta)),
+            (snap_id, seq, meta["as_of"], meta["created"], Json(meta)),
         )
         if make_current:
             conn.execute(
