@@ -50,6 +50,18 @@ _POOLS: dict[str, Any] = {}
 _POOLS_LOCK = threading.Lock()
 
 
+_INHERITED: list[Any] = []  # pools a forked child got from its parent: kept unused, never closed
+
+
+def _forget_pools_in_child() -> None:
+    """A forked child must not use (nor close: that would end them for the parent) its parent's connections."""
+    _INHERITED.extend(_POOLS.values())
+    _POOLS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
 def is_url(location: object) -> bool:
     return isinstance(location, str) and location.startswith(URL_SCHEMES)
 
