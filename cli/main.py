@@ -404,7 +404,13 @@ def cmd_near(args: argparse.Namespace) -> int:
     from geo.query import SnapshotReader, near_payload
     from geo.snapshot import current
 
-    reader = SnapshotReader.open(current(_store(args)), args.as_of)
+    snap = current(_store(args))
+    if snap.store.backend == "postgis":  # only what is near the point is read from the database
+        from geo.pgquery import PgNearReader
+
+        reader = PgNearReader.open(snap, args.as_of)
+    else:
+        reader = SnapshotReader.open(snap, args.as_of)
     result = near_payload(reader, args.lon, args.lat, args.radius, args.crs, args.limit)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2, default=str))

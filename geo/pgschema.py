@@ -31,7 +31,8 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE SEQUENCE {SCHEMA}.builds;
         CREATE TABLE {SCHEMA}.snapshots (
             id text PRIMARY KEY, seq bigint NOT NULL UNIQUE, as_of date NOT NULL,
-            created timestamptz NOT NULL DEFAULT now(), meta json NOT NULL,  -- json, not jsonb: the model's key order is kept
+            created timestamptz NOT NULL DEFAULT now(),
+            meta json NOT NULL,  -- json, not jsonb: keeps the model's key order
             kept boolean NOT NULL DEFAULT true);
         CREATE TABLE {SCHEMA}.current (
             one boolean PRIMARY KEY DEFAULT true CHECK (one),

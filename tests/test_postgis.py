@@ -181,6 +181,24 @@ def test_reports_are_identical(both, capsys, args):
     assert a == b and len(a) > 100
 
 
+def test_near_from_the_database_equals_near_in_memory(both):
+    from geo.pgquery import PgNearReader
+    from geo.query import SnapshotReader, near_payload
+    from geo.snapshot import current
+    from geo.store import Store
+
+    snap = current(Store.open(both[1]))
+    sql, memory = PgNearReader.open(snap), SnapshotReader.open(snap)
+    units = snap.units(["geometry"])
+    rng = np.random.default_rng(11)
+    for i in rng.choice(len(units), 8, replace=False):
+        point = units.geometry.iloc[i]
+        for radius, limit in ((300.0, 100), (5000.0, 7), (40000.0, 1000)):
+            a = near_payload(sql, point.x + 0.0004, point.y, radius, "wgs84", limit)
+            b = near_payload(memory, point.x + 0.0004, point.y, radius, "wgs84", limit)
+            assert a == b and a["total"]["enterprises"] > 0
+
+
 def test_map_is_identical(both, tmp_path, capsys):
     files, url = both
     pages = []
