@@ -308,3 +308,17 @@ def test_publish_switches_pointer_and_keeps_the_last_n(pg_url, counties, monkeyp
         kept_reader.hazards()
     assert json.dumps(current(store).history("330106"))  # history across the kept snapshots
     assert len(current(store).history(current(store).regions()["adcode"].iloc[0])) == 3
+
+
+def test_store_check_drops_a_dead_build(pg_url, capsys):
+    import psycopg
+
+    from geo.store import Store
+
+    store = Store.open(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE riskmap.b999_records (x int)")  # what a build killed mid-way leaves
+    assert main(["store", "check", "--store", pg_url]) == 1
+    assert "riskmap.b999_records" in capsys.readouterr().out
+    assert main(["store", "check", "--repair", "--store", pg_url]) == 0
+    assert store.leftovers() == []
