@@ -146,12 +146,11 @@ def _check_pg(store: Store, *, repair: bool) -> list[Problem]:
             snap = current_pg(store)
         except StoreEmpty:
             snap = None
-        for part in PARTS[:3]:
+        for kept, part in [] if snap is None else [(snap, p) for p in PARTS[:3]]:
             try:
-                if snap is not None:
-                    snap.entry(part)
+                kept.entry(part)
             except StoreError as exc:
-                problems.append(Problem("snapshot", Path(f"{snap.id}/{part}"), str(exc), False))
+                problems.append(Problem("snapshot", Path(f"{kept.id}/{part}"), str(exc), False))
         if repair and any(p.what == "leftover" for p in problems):
             store.sweep()
             for p in problems:
