@@ -46,6 +46,14 @@ class Settings(BaseSettings):
                 raise ValueError("token hashes are 64 hex characters (sha256); see `riskmap token-hash`")
         return tuple(h.lower() for h in v)
 
+    @field_validator("store")
+    @classmethod
+    def _store(cls, v: Path | str) -> Path | str:
+        """A directory is a Path; a database URL stays text (a Path would fold its ``//``)."""
+        if isinstance(v, str) and not v.startswith(("postgresql://", "postgres://")):
+            return Path(v)
+        return v
+
     @field_validator("lang")
     @classmethod
     def _lang(cls, v: str) -> str:
