@@ -434,7 +434,7 @@ def _write_router(state: State, store: Store, settings: Settings, auth) -> APIRo
             job = runner.submit(
                 "ingest",
                 run_ingest,
-                (str(store.root), str(path), kind, crs, sheet),
+                (store.location, str(path), kind, crs, sheet),
                 {"file": name, "kind": kind},
                 cleanup=tmp,
                 hide={str(path): name},
@@ -452,7 +452,7 @@ def _write_router(state: State, store: Store, settings: Settings, auth) -> APIRo
         job = runner.submit(
             "build",
             run_build,
-            (str(store.root), str(as_of or date.today())),
+            (store.location, str(as_of or date.today())),
             {"as_of": str(as_of or date.today())},
             on_success=published,
         )

@@ -54,7 +54,7 @@ def run_ingest(doc_path: str, store_root: str, path: str, kind: str, crs: str | 
     from geo.store import Store
 
     _started(doc_path)
-    result = ingest_file(Store.open(Path(store_root)), Path(path), kind, IngestOptions(crs=crs, sheet=sheet))
+    result = ingest_file(Store.open(store_root), Path(path), kind, IngestOptions(crs=crs, sheet=sheet))
     report = result.report.astype(object).where(result.report.notna(), None).to_dict(orient="records")
     return {
         "rows": result.rows,
@@ -72,7 +72,7 @@ def run_build(doc_path: str, store_root: str, as_of: str) -> dict:
     from geo.store import Store
 
     _started(doc_path)
-    snap, _ = build(Store.open(Path(store_root)), date.fromisoformat(as_of))
+    snap, _ = build(Store.open(store_root), date.fromisoformat(as_of))
     return {
         "snapshot": snap.id,
         "as_of": snap.meta["as_of"],

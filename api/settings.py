@@ -22,7 +22,9 @@ def hash_token(token: str) -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RISKMAP_", extra="forbid", frozen=True)
 
-    store: Path = Field(default=Path("riskmap-data"), description="store directory")
+    store: Path | str = Field(
+        default=Path("riskmap-data"), description="store directory, or a postgresql://user@host:5432/db URL"
+    )
     editor_token_hashes: tuple[str, ...] = Field(default=(), description="SHA-256 of tokens with the editor role")
     reader_token_hashes: tuple[str, ...] = Field(default=(), description="if set, reading needs one of these tokens")
     cors_origins: tuple[str, ...] = ()
@@ -43,6 +45,14 @@ class Settings(BaseSettings):
             if len(h) != 64 or any(c not in "0123456789abcdef" for c in h.lower()):
                 raise ValueError("token hashes are 64 hex characters (sha256); see `riskmap token-hash`")
         return tuple(h.lower() for h in v)
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, v: Path | str) -> Path | str:
+        """A directory is a Path; a database URL stays text (a Path would fold its ``//``)."""
+        if isinstance(v, str) and not v.startswith(("postgresql://", "postgres://")):
+            return Path(v)
+        return v
 
     @field_validator("lang")
     @classmethod

@@ -253,9 +253,9 @@ class State:
         """The current snapshot's View. Once one is loaded, a reader never waits for the next to load: the
         first request that sees a newer snapshot starts loading it in the background and every request is
         answered from the loaded one until the new one is ready (the response header names which)."""
-        snap_id = self.store.manifest().get("snapshot")
+        snap_id = self.store.current_id()
         if not snap_id:
-            raise StoreEmpty(f"store {self.store.root} has no build yet; run `riskmap build` (or POST /builds)")
+            raise StoreEmpty(f"store {self.store.label} has no build yet; run `riskmap build` (or POST /builds)")
         view = self._view
         if view is not None and (view.key == snap_id or self.background_reload):
             if view.key != snap_id:
@@ -265,7 +265,7 @@ class State:
 
     def refresh(self, snap_id: str | None = None) -> View:
         """Load the current snapshot now (unless it is the loaded one) and serve it from then on."""
-        snap_id = snap_id or self.store.manifest().get("snapshot")
+        snap_id = snap_id or self.store.current_id()
         with self._lock:
             if self._view is None or self._view.key != snap_id:
                 self._view = View.open(current(self.store))

@@ -1,5 +1,6 @@
-"""`riskmap` — the command line. Every command takes `--store DIR` (default `$RISKMAP_STORE`, else
-`./riskmap-data`). Errors print one line saying what, where and how to fix, and exit with status 2."""
+"""`riskmap` — the command line. Every command takes `--store DIR` or `--store postgresql://…` (default
+`$RISKMAP_STORE`, else `./riskmap-data`). Errors print one line saying what, where and how to fix, and exit
+with status 2."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ Handler = Callable[[argparse.Namespace], int]
 def _store_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store",
-        type=Path,
+        type=str,
         default=argparse.SUPPRESS,
-        help="store directory (default: $RISKMAP_STORE, else ./riskmap-data)",
+        help="store directory or postgresql://user@host:5432/db (default: $RISKMAP_STORE, else ./riskmap-data)",
     )
 
 
@@ -45,7 +46,7 @@ def cmd_boundaries_import(args: argparse.Namespace) -> int:
         store = _store(args)
         with store.lock():
             store.write("boundaries", frame)
-        print(f"stored {len(frame)} units in {store.root} ({time.perf_counter() - t0:.1f} s)")
+        print(f"stored {len(frame)} units in {store.label} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
@@ -104,19 +105,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- store ----------------------------------------------------------------------------------------------
-def cmd_store_check(args: argparse.Namespace) -> int:
-    from geo.store_check import check_store
-
-    store = _store(args)
-    problems = check_store(store, repair=args.repair)
-    for p in problems:
-        print(p.line())
-    remaining = [p for p in problems if not p.repaired]
-    print(f"store {store.root}: {len(problems)} problem(s), {len(problems) - len(remaining)} repaired")
-    return 1 if remaining else 0
-
-
 # -- demo -----------------------------------------------------------------------------------------------
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from synth import generate_demo
@@ -161,7 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"time: {time.perf_counter() - t0:.2f} s\n")
     snap = _demo_builds(store)
     print(f"built snapshot {snap.id}: units {snap.meta['unit_levels']}")
-    print(f"store: {store.root}")
+    print(f"store: {store.label}")
     if args.no_serve:
         return 0
     args.host, args.port = args.host, args.port
@@ -344,11 +332,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from geo.pgstore import redact
 
     settings = _settings(args)
     app = create_app(settings)
     print(
-        f"serving {settings.store} on http://{args.host}:{args.port}/ (map: /map, OGC API: /collections, docs: /docs)"
+        f"serving {redact(str(settings.store))} on http://{args.host}:{args.port}/ "
+        "(map: /map, OGC API: /collections, docs: /docs)"
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
@@ -360,7 +350,13 @@ def cmd_near(args: argparse.Namespace) -> int:
     from geo.query import SnapshotReader, near_payload
     from geo.snapshot import current
 
-    reader = SnapshotReader.open(current(_store(args)), args.as_of)
+    snap = current(_store(args))
+    if snap.store.backend == "postgis":  # only what is near the point is read from the database
+        from geo.pgquery import PgNearReader
+
+        reader = PgNearReader.open(snap, args.as_of)
+    else:
+        reader = SnapshotReader.open(snap, args.as_of)
     result = near_payload(reader, args.lon, args.lat, args.radius, args.crs, args.limit)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
@@ -428,14 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     _store_arg(i)
     i.set_defaults(func=cmd_ingest)
 
-    st = sub.add_parser("store", help="check (and repair) the store")
-    ssub = st.add_subparsers(dest="action", required=True, metavar="ACTION")
-    sc = ssub.add_parser(
-        "check", help="manifest against files, leftovers of dead writers, the current snapshot; exit 1 if any remain"
-    )
-    sc.add_argument("--repair", action="store_true", help="rewrite the manifest, remove leftovers, repoint the build")
-    _store_arg(sc)
-    sc.set_defaults(func=cmd_store_check)
+    from cli.store import add_parser as add_store
+
+    add_store(sub, _store_arg)
 
     dd = sub.add_parser("demo-data", help="write synthetic census files")
     dd.add_argument("--out", required=True, type=Path)

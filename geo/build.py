@@ -23,6 +23,7 @@ from geo.errors import StoreEmpty
 from geo.prompts import archive as archive_prompts
 from geo.prompts import load_rules
 from geo.prompts import stage as stage_prompts
+from geo.prompts.ledger import FILE as PROMPTS_FILE
 from geo.scoring.hazards import score_hazards
 from geo.scoring.model import ScoringModel, load_model
 from geo.scoring.regions import regional_levels
@@ -90,7 +91,7 @@ def compute(
 
 def _require_enterprises(store: Store) -> None:
     if not store.has("enterprises"):
-        raise StoreEmpty(f"store {store.root} has no enterprises; run `riskmap ingest FILE --kind enterprises` first")
+        raise StoreEmpty(f"store {store.label} has no enterprises; run `riskmap ingest FILE --kind enterprises` first")
 
 
 def _score(
@@ -127,43 +128,58 @@ def build(
 ) -> tuple[Snapshot, Computed]:
     """Compute, evaluate the prompt rules (`geo.prompts`, the file `alerts_path` else the default) against
     the build before, and publish. The unit records never become geometry objects, and are not copied: the snapshot
-    links the store's enterprise file as it is and adds a table of score columns (see `geo.snapshot`).
-    `Computed.units` is therefore a plain DataFrame without geometry."""
+    links the store's enterprise file as it is and adds a table of score columns (see `geo.snapshot`; a
+    PostgreSQL store copies them in the database, `geo.pgsnapshot`). `Computed.units` is therefore a plain
+    DataFrame without geometry."""
     _require_enterprises(store)
+    if store.backend == "postgis":
+        from geo.pgsnapshot import build_pg
+
+        return build_pg(store, as_of, model_path, alerts_path=alerts_path)
     staging = stage_records(store)
     try:
         checkpoint("build:staged")
         records = pq.read_table(staging / "records.parquet")
         geometry = [records.schema.names[i] for i in _geometry_columns(records)]
         enterprises = records.drop_columns(geometry).to_pandas()
-        model = load_model(model_path)
-        units, hazards, regions = _score(store, enterprises, as_of, model)
-        result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
-        counts = units["risk_level"].value_counts().reindex(list(LEVELS), fill_value=0)
-        meta = {
-            "as_of": as_of.isoformat(),
-            "model": model.to_dict(),
-            "model_source": result.model_path,
-            "model_fingerprint": model.fingerprint(),
-            "units": int(len(units)),
-            "hazards": int(len(hazards)),
-            "regions": int(regions["adcode"].nunique()),
-            "unit_levels": {k: int(v) for k, v in counts.items()},
-        }
-        # every score column, including any the stored records carry stale (they are replaced, as in compute)
-        scores = units[[c for c in units.columns if c in SCORE_COLUMNS]]
-        rules = load_rules(alerts_path)
-        tables = {"units": units, "hazards": hazards, "regions": regions}
-        meta["prompts"] = stage_prompts(
-            store, staging, as_of=as_of, rules=rules, rules_source=str(alerts_path or "default"), **tables
-        )
+        result, meta, scores, prompts = score_build(store, enterprises, as_of, model_path, alerts_path)
+        prompts.to_parquet(staging / PROMPTS_FILE, index=False, compression="zstd")
         with store.lock():
-            snap = publish(store, scores, hazards, regions, meta, staging=staging)
+            snap = publish(store, scores, result.hazards, result.regions, meta, staging=staging)
             archive_prompts(store, snap.id, snap.path)
     except BaseException:
         discard(staging)
         raise
     return snap, result
+
+
+def score_build(
+    store: Store, enterprises: pd.DataFrame, as_of: date, model_path: Path | None, alerts_path: Path | None
+) -> tuple[Computed, dict, pd.DataFrame, pd.DataFrame]:
+    """What a build publishes, whatever the store: the computed tables, the snapshot's meta, the score
+    columns (row for row with `enterprises`) and the prompt table."""
+    model = load_model(model_path)
+    units, hazards, regions = _score(store, enterprises, as_of, model)
+    result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
+    counts = units["risk_level"].value_counts().reindex(list(LEVELS), fill_value=0)
+    meta = {
+        "as_of": as_of.isoformat(),
+        "model": model.to_dict(),
+        "model_source": result.model_path,
+        "model_fingerprint": model.fingerprint(),
+        "units": int(len(units)),
+        "hazards": int(len(hazards)),
+        "regions": int(regions["adcode"].nunique()),
+        "unit_levels": {k: int(v) for k, v in counts.items()},
+    }
+    # every score column, including any the stored records carry stale (they are replaced, as in compute)
+    scores = units[[c for c in units.columns if c in SCORE_COLUMNS]]
+    rules = load_rules(alerts_path)
+    tables = {"units": units, "hazards": hazards, "regions": regions}
+    prompts, meta["prompts"] = stage_prompts(
+        store, as_of=as_of, rules=rules, rules_source=str(alerts_path or "default"), **tables
+    )
+    return result, meta, scores, prompts
 
 
 def _geometry_columns(table: pa.Table) -> list[int]:

@@ -59,6 +59,10 @@ class SnapshotReader:
         c = snapshot.dated(as_of)
         return cls(snapshot, as_of, bounds, c.regions, c.units, c.hazards)
 
+    def index_near(self, lon: float, lat: float, radius_m: float) -> NearIndex:
+        """The index `near` searches for a point and radius (here: the whole snapshot's, built once)."""
+        return self.near_index
+
     def explain(self, target: str) -> dict[str, Any]:
         """Why a region, unit or site has its level, from the tables already loaded (`geo.explain`)."""
         return explain_in(self, self.snapshot, self.snapshot.model, self.as_of, target)
@@ -92,7 +96,7 @@ def near_payload(
     summary (`geo.near.near`), answered from one snapshot."""
     spec = parse_crs(crs)
     wlon, wlat = to_wgs84(lon, lat, spec)
-    result = near(reader.near_index, float(wlon), float(wlat), radius_m, limit)
+    result = near(reader.index_near(float(wlon), float(wlat), radius_m), float(wlon), float(wlat), radius_m, limit)
     result["query"].update(
         {
             "lon": lon,

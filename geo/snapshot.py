@@ -110,6 +110,37 @@ class Snapshot:
 
         return read_prompts(self)
 
+    def raw_prompts(self) -> pd.DataFrame | None:
+        """The prompt table as the build stored it (None: a build from before prompts existed)."""
+        from geo.prompts.ledger import ARCHIVE, FILE
+
+        for path in (self.path / FILE, self.store.root / ARCHIVE / f"{self.id}.parquet"):
+            if path.exists():
+                return pd.read_parquet(path)
+        return None
+
+    def has_units(self) -> bool:
+        return (self.path / "units.parquet").exists()
+
+    def region_levels(self, columns: list[str]) -> pd.DataFrame:
+        """Some columns of the regions table, as stored (no JSON decoding): cheap."""
+        return pd.read_parquet(self.path / "regions.parquet", columns=columns)
+
+    def index_history(self) -> pd.DataFrame:
+        """Each kept snapshot's region indices up to this one: ``adcode, domain, risk_index, build`` (0 the
+        oldest) and ``as_of``."""
+        frames = []
+        root = self.path.parent
+        dirs = sorted(p for p in root.iterdir() if _published(p) and p.name <= self.id)
+        for i, d in enumerate(dirs):
+            try:
+                meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+                regs = pd.read_parquet(d / "regions.parquet", columns=["adcode", "domain", "risk_index"])
+            except (OSError, ValueError):
+                continue  # pruned while we read
+            frames.append(regs.assign(build=i, as_of=str(meta.get("as_of"))))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
     def units(self, columns: list[str] | None = None) -> pd.DataFrame:
         records = self.path / "records.parquet"
         if not records.exists():
@@ -167,11 +198,15 @@ def publish(
     regions: pd.DataFrame,
     meta: dict[str, Any],
     staging: Path | None = None,
+    *,
+    snap_id: str | None = None,
+    make_current: bool = True,
 ) -> Snapshot:
-    """Write a new snapshot and make it current atomically. `staging` is a directory from `stage_records`
-    (then `units` holds the score columns only, aligned with the staged records)."""
+    """Write a new snapshot and make it current atomically (unless not `make_current`). `staging` is a
+    directory from `stage_records` (then `units` holds the score columns only, aligned with the staged
+    records). `snap_id` keeps an id and `meta["created"]` (a copied store); else both are new."""
     created = datetime.now(UTC)
-    snap_id = f"{created:%Y%m%dT%H%M%S%fZ}-asof-{meta['as_of']}"
+    snap_id = snap_id or f"{created:%Y%m%dT%H%M%S%fZ}-asof-{meta['as_of']}"
     root = store.root / "snapshots"
     root.mkdir(parents=True, exist_ok=True)
     tmp = staging or store.make_staging()
@@ -183,7 +218,8 @@ def publish(
         _write(units, tmp / "units.parquet")
         _write(hazards, tmp / "hazards.parquet")
         _write(regions, tmp / "regions.parquet")
-        meta = {**meta, "id": snap_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        stamp = meta["created"] if "created" in meta and snap_id == meta.get("id") else None
+        meta = {**meta, "id": snap_id, "created": stamp or created.strftime("%Y-%m-%dT%H:%M:%SZ")}
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         checkpoint("build:written")
         release_staging(tmp)  # under the store's lock: no sweep sees it unowned before the rename
@@ -195,7 +231,8 @@ def publish(
     except BaseException:
         discard(tmp)
         raise
-    store.update_manifest(snapshot=snap_id)
+    if make_current:
+        store.update_manifest(snapshot=snap_id)
     _prune(root, keep=KEEP, current=snap_id)
     return Snapshot(snap_id, final, meta, store)
 
@@ -232,8 +269,26 @@ def _prune(root: Path, keep: int, current: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def kept(store: Store) -> list[Snapshot]:
+    """Every kept snapshot of the store, oldest first."""
+    if store.backend == "postgis":
+        from geo.pgsnapshot import kept_ids, snapshot_by_id
+
+        return [snapshot_by_id(store, i) for i in kept_ids(store)]  # type: ignore[arg-type]
+    root = store.root / "snapshots"
+    out = []
+    for path in sorted(p for p in root.iterdir() if _published(p)) if root.is_dir() else ():
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        out.append(Snapshot(path.name, path, meta, store))
+    return out
+
+
 def current(store: Store) -> Snapshot:
     """The published snapshot. Raises StoreEmpty if nothing has been built yet."""
+    if store.backend == "postgis":
+        from geo.pgsnapshot import current_pg
+
+        return current_pg(store)
     snap_id = store.manifest().get("snapshot")
     if not snap_id:
         raise StoreEmpty(f"store {store.root} has no build yet; run `riskmap build` first")

@@ -203,7 +203,14 @@ class Store:
 
     @classmethod
     def open(cls, root: Path | str | None = None, *, create: bool = True) -> Store:
-        path = Path(root) if root is not None else default_store_path()
+        """The store at `root` (a directory, or a ``postgresql://`` URL: `geo.pgstore.PgStore`); default
+        `$RISKMAP_STORE`, else ``./riskmap-data``."""
+        location = root if root is not None else os.environ.get("RISKMAP_STORE") or "riskmap-data"
+        if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+            from geo.pgstore import PgStore
+
+            return PgStore.open_url(location, create=create)
+        path = Path(location)
         if path.exists() and not path.is_dir():
             raise StoreError(f"store {path} is a file, not a directory; pass --store DIR")
         if not path.exists():
@@ -211,6 +218,24 @@ class Store:
                 raise StoreError(f"store {path} does not exist; run `riskmap ingest` or `riskmap demo` first")
             path.mkdir(parents=True)
         return cls(path.resolve())
+
+    @property
+    def label(self) -> str:
+        """How messages name the store (a directory, or a database URL without its password)."""
+        return str(self.root)
+
+    @property
+    def backend(self) -> str:
+        return "files"
+
+    @property
+    def location(self) -> str:
+        """What `Store.open` takes to open this store again (another process: a job, a copy)."""
+        return str(self.root)
+
+    def current_id(self) -> str | None:
+        """The published snapshot's id (None before the first build)."""
+        return self.manifest().get("snapshot")
 
     # -- manifest ---------------------------------------------------------------------------
     @property

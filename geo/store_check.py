@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from geo.errors import StoreError
+from geo.errors import StoreEmpty, StoreError
 from geo.store import FORMAT_VERSION, STORE_CRS, TABLES, Store, _now
 
 
@@ -40,6 +40,8 @@ class Problem:
 
 def check_store(store: Store, *, repair: bool = False) -> list[Problem]:
     """The store's problems (repaired, under the store's lock, when `repair`)."""
+    if store.backend == "postgis":
+        return _check_pg(store, repair=repair)
     if not repair:
         return _problems(store)[0]
     with store.lock(sweep=False):  # the leftovers are reported before they are removed
@@ -131,3 +133,26 @@ def _newest_sound(store: Store) -> str | None:
         return None
     dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
     return next((p.name for p in dirs if _snapshot_fault(p) is None), None)
+
+
+def _check_pg(store: Store, *, repair: bool) -> list[Problem]:
+    """A PostgreSQL store: staging tables of dead builds (dropped on repair), and the current snapshot's
+    tables (a missing one remains: rebuild)."""
+    from geo.pgsnapshot import PARTS, current_pg
+
+    with store.lock(sweep=False):
+        problems = [Problem("leftover", p, "staging table of a build that is gone", True) for p in store.leftovers()]
+        try:
+            snap = current_pg(store)
+        except StoreEmpty:
+            snap = None
+        for kept, part in [] if snap is None else [(snap, p) for p in PARTS[:3]]:
+            try:
+                kept.entry(part)
+            except StoreError as exc:
+                problems.append(Problem("snapshot", Path(f"{kept.id}/{part}"), str(exc), False))
+        if repair and any(p.what == "leftover" for p in problems):
+            store.sweep()
+            for p in problems:
+                p.repaired = p.what == "leftover"
+    return problems

@@ -65,7 +65,7 @@ UNIT_COLUMNS = [
 
 def read_units(snapshot: Snapshot, columns: list[str] | None = None) -> pd.DataFrame:
     """The snapshot's units, only the columns that exist among ``columns`` (cheap on a million rows)."""
-    if not (snapshot.path / "units.parquet").exists():
+    if not snapshot.has_units():
         return pd.DataFrame(columns=columns or [])
     names = snapshot.unit_columns()
     wanted = [c for c in (columns or names) if c in names]

@@ -2,7 +2,7 @@
 # Set up a development environment: system packages (as root, when missing) and a virtualenv in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PACKAGES="chromium gdal-bin fonts-wqy-zenhei python3-qgis"
+APT_PACKAGES="chromium gdal-bin fonts-wqy-zenhei python3-qgis postgresql postgresql-15-postgis-3"
 missing=""
 for pkg in $APT_PACKAGES; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"

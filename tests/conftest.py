@@ -33,6 +33,38 @@ def require_tool(name: str) -> None:
     pytest.skip(f"{name} not installed")
 
 
+def require_postgis() -> None:
+    """Skip on a laptop without PostgreSQL + PostGIS (or psycopg); fail in CI, where .ci/run installs them."""
+    from tests.pgcluster import missing_reason
+
+    reason = missing_reason()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must install it (scripts/setup.sh APT_PACKAGES, the test extra)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL + PostGIS cluster for the whole run (`tests.pgcluster`), stopped at the end."""
+    require_postgis()
+    from tests.pgcluster import start_cluster
+
+    cluster = start_cluster()
+    yield cluster
+    from geo.pgstore import close_pools
+
+    close_pools()
+    cluster.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_cluster) -> str:
+    """The URL of a new, empty database on the test cluster."""
+    return pg_cluster.new_database()
+
+
 #: Debian's QGIS Python bindings (python3-qgis) live in the system interpreter, not in the virtualenv
 SYSTEM_PYTHON = "/usr/bin/python3"
 

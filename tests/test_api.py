@@ -54,7 +54,7 @@ def server(demo_store):
     from api.app import create_app
     from api.settings import Settings, hash_token
 
-    settings = Settings(store=demo_store.root, editor_token_hashes=(hash_token(TOKEN),))
+    settings = Settings(store=demo_store.location, editor_token_hashes=(hash_token(TOKEN),))
     port = _free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
@@ -333,7 +333,7 @@ def test_notebooks_execute(server, demo_store, monkeypatch, name):
     from layers.styles import load_styles
 
     st = load_styles()
-    monkeypatch.setenv("RISKMAP_STORE", str(demo_store.root))
+    monkeypatch.setenv("RISKMAP_STORE", demo_store.location)
     monkeypatch.setenv("RISKMAP_URL", server)
     root = Path(__file__).parent.parent
     nb = nbformat.read(root / "notebooks" / name, as_version=4)
@@ -532,7 +532,7 @@ def test_upload_size_limit(demo_store, tmp_path):
     from api.app import create_app
     from api.settings import Settings, hash_token
 
-    app = create_app(Settings(store=demo_store.root, editor_token_hashes=(hash_token(TOKEN),), max_upload_mb=0.001))
+    app = create_app(Settings(store=demo_store.location, editor_token_hashes=(hash_token(TOKEN),), max_upload_mb=0.001))
     with TestClient(app) as client:
         body = b"id,domain,lon,lat\n" + b"X,fire,120.1,30.2\n" * 200  # ~3.8 KB > 1 KB
         r = client.post(
@@ -597,7 +597,7 @@ def test_jobs_report_and_queue_bound(demo_store, tmp_path):
     from api.settings import Settings, hash_token
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    settings = Settings(store=demo_store.root, editor_token_hashes=(hash_token(TOKEN),), job_queue=0)
+    settings = Settings(store=demo_store.location, editor_token_hashes=(hash_token(TOKEN),), job_queue=0)
     csv = b"id,domain,lon,lat\nJOB-1,fire,120.13,30.27\n"
     with TestClient(create_app(settings)) as client:
         r = client.post("/datasets/enterprises", files={"file": ("j.csv", csv, "text/csv")}, headers=auth)

@@ -18,7 +18,6 @@ means "this build": the snapshot's id is only known once it is published; reader
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterable
@@ -80,25 +79,10 @@ def _previous(store: Store) -> tuple[Previous | None, pd.DataFrame | None]:
         as_of=snap.as_of,
         units=snap.units(columns=["id", "risk_level", "risk_score"]),
         hazards=snap.hazards(columns=["id", "risk_level", "risk_score"]),
-        regions=pd.read_parquet(
-            snap.path / "regions.parquet", columns=["adcode", "domain", "risk_level", "risk_index"]
-        ),
+        regions=snap.region_levels(["adcode", "domain", "risk_level", "risk_index"]),
         prompts=prompts.loc[prompts["status"] == "open"] if len(prompts) else prompts,
     )
-    return prev, _index_history(snap.path.parent, snap.id)
-
-
-def _index_history(root: Path, upto: str) -> pd.DataFrame:
-    frames = []
-    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name <= upto)
-    for i, d in enumerate(dirs):
-        try:
-            meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
-            regs = pd.read_parquet(d / "regions.parquet", columns=["adcode", "domain", "risk_index"])
-        except (OSError, ValueError):
-            continue  # pruned while we read
-        frames.append(regs.assign(build=i, as_of=str(meta.get("as_of"))))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return prev, snap.index_history()
 
 
 def reconcile(now: pd.DataFrame, before: pd.DataFrame | None, as_of: date) -> pd.DataFrame:
@@ -138,7 +122,6 @@ def order(frame: pd.DataFrame) -> pd.DataFrame:
 
 def stage(
     store: Store,
-    staging: Path,
     *,
     as_of: date,
     units: pd.DataFrame,
@@ -146,9 +129,9 @@ def stage(
     regions: pd.DataFrame,
     rules: AlertRules | None = None,
     rules_source: str = "default",
-) -> dict[str, Any]:
-    """Evaluate the rules on a build about to be published, write ``staging/prompts.parquet``, and return
-    what the snapshot's meta records of it (rules, counts, skipped rules)."""
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Evaluate the rules on a build about to be published: the prompt table to store with it, and what the
+    snapshot's meta records of it (rules, counts, skipped rules)."""
     used = rules or load_rules()
     prev, history = _previous(store)
     events = store.read("events") if store.has("events") else None
@@ -163,9 +146,8 @@ def stage(
         index_history=history,
     )
     table = reconcile(evaluate(used, tables), prev.prompts if prev is not None else None, as_of)
-    table.to_parquet(staging / FILE, index=False, compression="zstd")
     opened = table.loc[table["status"] == "open"]
-    return {
+    return table, {
         "rules": used.to_dict(),
         "rules_source": rules_source,
         "rules_fingerprint": used.fingerprint(),
@@ -205,17 +187,18 @@ def _fill_builds(frame: pd.DataFrame, snap_id: str) -> pd.DataFrame:
 def read_prompts(snapshot: Any) -> pd.DataFrame:
     """A snapshot's prompts (open, and closed by this build), with every build column filled in; empty for
     a snapshot built before prompts existed."""
-    path = snapshot.path / FILE
-    if not path.exists():
-        archived = snapshot.store.root / ARCHIVE / f"{snapshot.id}.parquet"
-        if not archived.exists():
-            return pd.DataFrame(columns=["id", "rule", "severity", "status", "first_seen", "closed_at"])
-        path = archived
-    return _fill_builds(pd.read_parquet(path), snapshot.id)
+    raw = snapshot.raw_prompts()
+    if raw is None:
+        return pd.DataFrame(columns=["id", "rule", "severity", "status", "first_seen", "closed_at"])
+    return _fill_builds(raw, snapshot.id)
 
 
 def builds(store: Store) -> list[str]:
     """Ids of every build whose prompts are kept (archived or in a kept snapshot), oldest first."""
+    if store.backend == "postgis":
+        from geo.pgsnapshot import prompt_builds
+
+        return prompt_builds(store)
     names = {p.stem for p in (store.root / ARCHIVE).glob("*.parquet")} if (store.root / ARCHIVE).is_dir() else set()
     snaps = store.root / "snapshots"
     if snaps.is_dir():
@@ -225,6 +208,15 @@ def builds(store: Store) -> list[str]:
 
 def read_build(store: Store, build_id: str) -> pd.DataFrame:
     """The prompts of any build kept, by snapshot id."""
+    if store.backend == "postgis":
+        from geo.pgsnapshot import read_prompt_build
+
+        frame = read_prompt_build(store, build_id)
+        if frame is not None:
+            return _fill_builds(frame, build_id)
+        raise UnitNotFound(
+            f"no prompts of build {build_id!r} in {store.label}; builds with prompts: {_tail(builds(store))}"
+        )
     for path in (store.root / "snapshots" / build_id / FILE, store.root / ARCHIVE / f"{build_id}.parquet"):
         if path.exists():
             return _fill_builds(pd.read_parquet(path), build_id)

@@ -1,0 +1,193 @@
+"""Tables between pandas and PostgreSQL: column types, COPY text in and out, the pandas types kept.
+
+A table is written with ``COPY … FROM STDIN`` (text format) built column by column (no Python loop over
+rows), and read with ``COPY (SELECT …) TO STDOUT`` parsed by pandas' C reader. Each column's pandas type is
+recorded (`Column.dtype`) and restored on reading, so a table read back equals the one written: the same
+columns in the same order, the same dtypes (``str``, ``Int64``, ``boolean``, ``datetime64[ns]``, …), the
+same missing values, and geometry as exact WKB (EWKB with SRID 4326 on the way in). Rows keep their order
+through the ``_ord`` column every stored table has.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.errors import StoreError
+
+ORD = "_ord"
+GEOMETRY_SQL = "geometry(Geometry, 4326)"
+_SQL_TYPES = {
+    "str": "text",
+    "string": "text",
+    "object": "text",
+    "int64": "bigint",
+    "int32": "bigint",
+    "Int64": "bigint",
+    "Int32": "bigint",
+    "float64": "double precision",
+    "float32": "double precision",
+    "Float64": "double precision",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "datetime64[ns]": "timestamp",
+    "datetime64[us]": "timestamp",
+    "datetime64[ms]": "timestamp",
+    "datetime64[s]": "timestamp",
+    "geometry": GEOMETRY_SQL,
+}
+_UNESCAPE = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # the pandas dtype's name, restored on reading
+
+    @property
+    def sql(self) -> str:
+        return _SQL_TYPES[self.dtype]
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "dtype": self.dtype}
+
+
+def quote(name: str) -> str:
+    """A column or table name as an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def columns_of(frame: pd.DataFrame, table: str) -> list[Column]:
+    """The stored columns of `frame`, or a StoreError naming a column whose type has no SQL counterpart."""
+    out = []
+    for name in frame.columns:
+        if name == ORD:
+            raise StoreError(f"{table}: the column name {ORD!r} is reserved for the row order; rename it")
+        dtype = "geometry" if isinstance(frame[name].dtype, gpd.array.GeometryDtype) else str(frame[name].dtype)
+        if dtype == "object":
+            values = frame[name].dropna()
+            if len(values) and not values.map(lambda v: isinstance(v, str)).all():
+                raise StoreError(f"{table}.{name}: values that are not text ({type(values.iloc[0]).__name__})")
+        if dtype not in _SQL_TYPES:
+            raise StoreError(f"{table}.{name}: pandas type {dtype} has no column type in the PostgreSQL store")
+        out.append(Column(str(name), dtype))
+    return out
+
+
+def create_sql(physical: str, columns: Iterable[Column]) -> str:
+    cols = ", ".join(f"{quote(c.name)} {c.sql}" for c in columns)
+    return f"CREATE TABLE {physical} ({ORD} bigint NOT NULL, {cols})"
+
+
+def _escape(text: pd.Series) -> pd.Series:
+    if not text.str.contains(r"[\\\t\n\r]", regex=True, na=False).any():
+        return text
+    return (
+        text.str.replace("\\", "\\\\", regex=False)
+        .str.replace("\t", "\\t", regex=False)
+        .str.replace("\n", "\\n", regex=False)
+        .str.replace("\r", "\\r", regex=False)
+    )
+
+
+def _text_of(series: pd.Series, column: Column) -> pd.Series:
+    """One column as COPY text (None where missing)."""
+    kind = column.dtype
+    missing = series.isna().to_numpy()
+    if kind == "geometry":
+        geoms = shapely.set_srid(np.asarray(series.array, dtype=object), 4326)
+        return pd.Series(shapely.to_wkb(geoms, hex=True, include_srid=True), dtype=object)
+    if kind in ("bool", "boolean"):
+        out = np.where(series.fillna(False).to_numpy(dtype=bool), "t", "f").astype(object)
+    elif kind.startswith("datetime64"):
+        out = series.dt.strftime("%Y-%m-%d %H:%M:%S.%f").to_numpy(dtype=object)
+    elif kind.lower().startswith(("int", "float")):
+        values = series.to_numpy(dtype=object, na_value=None)
+        out = np.asarray([None if v is None else str(v) for v in values.tolist()], dtype=object)
+        if kind.lower().startswith("float"):
+            finite = ~missing
+            floats = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            out[finite & np.isnan(floats)] = None
+            missing = missing | np.isnan(floats)
+    else:
+        out = _escape(series.astype(object).where(~pd.isna(series), None).astype("str")).to_numpy(dtype=object)
+    out[missing] = None
+    return pd.Series(out, dtype=object)
+
+
+def copy_text(frame: pd.DataFrame, columns: list[Column], ord_values: np.ndarray | None = None) -> bytes:
+    """`frame` as the body of a ``COPY … FROM STDIN`` (text format), ``_ord`` first."""
+    n = len(frame)
+    if not n:
+        return b""
+    ords = np.arange(n, dtype=np.int64) if ord_values is None else np.asarray(ord_values, dtype=np.int64)
+    parts = [pd.Series(ords.astype(str), dtype=object)]
+    for column in columns:
+        parts.append(_text_of(frame[column.name].reset_index(drop=True), column).fillna("\\N"))
+    rows = parts[0].str.cat(parts[1:], sep="\t") if len(parts) > 1 else parts[0]
+    return ("\n".join(rows.tolist()) + "\n").encode("utf-8")
+
+
+def select_sql(physical: str, columns: list[Column], where: str = "") -> str:
+    """The query whose COPY output `read_copy` parses (geometry as hex WKB)."""
+    exprs = [
+        f"encode(ST_AsBinary({quote(c.name)}), 'hex')" if c.dtype == "geometry" else quote(c.name) for c in columns
+    ]
+    return f"SELECT {', '.join(exprs) or 'NULL'} FROM {physical} {where} ORDER BY {ORD}"
+
+
+def read_copy(data: bytes, columns: list[Column], geometry: str | None) -> pd.DataFrame:
+    """Parse COPY text output of `select_sql` back into the frame that was written."""
+    names = [c.name for c in columns]
+    if not data:
+        raw = pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
+    else:
+        raw = pd.read_csv(
+            io.BytesIO(data),
+            sep="\t",
+            header=None,
+            names=names,
+            dtype=str,
+            na_values=["\\N"],
+            keep_default_na=False,
+            quoting=csv.QUOTE_NONE,
+            skip_blank_lines=False,
+            engine="c",
+        )
+    out = {c.name: _restore(raw[c.name], c) for c in columns}
+    frame = pd.DataFrame(out, index=pd.RangeIndex(len(raw)))
+    if geometry is not None and geometry in frame:
+        return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+    return frame
+
+
+def _restore(text: pd.Series, column: Column) -> pd.Series:
+    kind = column.dtype
+    if kind == "geometry":
+        values = text.to_numpy(dtype=object)
+        present = ~pd.isna(values)
+        geoms = np.full(len(values), None, dtype=object)
+        if present.any():
+            geoms[present] = shapely.from_wkb(values[present].astype(str))
+        return gpd.GeoSeries(geoms, crs="EPSG:4326")
+    if kind in ("bool", "boolean"):
+        mapped = text.map({"t": True, "f": False})
+        return mapped.astype(bool) if kind == "bool" else mapped.astype("boolean")
+    if kind.startswith("datetime64"):
+        return pd.to_datetime(text, format="ISO8601").astype(kind)
+    if kind.lower().startswith("int"):
+        return text.astype(kind)
+    if kind.lower().startswith("float"):
+        return text.astype(kind)
+    if text.str.contains("\\", regex=False, na=False).any():
+        text = text.str.replace(r"\\[\\tnr]", lambda m: _UNESCAPE[m.group(0)], regex=True)
+    if kind == "object":
+        return text.astype(object).where(text.notna(), None)
+    return text.astype(kind)

@@ -1,0 +1,309 @@
+"""Snapshots in the PostgreSQL store: built into tables of their own, published by switching one pointer.
+
+A build takes the next number of the sequence ``riskmap.builds`` (`seq`) and holds the advisory lock
+(``BUILD_LOCK_NS``, seq) for as long as it runs. It copies the enterprise table into ``b<seq>_records`` (under
+the writer lock, so no ingest is half in it), scores those records in memory (`geo.build.score_build`, the
+same code as the directory store), and then, in **one transaction** under the writer lock:
+
+* writes ``s<seq>_hazards``, ``s<seq>_regions``, ``s<seq>_prompts`` and the score columns, and makes
+  ``s<seq>_units`` (the records and their scores side by side, with GiST indexes on the geometry and on its
+  geography for distances, B-trees on ids, adcodes and levels);
+* inserts the snapshot's row into ``riskmap.snapshots`` and points ``riskmap.current`` at it;
+* drops the tables of the snapshots beyond the newest `KEEP` (their prompt tables stay, for `riskmap alerts`).
+
+Readers therefore see the old snapshot or the new one, never a part; a reader that resolved the pointer keeps
+reading its snapshot's tables (they are never changed, only dropped `KEEP` builds later). A build that dies
+leaves ``b<seq>_*`` tables behind; whoever takes the writer lock next drops them (`PgStore.sweep`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import pandas as pd
+
+from geo.errors import StoreEmpty, StoreError
+from geo.pgcodec import ORD, Column, quote
+from geo.pgstore import BUILD_LOCK_NS, SCHEMA, Entry, PgStore, catalogue, index_table
+from geo.snapshot import KEEP, Snapshot
+from geo.store import Store, checkpoint
+
+if TYPE_CHECKING:
+    from geo.build import Computed
+
+PARTS = ("units", "hazards", "regions", "prompts")
+
+
+def entry_name(seq: int, part: str) -> str:
+    return f"snapshot:{seq}:{part}"
+
+
+@dataclass(frozen=True)
+class PgSnapshot(Snapshot):
+    """A published snapshot of a PostgreSQL store; `path` names no directory (nothing is on disk)."""
+
+    seq: int = 0
+
+    @property
+    def pg(self) -> PgStore:
+        return cast(PgStore, self.store)
+
+    def entry(self, part: str) -> Entry:
+        found = self.pg.entry(entry_name(self.seq, part))
+        if found is None:
+            raise StoreError(
+                f"store {self.pg.label}: the tables of snapshot {self.id} are gone (pruned after {KEEP} newer "
+                "builds); read the current one"
+            )
+        return found
+
+    def units(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return self.pg.read_entry(self.entry("units"), columns)
+
+    def unit_columns(self) -> list[str]:
+        return self.entry("units").names()
+
+    def has_units(self) -> bool:
+        return self.pg.entry(entry_name(self.seq, "units")) is not None
+
+    def hazards(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return self.pg.read_entry(self.entry("hazards"), columns)
+
+    def regions(self) -> pd.DataFrame:
+        frame = self.pg.read_entry(self.entry("regions"))
+        for col in ("rules", "explanation"):
+            if col in frame:
+                frame[col] = frame[col].map(json.loads)
+        return frame
+
+    def region_levels(self, columns: list[str]) -> pd.DataFrame:
+        return self.pg.read_entry(self.entry("regions"), columns)
+
+    def raw_prompts(self) -> pd.DataFrame | None:
+        return read_prompt_build(self.pg, self.id)
+
+    def _kept(self) -> list[tuple[str, int, date]]:
+        return [
+            (r[0], r[1], r[2])
+            for r in self.pg.query(
+                f"SELECT id, seq, as_of FROM {SCHEMA}.snapshots WHERE kept AND id <= %s ORDER BY id", (self.id,)
+            )
+        ]
+
+    def history(self, adcode: str, domain: str = "all") -> list[dict[str, Any]]:
+        out = []
+        cols = ["risk_level", "risk_index"]
+        for snap_id, seq, as_of in self._kept():
+            found = self.pg.entry(entry_name(seq, "regions"))
+            if found is None:
+                continue  # pruned meanwhile
+            regs = self.pg.read_entry(found, cols, "WHERE adcode = %s AND domain = %s", (adcode, domain))
+            if len(regs):
+                out.append(
+                    {
+                        "snapshot": snap_id,
+                        "as_of": as_of.isoformat(),
+                        "risk_level": regs["risk_level"].iloc[0],
+                        "risk_index": float(regs["risk_index"].iloc[0]),
+                    }
+                )
+        return out
+
+    def index_history(self) -> pd.DataFrame:
+        frames = []
+        for i, (_, seq, as_of) in enumerate(self._kept()):
+            found = self.pg.entry(entry_name(seq, "regions"))
+            if found is not None:
+                regs = self.pg.read_entry(found, ["adcode", "domain", "risk_index"])
+                frames.append(regs.assign(build=i, as_of=as_of.isoformat()))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _snapshot(store: Store, snap_id: str, seq: int, meta: dict[str, Any]) -> PgSnapshot:
+    return PgSnapshot(snap_id, store.root / "snapshots" / snap_id, meta, store, seq)
+
+
+def current_pg(store: Store) -> PgSnapshot:
+    pg = cast(PgStore, store)
+    rows = pg.query(
+        f"SELECT s.id, s.seq, s.meta FROM {SCHEMA}.current c JOIN {SCHEMA}.snapshots s ON s.id = c.snapshot"
+    )
+    if not rows:
+        raise StoreEmpty(f"store {pg.label} has no build yet; run `riskmap build` first")
+    snap_id, seq, meta = rows[0]
+    return _snapshot(pg, snap_id, seq, meta)
+
+
+def snapshot_by_id(store: PgStore, snap_id: str) -> PgSnapshot:
+    rows = store.query(f"SELECT seq, meta FROM {SCHEMA}.snapshots WHERE id = %s AND kept", (snap_id,))
+    if not rows:
+        raise StoreEmpty(f"store {store.label} keeps no snapshot {snap_id}")
+    return _snapshot(store, snap_id, rows[0][0], rows[0][1])
+
+
+def kept_ids(store: PgStore) -> list[str]:
+    return [r[0] for r in store.query(f"SELECT id FROM {SCHEMA}.snapshots WHERE kept ORDER BY id")]
+
+
+def prompt_builds(store: Store) -> list[str]:
+    pg = cast(PgStore, store)
+    rows = pg.query(
+        f"SELECT s.id FROM {SCHEMA}.snapshots s JOIN {SCHEMA}.tables t ON t.name = 'snapshot:' || s.seq || ':prompts' "
+        "ORDER BY s.id"
+    )
+    return [r[0] for r in rows]
+
+
+def read_prompt_build(store: Store, snap_id: str) -> pd.DataFrame | None:
+    pg = cast(PgStore, store)
+    rows = pg.query(f"SELECT seq FROM {SCHEMA}.snapshots WHERE id = %s", (snap_id,))
+    found = pg.entry(entry_name(rows[0][0], "prompts")) if rows else None
+    return None if found is None else pg.read_entry(found)
+
+
+# ---------------------------------------------------------------------------------------------- building
+def build_pg(
+    store: Store, as_of: date, model_path: Path | None = None, *, alerts_path: Path | None = None
+) -> tuple[Snapshot, Computed]:
+    """`geo.build.build` on a PostgreSQL store (see the module)."""
+    from geo.build import score_build
+
+    pg = cast(PgStore, store)
+    with pg.connection() as holder:  # the build's own lock, held until it ends: the sweep leaves its tables
+        holder.autocommit = True
+        seq = int(holder.execute(f"SELECT nextval('{SCHEMA}.builds')").fetchone()[0])
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (BUILD_LOCK_NS, seq))
+        try:
+            records = _stage_records(pg, seq)
+            checkpoint("build:staged")
+            attrs = [c for c in records.names() if c != records.geometry]
+            enterprises = pg.read_entry(records, attrs)
+            result, meta, scores, prompts = score_build(pg, enterprises, as_of, model_path, alerts_path)
+            with pg.lock():
+                snap = publish_pg(pg, seq, meta, scores, result.hazards, result.regions, prompts, records=records)
+        except BaseException:
+            _drop_staging(pg, seq)
+            raise
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(%s, %s)", (BUILD_LOCK_NS, seq))
+            holder.autocommit = False
+    return snap, result
+
+
+def _stage_records(store: PgStore, seq: int) -> Entry:
+    """The enterprise table as it is now, copied to ``b<seq>_records`` (under the writer lock: whole)."""
+    physical = f"b{seq}_records"
+    with store.lock(sweep=True):
+        found = store.entry("enterprises")
+        if found is None:
+            raise StoreEmpty(f"store {store.label} has no enterprises; run `riskmap ingest FILE --kind enterprises`")
+        with store.connection() as conn:
+            conn.execute(
+                f"CREATE TABLE {SCHEMA}.{physical} AS SELECT * FROM {SCHEMA}.{quote(found.physical)} ORDER BY {ORD}"
+            )
+    return Entry(f"build:{seq}:records", physical, found.columns, found.geometry, found.rows)
+
+
+def _drop_staging(store: PgStore, seq: int) -> None:
+    with store.connection() as conn:
+        for name in ("records", "scores"):
+            conn.execute(f"DROP TABLE IF EXISTS {SCHEMA}.b{seq}_{name}")
+
+
+def _json_columns(regions: pd.DataFrame) -> pd.DataFrame:
+    regions = regions.copy()
+    for col in ("rules", "explanation"):
+        if col in regions:
+            regions[col] = regions[col].map(lambda v: json.dumps(v, ensure_ascii=False, default=str))
+    return regions
+
+
+def publish_pg(
+    store: PgStore,
+    seq: int,
+    meta: dict[str, Any],
+    units: pd.DataFrame,
+    hazards: pd.DataFrame,
+    regions: pd.DataFrame,
+    prompts: pd.DataFrame | None,
+    *,
+    records: Entry | None = None,
+    snap_id: str | None = None,
+    make_current: bool = True,
+) -> PgSnapshot:
+    """Write a snapshot's tables and (`make_current`) point the store at it, all in one transaction; take
+    the writer lock first. `units` is the score columns of `records` row for row, or (no `records`) the whole
+    unit table. `snap_id` keeps an id (a copied store); else a new one is made."""
+    from psycopg.types.json import Json
+
+    created = datetime.now(UTC)
+    snap_id = snap_id or f"{created:%Y%m%dT%H%M%S%fZ}-asof-{meta['as_of']}"
+    meta = {**meta, "id": snap_id, "created": meta.get("created") or created.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    meta = json.loads(json.dumps(meta, ensure_ascii=False, default=str))
+    with store.connection() as conn:
+        store.write_table(entry_name(seq, "hazards"), f"s{seq}_hazards", hazards, conn=conn)
+        store.write_table(entry_name(seq, "regions"), f"s{seq}_regions", _json_columns(regions), conn=conn)
+        if prompts is not None:
+            store.write_table(entry_name(seq, "prompts"), f"s{seq}_prompts", prompts, conn=conn)
+        if records is None:
+            store.write_table(entry_name(seq, "units"), f"s{seq}_units", units, conn=conn)
+        else:
+            _join_units(store, conn, seq, records, units)
+        checkpoint("build:written")
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.snapshots (id, seq, as_of, created, meta) VALUES (%s, %s, %s, %s, %s)",
+            (snap_id, seq, meta["as_of"], meta["created"], Json(meta)),
+        )
+        if make_current:
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.current (one, snapshot) VALUES (true, %s) ON CONFLICT (one) DO UPDATE "
+                "SET snapshot = EXCLUDED.snapshot, switched = now()",
+                (snap_id,),
+            )
+            conn.execute("NOTIFY riskmap_snapshot")
+        _prune(conn, keep=KEEP)
+    return _snapshot(store, snap_id, seq, meta)
+
+
+def _join_units(store: PgStore, conn: Any, seq: int, records: Entry, scores: pd.DataFrame) -> None:
+    """``s<seq>_units``: the staged records (less any stale score columns) and their scores, joined on the row."""
+    scored = store.write_table(f"build:{seq}:scores", f"b{seq}_scores", scores, conn=conn)
+    conn.execute(f"DELETE FROM {SCHEMA}.tables WHERE name = %s", (scored.name,))
+    score_names = set(scored.names())
+    kept = [c for c in records.columns if c.name not in score_names]
+    select = ", ".join(
+        [f"r.{ORD}", *(f"r.{quote(c.name)}" for c in kept), *(f"s.{quote(c.name)}" for c in scored.columns)]
+    )
+    physical = f"s{seq}_units"
+    conn.execute(
+        f"CREATE TABLE {SCHEMA}.{physical} AS SELECT {select} FROM {SCHEMA}.{records.physical} r "
+        f"JOIN {SCHEMA}.b{seq}_scores s USING ({ORD}) ORDER BY r.{ORD}"
+    )
+    conn.execute(f"DROP TABLE {SCHEMA}.b{seq}_scores")
+    conn.execute(f"DROP TABLE {SCHEMA}.{records.physical}")
+    columns: list[Column] = [*kept, *scored.columns]
+    names = [c.name for c in columns]
+    index_table(conn, physical, names, records.geometry, geography=records.geometry is not None)
+    catalogue(conn, Entry(entry_name(seq, "units"), physical, columns, records.geometry, len(scores)))
+
+
+def _prune(conn: Any, keep: int) -> None:
+    """Drop the tables (not the prompts) of kept snapshots beyond the newest `keep`, never the current one."""
+    old = conn.execute(
+        f"SELECT id, seq FROM {SCHEMA}.snapshots WHERE kept AND id NOT IN (SELECT snapshot FROM {SCHEMA}.current) "
+        f"AND id < (SELECT min(id) FROM (SELECT id FROM {SCHEMA}.snapshots WHERE kept ORDER BY id DESC LIMIT %s) k)",
+        (keep,),
+    ).fetchall()
+    for _, seq in old:
+        for part in ("units", "hazards", "regions"):
+            conn.execute(f"DROP TABLE IF EXISTS {SCHEMA}.s{seq}_{part}")
+            conn.execute(f"DELETE FROM {SCHEMA}.tables WHERE name = %s", (entry_name(seq, part),))
+        conn.execute(f"UPDATE {SCHEMA}.snapshots SET kept = false WHERE seq = %s", (seq,))
+
+
+def next_seq(store: PgStore) -> int:
+    return int(store.query(f"SELECT nextval('{SCHEMA}.builds')")[0][0])
