@@ -455,7 +455,8 @@ def test_map_panel_lists_prompts_and_flies_to_one(pw, demo_store, tmp_path):
         shown = page.evaluate("window.riskmap.alerts.shown()")
         panel_png = page.locator(".rm-alerts").screenshot()
         page.screenshot(path=str(tmp_path / "map.png"))
-        boxes = [page.locator(sel).bounding_box() for sel in (".leaflet-top.leaflet-left > .leaflet-control >> nth=-1", ".rm-alerts", ".rm-legend")]
+        last_top_left = ".leaflet-top.leaflet-left > .leaflet-control >> nth=-1"
+        boxes = [page.locator(sel).bounding_box() for sel in (last_top_left, ".rm-alerts", ".rm-legend")]
         first = page.locator(".rm-alert").first
         first_text = first.inner_text()
         target = shown[0]
