@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=ORJSON,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served by _add_docs: OpenAPI 3.0 with every collection's items path
     )
     app.state.settings = settings
     app.state.riskmap = state
@@ -150,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for prefix, directory in static_dirs().items():
         app.mount(f"/static/{prefix}", StaticFiles(directory=directory), name=f"static-{prefix}")
-    _add_docs(app)
+    _add_docs(app, state, settings)
     app.include_router(_map_router(state, settings, Depends(reader)))
     app.include_router(_ogc_router(state, settings, Depends(reader)))
     app.include_router(_service_router(state, store, Depends(reader)))
@@ -158,11 +159,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _add_docs(app: FastAPI) -> None:
-    """/docs with Swagger UI served from the installed swagger-ui-bundle package (FastAPI's default is a CDN)."""
+def _add_docs(app: FastAPI, state: State, settings: Settings) -> None:
+    """/openapi.json (OpenAPI 3.0) and /docs with Swagger UI served from the installed swagger-ui-bundle package
+    (FastAPI's default is a CDN)."""
     import swagger_ui_bundle
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
+
+    from api import openapi
+    from geo.errors import StoreEmpty
+
+    documents: dict[str, bytes] = {}
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_json():
+        try:
+            view = state.view()
+            key, collections = view.key, view.collections
+        except StoreEmpty:  # the API is still described, without collection paths
+            key, collections = "", {}
+        if key not in documents:
+            doc = openapi.document(app.openapi(), collections, settings.page_limit_default, settings.page_limit_max)
+            documents.clear()
+            documents[key] = orjson.dumps(doc)
+        return Response(documents[key], media_type=openapi.MEDIA)
 
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="static-swagger")
 
