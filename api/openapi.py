@@ -178,6 +178,10 @@ def document(base_doc: dict[str, Any], collections: dict[str, Collection], limit
     if templated is not None:
         cid = {"name": "cid", "in": "path", "required": True, "schema": {"type": "string"}}
         templated["parameters"] = [cid, *({"$ref": _PARAMS + name} for name in common)]
+    one = paths.get("/collections/{cid}/items/{fid}", {}).get("get")
+    if one is not None:
+        ids = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in ("cid", "fid")]
+        one["parameters"] = [*ids, *({"$ref": _PARAMS + name} for name in ogc.ITEM_PARAMS)]
     for c in collections.values():
         paths[f"/collections/{c.id}/items"] = {"get": _items_operation(c, common)}
     return doc
