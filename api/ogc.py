@@ -145,11 +145,11 @@ def collection_doc(base: str, c: Collection, view: View) -> dict[str, Any]:
             },
             {
                 "href": f"{url}/schema",
+                # not also `describedby`: GDAL's OAPIF driver would fetch it on every open, one more request
                 "rel": "http://www.opengis.net/def/rel/ogc/1.0/schema",
                 "type": SCHEMA_JSON,
                 "title": "the features' schema",
             },
-            {"href": f"{url}/schema", "rel": "describedby", "type": SCHEMA_JSON, "title": "the features' schema"},
         ],
     }
 
