@@ -392,8 +392,8 @@ def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C
         return _respond(request, body, ogc.GEOJSON, view.key, html_fn, crs_header)
 
     @read.get("/collections/{cid}/items/{fid}", summary="One feature")
-    def one_item(request: Request, cid: str, fid: str, f: str | None = None):
-        view = state.view()
+    def one_item(request: Request, cid: str, fid: str, datetime: str | None = None, f: str | None = None):
+        view = state.view_at(ogc.parse_datetime(datetime))
         c = _collection(view, cid)
         q = ogc.feature_query(c, dict(request.query_params), single=True)
         body = ogc.item(_base(request), c, fid, q)

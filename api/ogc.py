@@ -69,7 +69,7 @@ ITEMS_PARAMS = (
     "properties",
     "skipGeometry",
 )
-ITEM_PARAMS = ("f", "crs", "properties", "skipGeometry")
+ITEM_PARAMS = ("f", "datetime", "crs", "properties", "skipGeometry")
 
 
 def landing(base: str, title: str) -> dict[str, Any]:
