@@ -19,8 +19,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from api import ogc, tilesapi
+from api import ogc, queryables, tilesapi
 from api.alerts import alerts_router
+from api.crs import content_crs
 from api.jobs import JobRunner, run_build, run_ingest
 from api.problems import Forbidden, NotAuthenticated, add_exception_handlers, problem
 from api.protocol import ProtocolMiddleware, content_security_policy, script_hash, tile_origin
@@ -52,10 +53,12 @@ def _wants_html(request: Request, f: str | None) -> bool:
     return "text/html" in accept and "json" not in accept.split(",")[0]
 
 
-def _respond(request: Request, body: dict[str, Any], media: str, etag_key: str, html_fn=None) -> Response:
+def _respond(
+    request: Request, body: dict[str, Any], media: str, etag_key: str, html_fn=None, extra: dict[str, str] | None = None
+) -> Response:
     kind = "html" if html_fn is not None else "json"  # one URL serves both: the ETag must tell them apart
     etag = 'W/"' + hashlib.sha1(f"{etag_key}|{kind}|{request.url.query}".encode()).hexdigest()[:20] + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept, Accept-Encoding"}
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept, Accept-Encoding", **(extra or {})}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     if html_fn is not None:
@@ -63,19 +66,21 @@ def _respond(request: Request, body: dict[str, Any], media: str, etag_key: str, 
     return ORJSON(body, media_type=media, headers=headers)
 
 
-def _cached_json(request: Request, state: State, view_key: str, media: str, make) -> Response:
+def _cached_json(
+    request: Request, state: State, view_key: str, media: str, make, extra: dict[str, str] | None = None
+) -> Response:
     """Serve a JSON body from the response cache (built once per snapshot and URL, stored plain and gzipped)."""
     key = f"{view_key}|{request.url}"
     etag = 'W/"' + hashlib.sha1(key.encode()).hexdigest()[:20] + '"'
     if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
+        return Response(status_code=304, headers={"ETag": etag, **(extra or {})})
     entry = state.responses.get(key)
     if entry is None:
         raw = orjson.dumps(make(), option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY, default=str)
         entry = (raw, gzip.compress(raw, 6) if len(raw) > 1024 else None)
         state.responses.put(key, entry)
     raw, gz = entry
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept, Accept-Encoding"}
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept, Accept-Encoding", **(extra or {})}
     if gz is not None and "gzip" in request.headers.get("accept-encoding", ""):
         return Response(gz, media_type=media, headers={**headers, "Content-Encoding": "gzip"})
     return Response(raw, media_type=media, headers=headers)
@@ -104,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=ORJSON,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served by _add_docs: OpenAPI 3.0 with every collection's items path
     )
     app.state.settings = settings
     app.state.riskmap = state
@@ -147,7 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for prefix, directory in static_dirs().items():
         app.mount(f"/static/{prefix}", StaticFiles(directory=directory), name=f"static-{prefix}")
-    _add_docs(app)
+    _add_docs(app, state, settings)
     app.include_router(_map_router(state, settings, Depends(reader)))
     app.include_router(_ogc_router(state, settings, Depends(reader)))
     app.include_router(_service_router(state, store, Depends(reader)))
@@ -158,11 +164,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _add_docs(app: FastAPI) -> None:
-    """/docs with Swagger UI served from the installed swagger-ui-bundle package (FastAPI's default is a CDN)."""
+def _add_docs(app: FastAPI, state: State, settings: Settings) -> None:
+    """/openapi.json (OpenAPI 3.0) and /docs with Swagger UI served from the installed swagger-ui-bundle package
+    (FastAPI's default is a CDN)."""
     import swagger_ui_bundle
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
+
+    from api import openapi
+    from geo.errors import StoreEmpty
+
+    documents: dict[str, bytes] = {}
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_json():
+        try:
+            view = state.view()
+            key, collections = view.key, view.collections
+        except StoreEmpty:  # the API is still described, without collection paths
+            key, collections = "", {}
+        if key not in documents:
+            doc = openapi.document(app.openapi(), collections, settings.page_limit_default, settings.page_limit_max)
+            documents.clear()
+            documents[key] = orjson.dumps(doc)
+        return Response(documents[key], media_type=openapi.MEDIA)
 
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="static-swagger")
 
@@ -258,6 +283,23 @@ def _collection(view: View, cid: str):
     return c
 
 
+def _schema_response(request: Request, body: dict[str, Any], view_key: str, f: str | None) -> Response:
+    html_fn = None
+    if _wants_html(request, f):
+
+        def html_fn(b):
+            keys = ("type", "format", "enum")
+            rows = [{"name": k, **{a: v.get(a) for a in keys}} for k, v in _schema_props(b).items()]
+            return ogc.html_page(b["title"], ogc.table_html(rows))
+
+    return _respond(request, body, ogc.SCHEMA_JSON, view_key, html_fn)
+
+
+def _schema_props(doc: dict[str, Any]) -> dict[str, Any]:
+    props = doc["properties"]
+    return props["properties"]["properties"] if "properties" in props.get("properties", {}) else props
+
+
 def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C901 - one small handler per route
     read = APIRouter(dependencies=[auth])
 
@@ -315,7 +357,22 @@ def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C
 
         return _respond(request, body, "application/json", view.key, html_fn)
 
-    @read.get("/collections/{cid}/items", summary="Features, with bbox, paging, as-of date and property filters")
+    @read.get("/collections/{cid}/queryables", summary="What filter and name=value parameters may name (JSON Schema)")
+    def collection_queryables(request: Request, cid: str, f: str | None = None):
+        view = state.view()
+        body = queryables.queryables_doc(_base(request), _collection(view, cid))
+        return _schema_response(request, body, view.key, f)
+
+    @read.get("/collections/{cid}/schema", summary="The schema of the collection's features (JSON Schema)")
+    def collection_schema(request: Request, cid: str, f: str | None = None):
+        view = state.view()
+        body = queryables.schema_doc(_base(request), _collection(view, cid))
+        return _schema_response(request, body, view.key, f)
+
+    @read.get(
+        "/collections/{cid}/items",
+        summary="Features, with bbox, paging, as-of date, CRS, CQL2 filter, sorting and property filters",
+    )
     def items(
         request: Request,
         cid: str,
@@ -327,23 +384,14 @@ def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C
     ):
         view = state.view_at(ogc.parse_datetime(datetime))
         c = _collection(view, cid)
-        filters = {k: v for k, v in request.query_params.items() if k not in ogc.RESERVED}
-        box = ogc.parse_bbox(bbox)
+        q = ogc.feature_query(c, dict(request.query_params))
+        crs_header = {"Content-Crs": content_crs(q.crs)}
 
         def make():
-            return ogc.items(
-                _base(request),
-                c,
-                view,
-                bbox=box,
-                limit=limit,
-                offset=offset,
-                filters=filters,
-                query=str(request.url.query),
-            )
+            return ogc.items(_base(request), c, view, q=q, limit=limit, offset=offset, query=str(request.url.query))
 
         if not _wants_html(request, f):
-            return _cached_json(request, state, view.key, ogc.GEOJSON, make)
+            return _cached_json(request, state, view.key, ogc.GEOJSON, make, crs_header)
 
         def html_fn(b):
             rows = [feat["properties"] for feat in b["features"]]
@@ -351,19 +399,21 @@ def _ogc_router(state: State, settings: Settings, auth) -> APIRouter:  # noqa: C
             return ogc.html_page(c.title, head + ogc.table_html(rows) + ogc.links_html(b["links"]))
 
         body = make()
-        return _respond(request, body, ogc.GEOJSON, view.key, html_fn)
+        return _respond(request, body, ogc.GEOJSON, view.key, html_fn, crs_header)
 
     @read.get("/collections/{cid}/items/{fid}", summary="One feature")
-    def one_item(request: Request, cid: str, fid: str, f: str | None = None):
-        view = state.view()
-        body = ogc.item(_base(request), _collection(view, cid), fid)
+    def one_item(request: Request, cid: str, fid: str, datetime: str | None = None, f: str | None = None):
+        view = state.view_at(ogc.parse_datetime(datetime))
+        c = _collection(view, cid)
+        q = ogc.feature_query(c, dict(request.query_params), single=True)
+        body = ogc.item(_base(request), c, fid, q)
         html_fn = None
         if _wants_html(request, f):
 
             def html_fn(b):
                 return ogc.html_page(str(b["id"]), ogc.table_html([b["properties"]]) + ogc.links_html(b["links"]))
 
-        return _respond(request, body, ogc.GEOJSON, view.key, html_fn)
+        return _respond(request, body, ogc.GEOJSON, view.key, html_fn, {"Content-Crs": content_crs(q.crs)})
 
     return read
 

@@ -1,13 +1,17 @@
-"""OGC API – Features, Part 1 (Core, GeoJSON, HTML) over the published snapshot.
+"""OGC API – Features over the published snapshot: Part 1 (Core, GeoJSON, HTML), Part 2 (CRS) and Part 3
+(queryables, CQL2 filters), with sorting and property selection.
 
 Framework-free helpers: each function takes a `View` and plain parameters and returns a dict (JSON) that
-`api.app` serves as JSON or renders as HTML.
+`api.app` serves as JSON or renders as HTML. The CRSs live in `api.crs`, the filters in `api.cql`, what a
+collection holds in `api.queryables`.
 """
 
 from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -15,21 +19,58 @@ import numpy as np
 import orjson
 import pandas as pd
 import shapely
+from pygeofilter import ast
 
-from api import tilelinks
+from api import cql, queryables, tilelinks
+from api.crs import CRS84, STORAGE, URIS, OfferedCRS, bbox_to_storage, from_storage, parse_crs
 from api.state import Collection, View
 from geo.errors import InputRejected, UnitNotFound
 
+_F1 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
+_F3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/"
+_CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/"
 CONFORMANCE = [
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    _F1 + "core",
+    _F1 + "geojson",
+    _F1 + "html",
+    _F1 + "oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    _F3 + "queryables",
+    _F3 + "queryables-query-parameters",
+    _F3 + "filter",
+    _F3 + "features-filter",
+    _CQL2 + "cql2-text",
+    _CQL2 + "cql2-json",
+    _CQL2 + "basic-cql2",
+    _CQL2 + "advanced-comparison-operators",
+    _CQL2 + "property-property",
+    _CQL2 + "basic-spatial-functions",
+    _CQL2 + "basic-spatial-functions-plus",
+    _CQL2 + "spatial-functions",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/schemas",
+    "http://www.opengis.net/spec/ogcapi-features-6/1.0/conf/property-selection",
+    "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
     *tilelinks.TILES_CONFORMANCE,
 ]
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
-RESERVED = {"bbox", "limit", "offset", "datetime", "f", "bbox-crs", "crs", "properties", "sortby"}
+SCHEMA_JSON = "application/schema+json"
+#: the query parameters of /items besides `name=value` property filters (the route declares the first five)
+ITEMS_PARAMS = (
+    "bbox",
+    "limit",
+    "offset",
+    "datetime",
+    "f",
+    "bbox-crs",
+    "crs",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "sortby",
+    "properties",
+    "skipGeometry",
+)
+ITEM_PARAMS = ("f", "datetime", "crs", "properties", "skipGeometry")
 
 
 def landing(base: str, title: str) -> dict[str, Any]:
@@ -81,12 +122,13 @@ def collection_doc(base: str, c: Collection, view: View) -> dict[str, Any]:
         "title": c.title,
         "description": c.description,
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": list(URIS),
+        "storageCrs": STORAGE.uri,
         "extent": {
             "spatial": {"bbox": [c.extent], "crs": CRS84},
             "temporal": {"interval": [[str(view.as_of) + "T00:00:00Z", str(view.as_of) + "T00:00:00Z"]]},
         },
-        "queryables": list(c.queryables),
+        "queryables": list(queryables.properties(c)),
         "links": [
             {"href": url, "rel": "self", "type": "application/json", "title": c.title},
             {"href": f"{url}?f=html", "rel": "alternate", "type": "text/html", "title": c.title},
@@ -98,6 +140,19 @@ def collection_doc(base: str, c: Collection, view: View) -> dict[str, Any]:
                 "title": f"{c.title} (HTML)",
             },
             *tilelinks.collection_links(base, c.id, c.extent),
+            {
+                "href": f"{url}/queryables",
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "type": SCHEMA_JSON,
+                "title": "what filter may name",
+            },
+            {
+                "href": f"{url}/schema",
+                # not also `describedby`: GDAL's OAPIF driver would fetch it on every open, one more request
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/schema",
+                "type": SCHEMA_JSON,
+                "title": "the features' schema",
+            },
         ],
     }
 
@@ -122,17 +177,21 @@ def collections_doc(base: str, view: View) -> dict[str, Any]:
     }
 
 
-def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+def parse_bbox(text: str | None, crs: OfferedCRS = STORAGE) -> tuple[float, float, float, float] | None:
+    """`bbox` as CRS84 minLon, minLat, maxLon, maxLat; given in `crs` (`bbox-crs`), corners in its axis order."""
     if not text:
         return None
+    order = "minLon,minLat,maxLon,maxLat" if crs is STORAGE else f"the two corners in the axis order of {crs.uri}"
     try:
         parts = [float(p) for p in text.split(",")]
     except ValueError as exc:
-        raise InputRejected(f"bbox={text!r}: four numbers minLon,minLat,maxLon,maxLat expected") from exc
+        raise InputRejected(f"bbox={text!r}: four numbers {order} expected") from exc
     if len(parts) == 6:
         parts = [parts[0], parts[1], parts[3], parts[4]]
     if len(parts) != 4 or not all(math.isfinite(p) for p in parts):
-        raise InputRejected(f"bbox={text!r}: four numbers minLon,minLat,maxLon,maxLat expected")
+        raise InputRejected(f"bbox={text!r}: four numbers {order} expected")
+    if crs is not STORAGE:
+        return bbox_to_storage(parts, crs)
     x0, y0, x1, y1 = parts
     if y0 > y1 or not (-90 <= y0 <= 90 and -90 <= y1 <= 90):
         raise InputRejected(f"bbox={text!r}: latitudes must be -90..90 with minLat <= maxLat")
@@ -151,52 +210,117 @@ def parse_datetime(text: str | None) -> date | None:
         raise InputRejected(f"datetime={text!r}: a date YYYY-MM-DD (or RFC 3339 instant) is expected") from exc
 
 
-def select(c: Collection, bbox, filters: dict[str, str]) -> np.ndarray:
-    """Row positions matching the bbox and property filters, in id order (stable paging)."""
+@dataclass(frozen=True)
+class FeatureQuery:
+    """What an /items (or one item) request asks for, parsed and checked against the collection."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    crs: OfferedCRS = STORAGE
+    filter: ast.Node | None = None
+    filter_crs: OfferedCRS = STORAGE
+    sortby: tuple[tuple[str, bool], ...] = ()  # (property, ascending)
+    properties: tuple[str, ...] | None = None
+    skip_geometry: bool = False
+
+
+def _listed(text: str, parameter: str, known: Mapping[str, Any], cid: str) -> list[str]:
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [n.lstrip("+-") for n in names if n.lstrip("+-") not in known]
+    if unknown:
+        raise InputRejected(
+            f"{parameter}={text!r}: {', '.join(map(repr, unknown))} not a property of {cid}; "
+            f"properties are {', '.join(known)}"
+        )
+    return names
+
+
+def _flag(text: str | None, parameter: str) -> bool:
+    if text in (None, "false"):
+        return False
+    if text == "true":
+        return True
+    raise InputRejected(f"{parameter}={text!r}: true or false is expected")
+
+
+def feature_query(c: Collection, params: Mapping[str, str], *, single: bool = False) -> FeatureQuery:
+    """Parse the query parameters of /items (or, `single`, of one item); anything not understood is a 400."""
+    allowed = ITEM_PARAMS if single else ITEMS_PARAMS
+    props = queryables.properties(c)
+    if single:
+        extra = sorted(set(params) - set(allowed))
+        if extra:
+            raise InputRejected(f"unknown parameter {extra[0]!r} for one feature; use {', '.join(allowed)}")
+    conditions = [cql.equals(k, v, props, c.id) for k, v in params.items() if k not in allowed]
+    filter_crs = parse_crs(params.get("filter-crs"), "filter-crs")
+    if params.get("filter"):
+        conditions.append(cql.parse(params["filter"], params.get("filter-lang")))
+    elif "filter-lang" in params or "filter-crs" in params:
+        raise InputRejected("filter-lang and filter-crs go with a filter parameter")
+    node = None
+    for condition in conditions:
+        node = condition if node is None else ast.And(node, condition)
+    sortby = tuple(
+        (name.lstrip("+-"), not name.startswith("-"))
+        for name in _listed(params.get("sortby", ""), "sortby", props, c.id)
+    )
+    selected = params.get("properties")
+    return FeatureQuery(
+        bbox=None if single else parse_bbox(params.get("bbox"), parse_crs(params.get("bbox-crs"), "bbox-crs")),
+        crs=parse_crs(params.get("crs"), "crs"),
+        filter=node,
+        filter_crs=filter_crs,
+        sortby=sortby,
+        properties=None if selected is None else tuple(_listed(selected, "properties", props, c.id)),
+        skip_geometry=_flag(params.get("skipGeometry"), "skipGeometry"),
+    )
+
+
+def select(c: Collection, q: FeatureQuery) -> np.ndarray:
+    """Row positions matching the bbox and the filter, in the `sortby` order (else the snapshot's: stable paging)."""
     mask = np.ones(len(c.frame), dtype=bool)
-    if bbox is not None:
-        x0, y0, x1, y1 = bbox
+    if q.bbox is not None:
+        x0, y0, x1, y1 = q.bbox
         b = c.bounds
         if x0 <= x1:
             mask &= (b[:, 2] >= x0) & (b[:, 0] <= x1)
         else:  # crosses the antimeridian
             mask &= (b[:, 2] >= x0) | (b[:, 0] <= x1)
         mask &= (b[:, 3] >= y0) & (b[:, 1] <= y1)
-    for key, value in filters.items():
-        if key not in c.queryables:
-            raise InputRejected(
-                f"unknown parameter {key!r} for collection {c.id}; filter on one of {', '.join(c.queryables)}"
-            )
-        column = c.frame[key].astype(object)
-        mask &= (column.astype(str) == value).to_numpy() & column.notna().to_numpy()
-    return np.flatnonzero(mask)
+    if q.filter is not None:
+        mask &= cql.evaluate(c, queryables.properties(c), q.filter, q.filter_crs)
+    rows = np.flatnonzero(mask)
+    if q.sortby and len(rows):
+        names = [name for name, _ in q.sortby]
+        sub = c.frame.iloc[rows][names]
+        order = sub.sort_values(names, ascending=[asc for _, asc in q.sortby], kind="stable", na_position="last")
+        rows = rows[sub.index.get_indexer(order.index)]
+    return rows
 
 
-def _props(frame: pd.DataFrame, rows: np.ndarray) -> list[dict[str, Any]]:
+def _props(frame: pd.DataFrame, rows: np.ndarray, names: tuple[str, ...] | None) -> list[dict[str, Any]]:
     sub = frame.iloc[rows].drop(columns=frame.geometry.name)
+    if names is not None:
+        sub = sub[list(names)]
     sub = sub.astype(object).where(sub.notna(), None)
     return sub.to_dict(orient="records")
 
 
-def features(c: Collection, rows: np.ndarray) -> list[dict[str, Any]]:
-    geoms = shapely.to_geojson(np.asarray(c.frame.geometry.values, dtype=object)[rows])
-    out = []
-    for props, g in zip(_props(c.frame, rows), geoms, strict=True):
-        out.append(
-            {
-                "type": "Feature",
-                "id": str(props[c.id_field]),
-                "geometry": orjson.loads(g),
-                "properties": props,
-            }
-        )
-    return out
+def features(c: Collection, rows: np.ndarray, q: FeatureQuery = FeatureQuery()) -> list[dict[str, Any]]:
+    ids = c.frame[c.id_field].to_numpy()[rows]
+    if q.skip_geometry:
+        geoms: list[Any] = [None] * len(rows)
+    else:
+        geoms = [orjson.loads(g) for g in shapely.to_geojson(from_storage(c.geoms[rows], q.crs))]
+    return [
+        {"type": "Feature", "id": str(fid), "geometry": g, "properties": props}
+        for fid, g, props in zip(ids, geoms, _props(c.frame, rows, q.properties), strict=True)
+    ]
 
 
 def items(
-    base: str, c: Collection, view: View, *, bbox, limit: int, offset: int, filters: dict[str, str], query: str
+    base: str, c: Collection, view: View, *, q: FeatureQuery, limit: int, offset: int, query: str
 ) -> dict[str, Any]:
-    rows = select(c, bbox, filters)
+    rows = select(c, q)
     page = rows[offset : offset + limit]
     url = f"{base}/collections/{c.id}/items"
     keep = "&".join(p for p in query.split("&") if p and not p.startswith(("offset=", "f=")))
@@ -236,7 +360,7 @@ def items(
         )
     return {
         "type": "FeatureCollection",
-        "features": features(c, page),
+        "features": features(c, page, q),
         "numberMatched": int(len(rows)),
         "numberReturned": int(len(page)),
         "timeStamp": f"{view.as_of}T00:00:00Z",
@@ -244,11 +368,11 @@ def items(
     }
 
 
-def item(base: str, c: Collection, feature_id: str) -> dict[str, Any]:
+def item(base: str, c: Collection, feature_id: str, q: FeatureQuery = FeatureQuery()) -> dict[str, Any]:
     pos = c.id_index.get(feature_id)
     if pos is None:
         raise UnitNotFound(f"no feature {feature_id!r} in collection {c.id}")
-    feat = features(c, np.array([pos]))[0]
+    feat = features(c, np.array([pos]), q)[0]
     feat["links"] = [
         {
             "href": f"{base}/collections/{c.id}/items/{feature_id}",

@@ -141,6 +141,7 @@ def test_dated_views_use_the_builds_model(custom):
         assert got[uid] == pytest.approx(expected)
         item = client.get(f"/collections/enterprises/items/{uid}", params={"datetime": "2026-06-01"})
         assert item.status_code == 200
+        assert item.json()["properties"]["risk_score"] == pytest.approx(expected)  # the dated view's score
 
 
 def test_clusters_without_a_bbox_is_a_bad_request(custom):
