@@ -18,7 +18,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from geo.errors import StoreEmpty
@@ -73,7 +72,6 @@ class Collection:
     description: str
     frame: gpd.GeoDataFrame  # properties + geometry (WGS84), one row per feature
     id_field: str
-    queryables: tuple[str, ...]
     geometry_type: str  # the one type of every feature (Point, MultiLineString, MultiPolygon, …)
     bounds: np.ndarray = field(init=False)  # (n, 4)
     geoms: np.ndarray = field(init=False)
@@ -147,22 +145,19 @@ class View(SnapshotReader):
         for level in levels:
             cid = f"regions-{level}"
             frame = self._region_frame(level, geoms)
-            queryables = ("adcode", "parent_adcode", "risk_level", *(f"risk_level_{d}" for d in _domains(frame)))
             description = (
                 f"Four-colour risk level of every {level}, all domains and each domain (risk_level_<domain>), "
                 f"as of {self.as_of}. Geometry: MultiPolygon."
             )
-            out[cid] = Collection(cid, f"{level} risk levels", description, frame, "adcode", queryables, "MultiPolygon")
+            out[cid] = Collection(cid, f"{level} risk levels", description, frame, "adcode", "MultiPolygon")
         out["enterprises"] = Collection(
             "enterprises",
             "enterprises",
             f"Census enterprises with their risk score and level as of {self.as_of}. Geometry: Point.",
             _frame(self.units, UNIT_PROPS),
             "id",
-            ("domain", "industry", "risk_level", "county_adcode", "city_adcode", "province_adcode", "override"),
             "Point",
         )
-        hazard_queryables = ("type", "risk_level", "county_adcode", "city_adcode", "province_adcode", "status")
         for kind, frame in split_by_kind(_frame(self.hazards, HAZARD_PROPS)):
             cid = f"hazards-{kind.name}"
             gtype = geometry_type_of(kind, np.asarray(frame.geometry.values, dtype=object))
@@ -170,21 +165,13 @@ class View(SnapshotReader):
                 f"Hazard sites drawn as {kind.name} with their risk level as of {self.as_of}. Geometry: {gtype} "
                 "(the other hazard sites are in the collections hazards-points, hazards-lines and hazards-polygons)."
             )
-            out[cid] = Collection(
-                cid, f"hazard sites ({kind.name})", description, frame, "id", hazard_queryables, gtype
-            )
+            out[cid] = Collection(cid, f"hazard sites ({kind.name})", description, frame, "id", gtype)
         return out
 
 
 def _frame(frame: gpd.GeoDataFrame, props: list[str]) -> gpd.GeoDataFrame:
     cols = [c for c in props if c in frame]
     return gpd.GeoDataFrame(frame[cols], geometry=frame.geometry.values, crs="EPSG:4326")
-
-
-def _domains(frame: pd.DataFrame) -> list[str]:
-    return sorted(
-        c.removeprefix("risk_level_") for c in frame.columns if c.startswith("risk_level_") and c != "risk_level_zh"
-    )
 
 
 #: the snapshot keys the current request was answered from (set per request by `api.protocol`)

@@ -36,7 +36,7 @@ def five() -> Collection:
         ],
         crs="EPSG:4326",
     )
-    return Collection("t", "test", "five features", frame, "id", ())
+    return Collection("t", "test", "five features", frame, "id", "Point")
 
 
 def ids(c: Collection, text: str, lang: str | None = None, crs: str | None = None) -> list[str]:

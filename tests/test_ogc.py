@@ -118,7 +118,7 @@ def test_openapi_is_valid_30_with_each_collections_items_path(served):
     params = doc["components"]["parameters"]
     assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}
     assert set(params["filter-lang"]["schema"]["enum"]) >= {"cql2-text", "cql-text"}
-    for cid in ("regions-county", "enterprises", "hazards"):
+    for cid in ("regions-county", "enterprises", "hazards-points", "hazards-polygons"):
         listed = doc["paths"][f"/collections/{cid}/items"]["get"]["parameters"]
         assert {"$ref": "#/components/parameters/limit"} in listed
         names = {p.get("name") for p in listed}
@@ -150,7 +150,7 @@ def test_queryables_and_schema(served):
     assert props["risk_score"]["type"] == "number"
     schema = get(base, "/collections/regions-county/schema").json()
     feature_props = schema["properties"]["properties"]["properties"]
-    assert feature_props["adcode"]["x-ogc-role"] == "id" and feature_props["n_red"]["type"] == "integer"
+    assert feature_props["adcode"]["x-ogc-role"] == "id" and feature_props["n_red_units"]["type"] == "integer"
     assert schema["properties"]["geometry"]["format"] in ("geometry-polygon", "geometry-multipolygon", "geometry-any")
 
 
@@ -235,7 +235,7 @@ def test_filter_sortby_properties_skip_geometry(served, units):
         ("/collections/enterprises/items", {"workers": "many"}, "number"),
         ("/collections/enterprises/items", {"colour": "red"}, "unknown parameter 'colour'"),
         ("/collections/enterprises/items", {"bbox": "30.1,120.0,30.4", "bbox-crs": "EPSG:4326"}, "axis order"),
-        ("/collections/hazards/items", {"filter": "T_AFTER(name, TIMESTAMP('2020-01-01T00:00:00Z'))"}, "filter"),
+        ("/collections/hazards-points/items", {"filter": "T_AFTER(name, TIMESTAMP('2020-01-01T00:00:00Z'))"}, "filter"),
         ("/collections/regions-county/items/330106", {"limit": "5"}, "unknown parameter 'limit'"),
         ("/collections/regions-county/items/330106", {"crs": "EPSG:2000"}, "crs"),
     ],
@@ -259,13 +259,21 @@ def test_gdal_ogrinfo_cgcs2000_and_a_filter_evaluated_on_the_server(served, unit
     base, log = served
     mark = len(log.entries)
     r = subprocess.run(
-        ["ogrinfo", "-ro", "-al", "-q", "-oo", "PAGE_SIZE=1000", f"OAPIF:{base}/collections/hazards?crs={CGCS2000}"],
+        [
+            "ogrinfo",
+            "-ro",
+            "-al",
+            "-q",
+            "-oo",
+            "PAGE_SIZE=1000",
+            f"OAPIF:{base}/collections/hazards-points?crs={CGCS2000}",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert r.returncode == 0, r.stderr
-    items = _items_requests(log.since(mark), "hazards")
+    items = _items_requests(log.since(mark), "hazards-points")
     assert items and all(e["content_crs"] == f"<{CGCS2000}>" and e["status"] == 200 for e in items)
     assert "POINT (" in r.stdout  # GDAL 3.6 takes the coordinates as they come: latitude first
     first = r.stdout.split("POINT (")[1].split(")")[0].split()
@@ -325,16 +333,18 @@ def _pyogrio(code: str) -> str:
 def test_newer_gdal_asks_for_cgcs2000_and_gets_the_same_points(served, units):
     """GDAL ≥ 3.7 (bundled with pyogrio) sends crs=, checks Content-Crs and swaps EPSG:4490's lat, lon back."""
     base, log = served
-    ref = get(base, "/collections/hazards/items", limit=10000).json()["features"]
+    ref = get(base, "/collections/hazards-points/items", limit=10000).json()["features"]
     first = next(f for f in ref if f["geometry"]["type"] == "Point")
     mark = len(log.entries)
     code = (
         "import pyogrio; f = pyogrio.read_dataframe("
-        f"'OAPIF:{base}', layer='hazards', CRS='EPSG:4490'); "
+        f"'OAPIF:{base}', layer='hazards-points', CRS='EPSG:4490'); "
         f"g = f.loc[f['id'] == '{first['id']}'].geometry.iloc[0]; print(f.crs.to_epsg(), len(f), repr(g.x), repr(g.y))"
     )
     epsg, n, x, y = _pyogrio(code).split()
-    asked = [e for e in log.since(mark) if e["path"].startswith("/collections/hazards/items") and "crs=" in e["query"]]
+    asked = [
+        e for e in log.since(mark) if e["path"].startswith("/collections/hazards-points/items") and "crs=" in e["query"]
+    ]
     assert asked and all(e["content_crs"] == f"<{CGCS2000}>" for e in asked)
     assert (epsg, n) == ("4490", str(len(ref)))
     assert (float(x), float(y)) == pytest.approx(tuple(first["geometry"]["coordinates"]), abs=1e-9)
