@@ -185,6 +185,7 @@ def _add_docs(app: FastAPI, state: State, settings: Settings) -> None:
             key, collections = "", {}
         if key not in documents:
             doc = openapi.document(app.openapi(), collections, settings.page_limit_default, settings.page_limit_max)
+            doc = openapi.honest_responses(doc, readers_need_token=bool(settings.reader_token_hashes))
             documents.clear()
             documents[key] = orjson.dumps(doc)
         return Response(documents[key], media_type=openapi.MEDIA)

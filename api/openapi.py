@@ -185,3 +185,99 @@ def document(base_doc: dict[str, Any], collections: dict[str, Collection], limit
     for c in collections.values():
         paths[f"/collections/{c.id}/items"] = {"get": _items_operation(c, common)}
     return doc
+
+
+# -- what each operation can answer: statuses and media types ----------------------------------------------
+JSON, HTML, SCHEMA_JSON = "application/json", "text/html", "application/schema+json"
+MVT = "application/vnd.mapbox-vector-tile"
+#: the media types of each GET path's success answer (what `f=`/`Accept` choose from); unlisted: JSON
+SUCCESS_MEDIA: dict[str, tuple[str, ...]] = {
+    "/": (JSON, HTML),
+    "/conformance": (JSON, HTML),
+    "/collections": (JSON, HTML),
+    "/collections/{cid}": (JSON, HTML),
+    "/collections/{cid}/queryables": (SCHEMA_JSON,),
+    "/collections/{cid}/schema": (SCHEMA_JSON,),
+    "/collections/{cid}/items": (ogc.GEOJSON, HTML),
+    "/collections/{cid}/items/{fid}": (ogc.GEOJSON, HTML),
+    "/map": (HTML,),
+    "/clusters/enterprises": (ogc.GEOJSON,),
+    "/regions/{adcode}": (JSON, HTML),
+    "/alerts": (JSON, "application/atom+xml", "application/feed+json", HTML),
+    "/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}": (MVT,),
+    "/collections/{cid}/tiles/{tms}/{tileMatrix}/{tileRow}/{tileCol}": (MVT,),
+    "/tiles/{cid}/{z}/{x}/{y}.mvt": (MVT,),
+    "/tiles/{cid}/{z}/{x}/{y}.pbf": (MVT,),
+    "/styles/{sid}": ("application/vnd.mapbox.style+json",),
+    "/collections/{cid}/styles/{sid}": (
+        "application/vnd.mapbox.style+json",
+        "application/vnd.qgis.qml",
+        "application/vnd.ogc.sld+xml;version=1.1",
+    ),
+}
+#: routes that need the editor role (401 without a token, 403 with another)
+EDITOR_PATHS = ("/datasets/", "/builds", "/jobs")
+#: routes that answer without a build in the store (every other one answers 503 until there is one)
+NO_BUILD_NEEDED = ("/", "/conformance", "/tileMatrixSets", "/tileMatrixSets/{tms}", "/jobs", "/jobs/{job_id}")
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+PROBLEM_STATUSES = {
+    "400": "a parameter or file that is not understood",
+    "401": "no valid `Authorization: Bearer` token",
+    "403": "a token without the role this needs",
+    "404": "no such collection, feature, region, tile or job",
+    "413": "the upload is larger than the limit",
+    "503": "no build published yet (or, for a job, too many queued)",
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description + " (RFC 7807 problem)",
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def honest_responses(doc: dict[str, Any], readers_need_token: bool) -> dict[str, Any]:
+    """Every operation lists the statuses the service answers with and the media types of its answers:
+    problem+json for each refusal (400 replaces FastAPI's 422: the service answers bad parameters with
+    400), 404 where a path names something, 401/403 where a token is needed, 413 on uploads, 503 until a
+    build exists; success in the media types `f=`/`Accept` choose between."""
+    doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for path, ops in doc.get("paths", {}).items():
+        for method, op in ops.items():
+            responses = op.setdefault("responses", {})
+            responses.pop("422", None)
+            statuses = ["400"]
+            if "{" in path or method == "get":  # a path or a parameter (`parent`, `region`) naming what is not there
+                statuses.append("404")
+            editor = path.startswith(EDITOR_PATHS)
+            if editor or readers_need_token:
+                statuses.append("401")
+            if editor:
+                statuses.append("403")
+            if method == "post" and path.startswith("/datasets/"):
+                statuses.append("413")
+            if path not in NO_BUILD_NEEDED or method == "post":
+                statuses.append("503")
+            for status in statuses:
+                responses[status] = _problem(PROBLEM_STATUSES[status])
+            if method == "post":  # a job: 202 at once, or with `?wait=` the finished job (200; a build 201)
+                done = "201" if path == "/builds" else "200"
+                responses[done] = {"description": "the job, finished within `wait` seconds", "content": {JSON: {}}}
+            media = SUCCESS_MEDIA.get(path)
+            if media is None or method != "get":
+                continue
+            ok = responses.setdefault("200", {"description": "success"})
+            schemas = [(ok.get("content") or {}).get(m, {}).get("schema", {}) for m in media]
+            ok["content"] = {m: {"schema": s or {}} for m, s in zip(media, schemas, strict=True)}
+    return doc

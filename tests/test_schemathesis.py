@@ -1,5 +1,6 @@
-"""The OpenAPI document tells the truth: schemathesis generates requests for every operation from it, and every
-answer must be a documented status with a documented media type and a body matching its schema, never a 5xx."""
+"""The OpenAPI document tells the truth: schemathesis generates requests for every operation from it (with and
+without the editor token), and every answer must be a documented status with a documented media type, headers
+and a body matching its schema, never a 5xx."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import date
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 TOKEN = "schemathesis-editor"
 
@@ -43,7 +45,10 @@ def test_every_operation_answers_as_documented(api_schema):
         @given(case=operation.as_strategy())
         @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         def run(case):
-            case.call_and_validate()
+            # every check but "schema-valid data must be accepted": a parameter's schema cannot say all that
+            # makes it valid (a bbox's corner order, a tile inside its zoom, an adcode of the build), and the
+            # service answers those with a documented 400
+            case.call_and_validate(excluded_checks=[positive_data_acceptance])
 
         try:
             run()
