@@ -15,9 +15,8 @@ feature number (1-based) in a vector file.
 
 from __future__ import annotations
 
-import dataclasses
-
 import csv
+import dataclasses
 import io
 import os
 import tempfile

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from geo.ingest.batch import Batch, reject_duplicates
-from geo.ingest.roads import after_roads_located, check_resources, check_roads
 from geo.ingest.report import Report
+from geo.ingest.roads import after_roads_located, check_resources, check_roads
 from geo.ingest.upsert import isin_text
 from geo.store import Store
 
