@@ -519,8 +519,18 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export regions, enterprises or hazard sites for GIS and reports")
     e.add_argument(
         "what",
-        choices=["regions", "enterprises", "hazards", "hazards-points", "hazards-lines", "hazards-polygons"],
-        help="hazards: all sites, one layer per geometry type (points, lines, polygons); hazards-<kind>: one of them",
+        choices=[
+            "regions",
+            "enterprises",
+            "hazards",
+            "hazards-points",
+            "hazards-lines",
+            "hazards-polygons",
+            "resources",
+            "coverage",
+        ],
+        help="hazards: all sites, one layer per geometry type (points, lines, polygons); hazards-<kind>: one of them; "
+        "resources: emergency resources; coverage: the area reached within each band of rescue minutes",
     )
     e.add_argument(
         "--format", default="csv", choices=["geojson", "gpkg", "shp", "kml", "csv", "parquet", "png", "html"]

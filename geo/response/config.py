@@ -25,6 +25,7 @@ class _Frozen(BaseModel):
 
 class RoadSpeeds(_Frozen):
     offroad_kmh: Speed
+    max_offroad_m: Annotated[float, Field(gt=0.0)]
     default_kmh: Speed
     class_kmh: dict[str, Speed]
     not_for_vehicles: tuple[str, ...] = ()

@@ -100,6 +100,7 @@ def network_of(roads: gpd.GeoDataFrame, config: ResponseConfig) -> Network:
         roads["speed_kmh"].to_numpy(dtype=np.float64),
         roads["oneway"].to_numpy(dtype=np.int8) if "oneway" in roads else np.zeros(len(roads), dtype=np.int8),
         config.road.offroad_kmh,
+        config.road.max_offroad_m,
     )
 
 

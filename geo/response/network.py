@@ -85,6 +85,7 @@ class Network:
     road: np.ndarray  # the row of the roads table each segment comes from
     n_nodes: int
     offroad_kmh: float
+    max_offroad_m: float = np.inf
 
     @classmethod
     def from_roads(cls, geoms: np.ndarray, speed_kmh: np.ndarray, oneway: np.ndarray, offroad_kmh: float) -> Network:
@@ -123,6 +124,7 @@ class Network:
             road[keep],
             len(uniq),
             offroad_kmh,
+            max_offroad_m,
         )
 
     # -- the graph ---------------------------------------------------------------------------------------
@@ -162,7 +164,8 @@ class Network:
 
     # -- snapping ----------------------------------------------------------------------------------------
     def snap(self, lon: np.ndarray, lat: np.ndarray) -> Snapped:
-        """The nearest point of the nearest segment for each WGS84 point (NaN coordinates: segment -1)."""
+        """The nearest point of the nearest segment for each WGS84 point (segment -1: NaN coordinates, or farther
+        than `max_offroad_m` from every road)."""
         lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
         n = len(lon)
         seg = np.full(n, -1, dtype=np.int64)
@@ -176,6 +179,7 @@ class Network:
             x0, y0, x1, y1 = self.xy[found].T
             dx, dy = x1 - x0, y1 - y0
             t[ok] = np.clip(((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+            seg[dist > self.max_offroad_m] = -1  # too far from every road: not reached by road
         offroad = dist / (self.offroad_kmh * 1000.0 / 60.0)
         return Snapped(seg, t, offroad, dist)
 

@@ -105,7 +105,7 @@ def _base_members(
     )
     frames = [u]
     if hazards is not None and len(hazards):
-        h = hazards[~_closed_sites(hazards, model)]
+        h = hazards[~closed_sites(hazards, model)]
         types = h["type"] if "type" in h.columns else pd.Series([None] * len(h), index=h.index, dtype=object)
         mapped = {t: model.hazards.domains.get(cat.hazard_type_code(str(t)) or "") for t in pd.unique(types)}
         level = _levels_of(h, "hazard sites")
@@ -150,7 +150,7 @@ def _contribution_order(members: pd.DataFrame) -> np.ndarray:
     return pc.sort_indices(table, sort_keys=keys).to_numpy()
 
 
-def _closed_sites(hazards: pd.DataFrame, model: ScoringModel) -> np.ndarray:
+def closed_sites(hazards: pd.DataFrame, model: ScoringModel) -> np.ndarray:
     closed = np.zeros(len(hazards), dtype=bool)
     if "basis" in hazards.columns:
         closed |= hazards["basis"].eq("closed").to_numpy(dtype=bool, na_value=False)
