@@ -197,22 +197,7 @@ def layer_frame(
         multi = as_multipolygons(np.asarray(frame.geometry.values, dtype=object))
         frame = frame.set_geometry(gpd.GeoSeries(list(multi), index=frame.index, crs=frame.crs))
     elif what == "enterprises":
-        units = read_units(snapshot)
-        if view.parent:
-            codes = [c for c in ("province_adcode", "city_adcode", "county_adcode") if c in units.columns]
-            inside = [units[c] == view.parent for c in codes]
-            units = units.loc[np.logical_or.reduce(inside)] if codes else units.iloc[0:0]
-        frame = enterprise_table(units, domain=view.domain, styles=st)
-        if "rescue_minutes" in frame:
-            frame["rescue_min"] = frame["rescue_minutes"]
-        frame["domain_zh"] = [
-            st.domain_labels.get(d, {}).get("zh") if isinstance(d, str) else None for d in frame["domain"]
-        ]
-        frame = gpd.GeoDataFrame(
-            frame.drop(columns=[c for c in ("geometry",) if c in frame.columns]),
-            geometry=shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)),
-            crs="EPSG:4326",
-        )
+        frame = _enterprise_frame(snapshot, view, st)
     elif what in RESPONSE_LAYERS:
         from layers.response import coverage_table, resource_table
 
@@ -239,6 +224,25 @@ def layer_frame(
         if out[col].dtype == object or str(out[col].dtype).startswith("str"):
             out[col] = out[col].astype(object).where(out[col].notna(), None)
     return out.reset_index(drop=True)
+
+
+def _enterprise_frame(snapshot: Snapshot, view: MapView, st: Styles) -> gpd.GeoDataFrame:
+    units = read_units(snapshot)
+    if view.parent:
+        codes = [c for c in ("province_adcode", "city_adcode", "county_adcode") if c in units.columns]
+        inside = [units[c] == view.parent for c in codes]
+        units = units.loc[np.logical_or.reduce(inside)] if codes else units.iloc[0:0]
+    frame = enterprise_table(units, domain=view.domain, styles=st)
+    if "rescue_minutes" in frame:  # the snapshot's name for it (the prompt rule reads it); the export's is short
+        frame["rescue_min"] = frame["rescue_minutes"]
+    frame["domain_zh"] = [
+        st.domain_labels.get(d, {}).get("zh") if isinstance(d, str) else None for d in frame["domain"]
+    ]
+    return gpd.GeoDataFrame(
+        frame.drop(columns=[c for c in ("geometry",) if c in frame.columns]),
+        geometry=shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)),
+        crs="EPSG:4326",
+    )
 
 
 def _projected(frame: gpd.GeoDataFrame, target: Target) -> gpd.GeoDataFrame:

@@ -88,7 +88,14 @@ class Network:
     max_offroad_m: float = np.inf
 
     @classmethod
-    def from_roads(cls, geoms: np.ndarray, speed_kmh: np.ndarray, oneway: np.ndarray, offroad_kmh: float) -> Network:
+    def from_roads(
+        cls,
+        geoms: np.ndarray,
+        speed_kmh: np.ndarray,
+        oneway: np.ndarray,
+        offroad_kmh: float,
+        max_offroad_m: float = np.inf,
+    ) -> Network:
         """A network from WGS84 (Multi)LineStrings, a speed (km/h) and a direction (1 forward only, -1
         backward only, 0 both) per road. Zero-length segments are left out."""
         geoms = np.asarray(geoms, dtype=object)
