@@ -231,6 +231,12 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return run(args, _store(args))
 
 
+def cmd_incident(args: argparse.Namespace) -> int:
+    from cli.response import run
+
+    return run(args, _store(args))
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     import json
 
@@ -463,8 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
     bd.set_defaults(func=cmd_build)
 
     from cli.alerts import add_parser as add_alerts
+    from cli.response import add_parser as add_incident
 
     add_alerts(sub, _store_arg, _date, cmd_alerts)
+    add_incident(sub, _store_arg, _date, cmd_incident)
 
     ex = sub.add_parser("explain", help="why a region or unit has its level")
     ex.add_argument("target", help="region adcode or enterprise / hazard site id")
