@@ -261,7 +261,8 @@ th {{ background: #EEF2F6; }}
 <p><b>{w["where"]}</b>：{where}</p>
 <p>{q["lon_wgs84"]}, {q["lat_wgs84"]} (WGS84) · {w["radius"]} {q["radius_m"]:.0f} m</p>
 <p>{w["as_of"]} {_e(q["as_of"])} · {_e(method)}</p>
-<p>{level(doc["summary"]["highest_level"])} · {w["units"]} {doc["summary"]["enterprises"]} · {w["site_count"]} {doc["summary"]["hazards"]}</p>
+<p>{level(doc["summary"]["highest_level"])} · {w["units"]} {doc["summary"]["enterprises"]} ·
+{w["site_count"]} {doc["summary"]["hazards"]}</p>
 </div></div>
 {"".join(sections)}
 </body></html>"""
