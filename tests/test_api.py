@@ -79,7 +79,15 @@ def test_landing_conformance_collections(server):
     assert any(c.endswith("/conf/core") for c in conf) and any(c.endswith("/conf/geojson") for c in conf)
     cols = {c["id"]: c for c in httpx.get(server + "/collections").json()["collections"]}
     hazards = ("hazards-points", "hazards-lines", "hazards-polygons")
-    assert {"regions-province", "regions-city", "regions-county", "enterprises", *hazards} == set(cols)
+    assert {
+        "regions-province",
+        "regions-city",
+        "regions-county",
+        "enterprises",
+        *hazards,
+        "resources",
+        "coverage",
+    } == set(cols)
     assert "Geometry: MultiLineString" in cols["hazards-lines"]["description"]
     assert cols["regions-county"]["extent"]["spatial"]["bbox"][0][0] > 117
 
@@ -91,7 +99,7 @@ def test_every_collection_holds_one_geometry_type(demo_store):
     from geo.snapshot import current
 
     view = View.open(current(demo_store))
-    want = {"enterprises": "Point", "hazards-points": "Point", "hazards-lines": "MultiLineString"}
+    want = {"enterprises": "Point", "hazards-points": "Point", "hazards-lines": "MultiLineString", "resources": "Point"}
     for cid, c in view.collections.items():
         types = {g.geom_type for g in c.geoms}
         assert types == {c.geometry_type}, (cid, types)

@@ -162,7 +162,7 @@ HANDLERS: dict[str, KindHandler] = {
         "roads",
         geometry="any",
         check=check_roads,
-        critical=frozenset({"lon", "lat", "wkt"}),
+        critical=frozenset({"wkt"}),
         ids_given=False,
         geometry_types=frozenset({"LineString", "MultiLineString"}),
         after_locate=after_roads_located,
