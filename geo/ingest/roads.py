@@ -1,7 +1,7 @@
 """What is particular to emergency resources and road networks at ingest (their `KindHandler`s in
 `geo.ingest.kinds`): resource columns present; a road's speed (`speed_kmh`, else a numeric OSM `maxspeed`,
 else its class through geo/data/response.toml), its direction, ids for roads without one; after location,
-zero-length roads rejected and roads off the main connected piece warned of."""
+roads off the main connected piece warned of."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def check_roads(batch: Batch, store: Store) -> Batch:
     )
     if batch.raw.format == "osm":
         rep.reject(classes.isna().to_numpy(), "road_class", "not a road: the OSM way has no highway tag")
-    speed = values["speed_kmh"].to_numpy(dtype=np.float64, na_value=np.nan)
+    speed = values["speed_kmh"].to_numpy(dtype=np.float64, na_value=np.nan).copy()
     bad_speed = ~np.isnan(speed) & (speed <= 0)
     rep.warn(bad_speed, "speed_kmh", "speed must be greater than 0; the class speed is used")
     speed[bad_speed] = np.nan
@@ -114,17 +114,11 @@ def _oneway(text: pd.Series, rep) -> np.ndarray:
 
 
 def after_roads_located(batch: Batch, located: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Zero-length roads rejected; roads off the largest connected piece of this file's network warned of."""
+    """Roads off the largest connected piece of this file's network warned of (zero-length lines are invalid
+    geometries, rejected before: `geo.ingest.geometry.repair`)."""
     rep = batch.report
     geoms = np.asarray(located.geometry.values, dtype=object)
     lines = located["source_line"].to_numpy()
-    import shapely
-
-    zero = shapely.length(geoms) == 0
-    if zero.any():
-        rep.reject(np.isin(batch.raw.positions, lines[zero]), "geometry", "zero-length road (all its points coincide)")
-        located = located.loc[~zero].reset_index(drop=True)
-        geoms, lines = geoms[~zero], lines[~zero]
     if not len(located):
         return located
     net = Network.from_roads(
