@@ -46,6 +46,9 @@ RESOURCE_COLUMNS = {
 }
 
 
+NONE = np.array(None, dtype=object)  # an empty cell in np.where
+
+
 def resource_frame(rng: np.random.Generator, cat: Catalogue, c: Counties, n_enterprises: int) -> pd.DataFrame:
     """The demo's resources, English canonical columns, Chinese kind names (as a census file would hold)."""
     scale = n_enterprises / 20_000
@@ -83,12 +86,12 @@ def resource_frame(rng: np.random.Generator, cat: Catalogue, c: Counties, n_ente
             "staff": np.where(responders, rng.integers(8, 45, n), 0),
             "vehicles": np.where(responders, rng.integers(2, 9, n), 0),
             "phone": [f"0571-{rng.integers(80000000, 89999999)}" for _ in range(n)],
-            "domain": np.where(kinds == "expert", domains[rng.integers(0, len(domains), n)], None),
+            "domain": np.where(kinds == "expert", domains[rng.integers(0, len(domains), n)], NONE),
             "stock": np.where(
                 kinds == "warehouse",
                 np.array(_STOCK, dtype=object)[rng.integers(0, len(_STOCK), n)],
                 np.where(
-                    kinds == "equipment_depot", np.array(_EQUIP, dtype=object)[rng.integers(0, len(_EQUIP), n)], None
+                    kinds == "equipment_depot", np.array(_EQUIP, dtype=object)[rng.integers(0, len(_EQUIP), n)], NONE
                 ),
             ),
         }

@@ -67,7 +67,8 @@ def check_roads(batch: Batch, store: Store) -> Batch:
     bad_speed = ~np.isnan(speed) & (speed <= 0)
     rep.warn(bad_speed, "speed_kmh", "speed must be greater than 0; the class speed is used")
     speed[bad_speed] = np.nan
-    source = np.where(np.isnan(speed), None, "speed_kmh").astype(object)
+    source = np.full(len(speed), None, dtype=object)
+    source[~np.isnan(speed)] = "speed_kmh"
     maxspeed = _maxspeed(values["maxspeed"])
     use = np.isnan(speed) & ~np.isnan(maxspeed)
     speed[use], source[use] = maxspeed[use], "maxspeed"

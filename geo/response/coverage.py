@@ -141,8 +141,8 @@ def rescue_coverage(
     t2 = time.perf_counter()
     minutes = np.where(np.isfinite(minutes), np.round(minutes, 1), np.nan)
     ids = resp["id"].to_numpy(dtype=object)
-    rid = np.where(who >= 0, ids[np.maximum(who, 0)], None)
-    rid = np.where(np.isnan(minutes), None, rid)
+    rid = ids[np.maximum(who, 0)] if len(ids) else np.full(len(who), None, dtype=object)
+    rid[(who < 0) | np.isnan(minutes)] = None
     cut = np.cumsum([len(p[0]) for p in parts])
     unit_t, site_t, cell_t, rep_t = np.split(minutes, cut[:-1])
     unit_r, site_r = rid[: cut[0]], rid[cut[0] : cut[1]]
@@ -190,7 +190,9 @@ def _county(frame: pd.DataFrame) -> np.ndarray:
 def _rep_county(boundaries: pd.DataFrame) -> np.ndarray:
     """The county each region's representative point is taken to be in, for the estimate's setting: the
     region itself at county level, else none (rural)."""
-    return np.where(boundaries["admin_level"].to_numpy() == "county", boundaries["adcode"].to_numpy(dtype=object), None)
+    out = boundaries["adcode"].to_numpy(dtype=object).copy()
+    out[boundaries["admin_level"].to_numpy() != "county"] = None
+    return out
 
 
 def _grid(boundaries: gpd.GeoDataFrame, config: ResponseConfig) -> pd.DataFrame:

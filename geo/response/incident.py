@@ -90,7 +90,12 @@ def _ordered_units(reader: SnapshotReader, units: list[dict[str, Any]]) -> list[
     def key(u: dict[str, Any]) -> tuple:
         grade = u.get("major_hazard_level")
         major = grade is not None and not pd.isna(grade)
-        return (RISK_LEVEL_RANK.get(u.get("risk_level"), 9), not major, u.get("domain") != "hazchem", u["distance_m"])
+        return (
+            RISK_LEVEL_RANK.get(str(u.get("risk_level")), 9),
+            not major,
+            u.get("domain") != "hazchem",
+            u["distance_m"],
+        )
 
     return sorted(units, key=key)
 
