@@ -25,6 +25,7 @@ from api.crs import content_crs
 from api.jobs import JobRunner, run_build, run_ingest
 from api.problems import Forbidden, NotAuthenticated, add_exception_handlers, problem
 from api.protocol import ProtocolMiddleware, content_security_policy, script_hash, tile_origin
+from api.response import response_router
 from api.settings import Settings, hash_token
 from api.state import State, View
 from api.uploads import REQUEST_BODY, check_length, receive_file
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tilesapi.router(state, settings.lang, Depends(reader)))
     app.include_router(_write_router(state, store, settings, Depends(editor)))
     app.include_router(alerts_router(state, Depends(reader)))
+    app.include_router(response_router(state, Depends(reader), ORJSON))
     app.add_middleware(ProtocolMiddleware, csp=content_security_policy(tile_origin(settings.basemap_url)))
     return app
 

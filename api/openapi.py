@@ -203,6 +203,7 @@ SUCCESS_MEDIA: dict[str, tuple[str, ...]] = {
     "/map": (HTML,),
     "/clusters/enterprises": (ogc.GEOJSON,),
     "/regions/{adcode}": (JSON, HTML),
+    "/incident": (JSON, HTML),
     "/alerts": (JSON, "application/atom+xml", "application/feed+json", HTML),
     "/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}": (MVT,),
     "/collections/{cid}/tiles/{tms}/{tileMatrix}/{tileRow}/{tileCol}": (MVT,),

@@ -158,6 +158,7 @@ class View(SnapshotReader):
             "id",
             "Point",
         )
+        out.update(response_collections(self.snapshot, self.as_of))
         for kind, frame in split_by_kind(_frame(self.hazards, HAZARD_PROPS)):
             cid = f"hazards-{kind.name}"
             gtype = geometry_type_of(kind, np.asarray(frame.geometry.values, dtype=object))
@@ -167,6 +168,37 @@ class View(SnapshotReader):
             )
             out[cid] = Collection(cid, f"hazard sites ({kind.name})", description, frame, "id", gtype)
         return out
+
+
+def response_collections(snapshot: Any, as_of: date) -> dict[str, Collection]:
+    """`resources` (Point) and `coverage` (the area reached within each band of rescue minutes, MultiPolygon)."""
+    from layers.response import coverage_table, resource_table
+
+    res = resource_table(snapshot)
+    zones = coverage_table(snapshot)
+    method = (snapshot.meta.get("rescue") or {}).get("method")
+    return {
+        "resources": Collection(
+            "resources",
+            "emergency resources",
+            f"Emergency resources (应急资源: shelters, warehouses, depots, stations, teams, experts, hospitals) of the "
+            f"build as of {as_of}. Geometry: Point.",
+            res,
+            "id",
+            "Point",
+        ),
+        "coverage": Collection(
+            "coverage",
+            "rescue circle coverage",
+            f"The area reached from the nearest responder within each band of minutes (method: {method}) as of "
+            f"{as_of}. Geometry: MultiPolygon.",
+            gpd.GeoDataFrame(
+                zones.assign(band=[str(i) for i in range(len(zones))]), geometry="geometry", crs="EPSG:4326"
+            ),
+            "band",
+            "MultiPolygon",
+        ),
+    }
 
 
 def _frame(frame: gpd.GeoDataFrame, props: list[str]) -> gpd.GeoDataFrame:

@@ -219,6 +219,12 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return run(args, _store(args))
 
 
+def cmd_incident(args: argparse.Namespace) -> int:
+    from cli.response import run
+
+    return run(args, _store(args))
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     import json
 
@@ -454,8 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
     bd.set_defaults(func=cmd_build)
 
     from cli.alerts import add_parser as add_alerts
+    from cli.response import add_parser as add_incident
 
     add_alerts(sub, _store_arg, _date, cmd_alerts)
+    add_incident(sub, _store_arg, _date, cmd_incident)
 
     ex = sub.add_parser("explain", help="why a region or unit has its level")
     ex.add_argument("target", help="region adcode or enterprise / hazard site id")
@@ -510,8 +518,18 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export regions, enterprises or hazard sites for GIS and reports")
     e.add_argument(
         "what",
-        choices=["regions", "enterprises", "hazards", "hazards-points", "hazards-lines", "hazards-polygons"],
-        help="hazards: all sites, one layer per geometry type (points, lines, polygons); hazards-<kind>: one of them",
+        choices=[
+            "regions",
+            "enterprises",
+            "hazards",
+            "hazards-points",
+            "hazards-lines",
+            "hazards-polygons",
+            "resources",
+            "coverage",
+        ],
+        help="hazards: all sites, one layer per geometry type (points, lines, polygons); hazards-<kind>: one of them; "
+        "resources: emergency resources; coverage: the area reached within each band of rescue minutes",
     )
     e.add_argument(
         "--format", default="csv", choices=["geojson", "gpkg", "shp", "kml", "csv", "parquet", "png", "html"]

@@ -24,15 +24,18 @@ from geo.prompts import archive as archive_prompts
 from geo.prompts import load_rules
 from geo.prompts import stage as stage_prompts
 from geo.prompts.ledger import FILE as PROMPTS_FILE
+from geo.response.config import ResponseConfig, load_response
+from geo.response.coverage import UNIT_COLUMNS as RESCUE_COLUMNS
+from geo.response.coverage import Rescue, rescue_coverage
 from geo.scoring.hazards import score_hazards
 from geo.scoring.model import ScoringModel, load_model
-from geo.scoring.regions import regional_levels
+from geo.scoring.regions import closed_sites, regional_levels
 from geo.scoring.units import OUTPUT_COLUMNS as UNIT_SCORE_COLUMNS
 from geo.scoring.units import score_enterprises
 from geo.snapshot import Snapshot, discard, publish, stage_records
-from geo.store import Store, checkpoint
+from geo.store import Store, checkpoint, write_parquet
 
-SCORE_COLUMNS = frozenset(UNIT_SCORE_COLUMNS) - {"id"}
+SCORE_COLUMNS = (frozenset(UNIT_SCORE_COLUMNS) | frozenset(RESCUE_COLUMNS)) - {"id"}
 EVENT_COLUMNS = [
     "id",
     "enterprise_id",
@@ -54,6 +57,7 @@ class Computed:
     hazards: gpd.GeoDataFrame
     regions: pd.DataFrame
     model_path: str
+    rescue: Rescue | None = None  # the rescue circle, when the store holds responders
 
 
 def boundaries_with_area(store: Store) -> gpd.GeoDataFrame:
@@ -83,10 +87,10 @@ def compute(
     _require_enterprises(store)
     enterprises = store.read("enterprises")
     used = model or load_model(model_path)
-    scored, hazards, regions = _score(store, enterprises, as_of, used)
+    scored, hazards, regions, rescue = _score(store, enterprises, as_of, used)
     units = gpd.GeoDataFrame(scored, geometry="geometry", crs="EPSG:4326")
     source = str(model_path) if model_path else ("given" if model is not None else "default")
-    return Computed(as_of, used, units, hazards, regions, source)
+    return Computed(as_of, used, units, hazards, regions, source, rescue)
 
 
 def _require_enterprises(store: Store) -> None:
@@ -95,15 +99,16 @@ def _require_enterprises(store: Store) -> None:
 
 
 def _score(
-    store: Store, enterprises: pd.DataFrame, as_of: date, model: ScoringModel
-) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame]:
-    """Unit scores (the records with their score columns, replacing any stale ones), scored hazard sites and
-    regional levels."""
+    store: Store, enterprises: pd.DataFrame, as_of: date, model: ScoringModel, response: ResponseConfig | None = None
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame, Rescue | None]:
+    """Unit scores (the records with their score columns, replacing any stale ones), scored hazard sites,
+    the rescue circle (minutes from the nearest responder on every unit and site) and regional levels."""
     catalogue = load_catalogue()
     events = _read_optional(store, "events")
     events = empty_events() if events is None else events
     scores = score_enterprises(enterprises, events, as_of, model, catalogue)
-    units = enterprises.drop(columns=[c for c in scores.columns if c != "id" and c in enterprises.columns])
+    stale = set(scores.columns) | set(RESCUE_COLUMNS)
+    units = enterprises.drop(columns=[c for c in stale if c != "id" and c in enterprises.columns])
     units = pd.concat([units.reset_index(drop=True), scores.drop(columns=["id"]).reset_index(drop=True)], axis=1)
     hazards = _read_optional(store, "hazards")
     if hazards is None:
@@ -119,8 +124,26 @@ def _score(
     hazards = gpd.GeoDataFrame(
         pd.concat([hazards, hz_scores.drop(columns=["id"])], axis=1), geometry="geometry", crs="EPSG:4326"
     )
-    regions = regional_levels(units, hazards, boundaries_with_area(store), model)
-    return units, hazards, regions
+    boundaries = boundaries_with_area(store)
+    rescue = rescue_coverage(
+        units,
+        hazards,
+        _read_optional(store, "resources"),
+        _read_optional(store, "roads"),
+        boundaries,
+        response or load_response(),
+        catalogue,
+        closed_sites(hazards, model),
+    )
+    if rescue is not None:
+        units = pd.concat([units, rescue.units], axis=1)
+        hazards = gpd.GeoDataFrame(
+            pd.concat([hazards.drop(columns=list(RESCUE_COLUMNS), errors="ignore"), rescue.sites], axis=1),
+            geometry="geometry",
+            crs="EPSG:4326",
+        )
+    regions = regional_levels(units, hazards, boundaries, model)
+    return units, hazards, regions, rescue
 
 
 def build(
@@ -144,6 +167,7 @@ def build(
         enterprises = records.drop_columns(geometry).to_pandas()
         result, meta, scores, prompts = score_build(store, enterprises, as_of, model_path, alerts_path)
         prompts.to_parquet(staging / PROMPTS_FILE, index=False, compression="zstd")
+        _stage_rescue(store, staging, result.rescue)
         with store.lock():
             snap = publish(store, scores, result.hazards, result.regions, meta, staging=staging)
             archive_prompts(store, snap.id, snap.path)
@@ -159,8 +183,8 @@ def score_build(
     """What a build publishes, whatever the store: the computed tables, the snapshot's meta, the score
     columns (row for row with `enterprises`) and the prompt table."""
     model = load_model(model_path)
-    units, hazards, regions = _score(store, enterprises, as_of, model)
-    result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"))
+    units, hazards, regions, rescue = _score(store, enterprises, as_of, model)
+    result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"), rescue)
     counts = units["risk_level"].value_counts().reindex(list(LEVELS), fill_value=0)
     meta = {
         "as_of": as_of.isoformat(),
@@ -171,6 +195,7 @@ def score_build(
         "hazards": int(len(hazards)),
         "regions": int(regions["adcode"].nunique()),
         "unit_levels": {k: int(v) for k, v in counts.items()},
+        "rescue": _rescue_meta(store, rescue),
     }
     # every score column, including any the stored records carry stale (they are replaced, as in compute)
     scores = units[[c for c in units.columns if c in SCORE_COLUMNS]]
@@ -180,6 +205,28 @@ def score_build(
         store, as_of=as_of, rules=rules, rules_source=str(alerts_path or "default"), **tables
     )
     return result, meta, scores, prompts
+
+
+def _rescue_meta(store: Store, rescue: Rescue | None) -> dict:
+    """What `meta.json` says of the rescue circle: its method and figures, or why there is none."""
+    resources = _read_optional(store, "resources")
+    if rescue is None:
+        reason = "no resources in the store" if resources is None else "no responder among the resources"
+        return {"method": None, "reason": reason, "resources": 0 if resources is None else int(len(resources))}
+    return {**rescue.meta, "resources": int(len(resources)) if resources is not None else 0}
+
+
+def _stage_rescue(store: Store, staging: Path, rescue: Rescue | None) -> None:
+    """The resources as of this build and the rescue circle's tables, into the staging directory (see
+    `geo.snapshot.RESCUE_FILES`)."""
+    from geo.snapshot import RESCUE_FILES
+
+    resources = _read_optional(store, "resources")
+    if resources is not None:
+        write_parquet(resources, staging / RESCUE_FILES["resources"])
+    if rescue is not None:
+        write_parquet(rescue.regions, staging / RESCUE_FILES["regions"])
+        write_parquet(rescue.zones, staging / RESCUE_FILES["zones"])
 
 
 def _geometry_columns(table: pa.Table) -> list[int]:

@@ -100,6 +100,13 @@ class HazardType(_Entry):
     base_weight: Weight
 
 
+class ResourceKind(_Entry):
+    """A kind of emergency resource (应急资源): shelters, warehouses, stations, teams, experts, …"""
+
+    responder: bool = False  # drives to an incident: the rescue circle is measured from these
+    capacity: Literal["people", "beds"] | None = None  # what the capacity column counts for this kind
+
+
 def _index(kind: str, entries: Iterable[_Entry]) -> dict[str, str]:
     """Map every normalised name to its entry's code; a name claimed by two entries is an error."""
     index: dict[str, str] = {}
@@ -127,11 +134,13 @@ class Catalogue(BaseModel):
     domains: tuple[Domain, ...]
     industries: tuple[Industry, ...]
     hazard_types: tuple[HazardType, ...]
+    resource_kinds: tuple[ResourceKind, ...] = ()
 
     _level_index: dict[str, str] = PrivateAttr(default_factory=dict)
     _domain_index: dict[str, str] = PrivateAttr(default_factory=dict)
     _industry_index: dict[str, str] = PrivateAttr(default_factory=dict)
     _hazard_index: dict[str, str] = PrivateAttr(default_factory=dict)
+    _resource_index: dict[str, str] = PrivateAttr(default_factory=dict)
     _levels_by_code: dict[str, Level] = PrivateAttr(default_factory=dict)
     _domains_by_code: dict[str, Domain] = PrivateAttr(default_factory=dict)
     _industries_by_code: dict[str, Industry] = PrivateAttr(default_factory=dict)
@@ -167,6 +176,7 @@ class Catalogue(BaseModel):
         _index("domain", self.domains)
         _index("industry", self.industries)
         _index("hazard type", self.hazard_types)
+        _index("resource kind", self.resource_kinds)
         return self
 
     def model_post_init(self, _context: object) -> None:
@@ -174,6 +184,7 @@ class Catalogue(BaseModel):
         self._domain_index = _index("domain", self.domains)
         self._industry_index = _index("industry", self.industries)
         self._hazard_index = _index("hazard type", self.hazard_types)
+        self._resource_index = _index("resource kind", self.resource_kinds)
         self._levels_by_code = {lv.code: lv for lv in self.levels}
         self._domains_by_code = {d.code: d for d in self.domains}
         self._industries_by_code = {i.code: i for i in self.industries}
@@ -207,6 +218,14 @@ class Catalogue(BaseModel):
         """The hazard type for a code, name or alias; None when unknown."""
         code = self.hazard_type_code(text)
         return self._hazards_by_code[code] if code else None
+
+    def resource_kind_code(self, text: str | None) -> str | None:
+        """The resource-kind code for a code, Chinese or English name, or alias; None when unknown."""
+        return self._resource_index.get(normalize_name(text)) if text else None
+
+    def responder_kinds(self) -> tuple[str, ...]:
+        """The resource kinds declared `responder = true`, in catalogue order."""
+        return tuple(k.code for k in self.resource_kinds if k.responder)
 
     def level_code(self, text: str | None) -> str | None:
         """The level code for a code, Chinese or English name or alias (红色, 较大...); None when unknown."""

@@ -1,6 +1,6 @@
 """Reading and validating the TOML files riskmap is configured with, in one place.
 
-Five files, each declared once and validated on load into frozen pydantic models:
+Six files, each declared once and validated on load into frozen pydantic models:
 
 | file | model | read by |
 |---|---|---|
@@ -9,6 +9,7 @@ Five files, each declared once and validated on load into frozen pydantic models
 | `geo/data/fields.toml` | `geo.fields.ContractFile` | `load_contract()` |
 | `layers/styles.toml` | `layers.styles.Styles` | `load_styles()` |
 | `layers/fields.toml` | `layers.export.ExportFieldsFile` | `export_fields()` |
+| `geo/data/response.toml` | `geo.response.config.ResponseConfig` | `load_response()` |
 
 A bad file raises the given error naming the file, the key path (with the ``id`` or ``code`` of the list
 entry it is in) and what is wrong.

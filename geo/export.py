@@ -23,8 +23,8 @@ FIRST = ["id", "lon", "lat", "province_adcode", "city_adcode", "county_adcode"]
 
 def records_table(store: Store, what: str) -> pd.DataFrame:
     """The stored records as a flat table."""
-    if what not in ("enterprises", "hazards"):
-        raise InputRejected(f"cannot export {what!r}; choose enterprises or hazards")
+    if what not in ("enterprises", "hazards", "resources"):
+        raise InputRejected(f"cannot export {what!r} before a build; choose enterprises, hazards or resources")
     frame = store.read(what)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     table = pd.DataFrame(frame.drop(columns=frame.geometry.name))

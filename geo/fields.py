@@ -364,6 +364,7 @@ def parsers(catalogue: Catalogue | None = None) -> dict[str, Callable[[pd.Series
         "danger_grade": _vocab(_DANGER_GRADES),
         "domain": _catalogue_parser(cat.domain_code),
         "hazard_type": _catalogue_parser(cat.hazard_type_code),
+        "resource_kind": _catalogue_parser(cat.resource_kind_code),
     }
 
 

@@ -9,6 +9,7 @@ point may arrive in any CRS `geo.crs.parse_crs` knows.
 from __future__ import annotations
 
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -19,6 +20,7 @@ import shapely
 from geo.crs import parse_crs, to_wgs84
 from geo.explain import explain_in
 from geo.near import NearIndex, near
+from geo.response.nearest import ResourceIndex
 from geo.snapshot import Snapshot
 
 __all__ = ["SnapshotReader", "near_payload"]
@@ -63,6 +65,25 @@ class SnapshotReader:
         """The index `near` searches for a point and radius (here: the whole snapshot's, built once)."""
         return self.near_index
 
+    @cached_property
+    def resource_index(self) -> ResourceIndex:
+        """The snapshot's emergency resources, timed by the store's road network when it has one (built on
+        first use)."""
+        store = self.snapshot.store
+        roads = store.read("roads") if store.has("roads") else None
+        return ResourceIndex.build(self.snapshot.resources(), roads, self.boundaries)
+
+    @cached_property
+    def _unit_ids(self) -> pd.Index:
+        return pd.Index(self.units["id"].astype(str)) if "id" in self.units else pd.Index([])
+
+    def unit_rows(self, ids: list[str]) -> np.ndarray:
+        """The rows of `units` holding these ids (-1: not there)."""
+        return self._unit_ids.get_indexer([str(i) for i in ids])
+
+    def county_at(self, regions: list[dict[str, Any]]) -> str | None:
+        return next((r["adcode"] for r in regions if r["admin_level"] == "county"), None)
+
     def explain(self, target: str) -> dict[str, Any]:
         """Why a region, unit or site has its level, from the tables already loaded (`geo.explain`)."""
         return explain_in(self, self.snapshot, self.snapshot.model, self.as_of, target)
@@ -92,8 +113,9 @@ class SnapshotReader:
 def near_payload(
     reader: SnapshotReader, lon: float, lat: float, radius_m: float = 1000.0, crs: str = "wgs84", limit: int = 100
 ) -> dict[str, Any]:
-    """Enterprises and hazard sites within `radius_m` of the point (given in `crs`), the regions there and a
-    summary (`geo.near.near`), answered from one snapshot."""
+    """Enterprises and hazard sites within `radius_m` of the point (given in `crs`), the regions there, a
+    summary (`geo.near.near`) and the nearest resources of each kind by travel time
+    (`geo.response.nearest`), answered from one snapshot."""
     spec = parse_crs(crs)
     wlon, wlat = to_wgs84(lon, lat, spec)
     result = near(reader.index_near(float(wlon), float(wlat), radius_m), float(wlon), float(wlat), radius_m, limit)
@@ -109,4 +131,6 @@ def near_payload(
         }
     )
     result["regions"] = reader.regions_at(float(wlon), float(wlat))
+    index = reader.resource_index
+    result["resources"] = index.nearest_by_kind(float(wlon), float(wlat), reader.county_at(result["regions"]))
     return result

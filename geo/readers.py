@@ -16,6 +16,7 @@ feature number (1-based) in a vector file.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import tempfile
@@ -40,7 +41,13 @@ VECTOR_SUFFIXES = {
     ".zip": "shp-zip",
     ".parquet": "parquet",
     ".geoparquet": "parquet",
+    ".osm": "osm",  # OpenStreetMap XML, through GDAL's OSM driver
+    ".pbf": "osm",  # .osm.pbf
 }
+#: An OpenStreetMap extract is read from this layer of GDAL's OSM driver (ways: roads, rivers, …), and these
+#: tags are taken out of its ``other_tags`` column into columns of their own.
+OSM_LAYER = "lines"
+OSM_TAGS = ("maxspeed", "oneway", "ref")
 #: Every file suffix `read_table` accepts (lower case; matching ignores case). A ``.shp`` needs its ``.shx`` and
 #: ``.dbf`` beside it, so a single uploaded file is better sent as a ``.zip``.
 SUFFIXES: tuple[str, ...] = tuple(sorted({*TABLE_SUFFIXES, *VECTOR_SUFFIXES}))
@@ -412,7 +419,21 @@ def _read_vector(path: Path, fmt: str, layer: str | None = None) -> RawTable:
         with tempfile.TemporaryDirectory(prefix="riskmap-zip-") as tmp:
             shp = _extract_shapefile(path, Path(tmp))
             return _read_gdal(path, fmt, str(shp), _shapefile_encoding(shp), layer)
+    if fmt == "osm":
+        return _osm_tags(_read_gdal(path, fmt, str(path), None, layer or OSM_LAYER))
     return _read_gdal(path, fmt, str(path), _shapefile_encoding(path) if fmt == "shp" else None, layer)
+
+
+def _osm_tags(table: RawTable) -> RawTable:
+    """`OSM_TAGS` out of the hstore text of ``other_tags`` (``"maxspeed"=>"60","oneway"=>"yes"``)."""
+    frame = table.frame.copy()
+    other = frame.pop("other_tags") if "other_tags" in frame else pd.Series("", index=frame.index)
+    for tag in OSM_TAGS:
+        if tag not in frame:
+            got = other.str.extract(rf'"{tag}"=>"((?:[^"\\]|\\.)*)"', expand=False)
+            frame[tag] = got.fillna("").astype(str)
+    note = f"OpenStreetMap layer {OSM_LAYER!r}; tags {', '.join(OSM_TAGS)} taken from other_tags"
+    return dataclasses.replace(table, frame=frame, notes=[*table.notes, note])
 
 
 def _read_gdal(path: Path, fmt: str, gdal_path: str, encoding: str | None, layer: str | None) -> RawTable:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from geo.build import Computed
 
 KEEP = 10
+#: the rescue circle's tables in a snapshot (written by `geo.build`; absent when the store had no responders)
+RESCUE_FILES = {"resources": "resources.parquet", "regions": "rescue_regions.parquet", "zones": "rescue_zones.parquet"}
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,20 @@ class Snapshot:
 
     def hazards(self, columns: list[str] | None = None) -> pd.DataFrame:
         return _read(self.path / "hazards.parquet", columns)
+
+    def resources(self) -> pd.DataFrame:
+        """The emergency resources as of this build (an empty frame when there were none)."""
+        return _read(self.path / RESCUE_FILES["resources"], None)
+
+    def rescue_regions(self) -> pd.DataFrame:
+        """Per region: rescue-circle shares per threshold and the unreached red units (see
+        `geo.response.coverage.region_shares`); empty when the build had no responders."""
+        path = self.path / RESCUE_FILES["regions"]
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+    def rescue_zones(self) -> pd.DataFrame:
+        """The area reached within each threshold band (MultiPolygons, WGS84); empty without responders."""
+        return _read(self.path / RESCUE_FILES["zones"], None)
 
     def regions(self) -> pd.DataFrame:
         frame = pd.read_parquet(self.path / "regions.parquet")

@@ -46,7 +46,7 @@ import shapely
 from geo.errors import StoreEmpty, StoreError
 
 STORE_CRS = "EPSG:4326"
-TABLES = ("boundaries", "enterprises", "hazards", "events")
+TABLES = ("boundaries", "enterprises", "hazards", "events", "resources", "roads")
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 #: How a build's staging directory in ``snapshots/`` starts (then the builder's pid and a random part).

@@ -70,7 +70,9 @@ __all__ = [
 ]
 
 FORMATS: tuple[str, ...] = ("geojson", "gpkg", "shp", "kml", "csv", "parquet", "png", "html")
-FIELD_LAYERS: tuple[str, ...] = ("regions", "enterprises", "hazards")  # the layers of fields.toml
+FIELD_LAYERS: tuple[str, ...] = ("regions", "enterprises", "hazards", "resources", "coverage")  # of fields.toml
+#: layers of the rescue circle (応急資源 and the area reached): no risk level, so no level styles beside them
+RESPONSE_LAYERS: tuple[str, ...] = ("resources", "coverage")
 #: hazard sites of one geometry kind: ``hazards-points`` … (the same fields as ``hazards``)
 HAZARD_LAYERS: dict[str, GeometryKind] = {f"hazards-{k.name}": k for k in HAZARD_KINDS}
 LAYERS: tuple[str, ...] = (*FIELD_LAYERS, *HAZARD_LAYERS)
@@ -98,6 +100,8 @@ class ExportFieldsFile(BaseModel):
     regions: tuple[ExportField, ...]
     enterprises: tuple[ExportField, ...]
     hazards: tuple[ExportField, ...]
+    resources: tuple[ExportField, ...]
+    coverage: tuple[ExportField, ...]
 
     @model_validator(mode="after")
     def _unique(self) -> ExportFieldsFile:
@@ -184,26 +188,20 @@ def layer_frame(
     st = styles or load_styles()
     if what == "regions":
         frame = region_frame(snapshot.regions(), boundaries, view=view, styles=st)
+        from layers.response import with_coverage
+
+        frame = with_coverage(frame, snapshot)
         frame["rules"] = [_joined(r) for r in frame["rules"]]
         frame["top_units"] = [_top_text(t, st) for t in frame["top_units"]]
         frame["admin_level"] = view.level
         multi = as_multipolygons(np.asarray(frame.geometry.values, dtype=object))
         frame = frame.set_geometry(gpd.GeoSeries(list(multi), index=frame.index, crs=frame.crs))
     elif what == "enterprises":
-        units = read_units(snapshot)
-        if view.parent:
-            codes = [c for c in ("province_adcode", "city_adcode", "county_adcode") if c in units.columns]
-            inside = [units[c] == view.parent for c in codes]
-            units = units.loc[np.logical_or.reduce(inside)] if codes else units.iloc[0:0]
-        frame = enterprise_table(units, domain=view.domain, styles=st)
-        frame["domain_zh"] = [
-            st.domain_labels.get(d, {}).get("zh") if isinstance(d, str) else None for d in frame["domain"]
-        ]
-        frame = gpd.GeoDataFrame(
-            frame.drop(columns=[c for c in ("geometry",) if c in frame.columns]),
-            geometry=shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)),
-            crs="EPSG:4326",
-        )
+        frame = _enterprise_frame(snapshot, view, st)
+    elif what in RESPONSE_LAYERS:
+        from layers.response import coverage_table, resource_table
+
+        frame = resource_table(snapshot, view=view, styles=st) if what == "resources" else coverage_table(snapshot, st)
     elif what == "hazards" or what in HAZARD_LAYERS:
         hazards = snapshot.hazards()
         if len(hazards) and view.domain != "all":
@@ -226,6 +224,25 @@ def layer_frame(
         if out[col].dtype == object or str(out[col].dtype).startswith("str"):
             out[col] = out[col].astype(object).where(out[col].notna(), None)
     return out.reset_index(drop=True)
+
+
+def _enterprise_frame(snapshot: Snapshot, view: MapView, st: Styles) -> gpd.GeoDataFrame:
+    units = read_units(snapshot)
+    if view.parent:
+        codes = [c for c in ("province_adcode", "city_adcode", "county_adcode") if c in units.columns]
+        inside = [units[c] == view.parent for c in codes]
+        units = units.loc[np.logical_or.reduce(inside)] if codes else units.iloc[0:0]
+    frame = enterprise_table(units, domain=view.domain, styles=st)
+    if "rescue_minutes" in frame:  # the snapshot's name for it (the prompt rule reads it); the export's is short
+        frame["rescue_min"] = frame["rescue_minutes"]
+    frame["domain_zh"] = [
+        st.domain_labels.get(d, {}).get("zh") if isinstance(d, str) else None for d in frame["domain"]
+    ]
+    return gpd.GeoDataFrame(
+        frame.drop(columns=[c for c in ("geometry",) if c in frame.columns]),
+        geometry=shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)),
+        crs="EPSG:4326",
+    )
 
 
 def _projected(frame: gpd.GeoDataFrame, target: Target) -> gpd.GeoDataFrame:
@@ -279,7 +296,7 @@ def layer_parts(frame: gpd.GeoDataFrame, what: str) -> list[Part]:
         ]
     if what in HAZARD_LAYERS:
         return [Part(what.replace("-", "_"), geometry_type_of(HAZARD_LAYERS[what], _geoms(frame)), frame)]
-    return [Part(what, "MultiPolygon" if what == "regions" else "Point", frame)]
+    return [Part(what, "MultiPolygon" if what in ("regions", "coverage") else "Point", frame)]
 
 
 def _write_files(parts: list[Part], out: Path, suffix: str, write_one, readme: str) -> None:
@@ -465,6 +482,11 @@ def export_layer(
     if fmt in ("png", "html"):
         if what in HAZARD_LAYERS:
             raise ExportRejected(f"--format {fmt} draws every hazard site: export hazards, not {what}")
+        if what in RESPONSE_LAYERS:
+            raise ExportRejected(
+                f"--format {fmt} draws the four-colour map; {what} are drawn on it: "
+                "`riskmap map` (resources and rescue-circle layers), or export regions"
+            )
         return _export_view(snapshot, boundaries, what, fmt, out, view=view, styles=st, target=target)
     frame = _projected(layer_frame(snapshot, boundaries, what, view=view, styles=st), target)
     parts = layer_parts(frame, what)
@@ -472,6 +494,8 @@ def export_layer(
         _write_kml(parts, out, target, what, st, view.lang)
     else:
         _VECTOR_WRITERS[fmt](parts, out, target, what)
+    if what in RESPONSE_LAYERS:
+        return sum(len(p.frame) for p in parts)
     from layers.gisstyles import write_sidecars  # .qml/.sld beside, or a GeoPackage's layer_styles
 
     write_sidecars(fmt, out, [(p.name, p.frame) for p in parts], what, st, view.lang)

@@ -114,6 +114,7 @@ def map_style(
     """The MapLibre style ``style_id``: a region layer's choropleth (or, for a collection id that is not a
     region layer, that layer alone), with the other layers on top. ``tiles_url(layer_id)`` gives the XYZ
     template of a layer's tiles."""
+    layers = [lay for lay in layers if "risk_level" in lay.fields]  # styled by level (resources, coverage: not)
     regions = region_layers(layers)
     by_id = {lay.id: lay for lay in layers}
     if style_id in by_id and not by_id[style_id].is_region:

@@ -87,6 +87,23 @@ class HazardStyle(_Model):
     polygon_width: Positive
 
 
+class ResourceSymbol(_Model):
+    glyph: Annotated[str, Field(min_length=1, max_length=2)]
+    color: Color
+
+
+class ResourceStyle(ResourceSymbol):
+    size: Positive
+    stroke: Color
+    min_zoom: Annotated[float, Field(ge=0.0, le=22.0)]
+
+
+class RescueStyle(_Model):
+    band_colors: tuple[Color, ...]
+    fill_opacity: Opacity
+    share_colors: Annotated[tuple[Color, ...], Field(min_length=2)]
+
+
 class Theme(_Model):
     background: Color
     panel: str
@@ -144,6 +161,9 @@ class Styles(_Model):
     enterprises: EnterpriseStyle
     hazards: dict[str, HazardSymbol]
     hazard_style: HazardStyle
+    resources: dict[str, ResourceSymbol] = Field(default_factory=dict)
+    resource_style: ResourceStyle
+    rescue: RescueStyle
     theme: Theme
     print: PrintStyle
     web: WebGeometry
@@ -172,6 +192,22 @@ class Styles(_Model):
         return self
 
     # --- lookups ----------------------------------------------------------------------------------------
+    def resource_symbol(self, kind: object) -> ResourceSymbol:
+        """The marker of a resource kind (the default marker for a kind without one)."""
+        return self.resources.get(kind, self.resource_style) if isinstance(kind, str) else self.resource_style
+
+    def band_color(self, i: int) -> str:
+        """The colour of the i-th band of rescue minutes (the last colour past the declared ones)."""
+        colors = self.rescue.band_colors
+        return colors[min(i, len(colors) - 1)]
+
+    def share_color(self, share: float | None) -> str:
+        """The choropleth colour of a coverage share 0–1 (no data: the regions' no-data colour)."""
+        if share is None or share != share:
+            return self.regions.no_data_color
+        colors = self.rescue.share_colors
+        return colors[min(int(share * len(colors)), len(colors) - 1)]
+
     def level(self, code: str) -> LevelStyle:
         for lv in self.resolved_levels:
             if lv.code == code:

@@ -41,6 +41,9 @@ TILE_PROPS: tuple[str, ...] = (
     "n_units",
     *SITE_COUNT_COLUMNS,  # a region's open hazard sites per level
     "n_hazards",
+    "kind",  # an emergency resource's kind (collection resources)
+    "min_from",  # a rescue-circle band (collection coverage)
+    "min_to",
 )
 #: the fields of a cluster feature (see `_clusters`) with their TileJSON types
 CLUSTER_FIELDS: dict[str, str] = {

@@ -14,6 +14,7 @@ from synth.enterprises import enterprise_frame
 from synth.events import EVENT_COLUMNS, event_table
 from synth.hazards import hazard_sites
 from synth.places import make_parks, prepare_counties
+from synth.resources import resource_frame, write_resources
 
 
 def _readme(n: int, seed: int, start: date, end: date, bad_ids: list[str], n_hazards: int, n_events: int) -> str:
@@ -73,7 +74,8 @@ def generate_demo(
     """Write a synthetic census for `counties` (EPSG:4326; adcode, name, parent_adcode, polygons) to out_dir.
 
     Deterministic for a seed. `start` defaults to three years before `end`. Returns the written files by
-    kind, in the order they must be ingested: {'enterprises': [...], 'hazards': [...], 'events': [...]}.
+    kind, in the order they must be ingested: {'enterprises': [...], 'hazards': [...], 'events': [...],
+    'resources': [...]}.
     Hazard sites default to n_enterprises / 50 (at least 60) and events to 0.6 × n_enterprises.
     """
     if n_enterprises < 1:
@@ -100,6 +102,19 @@ def generate_demo(
     events_path = out / "events.csv"
     events.to_csv(events_path, index=False, encoding="utf-8", lineterminator="\n")
 
+    resources = resource_frame(np.random.default_rng([seed, 10]), cat, c, n_enterprises)
+    resources_path = out / "resources.csv"
+    write_resources(resources, resources_path)
+
     readme = _readme(n_enterprises, seed, start, end, bad_ids, len(hazards), len(events))
+    readme += (
+        f"\nresources.csv  UTF-8, Chinese headers, WGS84: {len(resources)} emergency resources in every county "
+        "(避灾场所, 应急物资仓库, 应急装备库, 消防站, 综合应急救援站, 救援队伍, 专家, 医院).\n"
+    )
     (out / "README.txt").write_text(readme, encoding="utf-8")
-    return {"enterprises": enterprise_paths, "hazards": [hazards_path], "events": [events_path]}
+    return {
+        "enterprises": enterprise_paths,
+        "hazards": [hazards_path],
+        "events": [events_path],
+        "resources": [resources_path],
+    }

@@ -78,8 +78,8 @@ def test_landing_conformance_collections(server):
     conf = httpx.get(server + "/conformance").json()["conformsTo"]
     assert any(c.endswith("/conf/core") for c in conf) and any(c.endswith("/conf/geojson") for c in conf)
     cols = {c["id"]: c for c in httpx.get(server + "/collections").json()["collections"]}
-    hazards = ("hazards-points", "hazards-lines", "hazards-polygons")
-    assert {"regions-province", "regions-city", "regions-county", "enterprises", *hazards} == set(cols)
+    others = ("hazards-points", "hazards-lines", "hazards-polygons", "resources", "coverage")
+    assert {"regions-province", "regions-city", "regions-county", "enterprises", *others} == set(cols)
     assert "Geometry: MultiLineString" in cols["hazards-lines"]["description"]
     assert cols["regions-county"]["extent"]["spatial"]["bbox"][0][0] > 117
 
@@ -91,7 +91,7 @@ def test_every_collection_holds_one_geometry_type(demo_store):
     from geo.snapshot import current
 
     view = View.open(current(demo_store))
-    want = {"enterprises": "Point", "hazards-points": "Point", "hazards-lines": "MultiLineString"}
+    want = {"enterprises": "Point", "hazards-points": "Point", "hazards-lines": "MultiLineString", "resources": "Point"}
     for cid, c in view.collections.items():
         types = {g.geom_type for g in c.geoms}
         assert types == {c.geometry_type}, (cid, types)

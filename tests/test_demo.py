@@ -90,7 +90,7 @@ def _digest(paths: dict[str, list[Path]]) -> dict[str, str]:
 
 # --- outputs ---------------------------------------------------------------------------------------------
 def test_returns_files_in_ingest_order(demo: dict[str, list[Path]]) -> None:
-    assert list(demo) == ["enterprises", "hazards", "events"]
+    assert list(demo) == ["enterprises", "hazards", "events", "resources"]
     assert [p.name for p in demo["enterprises"]] == ["enterprises.csv", "enterprises_gcj02_gbk.csv"]
     assert [p.name for p in demo["hazards"]] == ["hazards.geojson"]
     assert [p.name for p in demo["events"]] == ["events.csv"]

@@ -55,7 +55,7 @@ def test_contract_file_is_validated_with_the_key_path():
     from geo.fields import FIELDS_FILE, ContractFile, load_contract
 
     raw = tomllib.loads(FIELDS_FILE.read_text(encoding="utf-8"))
-    assert set(validate(raw, ContractFile, "fields").root) == {"enterprises", "hazards", "events"}
+    assert set(validate(raw, ContractFile, "fields").root) == {"enterprises", "hazards", "events", "resources", "roads"}
     assert load_contract("enterprises").field("domain").type == "domain"
     raw["enterprises"]["fields"][2]["type"] = "domian"
     with pytest.raises(ModelInvalid, match=r"enterprises\.fields\[2\] \(name 'domain'\)\.type: unknown type 'domian'"):

@@ -404,7 +404,7 @@ def test_every_kind_has_one_handler_matching_its_contract():
     from geo.ingest import HANDLERS, KINDS
     from geo.store import TABLES
 
-    assert KINDS == tuple(HANDLERS) == ("enterprises", "hazards", "events")
+    assert KINDS == tuple(HANDLERS) == ("enterprises", "hazards", "events", "resources", "roads")
     for kind, handler in HANDLERS.items():
         contract = load_contract(kind)
         names = {f.name for f in contract.fields}
@@ -416,8 +416,8 @@ def test_every_kind_has_one_handler_matching_its_contract():
 def test_unknown_kind_names_the_kinds(store, tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("id\nR1\n", encoding="utf-8")
-    with pytest.raises(InputRejected, match="unknown kind 'roads'; use one of enterprises, hazards, events"):
-        ingest_file(store, path, "roads")
+    with pytest.raises(InputRejected, match="unknown kind 'ships'; use one of enterprises, hazards, events, resources"):
+        ingest_file(store, path, "ships")
 
 
 def test_bundled_boundaries_are_written_under_the_store_lock(counties, tmp_path, monkeypatch):

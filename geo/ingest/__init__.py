@@ -66,7 +66,10 @@ def ingest_file(store: Store, path: Path | str, kind: str, options: IngestOption
         batch = dataclasses.replace(batch, hierarchy=hierarchy, spec=spec)
         notes.append(f"coordinates: {spec.name} → WGS84")
     batch = handler.check(batch, store)
-    inserted, updated = upsert(store, handler.kind, handler.key, locate(batch))
+    located = locate(batch)
+    if handler.after_locate is not None:
+        located = handler.after_locate(batch, located)
+    inserted, updated = upsert(store, handler.kind, handler.key, located)
     add_malformed(batch)
     return _result(batch, Path(path), inserted, updated, notes)
 

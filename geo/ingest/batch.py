@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from geo.ingest.kinds import KindHandler
 
 #: Field types whose values come from a vocabulary: a value outside it is "unknown" (with the vocabulary).
-_VOCABULARIES = ("domain", "hazard_type", "event_type")
+_VOCABULARIES = ("domain", "hazard_type", "event_type", "resource_kind")
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,8 @@ def _report_bad_values(
         hint = "one of " + ", ".join(f"{d.code} ({d.zh})" for d in catalogue.domains)
     elif f.type == "hazard_type":
         hint = "one of " + ", ".join(f"{t.code} ({t.zh})" for t in catalogue.hazard_types)
+    elif f.type == "resource_kind":
+        hint = "one of " + ", ".join(f"{t.code} ({t.zh})" for t in catalogue.resource_kinds)
     if f.type in _VOCABULARIES:
         reason = "unknown value '" + shown + f"'; expected {hint}"
     else:

@@ -150,7 +150,11 @@ def repair(geoms: np.ndarray, rep: Report) -> np.ndarray:
         )
         idx = np.flatnonzero(broken)
         every = np.arange(len(geoms))
-        rep.reject(np.isin(every, idx[~parts_ok]), "geometry", "invalid geometry that cannot be repaired")
+        lost = idx[~parts_ok]
+        reasons = np.full(len(geoms), "invalid geometry that cannot be repaired", dtype=object)
+        zero = (shapely.get_dimensions(geoms[lost]) == 1) & (shapely.length(geoms[lost]) == 0)
+        reasons[lost[zero]] = "zero-length line (all its points coincide)"
+        rep.reject(np.isin(every, lost), "geometry", reasons)
         rep.warn(np.isin(every, idx[parts_ok]), "geometry", "invalid geometry repaired (make_valid)")
         keep = idx[parts_ok]
         geoms = geoms.copy()

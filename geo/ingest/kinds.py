@@ -8,13 +8,14 @@ import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from geo.ingest.batch import Batch, reject_duplicates
 from geo.ingest.report import Report
+from geo.ingest.roads import after_roads_located, check_resources, check_roads
 from geo.ingest.upsert import isin_text
 from geo.store import Store
 
@@ -38,6 +39,8 @@ class KindHandler:
     declared_county: str | None = None  # a field declaring the county, warned of when the location disagrees
     #: geometry types accepted (empty: any); a collection of one kind becomes its Multi* type, others rejected
     geometry_types: frozenset[str] = frozenset()
+    #: a last look at the located records before they are stored (may reject some: returns those kept)
+    after_locate: Callable[[Batch, Any], Any] | None = None
 
 
 def check_enterprises(batch: Batch, store: Store) -> Batch:
@@ -147,6 +150,22 @@ HANDLERS: dict[str, KindHandler] = {
         critical=frozenset({"id", "enterprise_id", "type", "found_date"}),
         ids_given=False,
         report_id="enterprise_id",
+    ),
+    "resources": KindHandler(
+        "resources",
+        geometry="point",
+        check=check_resources,
+        critical=frozenset({"id", "kind", "lon", "lat"}),
+        declared_county="county_code",
+    ),
+    "roads": KindHandler(
+        "roads",
+        geometry="any",
+        check=check_roads,
+        critical=frozenset({"wkt"}),
+        ids_given=False,
+        geometry_types=frozenset({"LineString", "MultiLineString"}),
+        after_locate=after_roads_located,
     ),
 }
 #: The kinds `ingest_file` accepts, in the order they are best ingested (events name enterprises).

@@ -33,7 +33,7 @@ from geo.readers import RawTable
 DERIVED_COLUMNS = frozenset(
     """source_file source_line ingested_at industry_code_src risk_score risk_level override inherent control_factor
     dynamic_factor method computed_level veto open_dangers overdue_dangers accidents_window alarms_window basis
-    risk_level_zh""".split()
+    risk_level_zh rescue_minutes rescue_id rescue_min""".split()
 )
 
 

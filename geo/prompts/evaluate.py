@@ -340,7 +340,8 @@ def rescue_gap(rule: R.RescueGap, t: Tables) -> pd.DataFrame | None:
         t.skipped[rule.id] = f"the units carry no {rule.column!r} column (no rescue coverage computed yet)"
         return None
     minutes = pd.to_numeric(t.units[rule.column], errors="coerce").to_numpy(dtype=float)
-    keep = np.flatnonzero(t.units["risk_level"].isin(list(rule.levels)).to_numpy() & (minutes > rule.max_minutes))
+    # not within max_minutes: slower, or not reached at all (NaN: no responder reaches it)
+    keep = np.flatnonzero(t.units["risk_level"].isin(list(rule.levels)).to_numpy() & ~(minutes <= rule.max_minutes))
     info = t.unit_info(keep)
     ids = t.units["id"].to_numpy(dtype=object)[keep]
     return _frame(

@@ -259,6 +259,14 @@ class RegionRule(_Frozen):
         return text
 
 
+class Coping(_Frozen):
+    """Lack of coping capacity: unreached units of `levels` weigh (1 + lack) × their level weight."""
+
+    lack: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    minutes: Annotated[float, Field(gt=0.0, le=600.0)] = 15.0
+    levels: tuple[LevelCode, ...] = ("red", "orange")
+
+
 class Region(_Frozen):
     scheme: Literal["fixed", "quantiles", "natural_breaks"]
     top_n: Annotated[int, Field(ge=0, le=100)]
@@ -268,6 +276,7 @@ class Region(_Frozen):
     k: dict[Code, Positive]
     domain_factor: dict[Code, Positive] = {}
     area: RegionArea
+    coping: Coping = Coping()
     rules: tuple[RegionRule, ...] = ()
 
     @field_validator("k")

@@ -3,6 +3,7 @@
 For every boundary unit (province, city, county, finer) and every domain (the catalogue's 8 codes and `all`):
 
     load  = Σ_units weight[level] + site_factor × Σ_open sites weight[level]
+            + coping.lack × Σ_units not reached in coping.minutes, of coping.levels weight[level]   (lack 0: off)
     k     = k[admin_level] × domain_factor[domain] (1 for `all`) × (area_km2 / reference_km2) ** area.exponent
     index = 100 × (1 − exp(−load / k))                    (0 for a region with nothing inside)
     level = scheme(index), then raised to each fired rule's floor (rules never lower a level)
@@ -57,7 +58,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 _LEVEL_OF_RANK = np.array([None, *LEVELS], dtype=object)
 _STANDARD_ORDER = {"province": 0, "city": 1, "county": 2}
 FORMULA = (
-    "index = 100 × (1 − exp(−load / k)); load = Σ_units weight[level] + site_factor × Σ_sites weight[level]; "
+    "index = 100 × (1 − exp(−load / k)); load = Σ_units weight[level] + site_factor × Σ_sites weight[level] "
+    "+ coping.lack × Σ_unreached units weight[level]; "
     "k = k[admin_level] × domain_factor[domain] × (area_km2 / reference_km2)^exponent"
 )
 
@@ -102,15 +104,18 @@ def _base_members(
         item_domain=units["domain"] if "domain" in units.columns else None,
         level=u_level,
         veto=_veto(units, u_level),
+        unreached=_unreached(units, u_level, model),
     )
     frames = [u]
     if hazards is not None and len(hazards):
-        h = hazards[~_closed_sites(hazards, model)]
+        h = hazards[~closed_sites(hazards, model)]
         types = h["type"] if "type" in h.columns else pd.Series([None] * len(h), index=h.index, dtype=object)
         mapped = {t: model.hazards.domains.get(cat.hazard_type_code(str(t)) or "") for t in pd.unique(types)}
         level = _levels_of(h, "hazard sites")
         frames.append(
-            h.reindex(columns=keep).assign(kind="site", item_domain=types.map(mapped), level=level, veto=False)
+            h.reindex(columns=keep).assign(
+                kind="site", item_domain=types.map(mapped), level=level, veto=False, unreached=False
+            )
         )
     out = pd.concat(frames, ignore_index=True, sort=False)
     lw = model.region.level_weights
@@ -119,6 +124,17 @@ def _base_members(
     weight = np.array([np.nan, *(lw.of(lv) for lv in LEVELS)], dtype=np.float64)[rank]
     out["weight"] = np.where(out["kind"].eq("site").to_numpy(), weight * model.region.site_factor, weight)
     return out
+
+
+def _unreached(units: pd.DataFrame, level: pd.Series, model: ScoringModel) -> np.ndarray:
+    """Units the coping term weighs more: of `coping.levels` and not reached within `coping.minutes` (no
+    responder within, or none at all). All False when the units carry no rescue minutes (no rescue circle
+    computed) or the term is off."""
+    coping = model.region.coping
+    if coping.lack == 0 or "rescue_minutes" not in units.columns:
+        return np.zeros(len(units), dtype=bool)
+    minutes = pd.to_numeric(units["rescue_minutes"], errors="coerce").to_numpy(dtype=float)
+    return level.isin(list(coping.levels)).to_numpy() & ~(minutes <= coping.minutes)
 
 
 def _contribution_order(members: pd.DataFrame) -> np.ndarray:
@@ -150,7 +166,7 @@ def _contribution_order(members: pd.DataFrame) -> np.ndarray:
     return pc.sort_indices(table, sort_keys=keys).to_numpy()
 
 
-def _closed_sites(hazards: pd.DataFrame, model: ScoringModel) -> np.ndarray:
+def closed_sites(hazards: pd.DataFrame, model: ScoringModel) -> np.ndarray:
     closed = np.zeros(len(hazards), dtype=bool)
     if "basis" in hazards.columns:
         closed |= hazards["basis"].eq("closed").to_numpy(dtype=bool, na_value=False)
@@ -197,16 +213,25 @@ def _aggregate(grid: pd.DataFrame, base: pd.DataFrame, placements: Placements, m
     is_unit = base["kind"].eq("unit").to_numpy()
     klass = np.where(is_unit, 0, 4) + base["rank"].to_numpy(dtype=np.int64) - 1  # units red..blue, sites red..blue
     veto = (is_unit & base["veto"].to_numpy(dtype=bool)).astype(np.float64)
+    lw, sf = model.region.level_weights, model.region.site_factor
+    level_w = np.array([lw.of(lv) for lv in LEVELS])[base["rank"].to_numpy(dtype=np.int64) - 1]
+    gap = np.where(is_unit & base["unreached"].to_numpy(dtype=bool), level_w, 0.0)
     flat = np.zeros(n * 8, dtype=np.int64)
-    vetoes = np.zeros(n)
+    vetoes, gap_load = np.zeros(n), np.zeros(n)
     for src, rows in placements:
         flat += np.bincount(rows * 8 + klass[src], minlength=n * 8)
         vetoes += np.bincount(rows, weights=veto[src], minlength=n)
+        gap_load += np.bincount(rows, weights=gap[src], minlength=n)
     counts = flat.reshape(n, 8)
-    lw, sf = model.region.level_weights, model.region.site_factor
     unit_load = sum(counts[:, i] * lw.of(lv) for i, lv in enumerate(LEVELS))
     site_load = sum(counts[:, 4 + i] * (lw.of(lv) * sf) for i, lv in enumerate(LEVELS))
-    cols = {"load": unit_load + site_load, "unit_load": unit_load * 1.0, "veto_units": vetoes}
+    coping_load = model.region.coping.lack * gap_load
+    cols = {
+        "load": unit_load + site_load + coping_load,
+        "unit_load": unit_load * 1.0,
+        "coping_load": coping_load,
+        "veto_units": vetoes,
+    }
     for i, lv in enumerate(LEVELS):
         cols[f"unit_{lv}"] = counts[:, i].astype(np.float64)
         cols[f"site_{lv}"] = counts[:, 4 + i].astype(np.float64)
@@ -378,7 +403,9 @@ def _explanations(
             "inputs": {
                 "load": round(load, 4),
                 "unit_load": round(float(row.unit_load), 4),
-                "site_load": round(load - float(row.unit_load), 4),
+                "site_load": round(load - float(row.unit_load) - float(row.coping_load), 4),
+                "coping_load": round(float(row.coping_load), 4),
+                "coping": r.coping.model_dump(mode="json"),
                 "k": round(float(row.k), 4),
                 "k_admin_level": float(row.k_level),
                 "domain_factor": float(row.domain_factor),

@@ -1,0 +1,346 @@
+"""The 15-minute rescue circle (15分钟应急救援圈), computed at build: minutes from the nearest responder to every
+enterprise, hazard site and grid cell, and per region and threshold the share of area, of enterprises, of red
+and orange units and of open hazard sites reached within it, with the red units left out.
+
+By road when the store holds a road network (`geo.response.network`: one multi-source Dijkstra for every
+target at once), else by the estimate (`geo.response.estimate`); `method` says which. Area is measured on a
+grid of `[area] cell_m` cells in a local projection: a cell is reached when its centre is; a region smaller
+than a cell takes the time at its representative point. WGS84 in, minutes out.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.catalogue import Catalogue
+from geo.response.config import ResponseConfig
+from geo.response.estimate import Estimator, urban_counties
+from geo.response.network import LocalProjection, Network
+
+#: per-unit and per-site columns the build adds (the prompt rule `red_unit_outside_rescue_circle` reads
+#: `rescue_minutes`; NaN: no responder reaches it)
+UNIT_COLUMNS: tuple[str, ...] = ("rescue_minutes", "rescue_id")
+METHODS = ("road", "estimate")
+
+
+class Router(Protocol):
+    method: str
+
+    def times(self, lon: np.ndarray, lat: np.ndarray, county: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass
+class RoadRouter:
+    network: Network
+    responders: tuple[np.ndarray, np.ndarray]
+    method: str = "road"
+
+    def times(self, lon: np.ndarray, lat: np.ndarray, county: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        src = self.network.snap(*self.responders)
+        return self.network.forward(src, self.network.snap(lon, lat))
+
+
+@dataclass
+class EstimateRouter:
+    estimator: Estimator
+    method: str = "estimate"
+
+    def times(self, lon: np.ndarray, lat: np.ndarray, county: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.estimator.nearest(lon, lat, county)
+
+
+@dataclass
+class Rescue:
+    """What a build stores of the rescue circle."""
+
+    method: str
+    units: pd.DataFrame  # rescue_minutes, rescue_id; row for row with the units
+    sites: pd.DataFrame  # the same for the hazard sites
+    regions: pd.DataFrame  # one row per boundary unit: shares per threshold, unreached red units
+    zones: gpd.GeoDataFrame  # the area reached within each threshold band (WGS84)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def responders(resources: pd.DataFrame | None, catalogue: Catalogue) -> pd.DataFrame:
+    """The resources of the responder kinds (catalogue `responder = true`) with coordinates."""
+    if resources is None or not len(resources):
+        return pd.DataFrame({"id": [], "kind": [], "lon": [], "lat": []})
+    kinds = catalogue.responder_kinds()
+    sel = resources.loc[resources["kind"].isin(kinds)]
+    return sel.loc[sel["lon"].notna() & sel["lat"].notna()].reset_index(drop=True)
+
+
+def make_router(
+    resp: pd.DataFrame,
+    roads: gpd.GeoDataFrame | None,
+    boundaries: pd.DataFrame,
+    config: ResponseConfig,
+) -> Router:
+    lon, lat = resp["lon"].to_numpy(float), resp["lat"].to_numpy(float)
+    if roads is not None and len(roads):
+        net = network_of(roads, config)
+        return RoadRouter(net, (lon, lat))
+    b = boundaries
+    xmin, ymin, xmax, ymax = b.total_bounds if len(b) else (lon.min(), lat.min(), lon.max(), lat.max())
+    proj = LocalProjection.around(np.array([xmin, xmax]), np.array([ymin, ymax]))
+    return EstimateRouter(Estimator.build(lon, lat, config, urban_counties(boundaries, config), proj))
+
+
+def network_of(roads: gpd.GeoDataFrame, config: ResponseConfig) -> Network:
+    return Network.from_roads(
+        np.asarray(roads.geometry.values, dtype=object),
+        roads["speed_kmh"].to_numpy(dtype=np.float64),
+        roads["oneway"].to_numpy(dtype=np.int8) if "oneway" in roads else np.zeros(len(roads), dtype=np.int8),
+        config.road.offroad_kmh,
+        config.road.max_offroad_m,
+    )
+
+
+def rescue_coverage(
+    units: pd.DataFrame,
+    hazards: gpd.GeoDataFrame,
+    resources: pd.DataFrame | None,
+    roads: gpd.GeoDataFrame | None,
+    boundaries: gpd.GeoDataFrame,
+    config: ResponseConfig,
+    catalogue: Catalogue,
+    closed_sites: np.ndarray,
+) -> Rescue | None:
+    """Minutes for every unit, site, cell and region; None when the store holds no responder."""
+    resp = responders(resources, catalogue)
+    if not len(resp):
+        return None
+    t0 = time.perf_counter()
+    router = make_router(resp, roads, boundaries, config)
+    grid = _grid(boundaries, config)
+    reps = shapely.point_on_surface(np.asarray(boundaries.geometry.values, dtype=object))
+    site_pts = (
+        shapely.point_on_surface(np.asarray(hazards.geometry.values, dtype=object))
+        if len(hazards)
+        else np.zeros(0, dtype=object)
+    )
+    parts = [
+        (units["lon"].to_numpy(float), units["lat"].to_numpy(float), _county(units)),
+        (shapely.get_x(site_pts), shapely.get_y(site_pts), _county(hazards)),
+        (grid["lon"].to_numpy(), grid["lat"].to_numpy(), grid["county_adcode"].to_numpy(dtype=object)),
+        (shapely.get_x(reps), shapely.get_y(reps), _rep_county(boundaries)),
+    ]
+    lon = np.concatenate([p[0] for p in parts])
+    lat = np.concatenate([p[1] for p in parts])
+    county = np.concatenate([p[2] for p in parts])
+    t1 = time.perf_counter()
+    minutes, who = router.times(lon, lat, county)
+    t2 = time.perf_counter()
+    minutes = np.where(np.isfinite(minutes), np.round(minutes, 1), np.nan)
+    ids = resp["id"].to_numpy(dtype=object)
+    rid = ids[np.maximum(who, 0)] if len(ids) else np.full(len(who), None, dtype=object)
+    rid[(who < 0) | np.isnan(minutes)] = None
+    cut = np.cumsum([len(p[0]) for p in parts])
+    unit_t, site_t, cell_t, rep_t = np.split(minutes, cut[:-1])
+    unit_r, site_r = rid[: cut[0]], rid[cut[0] : cut[1]]
+    grid["minutes"] = cell_t
+    regions = region_shares(units, unit_t, hazards, site_t, closed_sites, grid, boundaries, rep_t, config)
+    zones = zone_polygons(grid, config)
+    meta = {
+        "method": router.method,
+        "responders": int(len(resp)),
+        "responder_kinds": list(catalogue.responder_kinds()),
+        "thresholds": list(config.thresholds),
+        "cells": int(len(grid)),
+        "cell_m": config.area.cell_m,
+        "seconds": {
+            "prepare": round(t1 - t0, 3),
+            "travel": round(t2 - t1, 3),
+            "shares": round(time.perf_counter() - t2, 3),
+        },
+    }
+    if isinstance(router, RoadRouter):
+        net = router.network
+        comps = net.components
+        meta["network"] = {
+            "segments": int(len(net.minutes)),
+            "nodes": int(net.n_nodes),
+            "pieces": int(comps.max() + 1) if len(comps) else 0,
+            "nodes_off_main_piece": int((comps > 0).sum()),
+        }
+    return Rescue(
+        router.method,
+        pd.DataFrame({"rescue_minutes": unit_t, "rescue_id": unit_r}),
+        pd.DataFrame({"rescue_minutes": site_t, "rescue_id": site_r}),
+        regions,
+        zones,
+        meta,
+    )
+
+
+def _county(frame: pd.DataFrame) -> np.ndarray:
+    if "county_adcode" in frame:
+        return frame["county_adcode"].to_numpy(dtype=object)
+    return np.full(len(frame), None, dtype=object)
+
+
+def _rep_county(boundaries: pd.DataFrame) -> np.ndarray:
+    """The county each region's representative point is taken to be in, for the estimate's setting: the
+    region itself at county level, else none (rural)."""
+    out = boundaries["adcode"].to_numpy(dtype=object).copy()
+    out[boundaries["admin_level"].to_numpy() != "county"] = None
+    return out
+
+
+def _grid(boundaries: gpd.GeoDataFrame, config: ResponseConfig) -> pd.DataFrame:
+    """Cell centres inside the boundaries, with the region of every admin level each lies in."""
+    from geo.join import Hierarchy, assign_points
+
+    xmin, ymin, xmax, ymax = boundaries.total_bounds
+    proj = LocalProjection.around(np.array([xmin, xmax]), np.array([ymin, ymax]))
+    bx, by = proj.to_m(np.array([xmin, xmax, xmin, xmax]), np.array([ymin, ymin, ymax, ymax]))
+    size = config.area.cell_m
+    xs = np.arange(np.floor(bx.min() / size) * size + size / 2, bx.max(), size)
+    ys = np.arange(np.floor(by.min() / size) * size + size / 2, by.max(), size)
+    gx, gy = np.meshgrid(xs, ys)
+    lon, lat = proj.to_lonlat(gx.ravel(), gy.ravel())
+    codes = assign_points(lon, lat, Hierarchy.from_boundaries(boundaries), tolerance_m=0.0)
+    inside = (codes["join_status"] == "inside").to_numpy()
+    out = codes.loc[inside].drop(columns=["join_status", "join_distance_m"]).reset_index(drop=True)
+    out["lon"], out["lat"] = lon[inside], lat[inside]
+    out["x"], out["y"] = gx.ravel()[inside], gy.ravel()[inside]
+    out.attrs["proj"] = proj
+    return out
+
+
+def _shares(codes: np.ndarray, reached: np.ndarray, of: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per region code (0..n-1): how many of `of` there are and the share of them `reached`."""
+    ok = codes >= 0
+    total = np.bincount(codes[ok & of], minlength=n).astype(float)
+    hit = np.bincount(codes[ok & of & reached], minlength=n).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total, np.where(total > 0, np.round(hit / total, 4), np.nan)
+
+
+def region_shares(
+    units: pd.DataFrame,
+    unit_t: np.ndarray,
+    hazards: pd.DataFrame,
+    site_t: np.ndarray,
+    closed_sites: np.ndarray,
+    grid: pd.DataFrame,
+    boundaries: pd.DataFrame,
+    rep_t: np.ndarray,
+    config: ResponseConfig,
+) -> pd.DataFrame:
+    """One row per boundary unit: counts, and per threshold T the shares cover<T>_area, _units, _red,
+    _orange, _sites; `unreached_red` lists the red units beyond the headline threshold (JSON)."""
+    b = boundaries.reset_index(drop=True)
+    adcodes = b["adcode"].astype(str).to_numpy()
+    pos = pd.Index(adcodes)
+    n = len(b)
+    out = pd.DataFrame({"adcode": adcodes, "name": b["name"].to_numpy(), "admin_level": b["admin_level"].to_numpy()})
+    levels = [lv for lv in b["admin_level"].unique()]
+    level_u = units["risk_level"].to_numpy(dtype=object) if "risk_level" in units else np.full(len(units), None)
+    open_site = ~np.asarray(closed_sites, dtype=bool)
+    counts = {"n_cells": np.zeros(n), "n_units": np.zeros(n), "n_red": np.zeros(n), "n_orange": np.zeros(n)}
+    counts["n_sites"] = np.zeros(n)
+    shares: dict[str, np.ndarray] = {}
+    for T in config.thresholds:
+        for what in ("area", "units", "red", "orange", "sites"):
+            shares[f"cover{config.label(T)}_{what}"] = np.full(n, np.nan)
+    for level in levels:
+        col = f"{level}_adcode"
+        rows = (b["admin_level"] == level).to_numpy()
+        ucode = _codes(units, col, pos)
+        scode = _codes(hazards, col, pos)
+        gcode = _codes(grid, col, pos)
+        every_u, every_s, every_g = np.ones(len(units), bool), open_site, np.ones(len(grid), bool)
+        for T in config.thresholds:
+            lab = config.label(T)
+            ureach, sreach = unit_t <= T, site_t <= T
+            greach = grid["minutes"].to_numpy() <= T if len(grid) else np.zeros(0, bool)
+            sets = {
+                "units": (ucode, ureach, every_u),
+                "red": (ucode, ureach, level_u == "red"),
+                "orange": (ucode, ureach, level_u == "orange"),
+                "sites": (scode, sreach, every_s),
+                "area": (gcode, greach, every_g),
+            }
+            for what, (codes, reached, of) in sets.items():
+                total, share = _shares(codes, reached, of, n)
+                key = f"cover{lab}_{what}"
+                shares[key][rows] = share[rows]
+                name = {"units": "n_units", "red": "n_red", "orange": "n_orange", "sites": "n_sites", "area": "n_cells"}
+                counts[name[what]][rows] = total[rows]
+    # a region without a cell centre inside takes the time at its representative point
+    no_cells = counts["n_cells"] == 0
+    for T in config.thresholds:
+        key = f"cover{config.label(T)}_area"
+        shares[key][no_cells] = np.where(np.isnan(rep_t[no_cells]), 0.0, (rep_t[no_cells] <= T).astype(float))
+    for k, v in counts.items():
+        out[k] = v.astype(np.int64)
+    for k, v in shares.items():
+        out[k] = v
+    out["unreached_red"] = _unreached(units, unit_t, level_u, config.headline, levels, pos, n)
+    return out
+
+
+def _codes(frame: pd.DataFrame, col: str, pos: pd.Index) -> np.ndarray:
+    if col not in frame or not len(frame):
+        return np.full(len(frame), -1, dtype=np.int64)
+    return pos.get_indexer(frame[col].astype(object).where(frame[col].notna(), "").astype(str))
+
+
+def _unreached(
+    units: pd.DataFrame, unit_t: np.ndarray, level_u: np.ndarray, headline: float, levels: list, pos: pd.Index, n: int
+) -> list[str]:
+    """Per region, the red units not reached within `headline` minutes (slowest first): JSON text."""
+    lists: list[list[dict]] = [[] for _ in range(n)]
+    miss = np.flatnonzero((level_u == "red") & ~(unit_t <= headline))
+    if len(miss):
+        names = units["name"].to_numpy(dtype=object) if "name" in units else np.full(len(units), None)
+        ids = units["id"].to_numpy(dtype=object)
+        order = miss[np.argsort(-np.nan_to_num(unit_t[miss], nan=np.inf), kind="stable")]
+        for level in levels:
+            codes = _codes(units, f"{level}_adcode", pos)
+            for i in order:
+                if codes[i] >= 0:
+                    m = unit_t[i]
+                    lists[codes[i]].append(
+                        {"id": ids[i], "name": names[i], "minutes": None if np.isnan(m) else float(m)}
+                    )
+    return [json.dumps(item, ensure_ascii=False) for item in lists]
+
+
+def zone_polygons(grid: pd.DataFrame, config: ResponseConfig) -> gpd.GeoDataFrame:
+    """The cells reached within each band of thresholds (0–5, 5–10, …), merged: one MultiPolygon per band."""
+    bands, lows, highs = [], [], []
+    proj: LocalProjection | None = grid.attrs.get("proj")
+    minutes = grid["minutes"].to_numpy() if len(grid) else np.zeros(0)
+    low = 0.0
+    half = config.area.cell_m / 2
+    for T in config.thresholds:
+        sel = (minutes > low) & (minutes <= T) if low > 0 else minutes <= T
+        geom = None
+        if sel.any() and proj is not None:
+            x, y = grid["x"].to_numpy()[sel], grid["y"].to_numpy()[sel]
+            merged = shapely.coverage_union_all(shapely.box(x - half, y - half, x + half, y + half))
+            geom = shapely.transform(merged, lambda c: np.column_stack(proj.to_lonlat(c[:, 0], c[:, 1])))
+            if geom.geom_type == "Polygon":
+                geom = shapely.multipolygons([geom])
+        bands.append(geom)
+        lows.append(low)
+        highs.append(T)
+        low = T
+    frame = pd.DataFrame({"min_from": lows, "min_to": highs})
+    frame["label"] = [f"{lo:g}–{hi:g} min" for lo, hi in zip(lows, highs, strict=True)]
+    frame["cells"] = [
+        int(((minutes > lo) & (minutes <= hi)).sum() if lo > 0 else (minutes <= hi).sum())
+        for lo, hi in zip(lows, highs, strict=True)
+    ]
+    frame["area_km2"] = frame["cells"] * (config.area.cell_m / 1000) ** 2
+    return gpd.GeoDataFrame(frame, geometry=bands, crs="EPSG:4326")

@@ -1,0 +1,107 @@
+"""The incident briefing (事故/事件初报研判): what a duty officer needs in the first minute about a point, from
+one snapshot. Where exactly (the regions); what nearby can make it worse (units and sites within the radius,
+gravest first, major hazard sources and hazchem before the rest of a level, with what they hold); who gets
+there first (responders by travel time, with staff and vehicles); where people can go (the nearest shelters
+and their total capacity); what is stocked nearby (warehouses, depots); who knows the domains present
+(experts). `GET /incident`, `riskmap incident`; `layers.incident` draws it as a page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from geo.catalogue import RISK_LEVEL_RANK
+from geo.crs import parse_crs, to_wgs84
+from geo.near import near
+from geo.values import plain
+
+if TYPE_CHECKING:
+    from geo.query import SnapshotReader
+
+DEFAULT_RADIUS_M = 1000.0
+#: what the briefing says of a unit within the radius, besides the near-query fields (those present)
+UNIT_DETAIL = ("major_hazard_level", "hazardous_processes", "workers", "address", "override", "lon", "lat")
+#: responders listed (fastest first)
+RESPONDERS = 10
+#: warehouses, equipment depots, experts listed (each)
+OTHERS = 5
+
+
+def incident_payload(
+    reader: SnapshotReader, lon: float, lat: float, radius_m: float = DEFAULT_RADIUS_M, crs: str = "wgs84"
+) -> dict[str, Any]:
+    spec = parse_crs(crs)
+    wlon, wlat = (float(v) for v in to_wgs84(lon, lat, spec))
+    found = near(reader.near_index, wlon, wlat, radius_m, limit=10_000)
+    regions = reader.regions_at(wlon, wlat)
+    units = _ordered_units(reader, found["enterprises"])
+    hazards = sorted(found["hazards"], key=lambda h: (RISK_LEVEL_RANK.get(h.get("risk_level"), 9), h["distance_m"]))
+    index = reader.resource_index
+    county = reader.county_at(regions)
+    minutes, dist = index.times(wlon, wlat, county)
+    responders = index.kind_mask(index.catalogue.responder_kinds())
+    shelters = index.records(
+        index.order(minutes, dist, index.kind_mask(("shelter",)))[: index.config.near.shelters], minutes, dist
+    )
+    domains = _domains_present(reader, units, hazards)
+    experts_sel = index.kind_mask(("expert",)) & np.isin(index.columns.get("domain", np.zeros(0)), list(domains))
+    return {
+        "query": {
+            "lon": lon,
+            "lat": lat,
+            "crs": spec.name,
+            "lon_wgs84": round(wlon, 7),
+            "lat_wgs84": round(wlat, 7),
+            "radius_m": radius_m,
+            "as_of": str(reader.as_of),
+            "snapshot": reader.snapshot.id,
+        },
+        "travel": {"method": index.method, "offroad_kmh": index.config.road.offroad_kmh},
+        "regions": regions,
+        "summary": {**found["summary"], "enterprises": len(units), "hazards": len(hazards), "domains": sorted(domains)},
+        "enterprises": units,
+        "hazards": hazards,
+        "responders": index.records(index.order(minutes, dist, responders)[:RESPONDERS], minutes, dist),
+        "shelters": {"nearest": shelters, "capacity": int(sum(s.get("capacity") or 0 for s in shelters))},
+        "warehouses": index.records(
+            index.order(minutes, dist, index.kind_mask(("warehouse",)))[:OTHERS], minutes, dist
+        ),
+        "depots": index.records(
+            index.order(minutes, dist, index.kind_mask(("equipment_depot",)))[:OTHERS], minutes, dist
+        ),
+        "experts": index.records(index.order(minutes, dist, experts_sel)[:OTHERS], minutes, dist),
+        "hospitals": index.records(index.order(minutes, dist, index.kind_mask(("hospital",)))[:OTHERS], minutes, dist),
+    }
+
+
+def _ordered_units(reader: SnapshotReader, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Units gravest first; within a level, major hazard sources and hazchem first, then by distance; each
+    with what it holds (major hazard grade, key processes, workers)."""
+    if not units:
+        return []
+    rows = reader.unit_rows([u["id"] for u in units])
+    cols = [c for c in UNIT_DETAIL if c in reader.units]
+    for u, row in zip(units, rows, strict=True):
+        for c in cols:
+            u[c] = plain(reader.units[c].iloc[row]) if row >= 0 else None
+
+    def key(u: dict[str, Any]) -> tuple:
+        grade = u.get("major_hazard_level")
+        major = grade is not None and not pd.isna(grade)
+        return (
+            RISK_LEVEL_RANK.get(str(u.get("risk_level")), 9),
+            not major,
+            u.get("domain") != "hazchem",
+            u["distance_m"],
+        )
+
+    return sorted(units, key=key)
+
+
+def _domains_present(reader: SnapshotReader, units: list[dict[str, Any]], hazards: list[dict[str, Any]]) -> set[str]:
+    domains = {u["domain"] for u in units if isinstance(u.get("domain"), str)}
+    site_domains = (reader.snapshot.model.hazards.domains or {}) if hazards else {}
+    domains |= {site_domains[h["type"]] for h in hazards if h.get("type") in site_domains}
+    return domains
