@@ -216,17 +216,24 @@ def _rescue_meta(store: Store, rescue: Rescue | None) -> dict:
     return {**rescue.meta, "resources": int(len(resources)) if resources is not None else 0}
 
 
-def _stage_rescue(store: Store, staging: Path, rescue: Rescue | None) -> None:
-    """The resources as of this build and the rescue circle's tables, into the staging directory (see
-    `geo.snapshot.RESCUE_FILES`)."""
-    from geo.snapshot import RESCUE_FILES
-
+def rescue_tables(store: Store, rescue: Rescue | None) -> dict[str, pd.DataFrame]:
+    """The tables a snapshot keeps of the response side (keys of `geo.snapshot.RESCUE_FILES`): the resources as
+    of the build, and the rescue circle's region shares and zones when there are responders."""
+    tables: dict[str, pd.DataFrame] = {}
     resources = _read_optional(store, "resources")
     if resources is not None:
-        write_parquet(resources, staging / RESCUE_FILES["resources"])
+        tables["resources"] = resources
     if rescue is not None:
-        write_parquet(rescue.regions, staging / RESCUE_FILES["regions"])
-        write_parquet(rescue.zones, staging / RESCUE_FILES["zones"])
+        tables["regions"], tables["zones"] = rescue.regions, rescue.zones
+    return tables
+
+
+def _stage_rescue(store: Store, staging: Path, rescue: Rescue | None) -> None:
+    """The response tables into the staging directory (`geo.snapshot.RESCUE_FILES`)."""
+    from geo.snapshot import RESCUE_FILES
+
+    for key, frame in rescue_tables(store, rescue).items():
+        write_parquet(frame, staging / RESCUE_FILES[key])
 
 
 def _geometry_columns(table: pa.Table) -> list[int]:

@@ -83,6 +83,19 @@ class PgSnapshot(Snapshot):
     def region_levels(self, columns: list[str]) -> pd.DataFrame:
         return self.pg.read_entry(self.entry("regions"), columns)
 
+    def _rescue(self, key: str) -> pd.DataFrame:
+        found = self.pg.entry(entry_name(self.seq, f"rescue_{key}"))
+        return pd.DataFrame() if found is None else self.pg.read_entry(found)
+
+    def resources(self) -> pd.DataFrame:
+        return self._rescue("resources")
+
+    def rescue_regions(self) -> pd.DataFrame:
+        return self._rescue("regions")
+
+    def rescue_zones(self) -> pd.DataFrame:
+        return self._rescue("zones")
+
     def raw_prompts(self) -> pd.DataFrame | None:
         return read_prompt_build(self.pg, self.id)
 
@@ -170,7 +183,7 @@ def build_pg(
     store: Store, as_of: date, model_path: Path | None = None, *, alerts_path: Path | None = None
 ) -> tuple[Snapshot, Computed]:
     """`geo.build.build` on a PostgreSQL store (see the module)."""
-    from geo.build import score_build
+    from geo.build import rescue_tables, score_build
 
     pg = cast(PgStore, store)
     with pg.connection() as holder:  # the build's own lock, held until it ends: the sweep leaves its tables
@@ -183,8 +196,11 @@ def build_pg(
             attrs = [c for c in records.names() if c != records.geometry]
             enterprises = pg.read_entry(records, attrs)
             result, meta, scores, prompts = score_build(pg, enterprises, as_of, model_path, alerts_path)
+            rescue = rescue_tables(pg, result.rescue)
             with pg.lock():
-                snap = publish_pg(pg, seq, meta, scores, result.hazards, result.regions, prompts, records=records)
+                snap = publish_pg(
+                    pg, seq, meta, scores, result.hazards, result.regions, prompts, records=records, rescue=rescue
+                )
         except BaseException:
             _drop_staging(pg, seq)
             raise
@@ -232,6 +248,7 @@ def publish_pg(
     prompts: pd.DataFrame | None,
     *,
     records: Entry | None = None,
+    rescue: dict[str, pd.DataFrame] | None = None,
     snap_id: str | None = None,
     make_current: bool = True,
 ) -> PgSnapshot:
@@ -249,6 +266,8 @@ def publish_pg(
         store.write_table(entry_name(seq, "regions"), f"s{seq}_regions", _json_columns(regions), conn=conn)
         if prompts is not None:
             store.write_table(entry_name(seq, "prompts"), f"s{seq}_prompts", prompts, conn=conn)
+        for key, frame in (rescue or {}).items():  # the response side: resources, rescue shares and zones
+            store.write_table(entry_name(seq, f"rescue_{key}"), f"s{seq}_rescue_{key}", frame, conn=conn)
         if records is None:
             store.write_table(entry_name(seq, "units"), f"s{seq}_units", units, conn=conn)
         else:

@@ -8,8 +8,8 @@ the source did. Prompts archived from snapshots the source no longer keeps are n
 
 from __future__ import annotations
 
-from geo.snapshot import Snapshot, kept, publish
-from geo.store import TABLES, Store
+from geo.snapshot import RESCUE_FILES, Snapshot, kept, publish
+from geo.store import TABLES, Store, write_parquet
 
 
 def copy_store(src: Store, dst: Store) -> list[str]:
@@ -30,6 +30,15 @@ def copy_store(src: Store, dst: Store) -> list[str]:
 
 def _copy_snapshot(snap: Snapshot, dst: Store, *, make_current: bool) -> None:
     units, hazards, regions, prompts = snap.units(), snap.hazards(), snap.regions(), snap.raw_prompts()
+    rescue = {
+        key: frame
+        for key, frame in (
+            ("resources", snap.resources()),
+            ("regions", snap.rescue_regions()),
+            ("zones", snap.rescue_zones()),
+        )
+        if len(frame.columns)
+    }
     if dst.backend == "postgis":
         from geo.pgsnapshot import next_seq, publish_pg
 
@@ -42,6 +51,7 @@ def _copy_snapshot(snap: Snapshot, dst: Store, *, make_current: bool) -> None:
                 hazards,
                 regions,
                 prompts,
+                rescue=rescue,
                 snap_id=snap.id,
                 make_current=make_current,
             )
@@ -49,6 +59,8 @@ def _copy_snapshot(snap: Snapshot, dst: Store, *, make_current: bool) -> None:
     from geo.prompts.ledger import FILE, archive
 
     staging = dst.make_staging()
+    for key, frame in rescue.items():
+        write_parquet(frame, staging / RESCUE_FILES[key])
     if prompts is not None:
         prompts.to_parquet(staging / FILE, index=False, compression="zstd")
     with dst.lock():
