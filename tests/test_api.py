@@ -6,47 +6,24 @@ import json
 import re
 import socket
 import subprocess
-import threading
 import time
-from datetime import date
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 
+from tests import support
 from tests.conftest import require_tool
 
 TOKEN = "editor-secret-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory):
     """A store with the default demo (20,000 enterprises), ingested and built as of 2026-11-01."""
-    from geo.boundaries import load_bundled
-    from geo.build import build
-    from geo.ingest import IngestOptions, ingest_file
-    from geo.store import Store
-    from synth import generate_demo
-
-    root = tmp_path_factory.mktemp("api")
-    store = Store.open(root / "store")
-    b = load_bundled()
-    store.write("boundaries", b)
-    files = generate_demo(root / "in", b.loc[b["admin_level"] == "county"], n_enterprises=20000, seed=7)
-    for kind, paths in files.items():
-        for p in paths:
-            ingest_file(store, p, kind, IngestOptions(crs="gcj02" if "gcj02" in p.name else None))
-    build(store, date(2026, 11, 1))
-    return store
+    return support.demo_store(tmp_path_factory.mktemp("api"), 20000, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -55,21 +32,8 @@ def server(demo_store):
     from api.settings import Settings, hash_token
 
     settings = Settings(store=demo_store.location, editor_token_hashes=(hash_token(TOKEN),))
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/conformance", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    srv.should_exit = True
-    thread.join(5)
+    with support.serving(create_app(settings)) as base:
+        yield base
 
 
 def test_landing_conformance_collections(server):

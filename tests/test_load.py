@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from datetime import date, timedelta
 
 import httpx
 import pytest
-import uvicorn
+
+from tests import support
 
 TOKEN = "editor-load-token"
 
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory):
-    from geo.boundaries import load_bundled
-    from geo.build import build
-    from geo.ingest import IngestOptions, ingest_file
-    from geo.store import Store
-    from synth import generate_demo
-
-    root = tmp_path_factory.mktemp("load")
-    store = Store.open(root / "store")
-    b = load_bundled()
-    store.write("boundaries", b)
-    files = generate_demo(root / "in", b.loc[b["admin_level"] == "county"], n_enterprises=2000, seed=3)
-    for kind, paths in files.items():
-        for p in paths:
-            ingest_file(store, p, kind, IngestOptions(crs="gcj02" if "gcj02" in p.name else None))
-    build(store, date(2026, 10, 1))
-    return store
+    return support.demo_store(tmp_path_factory.mktemp("load"), 2000, seed=3, as_of=date(2026, 10, 1))
 
 
 @pytest.fixture(scope="module")
@@ -39,23 +23,9 @@ def service(small_store):
     from api.app import create_app
     from api.settings import Settings, hash_token
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     settings = Settings(store=small_store.root, editor_token_hashes=(hash_token(TOKEN),))
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/conformance", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield base
-    srv.should_exit = True
-    thread.join(5)
+    with support.serving(create_app(settings)) as base:
+        yield base
 
 
 def _check(path: str, r: httpx.Response) -> str:

@@ -8,19 +8,16 @@ client asked for: how many requests a copy took, and whether a filter went to th
 from __future__ import annotations
 
 import subprocess
-import threading
-import time
 from datetime import date
 from urllib.parse import parse_qs
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from pyproj import Transformer
 
+from tests import support
 from tests.conftest import require_tool
-from tests.test_api import _free_port
 
 N_ENTERPRISES = 20000
 CGCS2000 = "http://www.opengis.net/def/crs/EPSG/0/4490"
@@ -77,20 +74,8 @@ def served(zj_store):
     from api.settings import Settings
 
     log = RequestLog(create_app(Settings(store=zj_store.root)))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(log, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/conformance", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base, log
-    srv.should_exit = True
-    thread.join(5)
+    with support.serving(log) as base:
+        yield base, log
 
 
 @pytest.fixture(scope="module")

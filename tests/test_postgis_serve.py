@@ -4,7 +4,6 @@ within 5 s, without a restart, and every response names one snapshot."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from tests import support
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _snapshot_of(base: str) -> str | None:
@@ -42,7 +37,7 @@ def test_two_services_switch_to_a_new_build(pg_url, counties, tmp_path):
         for p in paths:
             ingest_file(store, p, kind, IngestOptions(crs="gcj02" if "gcj02" in p.name else None))
     first, _ = build(store, date(2026, 10, 1))
-    ports = [_free_port(), _free_port()]
+    ports = [support.free_port(), support.free_port()]
     env = {**os.environ, "RISKMAP_WORKDIR": str(tmp_path / "work")}
     procs = [
         subprocess.Popen(

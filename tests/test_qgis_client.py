@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import textwrap
-import threading
-import time
-from datetime import date
 
-import httpx
 import pytest
-import uvicorn
 
+from tests import support
 from tests.conftest import require_qgis
 
 PROBE = textwrap.dedent(
@@ -59,39 +54,12 @@ class _Log:
 def served(tmp_path_factory):
     from api.app import create_app
     from api.settings import Settings
-    from geo.boundaries import load_bundled
-    from geo.build import build
-    from geo.ingest import IngestOptions, ingest_file
     from geo.snapshot import current
-    from geo.store import Store
-    from synth import generate_demo
 
-    root = tmp_path_factory.mktemp("qgis")
-    store = Store.open(root / "store")
-    b = load_bundled()
-    store.write("boundaries", b)
-    files = generate_demo(root / "in", b.loc[b["admin_level"] == "county"], n_enterprises=3000, seed=5)
-    for kind, paths in files.items():
-        for p in paths:
-            ingest_file(store, p, kind, IngestOptions(crs="gcj02" if "gcj02" in p.name else None))
-    build(store, date(2026, 11, 1))
+    store = support.demo_store(tmp_path_factory.mktemp("qgis"), 3000, seed=5)
     log = _Log(create_app(Settings(store=store.root)))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(log, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/conformance", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield base, log, current(store)
-    srv.should_exit = True
-    thread.join(5)
+    with support.serving(log) as base:
+        yield base, log, current(store)
 
 
 def test_qgis_reads_every_collection_with_one_geometry_type(served, tmp_path):

@@ -4,12 +4,12 @@ and a body matching its schema, never a 5xx."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from tests import support
 
 TOKEN = "schemathesis-editor"
 
@@ -18,21 +18,8 @@ TOKEN = "schemathesis-editor"
 def api_schema(tmp_path_factory):
     from api.app import create_app
     from api.settings import Settings, hash_token
-    from geo.boundaries import load_bundled
-    from geo.build import build
-    from geo.ingest import IngestOptions, ingest_file
-    from geo.store import Store
-    from synth import generate_demo
 
-    root = tmp_path_factory.mktemp("schemathesis")
-    store = Store.open(root / "store")
-    b = load_bundled()
-    store.write("boundaries", b)
-    files = generate_demo(root / "in", b.loc[b["admin_level"] == "county"], n_enterprises=1500, seed=11)
-    for kind, paths in files.items():
-        for p in paths:
-            ingest_file(store, p, kind, IngestOptions(crs="gcj02" if "gcj02" in p.name else None))
-    build(store, date(2026, 11, 1))
+    store = support.demo_store(tmp_path_factory.mktemp("schemathesis"), 1500, seed=11)
     app = create_app(Settings(store=store.root, editor_token_hashes=(hash_token(TOKEN),)))
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 

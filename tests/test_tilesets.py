@@ -9,21 +9,17 @@ import os
 import sqlite3
 import subprocess
 import textwrap
-import threading
-import time
 import xml.etree.ElementTree as ET
 import zipfile
-from datetime import date
 
 import httpx
 import mapbox_vector_tile
 import pytest
-import uvicorn
 
 from geo.catalogue import LEVELS
 from layers.styles import load_styles
+from tests import support
 from tests.conftest import require_qgis, require_tool
-from tests.test_api import _free_port
 
 STYLES = load_styles()
 COLOURS = {lv: STYLES.level_color(lv) for lv in LEVELS}
@@ -33,22 +29,7 @@ SLD_NS = {"se": "http://www.opengis.net/se", "ogc": "http://www.opengis.net/ogc"
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory):
     """A store with a small demo (3,000 enterprises), built as of 2026-11-01."""
-    from geo.boundaries import load_bundled
-    from geo.build import build
-    from geo.ingest import IngestOptions, ingest_file
-    from geo.store import Store
-    from synth import generate_demo
-
-    root = tmp_path_factory.mktemp("tilesets")
-    store = Store.open(root / "store")
-    b = load_bundled()
-    store.write("boundaries", b)
-    files = generate_demo(root / "in", b.loc[b["admin_level"] == "county"], n_enterprises=3000, seed=11)
-    for kind, paths in files.items():
-        for p in paths:
-            ingest_file(store, p, kind, IngestOptions(crs="gcj02" if "gcj02" in p.name else None))
-    build(store, date(2026, 11, 1))
-    return store
+    return support.demo_store(tmp_path_factory.mktemp("tilesets"), 3000, seed=11)
 
 
 @pytest.fixture(scope="module")
@@ -56,22 +37,8 @@ def base(small_store):
     from api.app import create_app
     from api.settings import Settings
 
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(Settings(store=small_store.root)), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(url + "/conformance", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield url
-    srv.should_exit = True
-    thread.join(5)
+    with support.serving(create_app(Settings(store=small_store.root))) as url:
+        yield url
 
 
 def _get(url: str, **params) -> dict:
