@@ -76,7 +76,7 @@ def zones_image(zones: pd.DataFrame, styles: Styles, crs: str = "wgs84") -> dict
     y0, y1 = float(_merc_y(s)), float(_merc_y(n))
     height = max(2, min(4096, math.ceil((y1 - y0) / (_R * math.radians(step_deg)))))
     fig = Figure(figsize=(width / 100, height / 100), dpi=100)
-    FigureCanvasAgg(fig)
+    canvas = FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
     ax.set_xlim(w, e)
@@ -95,7 +95,6 @@ def zones_image(zones: pd.DataFrame, styles: Styles, crs: str = "wgs84") -> dict
             path = MPath(np.concatenate(verts), np.concatenate(codes).astype(np.uint8))
             ax.add_patch(PathPatch(path, facecolor=color, edgecolor="none", antialiased=False, linewidth=0))
     fig.patch.set_alpha(0)
-    canvas = fig.canvas
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())
     img = Image.fromarray(rgba, "RGBA").quantize(colors=len(zones) + 1, method=Image.Quantize.FASTOCTREE)
