@@ -18,6 +18,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from geo.errors import StoreEmpty
@@ -135,9 +136,25 @@ class View(SnapshotReader):
         frame = base.join(wide).reset_index()
         top = regs.loc[regs["domain"] == "all"].set_index("adcode")["rules"]
         frame["rules"] = frame["adcode"].map(lambda a: "; ".join(top.get(a, []) or []))
+        frame = self._with_cover(frame)
         geom_by_code = dict(zip(self.boundaries["adcode"], geoms, strict=True))
         multi = as_multipolygons(np.asarray([geom_by_code[a] for a in frame["adcode"]], dtype=object))
         return gpd.GeoDataFrame(frame, geometry=list(multi), crs="EPSG:4326")
+
+    def _with_cover(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rescue-circle shares the regions export carries (`layers/fields.toml`: cover15_area, …), empty
+        without a rescue circle, so a collection's schema does not depend on the build."""
+        from layers.export import export_fields
+        from layers.response import with_coverage
+
+        cover = [f.name for f in export_fields()["regions"] if f.name.startswith("cover")]
+        frame = with_coverage(frame, self.snapshot)
+        for col in cover:
+            if col not in frame:
+                frame[col] = np.nan
+        return frame.drop(
+            columns=[c for c in frame if c.startswith("cover") and c not in cover] + ["unreached_red"], errors="ignore"
+        )
 
     def _collections(self, geoms: np.ndarray) -> dict[str, Collection]:
         out: dict[str, Collection] = {}

@@ -4,7 +4,9 @@ networkx's `multi_source_dijkstra_path_length` and igraph's `distances` on the s
 
     python bench/response.py [--enterprises 1000000] [--edges 500000] [--responders 2000] [--seed 0]
 
-Run by hand; prints one JSON line. The grid spans about 1.6° × 1.6° around Hangzhou with 1–2 km blocks.
+Run by hand; prints one JSON line. `coverage_total_s` = building the snapping index + snapping responders and
+enterprises + the multi-source shortest paths: what a build spends on the enterprises' minutes. The grid
+spans about 1.6° × 1.6° around Hangzhou with blocks of about 330 m.
 """
 
 from __future__ import annotations
@@ -48,12 +50,15 @@ def main() -> None:
     lon, lat = rng.uniform(119.4, 121.0, args.enterprises), rng.uniform(29.5, 31.1, args.enterprises)
     rlon, rlat = rng.uniform(119.4, 121.0, args.responders), rng.uniform(29.5, 31.1, args.responders)
     t = time.perf_counter()
+    net.snap(rlon[:1], rlat[:1])  # builds the snapping index (the k-d tree of segment pieces), once per network
+    out["snap_index_s"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
     src, tgt = net.snap(rlon, rlat), net.snap(lon, lat)
     out["snap_s"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     minutes, _ = net.forward(src, tgt)
     out["scipy_forward_s"] = round(time.perf_counter() - t, 3)
-    out["coverage_total_s"] = round(out["snap_s"] + out["scipy_forward_s"], 3)
+    out["coverage_total_s"] = round(out["snap_index_s"] + out["snap_s"] + out["scipy_forward_s"], 3)
     out["reached_15_min"] = round(float((minutes <= 15).mean()), 4)
     sources = np.unique(net.b[src.segment[src.segment >= 0]])
     from scipy.sparse.csgraph import dijkstra

@@ -96,8 +96,10 @@ def inline_js() -> str:
     return (
         leaflet_inline_js()
         + "\n;\n"
-        + _no_closing_tag(asset_text("riskmap", "riskmap.js") + "\n;\n" + asset_text("riskmap", "alerts.js"), "script")
-    )  # alerts.js: the prompts panel, over window.riskmap
+        + _no_closing_tag(
+            "\n;\n".join(asset_text("riskmap", name) for name in ("riskmap.js", "response.js", "alerts.js")), "script"
+        )
+    )  # response.js: resources and the rescue circle; alerts.js: the prompts panel; both over window.riskmap
 
 
 @functools.lru_cache(maxsize=4)

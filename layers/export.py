@@ -482,11 +482,6 @@ def export_layer(
     if fmt in ("png", "html"):
         if what in HAZARD_LAYERS:
             raise ExportRejected(f"--format {fmt} draws every hazard site: export hazards, not {what}")
-        if what in RESPONSE_LAYERS:
-            raise ExportRejected(
-                f"--format {fmt} draws the four-colour map; {what} are drawn on it: "
-                "`riskmap map` (resources and rescue-circle layers), or export regions"
-            )
         return _export_view(snapshot, boundaries, what, fmt, out, view=view, styles=st, target=target)
     frame = _projected(layer_frame(snapshot, boundaries, what, view=view, styles=st), target)
     parts = layer_parts(frame, what)

@@ -57,7 +57,7 @@ DEFAULT_MAP_URL = "{base}/map?level={level}&parent={parent}&domain={domain}&lang
 DEFAULT_REGION_URL = "{base}/regions/{adcode}?f=html&lang={lang}"
 MODES = ("inline", "served")
 #: what a page is about: the regions (the four-colour map), or the enterprises or hazard sites over faded regions
-MAP_LAYERS = ("regions", "enterprises", "hazards")
+MAP_LAYERS = ("regions", "enterprises", "hazards", "resources", "coverage")
 
 
 @functools.lru_cache(maxsize=1)

@@ -20,12 +20,15 @@ Layout (keys of the document):
 * ``enterprises``: served → ``{mode: 'served', url}``; inline → ``{mode: 'inline', complete, total,
   points: [[x, y, rank, domain index, score, name, id, industry, override]], zooms, clusters:
   {domain: {zoom: [[x, y, n_red, n_orange, n_yellow, n_blue]]}}}``.
+* ``response`` (or null): resources, the rescue-circle bands and the regions' coverage shares
+  (:mod:`layers.responsemap`).
 * ``basemap`` (or null) and ``links`` (URL templates: ``map`` for the served drill-down, ``region`` for the
   region page a served popup links to, null in a saved page).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -40,6 +43,7 @@ from geo.scoring.regions import SITE_COUNT_COLUMNS, UNIT_COUNT_COLUMNS
 from geo.snapshot import Snapshot
 from layers.clusters import PointIndex, cell_degrees, grid_cells
 from layers.features import descendants, rules_of, top_units
+from layers.responsemap import response_payload
 from layers.styles import Basemap, Styles
 from layers.view import MapView
 from layers.webgeom import encode_geometry, encode_line, web_boundaries
@@ -418,6 +422,15 @@ def build_payload(
         "hazards": _hazards(snapshot.hazards(), hazard_codes, precision, crs),
         "hazard_domains": hazard_domains(snapshot),
         "enterprises": enterprises,
+        "response": response_payload(
+            snapshot,
+            codes,
+            view=dataclasses.replace(view, parent=None if mode == "inline" else parent),
+            styles=styles,
+            precision=precision,
+            crs=crs,
+            mode=mode,
+        ),
         "basemap": None
         if basemap is None
         else {

@@ -27,6 +27,7 @@ from geo.errors import FontMissing
 from geo.snapshot import Snapshot
 from layers.features import region_frame
 from layers.payload import read_units
+from layers.printresponse import draw_coverage, draw_resources, share_labels
 from layers.styles import Styles, load_styles
 from layers.view import DEFAULT_VIEW, MapView
 from layers.webgeom import web_boundaries
@@ -285,48 +286,14 @@ def _draw(
         if len(sel):
             sel.boundary.plot(ax=ax, color=pr.outline, linewidth=st.admin_style(lv_name).width * 0.45, zorder=4)
 
-    handles: list = []
-    title_what = st.t("regions", lang)
-    if what == "enterprises":
-        title_what = st.t("enterprises", lang)
-        units = read_units(
-            snapshot, ["lon", "lat", "risk_level", "domain", "county_adcode", "city_adcode", "province_adcode"]
-        )
-        if view.domain != "all":
-            units = units.loc[units["domain"] == view.domain]
-        if view.parent:
-            units = units.loc[
-                np.logical_or.reduce(
-                    [units[c] == view.parent for c in ("province_adcode", "city_adcode", "county_adcode") if c in units]
-                )
-            ]
-        for lv in reversed(LEVELS):  # the gravest drawn last, on top
-            sel = units.loc[units["risk_level"] == lv]
-            ax.scatter(
-                sel["lon"],
-                sel["lat"],
-                s=4 if lv in ("yellow", "blue") else 9,
-                c=st.level_color(lv),
-                edgecolors="#222222",
-                linewidths=0.15,
-                zorder=5 + LEVELS.index(lv) * -0.1 + 1,
-            )
-        counts = _counts(units["risk_level"])
-    elif what == "hazards":
-        title_what = st.t("hazards", lang)
-        hazards = snapshot.hazards()
-        handles = _hazard_layer(ax, hazards, st, lang)
-        counts = _counts(hazards["risk_level"]) if len(hazards) else dict.fromkeys(LEVELS, 0)
-    else:
-        counts = _counts(regions["risk_level"])
-
+    title_what, counts, handles, legend, labels = _layer(ax, snapshot, regions, what=what, view=view, styles=st)
     for row in regions.itertuples():
         lab = web.loc[web["adcode"] == row.adcode]
         if len(lab):
             ax.text(
                 lab["label_x"].iloc[0],
                 lab["label_y"].iloc[0],
-                row.name,
+                f"{row.name}\n{labels[row.adcode]}" if row.adcode in labels else row.name,
                 ha="center",
                 va="center",
                 fontsize=6.5 if view.level == "county" else 9,
@@ -351,7 +318,55 @@ def _draw(
         title_what=title_what,
         view=view,
         styles=st,
+        legend=legend,
     )
+
+
+def _layer(
+    ax, snapshot: Snapshot, regions: gpd.GeoDataFrame, *, what: str, view: MapView, styles: Styles
+) -> tuple[str, dict[str, int], list, tuple[str, list] | None, dict[str, str]]:
+    """Draw the layer over the regions: (subtitle, counts per level, type symbols, a legend in place of the
+    levels' (response layers), region label suffixes)."""
+    st, lang = styles, view.lang
+    if what == "resources":
+        return st.t(what, lang), dict.fromkeys(LEVELS, 0), [], draw_resources(ax, snapshot, view, st), {}
+    if what == "coverage":
+        legend = draw_coverage(ax, snapshot, view, st)
+        return st.t(what, lang), dict.fromkeys(LEVELS, 0), [], legend, share_labels(snapshot, regions["adcode"])
+    if what == "hazards":
+        hazards = snapshot.hazards()
+        handles = _hazard_layer(ax, hazards, st, lang)
+        counts = _counts(hazards["risk_level"]) if len(hazards) else dict.fromkeys(LEVELS, 0)
+        return st.t("hazards", lang), counts, handles, None, {}
+    if what == "enterprises":
+        return st.t("enterprises", lang), _enterprise_layer(ax, snapshot, view, st), [], None, {}
+    return st.t("regions", lang), _counts(regions["risk_level"]), [], None, {}
+
+
+def _enterprise_layer(ax, snapshot: Snapshot, view: MapView, st: Styles) -> dict[str, int]:
+    units = read_units(
+        snapshot, ["lon", "lat", "risk_level", "domain", "county_adcode", "city_adcode", "province_adcode"]
+    )
+    if view.domain != "all":
+        units = units.loc[units["domain"] == view.domain]
+    if view.parent:
+        units = units.loc[
+            np.logical_or.reduce(
+                [units[c] == view.parent for c in ("province_adcode", "city_adcode", "county_adcode") if c in units]
+            )
+        ]
+    for lv in reversed(LEVELS):  # the gravest drawn last, on top
+        sel = units.loc[units["risk_level"] == lv]
+        ax.scatter(
+            sel["lon"],
+            sel["lat"],
+            s=4 if lv in ("yellow", "blue") else 9,
+            c=st.level_color(lv),
+            edgecolors="#222222",
+            linewidths=0.15,
+            zorder=5 + LEVELS.index(lv) * -0.1 + 1,
+        )
+    return _counts(units["risk_level"])
 
 
 def _side_panel(
@@ -365,6 +380,7 @@ def _side_panel(
     title_what: str,
     view: MapView,
     styles: Styles,
+    legend: tuple[str, list] | None = None,
 ) -> None:
     st, lang = styles, view.lang
     head = st.t("title", lang)
@@ -394,10 +410,13 @@ def _side_panel(
     unit = {"regions": st.t("legend_regions", lang), "enterprises": st.t("legend_units", lang)}.get(
         what, st.t("hazards", lang)
     )
+    title = f"{st.t('legend', lang)} ({unit})"
+    if legend is not None:
+        title, patches = legend
     leg = ax.legend(
         handles=patches,
         loc="upper left",
-        title=f"{st.t('legend', lang)} ({unit})",
+        title=title,
         fontsize=11,
         title_fontsize=12,
         frameon=False,

@@ -96,11 +96,14 @@ class ResourceStyle(ResourceSymbol):
     size: Positive
     stroke: Color
     min_zoom: Annotated[float, Field(ge=0.0, le=22.0)]
+    page_limit: Annotated[int, Field(ge=0)]
+    inline_limit: Annotated[int, Field(ge=0)]
 
 
 class RescueStyle(_Model):
     band_colors: tuple[Color, ...]
     fill_opacity: Opacity
+    raster_m: Annotated[float, Field(ge=50.0, le=5000.0)]
     share_colors: Annotated[tuple[Color, ...], Field(min_length=2)]
 
 

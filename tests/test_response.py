@@ -94,6 +94,35 @@ def test_travel_times_match_a_straightforward_dijkstra(rng):
         np.testing.assert_allclose(back, each, rtol=1e-9)
 
 
+def test_snapping_finds_the_nearest_segment_as_brute_force_does(rng):
+    """Every point against every segment: the nearest (the lowest index among equally near ones), its
+    distance, for points in the grid, repeated points (measured once), far points and points on vertices."""
+    from geo.response import snapping
+
+    lines, speeds, oneway = _grid_roads(n=9, step=0.003)
+    net = Network.from_roads(np.array(lines, dtype=object), np.array(speeds), np.array(oneway), 10.0)
+    lon = np.r_[LON0 + rng.uniform(-0.01, 0.035, 3000), LON0 + 0.003 * rng.integers(0, 9, 200), LON0 + 0.5]
+    lat = np.r_[LAT0 + rng.uniform(-0.01, 0.035, 3000), LAT0 + 0.003 * rng.integers(0, 9, 200), LAT0]
+    lon, lat = np.r_[lon, lon[:500]], np.r_[lat, lat[:500]]  # repeats
+    x, y = net.proj.to_m(lon, lat)
+    x0, y0, x1, y1 = (net.xy[:, c][None, :] for c in range(4))
+    dx, dy = x1 - x0, y1 - y0
+    t = np.clip(((x[:, None] - x0) * dx + (y[:, None] - y0) * dy) / (dx * dx + dy * dy), 0, 1)
+    d = np.hypot(x0 + t * dx - x[:, None], y0 + t * dy - y[:, None])
+    want_d = d.min(axis=1)
+    want = np.where(d == want_d[:, None], np.arange(d.shape[1]), 10**9).min(axis=1)
+    for k in (8, 2):  # 2: most points go the wider way or to the STRtree
+        old = snapping.SNAP_K
+        snapping.SNAP_K = k
+        try:
+            got = net.snap(lon, lat)
+        finally:
+            snapping.SNAP_K = old
+        np.testing.assert_array_equal(got.segment, want)
+        np.testing.assert_allclose(got.offroad_m, want_d, rtol=0, atol=1e-6)
+        assert got.segment[-1] == got.segment[499] and got.t[-1] == got.t[499]
+
+
 def test_a_known_answer_along_one_road():
     # 3 segments of 0.01° of longitude at 30°N (~964.9 m each) at 60 km/h: ~0.965 min each
     line = shapely.LineString([(120.0, 30.0), (120.01, 30.0), (120.02, 30.0), (120.03, 30.0)])

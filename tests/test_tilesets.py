@@ -169,13 +169,17 @@ def _check_style(style: dict, fields_of: dict[str, set[str]]) -> None:
         conditions = lay["filter"][1:] if lay["filter"][0] == "all" else [lay["filter"]]
         for op, key, value in conditions:
             assert op == "=="
+            paint = lay["paint"]
+            colour = paint.get("fill-color") or paint.get("line-color") or paint.get("circle-color")
             if key == "$type":
                 assert value in {"Point", "LineString", "Polygon"}
+            elif key == "kind":  # the emergency resources: a circle per kind in its marker colour
+                assert key in fields_of["resources"] and colour == STYLES.resource_symbol(value).color
+            elif key == "min_from":  # the rescue-circle bands: a fill per band of minutes
+                assert key in fields_of["coverage"] and colour in STYLES.rescue.band_colors
             else:
                 assert key in fields_of[lay["source-layer"]] and value in LEVELS
                 seen_levels.add(value)
-                paint = lay["paint"]
-                colour = paint.get("fill-color") or paint.get("line-color") or paint.get("circle-color")
                 assert colour == COLOURS[value]
     assert seen_levels == set(LEVELS)
 

@@ -16,7 +16,6 @@ on the same segment are also joined directly along it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -26,7 +25,8 @@ import pyproj
 import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
-from scipy.spatial import cKDTree
+
+from geo.response.snapping import Pieces, build_pieces, nearest_segments
 
 #: Weight added to every edge from a virtual node, so that a zero-length leg is still an edge for csgraph.
 _EPS = 1e-9
@@ -168,8 +168,8 @@ class Network:
         return shapely.STRtree(self._lines)
 
     @cached_property
-    def _pieces(self) -> _Pieces:
-        return _pieces(self.xy)
+    def _pieces(self) -> Pieces:
+        return build_pieces(self.xy)
 
     @cached_property
     def _lines(self) -> np.ndarray:
@@ -187,7 +187,7 @@ class Network:
         ok = np.isfinite(lon) & np.isfinite(lat)
         if ok.any() and len(self.minutes):
             x, y = self.proj.to_m(lon[ok], lat[ok])
-            found, d = _nearest_segments(self.xy, self._pieces, lambda: self._tree, x, y)
+            found, d = nearest_segments(self._pieces, lambda: self._tree, x, y)
             seg[ok], dist[ok] = found, d
             x0, y0, x1, y1 = self.xy[found].T
             dx, dy = x1 - x0, y1 - y0
@@ -264,72 +264,6 @@ def _min_csr(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> csr_m
     rows, cols, w = rows[order], cols[order], w[order]
     first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])]
     return csr_matrix((w[first], (rows[first], cols[first])), shape=(n, n))
-
-
-#: snapping cuts segments into pieces at most this long (metres) for its k-d tree of piece midpoints
-SNAP_PIECE_M = 200.0
-#: piece midpoints looked at per point before the exactness check
-SNAP_K = 8
-
-
-@dataclass(frozen=True)
-class _Pieces:
-    """Segments cut into pieces of at most `SNAP_PIECE_M`, indexed by their midpoints."""
-
-    tree: cKDTree
-    seg: np.ndarray  # the segment of each piece
-    t0: np.ndarray  # where the piece starts and ends along its segment (0..1)
-    t1: np.ndarray
-    half: float  # the longest half-piece (metres)
-
-
-def _pieces(xy: np.ndarray) -> _Pieces:
-    length = np.hypot(xy[:, 2] - xy[:, 0], xy[:, 3] - xy[:, 1])
-    n = np.maximum(1, np.ceil(length / SNAP_PIECE_M)).astype(np.int64)
-    seg = np.repeat(np.arange(len(xy)), n)
-    j = np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)
-    t0, t1 = j / n[seg], (j + 1) / n[seg]
-    tm = (t0 + t1) / 2
-    mx = xy[seg, 0] + tm * (xy[seg, 2] - xy[seg, 0])
-    my = xy[seg, 1] + tm * (xy[seg, 3] - xy[seg, 1])
-    half = float((length / n).max() / 2) if len(xy) else 0.0
-    return _Pieces(cKDTree(np.column_stack([mx, my])), seg, t0, t1, half)
-
-
-def _nearest_segments(
-    xy: np.ndarray, pieces: _Pieces, tree: Callable[[], shapely.STRtree], x: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The nearest segment of each point (the lowest index among equally near ones) and the distance.
-
-    The `SNAP_K` nearest piece midpoints are measured exactly; a piece farther than the k-th midpoint cannot
-    be nearer than (that distance − the longest half-piece), so a point whose best distance is within that
-    bound is settled; the others (rare) ask the STRtree of whole segments."""
-    k = min(SNAP_K, len(pieces.seg))
-    r, idx = pieces.tree.query(np.column_stack([x, y]), k=k, workers=-1)
-    r, idx = r.reshape(len(x), k), idx.reshape(len(x), k)
-    seg = pieces.seg[idx]
-    x0, y0, x1, y1 = (xy[seg, c] for c in range(4))
-    dx, dy = x1 - x0, y1 - y0
-    t = ((x[:, None] - x0) * dx + (y[:, None] - y0) * dy) / (dx * dx + dy * dy)
-    t = np.clip(t, pieces.t0[idx], pieces.t1[idx])
-    d = np.hypot(x0 + t * dx - x[:, None], y0 + t * dy - y[:, None])
-    rows = np.arange(len(x))
-    best = d.argmin(axis=1)
-    tied = np.flatnonzero((d == d[rows, best][:, None]).sum(axis=1) > 1)
-    if len(tied):  # equally near segments (a point nearest a shared vertex): the lowest segment index
-        key = np.where(d[tied] == d[tied, best[tied]][:, None], seg[tied], np.iinfo(np.int64).max)
-        best[tied] = key.argmin(axis=1)
-    found, dist = seg[rows, best], d[rows, best]
-    unsure = np.flatnonzero(dist > r[:, -1] - pieces.half) if k < len(pieces.seg) else np.zeros(0, dtype=np.int64)
-    if len(unsure):
-        (pt_idx, seg_idx), dd = tree().query_nearest(
-            shapely.points(x[unsure], y[unsure]), return_distance=True, all_matches=True
-        )
-        order = np.lexsort((seg_idx, pt_idx))
-        pt_idx, seg_idx, dd = pt_idx[order], seg_idx[order], dd[order]
-        first = np.r_[True, pt_idx[1:] != pt_idx[:-1]]
-        found[unsure[pt_idx[first]]], dist[unsure[pt_idx[first]]] = seg_idx[first], dd[first]
-    return found, dist
 
 
 def _same_segment(

@@ -12,7 +12,7 @@
   var ADMIN = cfg.levels;                      // admin levels present, coarsest first
   var SERVED = META.mode === 'served';
   var LAYER = META.layer || 'regions';         // what the page is about: regions, enterprises or hazards
-  var POINTS = LAYER !== 'regions';             // a point map: faint regions, the layer at every zoom
+  var POINTS = LAYER !== 'regions';             // a layer map: faint regions, the layer at every zoom
 
   // ---------------------------------------------------------------- small helpers
   function el(tag, cls, text) {
@@ -89,6 +89,8 @@
   var fillOpacity = POINTS ? S.regions.fill_opacity_points
     : cfg.basemap ? S.regions.fill_opacity_basemap : S.regions.fill_opacity;
   var unitMinZoom = LAYER === 'enterprises' ? 0 : S.enterprises.min_zoom;
+  var fillOverride = null;                     // another theme's fill of the focus regions (response.js)
+  var cardHooks = [], renderHooks = [];        // add-ons' parts of the region card; calls after each render
 
   function stat(code, domain) {
     var r = regions[code];
@@ -226,6 +228,7 @@
     s[8].forEach(function (i) { rules.appendChild(el('li', null, cfg.strings[i])); });
     if (!s[8].length) { add(rules, el('li', 'rm-muted', T.no_rules)); }
     add(card, rules);
+    cardHooks.forEach(function (h) { h(code, card); });
     if (cfg.links.region) {  // served: the region's own page (why it has its level, its trend)
       var a = el('a', 'rm-region-link', T.region_details);
       a.href = fill(cfg.links.region, {adcode: code, lang: META.lang});
@@ -257,6 +260,10 @@
       return {fillColor: S.regions.context_color, fillOpacity: 0.9, color: a.color, weight: a.width, opacity: 0.9};
     }
     var s = stat(code), lv = s ? levelOf(s[0]) : null;
+    if (fillOverride) {
+      return {fillColor: fillOverride(code), fillOpacity: cfg.basemap ? S.regions.fill_opacity_basemap : S.regions.fill_opacity,
+        color: a.color, weight: a.width, opacity: 1};
+    }
     return {fillColor: lv ? lv.color : S.regions.no_data_color, fillOpacity: fillOpacity, color: a.color,
       weight: a.width, opacity: 1};
   }
@@ -310,6 +317,7 @@
     renderLegend(focus);
     renderTitle();
     renderInfo();
+    renderHooks.forEach(function (h) { h(focus); });
   }
   function renderLabels(focus, context) {
     var zoom = map.getZoom();
@@ -432,23 +440,29 @@
       t.hint.textContent = t.on && !show ? ' (' + T.zoom_in + ')' : '';
     });
   }
+  var layersBox;
+  // A row of the layers panel (before the status line); `key` names it for tests (data-layer).
+  function toggle(label, layer, minZoom, off, key) {
+    var row = el('label', 'rm-toggle');
+    var box = el('input'); box.type = 'checkbox'; box.checked = !off;
+    if (key) { box.setAttribute('data-layer', key); }
+    var t = {layer: layer, on: !off, minZoom: minZoom, hint: el('span', 'rm-muted'), row: row};
+    box.onchange = function () { t.on = box.checked; applyVisibility(); };
+    add(row, box, el('span', null, label), t.hint);
+    layersBox.insertBefore(row, statusBox || null);
+    toggles.push(t);
+    return t;
+  }
   control('topright', 'rm-layers', function (div) {
+    layersBox = div;
     add(div, el('div', 'rm-section', T.layers));
-    function toggle(label, layer, minZoom, off) {
-      var row = el('label', 'rm-toggle');
-      var box = el('input'); box.type = 'checkbox'; box.checked = !off;
-      var t = {layer: layer, on: !off, minZoom: minZoom, hint: el('span', 'rm-muted')};
-      box.onchange = function () { t.on = box.checked; applyVisibility(); };
-      add(row, box, el('span', null, label), t.hint);
-      div.appendChild(row);
-      toggles.push(t);
-    }
-    toggle(T.regions, groups.regions);
-    toggle(T.labels, groups.labels);
-    toggle(T.enterprises, groups.enterprises, unitMinZoom, LAYER === 'hazards');
-    if (!SERVED && !cfg.enterprises.complete) { toggle(T.major_points, groups.major, unitMinZoom, LAYER === 'hazards'); }
-    toggle(T.hazards, groups.hazards, 0, LAYER === 'enterprises');
-    if (basemapLayer) { toggle(T.basemap, basemapLayer); }
+    var own = LAYER === 'regions' || LAYER === 'enterprises';
+    toggle(T.regions, groups.regions, 0, false, 'regions');
+    toggle(T.labels, groups.labels, 0, false, 'labels');
+    toggle(T.enterprises, groups.enterprises, unitMinZoom, !own, 'enterprises');
+    if (!SERVED && !cfg.enterprises.complete) { toggle(T.major_points, groups.major, unitMinZoom, !own, 'major'); }
+    toggle(T.hazards, groups.hazards, 0, LAYER !== 'regions' && LAYER !== 'hazards', 'hazards');
+    if (basemapLayer) { toggle(T.basemap, basemapLayer, 0, false, 'basemap'); }
     statusBox = add(div, el('div', 'rm-status')).lastChild;
   });
   control('topright', 'rm-info', function (div) { infoBox = div; });
@@ -819,6 +833,14 @@
       return r ? {code: r.a, name: r.n, level: r.l, parent: r.p, label: r.c, stat: stat(code) || null} : null;
     },
     openRegion: function (code) { if (regions[code]) { openRegion(code); return true; } return false; },
+    // for add-ons (response.js): a layers-panel row, a region-fill theme, parts of the region card, re-render calls
+    addToggle: function (label, layer, minZoom, off, key) { var t = toggle(label, layer, minZoom, off, key); applyVisibility(); return t; },
+    setRegionFill: function (fn) { fillOverride = fn || null; render(false); },
+    addCardPart: function (fn) { cardHooks.push(fn); },
+    onRender: function (fn) { renderHooks.push(fn); },
+    focus: function () { return focusCodes(); },
+    control: control,
+    el: el,
     openEnterprise: function (id) {
       var found = null;
       [groups.enterprises, groups.major].forEach(function (g) {
