@@ -203,7 +203,7 @@ def incident_html(doc: dict[str, Any], lang: str = "zh", styles: Styles | None =
             [
                 _e(r.get("name")),
                 _e(r.get("kind_zh" if lang == "zh" else "kind_en")),
-                _e(r.get(extra)),
+                _e(domain(r.get(extra)) if extra == "domain" else r.get(extra)),
                 _minutes(r.get("minutes"), w),
                 f"{r['distance_m']:.0f}",
                 _e(r.get("phone")),
@@ -246,7 +246,7 @@ def incident_html(doc: dict[str, Any], lang: str = "zh", styles: Styles | None =
         + _table([*res_head[:2], w["domain"], *res_head[3:]], res_rows(doc["experts"], "domain"), w["none"]),
     ]
     return f"""<!doctype html><html lang="{"en" if lang == "en" else "zh-CN"}"><head><meta charset="utf-8">
-<title>{w["title"]}</title><style>
+<link rel="icon" href="data:,"><title>{w["title"]}</title><style>
 @page {{ size: A4; margin: 12mm; }}
 body {{ font-family: {st.theme.font}; font-size: 11px; color: #111; margin: 0; }}
 h1 {{ font-size: 18px; margin: 0 0 4px; }}
