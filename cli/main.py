@@ -381,6 +381,13 @@ def cmd_near(args: argparse.Namespace) -> int:
         print(f"  {e['distance_m']:8.1f} m  {e['risk_level']:6s}  {e['domain']:12s}  {e['id']}  {e['name']}")
     for h in result["hazards"][: args.limit]:
         print(f"  {h['distance_m']:8.1f} m  {h['risk_level']:6s}  {h['type']:12s}  {h['id']}  {h['name']}")
+    resources = result.get("resources") or {}
+    if resources.get("by_kind"):
+        print(f"  nearest resources ({resources.get('method')}):")
+    for kind, items in (resources.get("by_kind") or {}).items():
+        for r in items:
+            minutes = "—" if r.get("minutes") is None else f"{r['minutes']:.1f} min"
+            print(f"  {r['distance_m']:8.1f} m  {minutes:>9s}  {kind:16s}  {r['id']}  {r['name']}")
     return 0
 
 

@@ -343,3 +343,6 @@ def test_incident_briefing_api_and_cli(response_store, tmp_path, capsys):
         assert client.get("/incident?lon=200&lat=30").status_code == 400
     assert main(["--store", str(response_store.root), "incident", "--lon", str(east[0]), "--lat", str(east[1])]) == 0
     assert "西湖消防站" in capsys.readouterr().out
+    assert main(["--store", str(response_store.root), "near", "--lon", str(LON0), "--lat", str(LAT0)]) == 0
+    printed = capsys.readouterr().out  # the nearest responders by travel time, without --json too
+    assert "nearest resources (estimate)" in printed and "fire_station" in printed and "F1" in printed
