@@ -151,6 +151,27 @@ async def _load(base: str, counties: list[str], clients: int, seconds: float, re
     return summary
 
 
+def point_latencies(base: str, n: int = 200) -> dict:
+    """`/near` (1 km, with the nearest resources) and `/incident` (1 km, JSON) one at a time at random points of
+    the province, after a warm-up: p50 and p99 in ms."""
+    import httpx
+
+    rng = random.Random(7)
+    out = {}
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for path in ("/near", "/incident"):
+            client.get(path, params={"lon": 120.2, "lat": 30.2, "radius_m": 1000}).raise_for_status()
+            ms = []
+            for _ in range(n):
+                params = {"lon": rng.uniform(119.5, 121.5), "lat": rng.uniform(28.5, 30.5), "radius_m": 1000}
+                t = time.perf_counter()
+                client.get(path, params=params).raise_for_status()
+                ms.append((time.perf_counter() - t) * 1000)
+            ms.sort()
+            out[path] = {"n": n, "p50_ms": round(ms[n // 2], 1), "p99_ms": round(ms[int(n * 0.99) - 1], 1)}
+    return out
+
+
 def upload_abuse(base: str, pid: int, claimed: int = 2 * 1024**3) -> dict:
     """Send a claimed 2 GB upload without a token, pushing bytes until the server answers."""
     host, port = base.removeprefix("http://").split(":")
@@ -229,6 +250,7 @@ def main() -> int:
             "clients": args.clients,
             "seconds": args.seconds,
             "load": asyncio.run(_load(base, counties, args.clients, args.seconds, as_of)),
+            "one_at_a_time": point_latencies(base),
             "upload_2gb_unauthenticated": upload_abuse(base, proc.pid),
             "server_rss_mb": round(_rss_mb(proc.pid), 1),
         }
