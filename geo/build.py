@@ -99,12 +99,18 @@ def _require_enterprises(store: Store) -> None:
 
 
 def _score(
-    store: Store, enterprises: pd.DataFrame, as_of: date, model: ScoringModel, response: ResponseConfig | None = None
+    store: Store,
+    enterprises: pd.DataFrame,
+    as_of: date,
+    model: ScoringModel,
+    response: ResponseConfig | None = None,
+    events: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame, Rescue | None]:
     """Unit scores (the records with their score columns, replacing any stale ones), scored hazard sites,
-    the rescue circle (minutes from the nearest responder on every unit and site) and regional levels."""
+    the rescue circle (minutes from the nearest responder on every unit and site) and regional levels.
+    `events`: the store's events when the caller has read them already."""
     catalogue = load_catalogue()
-    events = _read_optional(store, "events")
+    events = events if events is not None else _read_optional(store, "events")
     events = empty_events() if events is None else events
     scores = score_enterprises(enterprises, events, as_of, model, catalogue)
     stale = set(scores.columns) | set(RESCUE_COLUMNS)
@@ -183,7 +189,8 @@ def score_build(
     """What a build publishes, whatever the store: the computed tables, the snapshot's meta, the score
     columns (row for row with `enterprises`) and the prompt table."""
     model = load_model(model_path)
-    units, hazards, regions, rescue = _score(store, enterprises, as_of, model)
+    events = _read_optional(store, "events")  # read once: the scoring and the prompt rules both use them
+    units, hazards, regions, rescue = _score(store, enterprises, as_of, model, events=events)
     result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"), rescue)
     counts = units["risk_level"].value_counts().reindex(list(LEVELS), fill_value=0)
     meta = {
@@ -202,7 +209,7 @@ def score_build(
     rules = load_rules(alerts_path)
     tables = {"units": units, "hazards": hazards, "regions": regions}
     prompts, meta["prompts"] = stage_prompts(
-        store, as_of=as_of, rules=rules, rules_source=str(alerts_path or "default"), **tables
+        store, as_of=as_of, rules=rules, rules_source=str(alerts_path or "default"), events=events, **tables
     )
     return result, meta, scores, prompts
 

@@ -129,12 +129,15 @@ def stage(
     regions: pd.DataFrame,
     rules: AlertRules | None = None,
     rules_source: str = "default",
+    events: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Evaluate the rules on a build about to be published: the prompt table to store with it, and what the
-    snapshot's meta records of it (rules, counts, skipped rules)."""
+    snapshot's meta records of it (rules, counts, skipped rules). `events`: the store's events as the build
+    read them for scoring (read here when not given)."""
     used = rules or load_rules()
     prev, history = _previous(store)
-    events = store.read("events") if store.has("events") else None
+    if events is None and store.has("events"):
+        events = store.read("events")
     tables = Tables(
         as_of=as_of,
         units=units,
