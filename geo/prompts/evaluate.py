@@ -124,6 +124,14 @@ class Tables:
         out = ev.assign(pos=pos, found=found[keep]).loc[pos >= 0]
         return out.reset_index(drop=True)
 
+    @cached_property
+    def open_dangers(self) -> pd.DataFrame:
+        """The open hidden dangers among `events_known` (found by the as-of date, not closed by its end)."""
+        ev = self.events_known
+        if not len(ev):
+            return ev
+        return ev.loc[ev["type"].eq("hidden_danger").to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
+
     def unit_info(self, pos: np.ndarray) -> pd.DataFrame:
         cols = [c for c in UNIT_INFO if c in self.units]
         return pd.DataFrame({c: take(self.units[c], pos) for c in cols}, index=pd.RangeIndex(len(pos)))
@@ -136,17 +144,17 @@ def _days(values: pd.Series) -> np.ndarray:
 
 def _frame(n: int, **cols: Any) -> pd.DataFrame:
     """A candidate table of n rows: the given columns, every other one NA, with the declared dtypes."""
-    out = pd.DataFrame(index=pd.RangeIndex(n))
+    data: dict[str, Any] = {}
     for c in CANDIDATE_COLUMNS:
         value = cols.get(c)
         if c in FLOATS:
-            out[c] = pd.Series(np.nan, index=out.index) if value is None else pd.to_numeric(_values(value, n))
-            out[c] = out[c].astype("float64")
+            numbers = np.nan if value is None else pd.to_numeric(_values(value, n))
+            data[c] = pd.Series(numbers, index=pd.RangeIndex(n)).astype("float64").to_numpy()
         elif c in INTS:
-            out[c] = pd.array(_values(value, n) if value is not None else [pd.NA] * n, dtype="Int64")
+            data[c] = pd.array(_values(value, n) if value is not None else [pd.NA] * n, dtype="Int64")
         else:
-            out[c] = pd.array(_values(value, n) if value is not None else [None] * n, dtype=object)
-    return out
+            data[c] = np.array(_values(value, n) if value is not None else [None] * n, dtype=object)
+    return pd.DataFrame(data, index=pd.RangeIndex(n))  # one frame made at once, not column by column
 
 
 def _values(value: Any, n: int) -> Any:
@@ -267,12 +275,7 @@ def _site_info(hazards: pd.DataFrame, pos: np.ndarray) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------------ events
 def _open_dangers(t: Tables) -> pd.DataFrame:
-    ev = t.events_known
-    if not len(ev):
-        return ev
-    closed = pd.to_datetime(ev["closed_date"]).to_numpy(dtype="datetime64[D]")
-    is_open = np.isnat(closed) | (closed > np.datetime64(t.as_of, "D"))
-    return ev.loc[(ev["type"] == "hidden_danger").to_numpy() & is_open].reset_index(drop=True)
+    return t.open_dangers
 
 
 def _event_frame(t: Tables, ev: pd.DataFrame, **cols: Any) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from geo.errors import InputRejected, StoreEmpty, StoreError, UnitNotFound
 from geo.prompts.evaluate import Previous, Tables, evaluate
 from geo.prompts.rules import SEVERITIES, AlertRules, load_rules
 from geo.store import Store
+from geo.values import member, positions, take
 
 __all__ = ["FILE", "archive", "read_build", "read_prompts", "records", "select", "stage"]
 
@@ -93,11 +94,11 @@ def reconcile(now: pd.DataFrame, before: pd.DataFrame | None, as_of: date) -> pd
     now["first_seen_build"], now["first_seen"] = None, day
     now["last_seen_build"], now["closed_build"], now["closed_at"] = None, None, None
     if before is not None and len(before):
-        seen = before.drop_duplicates("id").set_index("id")
-        held = now["id"].isin(seen.index).to_numpy()
+        at = positions(now["id"], before["id"])  # an id's first row in the build before, -1 if new
+        held = at >= 0
         for col in ("first_seen_build", "first_seen"):
-            now.loc[held, col] = now.loc[held, "id"].map(seen[col]).to_numpy()
-        gone = before.loc[~before["id"].isin(now["id"])].copy()
+            now.loc[held, col] = take(before[col], at[held])
+        gone = before.loc[~member(before["id"], now["id"])].copy()
         gone["status"], gone["closed_build"], gone["closed_at"] = "closed", None, day
         now = pd.concat([now, gone[[c for c in now.columns if c in gone.columns]]], ignore_index=True)
     now["as_of"] = day
