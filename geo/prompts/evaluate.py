@@ -280,9 +280,11 @@ def _open_dangers(t: Tables) -> pd.DataFrame:
 
 def _event_frame(t: Tables, ev: pd.DataFrame, **cols: Any) -> pd.DataFrame:
     info = t.unit_info(ev["pos"].to_numpy())
-    ids = ev["id"].astype(object).where(ev["id"].notna() & (ev["id"].astype(str) != ""), None)
-    fallback = ev["enterprise_id"].astype(str) + "@" + pd.Series(_iso(ev["found"])).astype(str)
-    keys = ids.fillna(fallback)
+    keys = ev["id"].to_numpy(dtype=object)
+    blank = (ev["id"].isna() | (ev["id"].astype(str) == "")).to_numpy(dtype=bool)
+    if blank.any():  # an event without an id: its unit and date
+        unit = ev["enterprise_id"].astype(str).to_numpy(dtype=object)[blank]
+        keys[blank] = unit + "@" + _iso(ev["found"].to_numpy()[blank]).astype(str)
     danger = (ev["type"] == "hidden_danger").to_numpy()
     grade = np.where(danger, ev["severity"].where(ev["severity"].isin(list(_GRADE)), "general"), None)
     return _frame(
