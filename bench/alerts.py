@@ -2,11 +2,12 @@
 apart, so the second build compares with the first, as every daily build does) and time the prompt stage
 (`geo.prompts.stage`: read the previous build, evaluate every rule, reconcile, write) against the rest.
 
-    python bench/alerts.py [--enterprises 200000] [--work DIR]
+    python bench/alerts.py [--enterprises 200000] [--work DIR] [--no-prompts]
 
 Run by hand, never by the test suite. Prints one JSON line; the figures go into docs/performance.md. A `--work`
 directory of an earlier run is reused (generating 1M units takes minutes): its census is kept, its builds and
-prompts are removed first, so every run builds the same two snapshots from scratch.
+prompts are removed first, so every run builds the same two snapshots from scratch. `--no-prompts` builds with
+the prompt stage replaced by one that evaluates nothing: the build without prompts, for comparison.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--enterprises", type=int, default=200_000)
     ap.add_argument("--work", type=Path)
+    ap.add_argument("--no-prompts", action="store_true", help="build without evaluating the prompt rules")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="riskmap-bench-alerts-"))
+
+    import pandas as pd
 
     import geo.build as build_module
     from geo.boundaries import load_bundled
@@ -51,6 +55,10 @@ def main() -> None:
 
     timings: list[float] = []
     real_stage = build_module.stage_prompts
+    if args.no_prompts:
+
+        def real_stage(*a, **kw):
+            return pd.DataFrame({"id": pd.Series(dtype=object)}), {"open": {}, "closed": 0}
 
     def timed_stage(*a, **kw):
         t0 = time.perf_counter()
@@ -76,7 +84,7 @@ def main() -> None:
                 "closed": snap.meta["prompts"]["closed"],
             }
         )
-    print(json.dumps({"units": snap.meta["units"], "builds": results}))
+    print(json.dumps({"units": snap.meta["units"], "prompts": not args.no_prompts, "builds": results}))
 
 
 if __name__ == "__main__":
