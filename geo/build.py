@@ -24,6 +24,7 @@ from geo.prompts import archive as archive_prompts
 from geo.prompts import load_rules
 from geo.prompts import stage as stage_prompts
 from geo.prompts.ledger import FILE as PROMPTS_FILE
+from geo.prompts.ledger import write as write_prompts
 from geo.response.config import ResponseConfig, load_response
 from geo.response.coverage import UNIT_COLUMNS as RESCUE_COLUMNS
 from geo.response.coverage import Rescue, rescue_coverage
@@ -172,7 +173,7 @@ def build(
         geometry = [records.schema.names[i] for i in _geometry_columns(records)]
         enterprises = records.drop_columns(geometry).to_pandas()
         result, meta, scores, prompts = score_build(store, enterprises, as_of, model_path, alerts_path)
-        prompts.to_parquet(staging / PROMPTS_FILE, index=False, compression="zstd")
+        write_prompts(prompts, staging / PROMPTS_FILE)
         _stage_rescue(store, staging, result.rescue)
         with store.lock():
             snap = publish(store, scores, result.hazards, result.regions, meta, staging=staging)

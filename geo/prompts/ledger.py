@@ -34,7 +34,7 @@ from geo.prompts.rules import SEVERITIES, AlertRules, load_rules
 from geo.store import Store
 from geo.values import member, positions, take
 
-__all__ = ["FILE", "archive", "read_build", "read_prompts", "records", "select", "stage"]
+__all__ = ["FILE", "archive", "read_build", "read_prompts", "records", "select", "stage", "write"]
 
 FILE = "prompts.parquet"
 ARCHIVE = "prompts"
@@ -161,6 +161,11 @@ def stage(
         "closed": int((table["status"] == "closed").sum()),
         "skipped": dict(tables.skipped),
     }
+
+
+def write(table: pd.DataFrame, path: Path) -> None:
+    """The prompt table of a build into its staging directory (``prompts.parquet``)."""
+    table.to_parquet(path, index=False, compression="zstd")
 
 
 def archive(store: Store, snap_id: str, snap_path: Path) -> None:
