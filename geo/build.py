@@ -172,7 +172,9 @@ def build(
         records = pq.read_table(staging / "records.parquet")
         geometry = [records.schema.names[i] for i in _geometry_columns(records)]
         enterprises = records.drop_columns(geometry).to_pandas()
-        result, meta, scores, prompts = score_build(store, enterprises, as_of, model_path, alerts_path)
+        result, meta, scores, prompts = score_build(
+            store, enterprises, as_of, model_path, alerts_path, records=staging / "records.parquet"
+        )
         write_prompts(prompts, staging / PROMPTS_FILE)
         _stage_rescue(store, staging, result.rescue)
         with store.lock():
@@ -185,10 +187,16 @@ def build(
 
 
 def score_build(
-    store: Store, enterprises: pd.DataFrame, as_of: date, model_path: Path | None, alerts_path: Path | None
+    store: Store,
+    enterprises: pd.DataFrame,
+    as_of: date,
+    model_path: Path | None,
+    alerts_path: Path | None,
+    records: Path | None = None,
 ) -> tuple[Computed, dict, pd.DataFrame, pd.DataFrame]:
     """What a build publishes, whatever the store: the computed tables, the snapshot's meta, the score
-    columns (row for row with `enterprises`) and the prompt table."""
+    columns (row for row with `enterprises`) and the prompt table. `records`: the file `enterprises` were
+    read from, when they come from one (the staged ``records.parquet``)."""
     model = load_model(model_path)
     events = _read_optional(store, "events")  # read once: the scoring and the prompt rules both use them
     units, hazards, regions, rescue = _score(store, enterprises, as_of, model, events=events)
@@ -210,7 +218,13 @@ def score_build(
     rules = load_rules(alerts_path)
     tables = {"units": units, "hazards": hazards, "regions": regions}
     prompts, meta["prompts"] = stage_prompts(
-        store, as_of=as_of, rules=rules, rules_source=str(alerts_path or "default"), events=events, **tables
+        store,
+        as_of=as_of,
+        rules=rules,
+        rules_source=str(alerts_path or "default"),
+        events=events,
+        records=records,
+        **tables,
     )
     return result, meta, scores, prompts
 

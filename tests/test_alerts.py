@@ -531,3 +531,35 @@ def test_arrow_columns_in_chunks_give_the_same_prompts():
     got = evaluate(RULES, tables(D1, chunked, evs, previous(D0, _as_read(before))))
     assert len(plain) == 8 and set(plain["rule"]) >= {"unit_level_rose", "danger_overdue", "alarm_burst", "accident"}
     pd.testing.assert_frame_equal(got, plain, check_dtype=False)
+
+
+def test_rises_compare_units_by_id_whether_the_records_file_changed_or_not(tmp_path, boundaries):
+    """A build over the same records file as the build before reuses its unit ids (`same_units`); over a new
+    file (here the same units in reverse order) it reads them: either way a rebuild at the same date changes
+    no level, so the same rises stay open and none closes."""
+    import os
+
+    from cli.main import main
+    from geo.build import build
+    from geo.snapshot import current
+    from geo.store import Store
+
+    store = Store.open(tmp_path / "store")
+    store.write("boundaries", boundaries)
+    assert main(["--store", str(store.root), "demo", "--enterprises", "1500", "--no-serve"]) == 0
+    first = current(store)
+
+    def rises(snap) -> tuple[set[str], set[str]]:
+        p = snap.prompts()
+        p = p.loc[p["rule"] == "unit_level_rose"]
+        return set(p.loc[p["status"] == "open", "id"]), set(p.loc[p["status"] == "closed", "id"])
+
+    opened, _ = rises(first)
+    assert opened
+    same, _ = build(store, first.as_of)
+    assert os.path.samefile(same.path / "records.parquet", first.path / "records.parquet")
+    assert rises(same) == (opened, set())
+    store.write("enterprises", store.read("enterprises").iloc[::-1].reset_index(drop=True))
+    moved, _ = build(store, first.as_of)
+    assert not os.path.samefile(moved.path / "records.parquet", same.path / "records.parquet")
+    assert rises(moved) == (opened, set())

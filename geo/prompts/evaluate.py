@@ -84,6 +84,9 @@ class Previous:
     hazards: pd.DataFrame  # id, risk_level, risk_score
     regions: pd.DataFrame  # adcode, domain, risk_level, risk_index
     prompts: pd.DataFrame  # open prompts: id, rule, key, before, value_before, before_date
+    #: the build before scored the very records of this build (the same file): `units` has no id column and is
+    #: row for row this build's units
+    same_units: bool = False
 
 
 @dataclass
@@ -237,8 +240,13 @@ def level_rise(rule: R.LevelRise, t: Tables) -> pd.DataFrame | None:
             "pos": np.arange(len(table)),
         }
     )
+    same = rule.target() == "unit" and t.previous.same_units
     old = pd.DataFrame(
-        {"key": prev["id"].array, "level": prev["risk_level"].array, "value": prev["risk_score"].to_numpy()}
+        {
+            "key": (table if same else prev)["id"].array,
+            "level": prev["risk_level"].array,
+            "value": prev["risk_score"].to_numpy(),
+        }
     )
     hits = _rise(cur, old, _carry(t, rule), t.previous.as_of)
     if rule.target() == "unit":

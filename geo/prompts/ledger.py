@@ -67,8 +67,10 @@ def places(boundaries: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _previous(store: Store) -> tuple[Previous | None, pd.DataFrame | None]:
-    """The published build (the one this build follows) and the region indices of the kept builds."""
+def _previous(store: Store, records: Path | None = None) -> tuple[Previous | None, pd.DataFrame | None]:
+    """The published build (the one this build follows) and the region indices of the kept builds. When it
+    scored the same records file as this build (`records`: the file this build scores), its unit ids are
+    this build's and are not read again."""
     from geo.snapshot import current
 
     try:
@@ -76,14 +78,23 @@ def _previous(store: Store) -> tuple[Previous | None, pd.DataFrame | None]:
     except (StoreEmpty, StoreError):
         return None, None
     prompts = read_prompts(snap)
+    same = records is not None and _same_file(snap.path / "records.parquet", records)
     prev = Previous(
         as_of=snap.as_of,
-        units=snap.units(columns=["id", "risk_level", "risk_score"]),
+        units=snap.units(columns=["risk_level", "risk_score"] if same else ["id", "risk_level", "risk_score"]),
         hazards=snap.hazards(columns=["id", "risk_level", "risk_score"]),
         regions=snap.region_levels(["adcode", "domain", "risk_level", "risk_index"]),
         prompts=prompts.loc[prompts["status"] == "open"] if len(prompts) else prompts,
+        same_units=same,
     )
     return prev, snap.index_history()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def reconcile(now: pd.DataFrame, before: pd.DataFrame | None, as_of: date) -> pd.DataFrame:
@@ -131,12 +142,14 @@ def stage(
     rules: AlertRules | None = None,
     rules_source: str = "default",
     events: pd.DataFrame | None = None,
+    records: Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Evaluate the rules on a build about to be published: the prompt table to store with it, and what the
     snapshot's meta records of it (rules, counts, skipped rules). `events`: the store's events as the build
-    read them for scoring (read here when not given)."""
+    read them for scoring (read here when not given). `records`: the records file `units` were read from
+    (the snapshot's ``records.parquet``), when there is one."""
     used = rules or load_rules()
-    prev, history = _previous(store)
+    prev, history = _previous(store, records)
     if events is None and store.has("events"):
         events = store.read("events")
     tables = Tables(
