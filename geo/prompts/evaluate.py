@@ -288,7 +288,7 @@ def _open_dangers(t: Tables) -> pd.DataFrame:
 
 def _event_frame(t: Tables, ev: pd.DataFrame, **cols: Any) -> pd.DataFrame:
     info = t.unit_info(ev["pos"].to_numpy())
-    keys = ev["id"].to_numpy(dtype=object)
+    keys = ev["id"].to_numpy(dtype=object, copy=True)
     blank = (ev["id"].isna() | (ev["id"].astype(str) == "")).to_numpy(dtype=bool)
     if blank.any():  # an event without an id: its unit and date
         unit = ev["enterprise_id"].astype(str).to_numpy(dtype=object)[blank]
