@@ -24,6 +24,7 @@ from geo.prompts import archive as archive_prompts
 from geo.prompts import load_rules
 from geo.prompts import stage as stage_prompts
 from geo.prompts.ledger import FILE as PROMPTS_FILE
+from geo.prompts.ledger import write as write_prompts
 from geo.response.config import ResponseConfig, load_response
 from geo.response.coverage import UNIT_COLUMNS as RESCUE_COLUMNS
 from geo.response.coverage import Rescue, rescue_coverage
@@ -99,12 +100,18 @@ def _require_enterprises(store: Store) -> None:
 
 
 def _score(
-    store: Store, enterprises: pd.DataFrame, as_of: date, model: ScoringModel, response: ResponseConfig | None = None
+    store: Store,
+    enterprises: pd.DataFrame,
+    as_of: date,
+    model: ScoringModel,
+    response: ResponseConfig | None = None,
+    events: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame, Rescue | None]:
     """Unit scores (the records with their score columns, replacing any stale ones), scored hazard sites,
-    the rescue circle (minutes from the nearest responder on every unit and site) and regional levels."""
+    the rescue circle (minutes from the nearest responder on every unit and site) and regional levels.
+    `events`: the store's events when the caller has read them already."""
     catalogue = load_catalogue()
-    events = _read_optional(store, "events")
+    events = events if events is not None else _read_optional(store, "events")
     events = empty_events() if events is None else events
     scores = score_enterprises(enterprises, events, as_of, model, catalogue)
     stale = set(scores.columns) | set(RESCUE_COLUMNS)
@@ -165,8 +172,10 @@ def build(
         records = pq.read_table(staging / "records.parquet")
         geometry = [records.schema.names[i] for i in _geometry_columns(records)]
         enterprises = records.drop_columns(geometry).to_pandas()
-        result, meta, scores, prompts = score_build(store, enterprises, as_of, model_path, alerts_path)
-        prompts.to_parquet(staging / PROMPTS_FILE, index=False, compression="zstd")
+        result, meta, scores, prompts = score_build(
+            store, enterprises, as_of, model_path, alerts_path, records=staging / "records.parquet"
+        )
+        write_prompts(prompts, staging / PROMPTS_FILE)
         _stage_rescue(store, staging, result.rescue)
         with store.lock():
             snap = publish(store, scores, result.hazards, result.regions, meta, staging=staging)
@@ -178,12 +187,19 @@ def build(
 
 
 def score_build(
-    store: Store, enterprises: pd.DataFrame, as_of: date, model_path: Path | None, alerts_path: Path | None
+    store: Store,
+    enterprises: pd.DataFrame,
+    as_of: date,
+    model_path: Path | None,
+    alerts_path: Path | None,
+    records: Path | None = None,
 ) -> tuple[Computed, dict, pd.DataFrame, pd.DataFrame]:
     """What a build publishes, whatever the store: the computed tables, the snapshot's meta, the score
-    columns (row for row with `enterprises`) and the prompt table."""
+    columns (row for row with `enterprises`) and the prompt table. `records`: the file `enterprises` were
+    read from, when they come from one (the staged ``records.parquet``)."""
     model = load_model(model_path)
-    units, hazards, regions, rescue = _score(store, enterprises, as_of, model)
+    events = _read_optional(store, "events")  # read once: the scoring and the prompt rules both use them
+    units, hazards, regions, rescue = _score(store, enterprises, as_of, model, events=events)
     result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"), rescue)
     counts = units["risk_level"].value_counts().reindex(list(LEVELS), fill_value=0)
     meta = {
@@ -202,7 +218,13 @@ def score_build(
     rules = load_rules(alerts_path)
     tables = {"units": units, "hazards": hazards, "regions": regions}
     prompts, meta["prompts"] = stage_prompts(
-        store, as_of=as_of, rules=rules, rules_source=str(alerts_path or "default"), **tables
+        store,
+        as_of=as_of,
+        rules=rules,
+        rules_source=str(alerts_path or "default"),
+        events=events,
+        records=records,
+        **tables,
     )
     return result, meta, scores, prompts
 

@@ -1,4 +1,4 @@
-"""JSON-friendly scalars out of pandas/numpy cells, and text columns as Arrow arrays."""
+"""JSON-friendly scalars out of pandas/numpy cells, and text columns as Arrow arrays (rows picked, looked up)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,62 @@ def plain(v: Any) -> Any:
     if v is None or (not isinstance(v, str | list | dict | tuple | np.ndarray) and pd.isna(v)):
         return None
     return v.item() if isinstance(v, np.generic) else v
+
+
+def _arrow(values: Any):
+    """The Arrow chunked array behind an Arrow-backed Series or array (no copy), else None."""
+    return getattr(getattr(values, "array", values), "_pa_array", None)
+
+
+def take(values: pd.Series, pos: np.ndarray) -> np.ndarray:
+    """``values.iloc[pos]`` as a numpy array (object for text, missing as None or NaN). An Arrow column read
+    from Parquet comes in several chunks, and Arrow's take over chunks first joins them (a copy of the whole
+    column): here each chunk gives its own rows, so picking a few thousand rows of a million costs a few
+    thousand, not a million."""
+    pos = np.asarray(pos, dtype=np.int64)
+    chunked = _arrow(values)
+    if chunked is None or chunked.num_chunks < 2:
+        return values.iloc[pos].to_numpy()
+    import pyarrow as pa
+
+    order = np.argsort(pos, kind="stable")
+    ordered = pos[order]
+    offsets = np.cumsum([0, *(len(c) for c in chunked.chunks)])
+    bounds = np.searchsorted(ordered, offsets)  # rows of each chunk within the ordered positions
+    parts = [
+        chunk.take(pa.array(ordered[lo:hi] - start))
+        for chunk, start, lo, hi in zip(chunked.chunks, offsets[:-1], bounds[:-1], bounds[1:], strict=True)
+        if hi > lo
+    ]
+    picked = pa.concat_arrays(parts) if parts else pa.array([], type=chunked.type)
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    return picked.take(pa.array(back)).to_numpy(zero_copy_only=False)
+
+
+def positions(values: Any, keys: Any) -> np.ndarray:
+    """Row of each of `values` in `keys` (-1 where absent; the first row of a key given twice). Text on both
+    sides: one Arrow hash lookup of the keys among the distinct values (the small side), inverted."""
+    import pyarrow.compute as pc
+
+    codes, uniques = pd.factorize(values if isinstance(values, pd.Series) else pd.Series(values, dtype=object))
+    if not len(uniques):
+        return np.full(len(codes), -1, dtype=np.int64)
+    value_set, probe = arrow_text(uniques), arrow_text(keys)
+    if value_set is None or probe is None:  # not text on both sides: pandas equality semantics
+        return pd.Index(keys).get_indexer(values)
+    where = pc.index_in(probe, value_set=value_set).fill_null(-1).to_numpy().astype(np.int64)
+    rows = np.flatnonzero(where >= 0)[::-1]  # reversed: the first row of a repeated key is written last
+    row_of = np.full(len(uniques) + 1, -1, dtype=np.int64)  # slot -1: a missing value
+    row_of[where[rows]] = rows
+    return row_of[codes]
+
+
+def member(values: Any, keys: Any) -> np.ndarray:
+    """Which of `values` are among `keys` (a boolean array): Arrow's hash lookup for text."""
+    import pyarrow.compute as pc
+
+    probe, value_set = arrow_text(values), arrow_text(keys)
+    if probe is None or value_set is None:
+        return pd.Series(values).isin(pd.Series(keys)).to_numpy(dtype=bool)
+    return pc.is_in(probe, value_set=value_set).to_numpy(zero_copy_only=False).astype(bool)

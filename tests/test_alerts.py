@@ -500,3 +500,66 @@ def test_summary_page_prints_on_one_a4_page(pw, demo_store, tmp_path):
         browser.close()
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     assert pages == 1, f"the summary prints on {pages} pages"
+
+
+# -- columns as a build reads them -----------------------------------------------------------------------
+def _as_read(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` as Parquet gives it back at scale: Arrow text columns in several chunks."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return pa.concat_tables([table.slice(0, 2), table.slice(2)]).to_pandas()
+
+
+def test_arrow_columns_in_chunks_give_the_same_prompts():
+    """Rows of Arrow columns are picked chunk by chunk and ids looked up by Arrow hashes (`geo.values`): the
+    prompts are those of plain object columns, unknown units and all."""
+    levels = {"A": "yellow", "B": "orange", "C": "blue", "D": "red", "E": "blue"}
+    before = units(levels, {"A": 35.0, "B": 50.0, "C": 10.0, "D": 80.0, "E": 5.0})
+    now = units({**levels, "A": "red", "C": "yellow", "E": "orange"}, {"A": 70.0, "C": 31.0, "E": 52.0})
+    evs = [
+        event("H1", "E", "hidden_danger", "2026-09-01", "major", due="2026-10-01"),
+        event("H2", "B", "hidden_danger", "2026-09-01", "general", due="2026-10-20", closed="2026-10-25"),
+        event("", "D", "hidden_danger", "2026-10-02", "general", due="2026-10-12"),
+        event("X1", "nobody", "hidden_danger", "2026-09-01", "major", due="2026-10-01"),
+        *(event(f"L{i}", "C", "alarm", f"2026-10-{28 + i}") for i in range(3)),
+        event("K1", "D", "accident", "2026-10-20", deaths=0),
+    ]
+    plain = evaluate(RULES, tables(D1, now, evs, previous(D0, before)))
+    chunked = _as_read(now)
+    assert chunked["id"].array._pa_array.num_chunks == 2
+    got = evaluate(RULES, tables(D1, chunked, evs, previous(D0, _as_read(before))))
+    assert len(plain) == 8 and set(plain["rule"]) >= {"unit_level_rose", "danger_overdue", "alarm_burst", "accident"}
+    pd.testing.assert_frame_equal(got, plain, check_dtype=False)
+
+
+def test_rises_compare_units_by_id_whether_the_records_file_changed_or_not(tmp_path, boundaries):
+    """A build over the same records file as the build before reuses its unit ids (`same_units`); over a new
+    file (here the same units in reverse order) it reads them: either way a rebuild at the same date changes
+    no level, so the same rises stay open and none closes."""
+    import os
+
+    from cli.main import main
+    from geo.build import build
+    from geo.snapshot import current
+    from geo.store import Store
+
+    store = Store.open(tmp_path / "store")
+    store.write("boundaries", boundaries)
+    assert main(["--store", str(store.root), "demo", "--enterprises", "1500", "--no-serve"]) == 0
+    first = current(store)
+
+    def rises(snap) -> tuple[set[str], set[str]]:
+        p = snap.prompts()
+        p = p.loc[p["rule"] == "unit_level_rose"]
+        return set(p.loc[p["status"] == "open", "id"]), set(p.loc[p["status"] == "closed", "id"])
+
+    opened, _ = rises(first)
+    assert opened
+    same, _ = build(store, first.as_of)
+    assert os.path.samefile(same.path / "records.parquet", first.path / "records.parquet")
+    assert rises(same) == (opened, set())
+    store.write("enterprises", store.read("enterprises").iloc[::-1].reset_index(drop=True))
+    moved, _ = build(store, first.as_of)
+    assert not os.path.samefile(moved.path / "records.parquet", same.path / "records.parquet")
+    assert rises(moved) == (opened, set())

@@ -35,6 +35,7 @@ import pandas as pd
 
 from geo.catalogue import LEVELS, load_catalogue
 from geo.prompts import rules as R
+from geo.values import member, positions, take
 
 __all__ = ["CANDIDATE_COLUMNS", "HANDLERS", "Previous", "Tables", "evaluate"]
 
@@ -83,6 +84,9 @@ class Previous:
     hazards: pd.DataFrame  # id, risk_level, risk_score
     regions: pd.DataFrame  # adcode, domain, risk_level, risk_index
     prompts: pd.DataFrame  # open prompts: id, rule, key, before, value_before, before_date
+    #: the build before scored the very records of this build (the same file): `units` has no id column and is
+    #: row for row this build's units
+    same_units: bool = False
 
 
 @dataclass
@@ -101,40 +105,59 @@ class Tables:
     skipped: dict[str, str] = field(default_factory=dict)
 
     @cached_property
-    def unit_index(self) -> pd.Index:
-        return pd.Index(self.units["id"].astype(object))
-
-    @cached_property
     def events_known(self) -> pd.DataFrame:
-        """Events found by the as-of date at a known unit, with ``pos`` (the unit's row) and ``found`` (days)."""
+        """Events a rule can use (open hidden dangers, accidents, alarms) found by the as-of date at a known
+        unit, with ``pos`` (the unit's row) and ``found`` (days). Dangers closed by the as-of date, most of
+        the events, are left out before the units are looked up."""
         ev = self.events
         if ev is None or not len(ev):
             return pd.DataFrame(columns=["pos", "found", "type"])
-        found = pd.to_datetime(ev["found_date"]).to_numpy(dtype="datetime64[D]")
-        keep = ~np.isnat(found) & (found <= np.datetime64(self.as_of, "D"))
+        day = np.datetime64(self.as_of, "D")
+        found = _days(ev["found_date"])
+        kind = ev["type"]
+        keep = ~np.isnat(found) & (found <= day)
+        usable = kind.isin(["accident", "alarm"]).to_numpy(dtype=bool)
+        danger = kind.eq("hidden_danger").to_numpy(dtype=bool, na_value=False)
+        if "closed_date" in ev:
+            closed = _days(ev["closed_date"])
+            danger = danger & (np.isnat(closed) | (closed > day))
+        keep &= usable | danger
         ev = ev.loc[keep]
-        pos = self.unit_index.get_indexer(ev["enterprise_id"].astype(object))
+        pos = positions(ev["enterprise_id"], self.units["id"])
         out = ev.assign(pos=pos, found=found[keep]).loc[pos >= 0]
         return out.reset_index(drop=True)
 
+    @cached_property
+    def open_dangers(self) -> pd.DataFrame:
+        """The open hidden dangers among `events_known` (found by the as-of date, not closed by its end)."""
+        ev = self.events_known
+        if not len(ev):
+            return ev
+        return ev.loc[ev["type"].eq("hidden_danger").to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
+
     def unit_info(self, pos: np.ndarray) -> pd.DataFrame:
         cols = [c for c in UNIT_INFO if c in self.units]
-        return self.units[cols].iloc[pos].reset_index(drop=True)
+        return pd.DataFrame({c: take(self.units[c], pos) for c in cols}, index=pd.RangeIndex(len(pos)))
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    """Dates as datetime64[D] (NaT for missing)."""
+    return pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
 
 
 def _frame(n: int, **cols: Any) -> pd.DataFrame:
     """A candidate table of n rows: the given columns, every other one NA, with the declared dtypes."""
-    out = pd.DataFrame(index=pd.RangeIndex(n))
+    data: dict[str, Any] = {}
     for c in CANDIDATE_COLUMNS:
         value = cols.get(c)
         if c in FLOATS:
-            out[c] = pd.Series(np.nan, index=out.index) if value is None else pd.to_numeric(_values(value, n))
-            out[c] = out[c].astype("float64")
+            numbers = np.nan if value is None else pd.to_numeric(_values(value, n))
+            data[c] = pd.Series(numbers, index=pd.RangeIndex(n)).astype("float64").to_numpy()
         elif c in INTS:
-            out[c] = pd.array(_values(value, n) if value is not None else [pd.NA] * n, dtype="Int64")
+            data[c] = pd.array(_values(value, n) if value is not None else [pd.NA] * n, dtype="Int64")
         else:
-            out[c] = pd.array(_values(value, n) if value is not None else [None] * n, dtype=object)
-    return out
+            data[c] = np.array(_values(value, n) if value is not None else [None] * n, dtype=object)
+    return pd.DataFrame(data, index=pd.RangeIndex(n))  # one frame made at once, not column by column
 
 
 def _values(value: Any, n: int) -> Any:
@@ -169,17 +192,21 @@ def _rise(cur: pd.DataFrame, prev: pd.DataFrame, carry: pd.DataFrame, prev_as_of
     if len(keys) == len(prev_keys) and keys.equals(prev_keys):
         idx = np.arange(len(keys))  # the same records in the same order (a rebuild): no lookup needed
     else:
-        idx = pd.Index(prev_keys).get_indexer(keys)
+        idx = positions(keys, prev_keys)
     found = idx >= 0
     prev_rank = np.where(found, _ranks(prev["level"])[np.maximum(idx, 0)], 9)
     cur_rank = _ranks(cur["level"])
-    carried = cur["key"].isin(carry["key"]).to_numpy() if len(carry) else np.zeros(len(cur), dtype=bool)
+    carried = member(cur["key"], carry["key"]) if len(carry) else np.zeros(len(cur), dtype=bool)
     sel = np.flatnonzero(((cur_rank < prev_rank) & found) | carried)
-    out = cur.iloc[sel].reset_index(drop=True)
+    out = pd.DataFrame({c: take(cur[c], sel) for c in cur}, index=pd.RangeIndex(len(sel)))
     pidx = idx[sel]
     safe = np.maximum(pidx, 0)
-    out["before"] = np.where(pidx >= 0, prev["level"].iloc[safe].to_numpy(dtype=object), None)
-    prev_value = pd.to_numeric(prev["value"].iloc[safe], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    before = take(prev["level"], safe).astype(object)
+    before[pidx < 0] = None
+    out["before"] = before
+    prev_value = pd.to_numeric(pd.Series(take(prev["value"], safe)), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
     out["value_before"] = np.where(pidx >= 0, prev_value, np.nan)
     out["before_date"] = prev_as_of.isoformat()
     if len(carry):
@@ -213,8 +240,13 @@ def level_rise(rule: R.LevelRise, t: Tables) -> pd.DataFrame | None:
             "pos": np.arange(len(table)),
         }
     )
+    same = rule.target() == "unit" and t.previous.same_units
     old = pd.DataFrame(
-        {"key": prev["id"].array, "level": prev["risk_level"].array, "value": prev["risk_score"].to_numpy()}
+        {
+            "key": (table if same else prev)["id"].array,
+            "level": prev["risk_level"].array,
+            "value": prev["risk_score"].to_numpy(),
+        }
     )
     hits = _rise(cur, old, _carry(t, rule), t.previous.as_of)
     if rule.target() == "unit":
@@ -251,19 +283,16 @@ def _site_info(hazards: pd.DataFrame, pos: np.ndarray) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------------ events
 def _open_dangers(t: Tables) -> pd.DataFrame:
-    ev = t.events_known
-    if not len(ev):
-        return ev
-    closed = pd.to_datetime(ev["closed_date"]).to_numpy(dtype="datetime64[D]")
-    is_open = np.isnat(closed) | (closed > np.datetime64(t.as_of, "D"))
-    return ev.loc[(ev["type"] == "hidden_danger").to_numpy() & is_open].reset_index(drop=True)
+    return t.open_dangers
 
 
 def _event_frame(t: Tables, ev: pd.DataFrame, **cols: Any) -> pd.DataFrame:
     info = t.unit_info(ev["pos"].to_numpy())
-    ids = ev["id"].astype(object).where(ev["id"].notna() & (ev["id"].astype(str) != ""), None)
-    fallback = ev["enterprise_id"].astype(str) + "@" + pd.Series(_iso(ev["found"])).astype(str)
-    keys = ids.fillna(fallback)
+    keys = ev["id"].to_numpy(dtype=object, copy=True)
+    blank = (ev["id"].isna() | (ev["id"].astype(str) == "")).to_numpy(dtype=bool)
+    if blank.any():  # an event without an id: its unit and date
+        unit = ev["enterprise_id"].astype(str).to_numpy(dtype=object)[blank]
+        keys[blank] = unit + "@" + _iso(ev["found"].to_numpy()[blank]).astype(str)
     danger = (ev["type"] == "hidden_danger").to_numpy()
     grade = np.where(danger, ev["severity"].where(ev["severity"].isin(list(_GRADE)), "general"), None)
     return _frame(
@@ -322,7 +351,7 @@ def alarm_burst(rule: R.AlarmBurst, t: Tables) -> pd.DataFrame | None:
     per = per.loc[per["count"] >= rule.min_count]
     pos = per.index.to_numpy()
     info = t.unit_info(pos)
-    ids = t.units["id"].to_numpy(dtype=object)[pos]
+    ids = take(t.units["id"], pos).astype(object)
     return _frame(
         len(per),
         key=ids,
@@ -343,14 +372,14 @@ def rescue_gap(rule: R.RescueGap, t: Tables) -> pd.DataFrame | None:
     # not within max_minutes: slower, or not reached at all (NaN: no responder reaches it)
     keep = np.flatnonzero(t.units["risk_level"].isin(list(rule.levels)).to_numpy() & ~(minutes <= rule.max_minutes))
     info = t.unit_info(keep)
-    ids = t.units["id"].to_numpy(dtype=object)[keep]
+    ids = take(t.units["id"], keep).astype(object)
     return _frame(
         len(keep),
         key=ids,
         target_kind="unit",
         target_id=ids,
         unit_id=ids,
-        after=t.units["risk_level"].to_numpy(dtype=object)[keep],
+        after=take(t.units["risk_level"], keep).astype(object),
         value_after=minutes[keep],
         **{c: info[c] for c in info},
     )
@@ -471,22 +500,34 @@ def _severity(rule: Any, c: pd.DataFrame) -> np.ndarray:
     return sev
 
 
-def _text_fields(c: pd.DataFrame) -> dict[str, pd.Series]:
-    """Every placeholder a text may name, as text (missing values as '–')."""
-    cat = load_catalogue()
-    names = {lv.code: (lv.zh, lv.en) for lv in cat.levels}
-    out: dict[str, pd.Series] = {}
-    for col in CANDIDATE_COLUMNS:
-        s = c[col]
-        if col in ("value_before", "value_after"):
+class _TextFields(dict[str, pd.Series]):
+    """The placeholders of a candidate table as text (missing values as '–'), each made when a template
+    first names it: the templates of a rule name a handful of the ~30 fields."""
+
+    def __init__(self, c: pd.DataFrame) -> None:
+        super().__init__()
+        self.c = c
+
+    def __missing__(self, name: str) -> pd.Series:
+        self[name] = value = _text_field(self.c, name)
+        return value
+
+
+def _text_field(c: pd.DataFrame, name: str) -> pd.Series:
+    if name in CANDIDATE_COLUMNS:
+        s = c[name]
+        if name in ("value_before", "value_after"):
             s = s.round(1).astype(str).where(s.notna())
-        out[col] = s.astype(object).where(s.notna(), "–").astype(str)
-    for side in ("before", "after"):
-        for i, lang in enumerate(("zh", "en")):
-            out[f"{side}_{lang}"] = c[side].map(lambda v, i=i: names.get(v, ("–", "–"))[i]).astype(str)
-    for i, lang in enumerate(("zh", "en")):
-        out[f"grade_{lang}"] = c["grade"].map(lambda v, i=i: _GRADE.get(v, ("", ""))[i]).astype(str)
-    return out
+        return s.astype(object).where(s.notna(), "–").astype(str)
+    col, lang = name.rsplit("_", 1)
+    i = ("zh", "en").index(lang)
+    if col == "grade":
+        names, missing = _GRADE, ("", "")
+    else:
+        names, missing = {lv.code: (lv.zh, lv.en) for lv in load_catalogue().levels}, ("–", "–")
+    codes, uniques = pd.factorize(c[col])  # the few distinct codes, then a table (-1, missing, reads the last)
+    table = np.array([names.get(u, missing)[i] for u in uniques] + [missing[i]], dtype=object)
+    return pd.Series(table[codes], index=c.index, dtype=object).astype(str)
 
 
 def render(template: str, fields: dict[str, pd.Series], params: dict[str, str], n: int) -> pd.Series:
@@ -510,7 +551,7 @@ def evaluate(rules: R.AlertRules, t: Tables) -> pd.DataFrame:
             continue
         c = c.reset_index(drop=True)
         c["severity"] = _severity(rule, c)
-        fields = _text_fields(c)
+        fields = _TextFields(c)
         params = rule.params()
         c["text_zh"] = render(rule.text.zh, fields, params, len(c))
         c["text_en"] = render(rule.text.en, fields, params, len(c))

@@ -32,8 +32,9 @@ from geo.errors import InputRejected, StoreEmpty, StoreError, UnitNotFound
 from geo.prompts.evaluate import Previous, Tables, evaluate
 from geo.prompts.rules import SEVERITIES, AlertRules, load_rules
 from geo.store import Store
+from geo.values import member, positions, take
 
-__all__ = ["FILE", "archive", "read_build", "read_prompts", "records", "select", "stage"]
+__all__ = ["FILE", "archive", "read_build", "read_prompts", "records", "select", "stage", "write"]
 
 FILE = "prompts.parquet"
 ARCHIVE = "prompts"
@@ -66,8 +67,10 @@ def places(boundaries: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _previous(store: Store) -> tuple[Previous | None, pd.DataFrame | None]:
-    """The published build (the one this build follows) and the region indices of the kept builds."""
+def _previous(store: Store, records: Path | None = None) -> tuple[Previous | None, pd.DataFrame | None]:
+    """The published build (the one this build follows) and the region indices of the kept builds. When it
+    scored the same records file as this build (`records`: the file this build scores), its unit ids are
+    this build's and are not read again."""
     from geo.snapshot import current
 
     try:
@@ -75,14 +78,23 @@ def _previous(store: Store) -> tuple[Previous | None, pd.DataFrame | None]:
     except (StoreEmpty, StoreError):
         return None, None
     prompts = read_prompts(snap)
+    same = records is not None and _same_file(snap.path / "records.parquet", records)
     prev = Previous(
         as_of=snap.as_of,
-        units=snap.units(columns=["id", "risk_level", "risk_score"]),
+        units=snap.units(columns=["risk_level", "risk_score"] if same else ["id", "risk_level", "risk_score"]),
         hazards=snap.hazards(columns=["id", "risk_level", "risk_score"]),
         regions=snap.region_levels(["adcode", "domain", "risk_level", "risk_index"]),
         prompts=prompts.loc[prompts["status"] == "open"] if len(prompts) else prompts,
+        same_units=same,
     )
     return prev, snap.index_history()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def reconcile(now: pd.DataFrame, before: pd.DataFrame | None, as_of: date) -> pd.DataFrame:
@@ -93,11 +105,11 @@ def reconcile(now: pd.DataFrame, before: pd.DataFrame | None, as_of: date) -> pd
     now["first_seen_build"], now["first_seen"] = None, day
     now["last_seen_build"], now["closed_build"], now["closed_at"] = None, None, None
     if before is not None and len(before):
-        seen = before.drop_duplicates("id").set_index("id")
-        held = now["id"].isin(seen.index).to_numpy()
+        at = positions(now["id"], before["id"])  # an id's first row in the build before, -1 if new
+        held = at >= 0
         for col in ("first_seen_build", "first_seen"):
-            now.loc[held, col] = now.loc[held, "id"].map(seen[col]).to_numpy()
-        gone = before.loc[~before["id"].isin(now["id"])].copy()
+            now.loc[held, col] = take(before[col], at[held])
+        gone = before.loc[~member(before["id"], now["id"])].copy()
         gone["status"], gone["closed_build"], gone["closed_at"] = "closed", None, day
         now = pd.concat([now, gone[[c for c in now.columns if c in gone.columns]]], ignore_index=True)
     now["as_of"] = day
@@ -129,12 +141,17 @@ def stage(
     regions: pd.DataFrame,
     rules: AlertRules | None = None,
     rules_source: str = "default",
+    events: pd.DataFrame | None = None,
+    records: Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Evaluate the rules on a build about to be published: the prompt table to store with it, and what the
-    snapshot's meta records of it (rules, counts, skipped rules)."""
+    snapshot's meta records of it (rules, counts, skipped rules). `events`: the store's events as the build
+    read them for scoring (read here when not given). `records`: the records file `units` were read from
+    (the snapshot's ``records.parquet``), when there is one."""
     used = rules or load_rules()
-    prev, history = _previous(store)
-    events = store.read("events") if store.has("events") else None
+    prev, history = _previous(store, records)
+    if events is None and store.has("events"):
+        events = store.read("events")
     tables = Tables(
         as_of=as_of,
         units=units,
@@ -157,6 +174,11 @@ def stage(
         "closed": int((table["status"] == "closed").sum()),
         "skipped": dict(tables.skipped),
     }
+
+
+def write(table: pd.DataFrame, path: Path) -> None:
+    """The prompt table of a build into its staging directory (``prompts.parquet``)."""
+    table.to_parquet(path, index=False, compression="zstd")
 
 
 def archive(store: Store, snap_id: str, snap_path: Path) -> None:
