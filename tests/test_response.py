@@ -346,3 +346,39 @@ def test_incident_briefing_api_and_cli(response_store, tmp_path, capsys):
     assert main(["--store", str(response_store.root), "near", "--lon", str(LON0), "--lat", str(LAT0)]) == 0
     printed = capsys.readouterr().out  # the nearest responders by travel time, without --json too
     assert "nearest resources (estimate)" in printed and "fire_station" in printed and "F1" in printed
+
+
+def test_nearest_from_candidates_equals_timing_every_resource(boundaries, monkeypatch):
+    """With many resources the estimate times only the nearest of each kind and expert domain; the lists of
+    /near and of the incident briefing are those of timing every resource."""
+    import geo.response.nearest as nearest
+    from geo.response.incident import briefing_lists
+
+    rng = np.random.default_rng(11)
+    n = 6000
+    kinds = np.array(["shelter", "warehouse", "equipment_depot", "rescue_station", "fire_station", "rescue_team"])
+    kind = np.where(rng.random(n) < 0.1, "expert", rng.choice(kinds, n))
+    domains = np.array(["hazchem", "industry", "fire", "road", "construction"])
+    res = pd.DataFrame(
+        {
+            "id": [f"R{i}" for i in range(n)],
+            "name": [f"resource {i}" for i in range(n)],
+            "kind": kind,
+            "lon": rng.uniform(118.5, 122.5, n),
+            "lat": rng.uniform(27.5, 31.0, n),
+            "capacity": rng.integers(100, 3000, n),
+            "domain": np.where(kind == "expert", rng.choice(domains, n), None),
+        }
+    )
+    index = nearest.ResourceIndex.build(res, None, boundaries)
+    points = [(120.16, 30.27, "330106"), (119.85, 29.95, "330111"), (121.5, 28.7, None), (118.6, 27.6, None)]
+    with_candidates = [
+        (index.nearest_by_kind(lon, lat, county), briefing_lists(index, lon, lat, county, {"hazchem", "road"}))
+        for lon, lat, county in points
+    ]
+    monkeypatch.setattr(nearest, "CANDIDATES_FROM", 10**9)  # time every resource
+    for (lon, lat, county), got in zip(points, with_candidates, strict=True):
+        assert got == (
+            index.nearest_by_kind(lon, lat, county),
+            briefing_lists(index, lon, lat, county, {"hazchem", "road"}),
+        )

@@ -19,6 +19,7 @@ from geo.values import plain
 
 if TYPE_CHECKING:
     from geo.query import SnapshotReader
+    from geo.response.nearest import ResourceIndex
 
 DEFAULT_RADIUS_M = 1000.0
 #: what the briefing says of a unit within the radius, besides the near-query fields (those present)
@@ -39,14 +40,7 @@ def incident_payload(
     units = _ordered_units(reader, found["enterprises"])
     hazards = sorted(found["hazards"], key=lambda h: (RISK_LEVEL_RANK.get(h.get("risk_level"), 9), h["distance_m"]))
     index = reader.resource_index
-    county = reader.county_at(regions)
-    minutes, dist = index.times(wlon, wlat, county)
-    responders = index.kind_mask(index.catalogue.responder_kinds())
-    shelters = index.records(
-        index.order(minutes, dist, index.kind_mask(("shelter",)))[: index.config.near.shelters], minutes, dist
-    )
     domains = _domains_present(reader, units, hazards)
-    experts_sel = index.kind_mask(("expert",)) & np.isin(index.columns.get("domain", np.zeros(0)), list(domains))
     return {
         "query": {
             "lon": lon,
@@ -63,16 +57,29 @@ def incident_payload(
         "summary": {**found["summary"], "enterprises": len(units), "hazards": len(hazards), "domains": sorted(domains)},
         "enterprises": units,
         "hazards": hazards,
-        "responders": index.records(index.order(minutes, dist, responders)[:RESPONDERS], minutes, dist),
+        **briefing_lists(index, wlon, wlat, reader.county_at(regions), domains),
+    }
+
+
+def briefing_lists(
+    index: ResourceIndex, lon: float, lat: float, county: str | None, domains: set[str]
+) -> dict[str, Any]:
+    """The resources of a briefing at a WGS84 point, fastest first: responders (with staff and vehicles), the
+    nearest shelters and their total capacity, warehouses, depots, experts of `domains`, hospitals."""
+    minutes, dist = index.times(lon, lat, county)
+
+    def fastest(sel: np.ndarray, n: int) -> list[dict[str, Any]]:
+        return index.records(index.order(minutes, dist, sel)[:n], minutes, dist)
+
+    shelters = fastest(index.kind_mask(("shelter",)), index.config.near.shelters)
+    experts = index.kind_mask(("expert",)) & np.isin(index.columns.get("domain", np.zeros(0)), list(domains))
+    return {
+        "responders": fastest(index.kind_mask(index.catalogue.responder_kinds()), RESPONDERS),
         "shelters": {"nearest": shelters, "capacity": int(sum(s.get("capacity") or 0 for s in shelters))},
-        "warehouses": index.records(
-            index.order(minutes, dist, index.kind_mask(("warehouse",)))[:OTHERS], minutes, dist
-        ),
-        "depots": index.records(
-            index.order(minutes, dist, index.kind_mask(("equipment_depot",)))[:OTHERS], minutes, dist
-        ),
-        "experts": index.records(index.order(minutes, dist, experts_sel)[:OTHERS], minutes, dist),
-        "hospitals": index.records(index.order(minutes, dist, index.kind_mask(("hospital",)))[:OTHERS], minutes, dist),
+        "warehouses": fastest(index.kind_mask(("warehouse",)), OTHERS),
+        "depots": fastest(index.kind_mask(("equipment_depot",)), OTHERS),
+        "experts": fastest(experts, OTHERS),
+        "hospitals": fastest(index.kind_mask(("hospital",)), OTHERS),
     }
 
 

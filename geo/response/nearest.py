@@ -4,12 +4,13 @@ geodesic distance. Built once per snapshot view (`ResourceIndex.build`), queried
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pyproj import Geod
+from scipy.spatial import cKDTree
 
 from geo.catalogue import Catalogue, load_catalogue
 from geo.response.config import ResponseConfig, load_response
@@ -18,6 +19,11 @@ from geo.response.network import LocalProjection, Network, Snapped
 from geo.values import plain
 
 _GEOD = Geod(ellps="WGS84")
+#: with more resources than this, a point's resources are timed from candidates (see `_estimate_candidates`)
+CANDIDATES_FROM = 2000
+#: the nearest of each kind (and expert domain) timed: twice the longest list a briefing shows (responders, 10),
+#: so that planar and geodesic distances ordering a few of them differently cannot change the lists
+CANDIDATES_PER_GROUP = 24
 #: a resource farther than this by road is listed without a travel time (the search stops there)
 ROAD_LIMIT_MIN = 120.0
 #: what a listed resource carries (those present)
@@ -37,6 +43,17 @@ class ResourceIndex:
     estimator: Estimator
     config: ResponseConfig
     catalogue: Catalogue
+    #: by the estimate, a planar k-d tree per kind (and per expert domain) to find the candidates of a point
+    groups: list[tuple[np.ndarray, cKDTree]] = field(default_factory=list)
+    #: the rows of each kind
+    kind_rows: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.kind_rows and len(self.kind):
+            codes, inverse = np.unique(self.kind.astype(str), return_inverse=True)
+            order = np.argsort(inverse, kind="stable")
+            bounds = np.searchsorted(inverse[order], np.arange(len(codes) + 1))
+            self.kind_rows = {str(c): order[bounds[i] : bounds[i + 1]] for i, c in enumerate(codes)}
 
     @classmethod
     def build(
@@ -59,7 +76,8 @@ class ResourceIndex:
         estimator = Estimator(proj, None, config, frozenset(urban_counties(boundaries, config)))
         columns = {c: res[c].to_numpy(dtype=object) for c in RESOURCE_FIELDS if c in res}
         kind = res["kind"].to_numpy(dtype=object)
-        return cls(columns, lon, lat, kind, network, snapped, estimator, config, load_catalogue())
+        groups = _groups(kind, columns.get("domain"), lon, lat, proj) if network is None else []
+        return cls(columns, lon, lat, kind, network, snapped, estimator, config, load_catalogue(), groups)
 
     @property
     def method(self) -> str:
@@ -70,6 +88,8 @@ class ResourceIndex:
         n = len(self.lon)
         if not n:
             return np.zeros(0), np.zeros(0)
+        if self.network is None and n > CANDIDATES_FROM:
+            return self._estimate_candidates(lon, lat, county)
         _, _, dist = _GEOD.inv(np.full(n, lon), np.full(n, lat), self.lon, self.lat)
         if self.network is not None and self.snapped is not None:
             point = self.network.snap(np.array([lon]), np.array([lat]))
@@ -77,6 +97,24 @@ class ResourceIndex:
         else:
             minutes = self.estimator.all_to(lon, lat, county, self.lon, self.lat)
         return minutes, np.asarray(dist)
+
+    def _estimate_candidates(self, lon: float, lat: float, county: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """By the estimate, minutes grow with the straight-line distance from the point, so the fastest of any
+        kind (or expert domain) are among its nearest: those of each group are timed, every other resource
+        gets inf (listed after them, never before)."""
+        x, y = self.estimator.proj.to_m(np.array([lon]), np.array([lat]))
+        picked = []
+        for rows, tree in self.groups:
+            k = min(CANDIDATES_PER_GROUP, len(rows))
+            _, i = tree.query([x[0], y[0]], k=k)
+            picked.append(rows[np.atleast_1d(i)])
+        cand = np.unique(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
+        minutes, dist = np.full(len(self.lon), np.inf), np.full(len(self.lon), np.inf)
+        if len(cand):
+            _, _, d = _GEOD.inv(np.full(len(cand), lon), np.full(len(cand), lat), self.lon[cand], self.lat[cand])
+            dist[cand] = d
+            minutes[cand] = self.estimator.all_to(lon, lat, county, self.lon[cand], self.lat[cand])
+        return minutes, dist
 
     def records(self, rows: np.ndarray, minutes: np.ndarray, dist: np.ndarray) -> list[dict[str, Any]]:
         kinds = {k.code: k for k in self.catalogue.resource_kinds}
@@ -93,11 +131,14 @@ class ResourceIndex:
         return out
 
     def kind_mask(self, kinds: tuple[str, ...] | list[str]) -> np.ndarray:
-        return np.isin(self.kind, list(kinds))
+        mask = np.zeros(len(self.kind), dtype=bool)
+        for k in kinds:
+            mask[self.kind_rows.get(k, np.zeros(0, dtype=np.int64))] = True
+        return mask
 
     def order(self, minutes: np.ndarray, dist: np.ndarray, sel: np.ndarray) -> np.ndarray:
-        """The rows in `sel`, fastest first (the unreached last, by distance)."""
-        rows = np.flatnonzero(sel)
+        """The rows in `sel` (a mask, or row numbers), fastest first (the unreached last, by distance)."""
+        rows = np.flatnonzero(sel) if sel.dtype == bool else sel
         key = np.where(np.isfinite(minutes[rows]), minutes[rows], np.inf)
         return rows[np.lexsort((dist[rows], key))]
 
@@ -107,7 +148,28 @@ class ResourceIndex:
         minutes, dist = self.times(lon, lat, county)
         by_kind: dict[str, list[dict[str, Any]]] = {}
         for kind in self.catalogue.resource_kinds:
-            sel = self.kind == kind.code
-            if sel.any():
-                by_kind[kind.code] = self.records(self.order(minutes, dist, sel)[:k], minutes, dist)
+            rows = self.kind_rows.get(kind.code)
+            if rows is not None and len(rows):
+                by_kind[kind.code] = self.records(self.order(minutes, dist, rows)[:k], minutes, dist)
         return {"method": self.method, "by_kind": by_kind}
+
+
+def _groups(
+    kind: np.ndarray, domain: np.ndarray | None, lon: np.ndarray, lat: np.ndarray, proj: LocalProjection
+) -> list[tuple[np.ndarray, cKDTree]]:
+    """A planar k-d tree of the resources of each kind, and of the experts of each domain."""
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    x, y = proj.to_m(np.where(ok, lon, 0.0), np.where(ok, lat, 0.0))
+    keys = pd.Series(kind, dtype=object).astype(str)
+    if domain is not None:
+        keys = keys.where(keys != "expert", "expert:" + pd.Series(domain, dtype=object).astype(str))
+    groups = []
+    for _, rows in pd.Series(np.arange(len(kind)))[ok].groupby(keys[ok].to_numpy()):
+        idx = rows.to_numpy()
+        groups.append((idx, cKDTree(np.column_stack([x[idx], y[idx]]))))
+    # experts of any domain too (a briefing lists the nearest experts of the domains present, /near the nearest)
+    if domain is not None:
+        experts = np.flatnonzero(ok & (np.asarray(kind, dtype=object) == "expert"))
+        if len(experts):
+            groups.append((experts, cKDTree(np.column_stack([x[experts], y[experts]]))))
+    return groups
