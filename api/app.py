@@ -5,9 +5,11 @@ import contextlib
 import gzip
 import hashlib
 import hmac
+import logging
 import re
 import shutil
 import tempfile
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,7 +32,7 @@ from api.settings import Settings, hash_token
 from api.state import State, View
 from api.uploads import REQUEST_BODY, check_length, receive_file
 from geo import __version__
-from geo.errors import InputRejected, UnitNotFound
+from geo.errors import InputRejected, StoreEmpty, UnitNotFound
 from geo.query import near_payload
 from geo.readers import SUFFIXES
 from geo.store import Store
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        threading.Thread(target=_preload, args=(state,), name="preload", daemon=True).start()
         yield
         state.jobs.shutdown()  # the worker processes end with the service
 
@@ -164,6 +167,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(response_router(state, Depends(reader), ORJSON))
     app.add_middleware(ProtocolMiddleware, csp=content_security_policy(tile_origin(settings.basemap_url)))
     return app
+
+
+def _preload(state: State) -> None:
+    """Load and index the current snapshot as the service starts, so the first readers need not wait."""
+    try:
+        state.refresh()
+    except StoreEmpty:
+        pass  # no build yet: the first request says so
+    except Exception:  # the first request loads it again and reports what fails
+        logging.getLogger("riskmap").exception("loading the current snapshot at start failed")
 
 
 def _add_docs(app: FastAPI, state: State, settings: Settings) -> None:

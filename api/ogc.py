@@ -306,7 +306,7 @@ def _props(frame: pd.DataFrame, rows: np.ndarray, names: tuple[str, ...] | None)
 
 
 def features(c: Collection, rows: np.ndarray, q: FeatureQuery = FeatureQuery()) -> list[dict[str, Any]]:
-    ids = c.frame[c.id_field].to_numpy()[rows]
+    ids = c.frame[c.id_field].iloc[rows].to_numpy()  # the page's ids only (not the whole column)
     if q.skip_geometry:
         geoms: list[Any] = [None] * len(rows)
     else:

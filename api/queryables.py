@@ -74,7 +74,15 @@ def _enum(column: pd.Series) -> tuple[str, ...] | None:
 
 
 def properties(c: Collection) -> dict[str, Property]:
-    """Every property of the collection's features (the frame's columns but the geometry), typed."""
+    """Every property of the collection's features (the frame's columns but the geometry), typed; worked
+    out once per collection (a collection is one snapshot's, never changed)."""
+    cached = c.memo.get("properties")
+    if cached is None:
+        cached = c.memo["properties"] = _properties(c)
+    return cached
+
+
+def _properties(c: Collection) -> dict[str, Property]:
     out: dict[str, Property] = {}
     for name in c.frame.columns:
         if name == c.frame.geometry.name:

@@ -75,6 +75,8 @@ class Collection:
     id_field: str
     geometry_type: str  # the one type of every feature (Point, MultiLineString, MultiPolygon, …)
     bounds: np.ndarray = field(init=False)  # (n, 4)
+    #: what is worked out once from the frame (the typed properties, `api.queryables.properties`)
+    memo: dict[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
     geoms: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +124,17 @@ class View(SnapshotReader):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.collections = self._collections(web_geometry(self.boundaries))
+
+    def warm(self) -> View:
+        """Build now every index a request may need (collection extents, levels and ids, typed properties,
+        the cluster and resource indexes), so no reader pays for it: run before the view is served."""
+        from api.queryables import properties
+
+        for c in self.collections.values():
+            _ = c.extent, c.levels, c.id_index
+            properties(c)
+        _ = self.point_index, self.resource_index
+        return self
 
     @cached_property
     def point_index(self) -> PointIndex:
@@ -278,6 +291,7 @@ class State:
         self._loading: str | None = None
         self.responses = ResponseCache()
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self._view: View | None = None
         self._dated: OrderedDict[tuple[str, str], Future[View]] = OrderedDict()
         self._dated_max = dated_views
@@ -302,10 +316,14 @@ class State:
     def refresh(self, snap_id: str | None = None) -> View:
         """Load the current snapshot now (unless it is the loaded one) and serve it from then on."""
         snap_id = snap_id or self.store.current_id()
-        with self._lock:
-            if self._view is None or self._view.key != snap_id:
-                self._view = View.open(current(self.store))
-            return self._view
+        with self._load_lock:  # one load at a time: whoever waited finds it done
+            view = self._view
+            if view is not None and view.key == snap_id:
+                return view
+            loaded = View.open(current(self.store)).warm()  # readers keep the loaded view meanwhile
+            with self._lock:
+                self._view = loaded
+            return loaded
 
     def _load_later(self, snap_id: str) -> None:
         with self._lock:
