@@ -27,7 +27,7 @@ from geo.errors import FontMissing
 from geo.snapshot import Snapshot
 from layers.features import region_frame
 from layers.payload import read_units
-from layers.printresponse import draw_coverage, draw_resources, share_labels
+from layers.printresponse import draw_coverage, draw_resources, headline_shares, share_labels
 from layers.styles import Styles, load_styles
 from layers.view import DEFAULT_VIEW, MapView
 from layers.webgeom import web_boundaries
@@ -278,6 +278,10 @@ def _draw(
     colors = regions["color"].tolist()
     if what == "regions":
         regions.plot(ax=ax, color=colors, edgecolor=st.admin_style(view.level).color, linewidth=0.4, zorder=2)
+    elif what == "coverage":  # the choropleth of the headline coverage share, the bands drawn over it
+        shares = headline_shares(snapshot, regions["adcode"])
+        fills = [st.share_color(shares.get(a)) for a in regions["adcode"]]
+        regions.plot(ax=ax, color=fills, edgecolor="#9AA5B1", linewidth=0.4, zorder=2)
     else:
         regions.plot(ax=ax, color="#F7F7F2", edgecolor="#9AA5B1", linewidth=0.4, zorder=2)
     rank = int(web.loc[web["admin_level"] == view.level, "level_rank"].min())

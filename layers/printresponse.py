@@ -17,7 +17,7 @@ from layers.response import coverage_table, resource_table
 from layers.styles import Styles
 from layers.view import MapView
 
-__all__ = ["draw_coverage", "draw_resources", "share_labels"]
+__all__ = ["draw_coverage", "draw_resources", "headline_shares", "share_labels"]
 
 
 def draw_resources(ax, snapshot: Snapshot, view: MapView, styles: Styles) -> tuple[str, list]:
@@ -53,17 +53,20 @@ def _name(kind, lang: str) -> str:
 
 
 def draw_coverage(ax, snapshot: Snapshot, view: MapView, styles: Styles) -> tuple[str, list]:
-    """The bands of minutes (fastest on top); the legend's title (with the method) and entries (band, km²)."""
+    """The bands of minutes as outlines in their colours over the regions (which the print map fills by their
+    headline coverage share: the choropleth); the legend's title (with the method) and entries (band, km²;
+    then the choropleth's classes)."""
     zones = coverage_table(snapshot, styles)
     handles: list = []
     for i in range(len(zones) - 1, -1, -1):
         row = zones.iloc[[i]]
-        gpd.GeoDataFrame(row, geometry="geometry", crs="EPSG:4326").plot(
-            ax=ax, color=row["color"].iloc[0], alpha=styles.rescue.fill_opacity, edgecolor="none", zorder=3
+        gpd.GeoDataFrame(row, geometry="geometry", crs="EPSG:4326").boundary.plot(
+            ax=ax, color=row["color"].iloc[0], linewidth=1.1, zorder=3
         )
     for r in zones.itertuples(index=False):
         label = f"{r.label}  {float(r.area_km2):,.0f} km²"
-        handles.append(Patch(facecolor=r.color, edgecolor="#333333", linewidth=0.5, label=label))
+        handles.append(Line2D([], [], color=r.color, linewidth=2.0, label=label))
+    handles += share_legend(styles, view.lang)
     config = load_response()
     note = styles.t("cover_title", view.lang).replace("{m}", config.label(config.headline))
     handles.append(Line2D([], [], linestyle="none", label=f"87% = {note} · {styles.t('cover_area', view.lang)}"))
@@ -72,8 +75,8 @@ def draw_coverage(ax, snapshot: Snapshot, view: MapView, styles: Styles) -> tupl
     return title, handles
 
 
-def share_labels(snapshot: Snapshot, adcodes: pd.Series) -> dict[str, str]:
-    """adcode → its headline area share as a percentage ("87%"), for the region labels of the coverage map."""
+def headline_shares(snapshot: Snapshot, adcodes: pd.Series) -> dict[str, float]:
+    """adcode → the share of its area within the headline minutes (0–1), for the regions that have one."""
     cov = snapshot.rescue_regions()
     config = load_response()
     col = f"cover{config.label(config.headline)}_area"
@@ -81,4 +84,20 @@ def share_labels(snapshot: Snapshot, adcodes: pd.Series) -> dict[str, str]:
         return {}
     cov = cov.loc[cov["adcode"].isin(set(adcodes))]
     vals = cov[col].to_numpy(float)
-    return {a: f"{round(100 * v)}%" for a, v in zip(cov["adcode"], vals, strict=True) if np.isfinite(v)}
+    return {a: float(v) for a, v in zip(cov["adcode"], vals, strict=True) if np.isfinite(v)}
+
+
+def share_labels(snapshot: Snapshot, adcodes: pd.Series) -> dict[str, str]:
+    """adcode → its headline area share as a percentage ("87%"), for the region labels of the coverage map."""
+    return {a: f"{round(100 * v)}%" for a, v in headline_shares(snapshot, adcodes).items()}
+
+
+def share_legend(styles: Styles, lang: str) -> list:
+    """The choropleth's classes (0–20 % … 80–100 %) under the title of the headline coverage share."""
+    colors = styles.rescue.share_colors
+    step = 100 / len(colors)
+    title = Line2D([], [], linestyle="none", label=styles.t("cover_share", lang))
+    return [title] + [
+        Patch(facecolor=c, edgecolor="#333333", linewidth=0.5, label=f"{i * step:.0f}–{(i + 1) * step:.0f}%")
+        for i, c in enumerate(colors)
+    ]

@@ -93,6 +93,14 @@ def test_png_and_html_exports_of_resources_and_coverage(built, tmp_path):
         rgb = np.array([int(st.resource_symbol(kind).color[i : i + 2], 16) for i in (1, 3, 5)])
         assert (np.abs(px - rgb).sum(axis=2) <= 12).sum() > 50, kind  # the dot and the legend's
     assert export_layer(snap, b, "coverage", "png", tmp_path / "c.png", view=view) > 0
+    from layers.printresponse import headline_shares
+
+    shares = headline_shares(snap, b.loc[b["parent_adcode"] == "330100", "adcode"])
+    px = np.asarray(Image.open(tmp_path / "c.png").convert("RGB"), dtype=np.int32)
+    assert shares
+    for share in set(shares.values()):  # the print map is the choropleth of the 15-minute share, bands over it
+        rgb = np.array([int(st.share_color(share)[i : i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(px - rgb).sum(axis=2) <= 12).sum() > 500, share
     assert export_layer(snap, b, "coverage", "html", tmp_path / "c.html") > 0
     cfg = _config((tmp_path / "c.html").read_text(encoding="utf-8"))
     assert cfg["meta"]["layer"] == "coverage" and cfg["response"]["zones"]
