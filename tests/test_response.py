@@ -382,3 +382,45 @@ def test_nearest_from_candidates_equals_timing_every_resource(boundaries, monkey
             index.nearest_by_kind(lon, lat, county),
             briefing_lists(index, lon, lat, county, {"hazchem", "road"}),
         )
+
+
+def test_road_search_widened_on_demand_gives_the_full_searchs_lists(boundaries, monkeypatch):
+    """By road a request first searches 15 minutes around the point and widens only while a list would be
+    short; the lists are those of the full 120-minute search."""
+    import dataclasses
+
+    import geo.response.nearest as nearest
+    from geo.response.incident import briefing_lists
+
+    rng = np.random.default_rng(5)
+    n_side = 60  # a 60 x 60 street grid over about 0.6 degrees around Hangzhou
+    xs, ys = np.linspace(119.9, 120.5, n_side), np.linspace(30.0, 30.6, n_side)
+    lines = np.array(
+        [shapely.linestrings(np.column_stack([xs, np.full(n_side, y)])) for y in ys]
+        + [shapely.linestrings(np.column_stack([np.full(n_side, x), ys])) for x in xs],
+        dtype=object,
+    )
+    net = Network.from_roads(lines, rng.choice([30.0, 60.0], len(lines)), np.zeros(len(lines), np.int8), 10.0, 5000.0)
+    n = 800
+    kind = rng.choice(["shelter", "warehouse", "fire_station", "rescue_team", "hospital", "expert"], n)
+    res = pd.DataFrame(
+        {
+            "id": [f"R{i}" for i in range(n)],
+            "name": [f"r{i}" for i in range(n)],
+            "kind": kind,
+            "lon": rng.uniform(119.9, 120.5, n),
+            "lat": rng.uniform(30.0, 30.6, n),
+            "domain": np.where(kind == "expert", rng.choice(["hazchem", "road"], n), None),
+        }
+    )
+    base = nearest.ResourceIndex.build(res, None, boundaries)
+    index = dataclasses.replace(
+        base, network=net, snapped=net.snap(res["lon"].to_numpy(), res["lat"].to_numpy()), groups=[]
+    )
+    points = [(120.2, 30.3), (119.95, 30.05), (120.45, 30.55)]
+    widened = [(index.nearest_by_kind(x, y, None), briefing_lists(index, x, y, None, {"hazchem"})) for x, y in points]
+    monkeypatch.setattr(nearest, "FIRST_ROAD_LIMIT_MIN", nearest.ROAD_LIMIT_MIN)  # the full search at once
+    assert widened == [
+        (index.nearest_by_kind(x, y, None), briefing_lists(index, x, y, None, {"hazchem"})) for x, y in points
+    ]
+    assert widened[0][0]["method"] == "road"

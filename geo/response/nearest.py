@@ -26,6 +26,10 @@ CANDIDATES_FROM = 2000
 CANDIDATES_PER_GROUP = 24
 #: a resource farther than this by road is listed without a travel time (the search stops there)
 ROAD_LIMIT_MIN = 120.0
+#: the first search by road stops at this many minutes, and is doubled while a list would be short
+FIRST_ROAD_LIMIT_MIN = 15.0
+#: the longest list of one kind a request shows (the briefing's responders)
+LONGEST_LIST = 10
 #: what a listed resource carries (those present)
 RESOURCE_FIELDS = ("id", "name", "kind", "capacity", "staff", "vehicles", "phone", "address", "domain", "stock")
 
@@ -47,6 +51,8 @@ class ResourceIndex:
     groups: list[tuple[np.ndarray, cKDTree]] = field(default_factory=list)
     #: the rows of each kind
     kind_rows: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the rows each list may be drawn from: each kind, and the experts of each domain
+    list_groups: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.kind_rows and len(self.kind):
@@ -54,6 +60,13 @@ class ResourceIndex:
             order = np.argsort(inverse, kind="stable")
             bounds = np.searchsorted(inverse[order], np.arange(len(codes) + 1))
             self.kind_rows = {str(c): order[bounds[i] : bounds[i + 1]] for i, c in enumerate(codes)}
+        if not self.list_groups:
+            self.list_groups = list(self.kind_rows.values())
+            experts = self.kind_rows.get("expert")
+            domain = self.columns.get("domain")
+            if experts is not None and domain is not None:
+                by_domain = pd.Series(experts).groupby(pd.Series(domain[experts], dtype=object).astype(str).to_numpy())
+                self.list_groups += [rows.to_numpy() for _, rows in by_domain]
 
     @classmethod
     def build(
@@ -83,8 +96,11 @@ class ResourceIndex:
     def method(self) -> str:
         return "road" if self.network is not None else "estimate"
 
-    def times(self, lon: float, lat: float, county: str | None) -> tuple[np.ndarray, np.ndarray]:
-        """Minutes from every resource to the point (inf: not reached) and the geodesic metres."""
+    def times(
+        self, lon: float, lat: float, county: str | None, need: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Minutes from every resource to the point (inf: not reached) and the geodesic metres; `need`: the
+        longest list of one kind the caller shows (by road the search widens until each kind has that many)."""
         n = len(self.lon)
         if not n:
             return np.zeros(0), np.zeros(0)
@@ -93,10 +109,24 @@ class ResourceIndex:
         _, _, dist = _GEOD.inv(np.full(n, lon), np.full(n, lat), self.lon, self.lat)
         if self.network is not None and self.snapped is not None:
             point = self.network.snap(np.array([lon]), np.array([lat]))
-            minutes = self.network.backward(point, self.snapped, limit=ROAD_LIMIT_MIN)
+            limit = FIRST_ROAD_LIMIT_MIN  # widened until every list a request shows is within it
+            while True:
+                minutes = self.network.backward(point, self.snapped, limit=limit)
+                if limit >= ROAD_LIMIT_MIN or self._lists_within(minutes, need):
+                    break
+                limit = min(2 * limit, ROAD_LIMIT_MIN)
         else:
             minutes = self.estimator.all_to(lon, lat, county, self.lon, self.lat)
         return minutes, np.asarray(dist)
+
+    def _lists_within(self, minutes: np.ndarray, need: int | None) -> bool:
+        """Whether every kind (and expert domain) has as many reached as the longest list shows (or all it
+        has): then the fastest of each are the same as with the full search."""
+        want = need or max(LONGEST_LIST, self.config.near.per_kind, self.config.near.shelters)
+        for rows in self.list_groups:
+            if np.isfinite(minutes[rows]).sum() < min(want, len(rows)):
+                return False
+        return True
 
     def _estimate_candidates(self, lon: float, lat: float, county: str | None) -> tuple[np.ndarray, np.ndarray]:
         """By the estimate, minutes grow with the straight-line distance from the point, so the fastest of any
@@ -104,8 +134,9 @@ class ResourceIndex:
         gets inf (listed after them, never before)."""
         x, y = self.estimator.proj.to_m(np.array([lon]), np.array([lat]))
         picked = []
+        wanted = max(CANDIDATES_PER_GROUP, 2 * self.config.near.per_kind, 2 * self.config.near.shelters)
         for rows, tree in self.groups:
-            k = min(CANDIDATES_PER_GROUP, len(rows))
+            k = min(wanted, len(rows))
             _, i = tree.query([x[0], y[0]], k=k)
             picked.append(rows[np.atleast_1d(i)])
         cand = np.unique(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
@@ -145,7 +176,7 @@ class ResourceIndex:
     def nearest_by_kind(self, lon: float, lat: float, county: str | None, per_kind: int | None = None) -> dict:
         """The `per_kind` fastest resources of each kind present (catalogue order)."""
         k = per_kind or self.config.near.per_kind
-        minutes, dist = self.times(lon, lat, county)
+        minutes, dist = self.times(lon, lat, county, need=k)
         by_kind: dict[str, list[dict[str, Any]]] = {}
         for kind in self.catalogue.resource_kinds:
             rows = self.kind_rows.get(kind.code)
