@@ -94,12 +94,27 @@ class JobRunner:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            # a fresh process per job: what a build held (a snapshot's tables) goes back to the system
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1
+            )
         return self._pool
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes now running (none until the first job)."""
+        procs = getattr(self._pool, "_processes", None) or {}
+        return [p.pid for p in procs.values() if p.is_alive()]
+
     def shutdown(self) -> None:
+        """Stop the workers with the service: queued jobs are cancelled, a running one is ended (its staging
+        is swept by the next writer, as after any crash)."""
         if self._pool is not None:
+            procs = list((getattr(self._pool, "_processes", None) or {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.join(5)
             self._pool = None
 
     def submit(
