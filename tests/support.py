@@ -40,6 +40,16 @@ def demo_store(root: Path, n_enterprises: int, seed: int, as_of: date = date(202
     return store
 
 
+def wait_until_up(base: str, seconds: float = 30.0) -> None:
+    """Wait until the service at `base` answers (a server just started in a thread or a process)."""
+    for _ in range(int(seconds * 10)):
+        try:
+            httpx.get(base + "/conformance", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """Serve `app` with uvicorn on a free loopback port in a thread; yields the base URL once it answers."""
@@ -47,12 +57,7 @@ def serving(app: Any) -> Iterator[str]:
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{srv.config.port}"
-    for _ in range(200):
-        try:
-            httpx.get(base + "/conformance", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    wait_until_up(base)
     try:
         yield base
     finally:

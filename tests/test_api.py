@@ -602,12 +602,7 @@ def test_stopping_the_service_ends_its_job_workers(demo_store):
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                httpx.get(base + "/conformance", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        support.wait_until_up(base)
         auth = {"Authorization": f"Bearer {TOKEN}"}
         assert httpx.post(base + "/builds", params={"as_of": "2026-11-02"}, headers=auth).status_code == 202
         workers: list[int] = []
