@@ -632,3 +632,24 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
     except OSError:
         return "gone"
+
+
+def _niceness(doc_path: str) -> dict:
+    import os
+
+    return {"nice": os.nice(0)}
+
+
+def test_job_workers_run_at_a_lower_priority_than_the_service(tmp_path):
+    """Builds and uploads take their CPU after the readers: the worker runs `job_nice` steps nicer than the
+    service (on 2 cores, a 1M build holds one for ~30 s)."""
+    import os
+
+    from api.jobs import JobRunner
+
+    runner = JobRunner(tmp_path, nice=7)
+    try:
+        job = runner.submit("probe", _niceness, (), {})
+        assert runner.future(job).result(timeout=60)["nice"] == os.nice(0) + 7
+    finally:
+        runner.shutdown()
