@@ -304,7 +304,7 @@ def _props(frame: pd.DataFrame, rows: np.ndarray, names: tuple[str, ...] | None)
     sub = frame.iloc[rows]
     columns = []
     for name in cols:
-        values = sub[name].to_numpy(dtype=object)
+        values = sub[name].to_numpy(dtype=object, copy=True)  # an object column may come back as a read-only view
         null = pd.isna(values)
         if null.any():
             values[null] = None
