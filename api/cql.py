@@ -74,10 +74,28 @@ class Context:
             )
         col = self.c.frame[name]
         if p.kind in ("integer", "number", "boolean"):
-            vals, null = numeric(col.astype("float64") if p.kind == "boolean" else col)
+            key = f"cql-number:{name}"  # the float values of a numeric column, worked out once per collection
+            if key not in self.c.memo:
+                self.c.memo[key] = numeric(col.astype("float64") if p.kind == "boolean" else col)
+            vals, null = self.c.memo[key]
             return Column(name, "number" if p.kind != "boolean" else "boolean", vals, null)
         null = col.isna().to_numpy()
         return Column(name, "string", col.astype(object).to_numpy(), null)
+
+    def codes(self, name: str) -> tuple[np.ndarray, dict[str, int]] | None:
+        """A string queryable as integer codes (−1 for null) and each value's code, worked out once per
+        collection: `county_adcode = '330106'` over a million rows is then one integer comparison (0.5 ms), not
+        a million string comparisons (~60 ms with the column's conversion). None for other kinds."""
+        p = self.props.get(name)
+        if p is None or p.kind != "string" or not pd.api.types.is_string_dtype(self.c.frame[name].dtype):
+            return None
+        key = f"cql-codes:{name}"
+        memo = self.c.memo.get(key)
+        if memo is None:
+            codes, uniques = pd.factorize(self.c.frame[name], use_na_sentinel=True)
+            memo = (np.asarray(codes), {str(u): i for i, u in enumerate(uniques)})
+            self.c.memo[key] = memo
+        return memo
 
 
 def _kind_of(value: Operand) -> str:
@@ -165,7 +183,29 @@ class Evaluator:
     def negate(self, node: ast.Not) -> pd.arrays.BooleanArray:
         return ~self.predicate(node.sub_node)
 
+    def by_codes(self, attribute: Any, literals: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+        """`attribute` equal to one of `literals` (strings) as (mask, null) by the column's codes; None when
+        that does not apply (not a string queryable, a literal of another type), so the general path decides."""
+        if not isinstance(attribute, ast.Attribute) or not all(isinstance(v, str) for v in literals):
+            return None
+        coded = self.ctx.codes(attribute.name)
+        if coded is None:
+            return None
+        codes, lookup = coded
+        wanted = [lookup[v] for v in literals if v in lookup]
+        if not wanted:
+            mask = np.zeros(len(codes), dtype=bool)
+        else:
+            mask = codes == wanted[0] if len(wanted) == 1 else np.isin(codes, wanted)
+        return mask, codes < 0
+
     def compare(self, node: ast.Comparison) -> pd.arrays.BooleanArray:
+        if isinstance(node, ast.Equal | ast.NotEqual):
+            lhs_, rhs_ = (node.lhs, node.rhs) if isinstance(node.lhs, ast.Attribute) else (node.rhs, node.lhs)
+            coded = self.by_codes(lhs_, [rhs_])
+            if coded is not None:
+                mask, null = coded
+                return _boolean(mask if isinstance(node, ast.Equal) else ~mask, null, self.n)
         lhs, rhs = self.operand(node.lhs), self.operand(node.rhs)
         _check_kinds(node.op.value, lhs, rhs)
         (a, na), (b, nb) = _parts(lhs), _parts(rhs)
@@ -185,6 +225,11 @@ class Evaluator:
         return ~result if node.not_ else result
 
     def in_(self, node: ast.In) -> pd.arrays.BooleanArray:
+        coded = self.by_codes(node.lhs, list(node.sub_nodes))
+        if coded is not None:
+            mask, null = coded
+            result = _boolean(mask, null, self.n)
+            return ~result if node.not_ else result
         lhs = self.operand(node.lhs)
         items = [self.operand(s) for s in node.sub_nodes]
         if any(isinstance(i, Column) for i in items):

@@ -81,13 +81,21 @@ def run_build(doc_path: str, store_root: str, as_of: str) -> dict:
     }
 
 
+def _lower_priority(nice: int) -> None:
+    """A job worker yields the CPU to the readers: a build at 1M holds a core for ~30 s, and on a small machine
+    the service's requests come first (the kernel still gives the build every cycle they leave)."""
+    if nice > 0:
+        os.nice(nice)
+
+
 class JobRunner:
     """Queues jobs on a small process pool and keeps their documents in the store."""
 
-    def __init__(self, store_root: Path, workers: int = 1, queue: int = 8):
+    def __init__(self, store_root: Path, workers: int = 1, queue: int = 8, nice: int = 10):
         self.dir = Path(store_root) / "jobs"
         self.workers = workers
         self.queue = queue
+        self.nice = nice
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -96,7 +104,11 @@ class JobRunner:
         if self._pool is None:
             # a fresh process per job: what a build held (a snapshot's tables) goes back to the system
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                max_tasks_per_child=1,
+                initializer=_lower_priority,
+                initargs=(self.nice,),
             )
         return self._pool
 

@@ -27,6 +27,7 @@ from geo.snapshot import current
 from geo.store import Store
 from layers.features import REGION_FIELDS, PointIndex
 from layers.geomtypes import as_multipolygons, geometry_type_of, split_by_kind
+from layers.tiles import PointTiles
 
 log = logging.getLogger(__name__)
 DOMAIN_COLS = ("risk_level", "risk_index")
@@ -80,7 +81,7 @@ class Collection:
     geoms: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        self.frame = self.frame.reset_index(drop=True)
+        self.frame = _contiguous(self.frame.reset_index(drop=True))
         self.geoms = np.asarray(self.frame.geometry.values, dtype=object)
         self.bounds = shapely.bounds(self.geoms)
 
@@ -104,8 +105,27 @@ class Collection:
         return level_codes(self.frame["risk_level"].to_numpy(dtype=object)) if "risk_level" in self.frame else None
 
     @cached_property
+    def point_tiles(self) -> PointTiles | None:
+        """For a collection of points, its rows by vector tile (`layers.tiles.PointTiles`); None otherwise."""
+        if self.geometry_type != "Point":
+            return None
+        return PointTiles.of(self.bounds[:, 0], self.bounds[:, 1])
+
+    @cached_property
     def id_index(self) -> dict[str, int]:
         return {str(k): i for i, k in enumerate(self.frame[self.id_field])}
+
+
+def _contiguous(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """`frame` with each Arrow-backed column in one chunk: a page's rows are then taken in ~1.6 ms instead of
+    ~43 ms at 1M (a `take` over the several chunks a Parquet file is read as walks every chunk)."""
+    for name in frame.columns:
+        arrow = getattr(frame[name].array, "_pa_array", None)
+        if arrow is not None and arrow.num_chunks > 1:
+            frame[name] = pd.Series(
+                pd.array(arrow.combine_chunks(), dtype=frame[name].dtype), index=frame.index, name=name
+            )
+    return frame
 
 
 def web_geometry(boundaries: gpd.GeoDataFrame) -> np.ndarray:
@@ -131,7 +151,7 @@ class View(SnapshotReader):
         from api.queryables import properties
 
         for c in self.collections.values():
-            _ = c.extent, c.levels, c.id_index
+            _ = c.extent, c.levels, c.id_index, c.point_tiles
             properties(c)
         _ = self.point_index, self.resource_index
         return self

@@ -72,9 +72,11 @@ class Tiles:
         key = f"tile|{view.key}|{cid}|{z}|{x}|{y}"
         cached = self.state.responses.get(key)
         if cached is None:
-            cols = [k for k in TILE_PROPS if k in c.frame.columns]
+            props = c.memo.get("tile-props")
+            if props is None:  # the columns a tile carries, selected once (a selection of 1M rows is not free)
+                props = c.memo["tile-props"] = c.frame[[k for k in TILE_PROPS if k in c.frame.columns]]
             try:
-                data = render_tile(cid, c.geoms, c.bounds, c.frame[cols], z, x, y, levels=c.levels)
+                data = render_tile(cid, c.geoms, c.bounds, props, z, x, y, levels=c.levels, points=c.point_tiles)
             except ValueError as exc:
                 raise InputRejected(str(exc)) from exc
             cached = (data, None)

@@ -88,23 +88,42 @@ class SnapshotReader:
         """Why a region, unit or site has its level, from the tables already loaded (`geo.explain`)."""
         return explain_in(self, self.snapshot, self.snapshot.model, self.as_of, target)
 
+    @cached_property
+    def _region_rows(self) -> tuple[dict[str, tuple[str, float]], np.ndarray]:
+        """What `regions_at` reads, worked out once: each region's level and index (domain "all"), and the
+        boundaries' order coarsest level first (then adcode)."""
+        allr = self.regions.loc[self.regions["domain"] == "all"]
+        levels = {
+            a: (lv, float(ix)) for a, lv, ix in zip(allr["adcode"], allr["risk_level"], allr["risk_index"], strict=True)
+        }
+        b = self.boundaries
+        rank = np.empty(len(b), dtype=np.int64)
+        rank[np.lexsort((b["adcode"].to_numpy(dtype=object), b["level_rank"].to_numpy()))] = np.arange(len(b))
+        return levels, rank
+
     def regions_at(self, lon: float, lat: float) -> list[dict[str, Any]]:
         """The regions (one per admin level, coarsest first) containing the WGS84 point, with their levels."""
         point = shapely.Point(lon, lat)
         cand = self._boundary_tree.query(point)
         hits = cand[shapely.intersects(self._boundary_geoms[cand], point)]
-        rows = self.boundaries.iloc[np.sort(hits)].sort_values(["level_rank", "adcode"]).drop_duplicates("admin_level")
-        allr = self.regions.loc[self.regions["domain"] == "all"].set_index("adcode")
-        out = []
-        for r in rows.itertuples():
-            reg = allr.loc[r.adcode] if r.adcode in allr.index else None
+        levels, rank = self._region_rows
+        b = self.boundaries
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for i in hits[np.argsort(rank[hits])]:
+            admin_level = b["admin_level"].iat[i]
+            if admin_level in seen:
+                continue
+            seen.add(admin_level)
+            adcode = b["adcode"].iat[i]
+            reg = levels.get(adcode)
             out.append(
                 {
-                    "adcode": r.adcode,
-                    "name": r.name,
-                    "admin_level": r.admin_level,
-                    "risk_level": None if reg is None else reg["risk_level"],
-                    "risk_index": None if reg is None else float(reg["risk_index"]),
+                    "adcode": adcode,
+                    "name": b["name"].iat[i],
+                    "admin_level": admin_level,
+                    "risk_level": None if reg is None else reg[0],
+                    "risk_index": None if reg is None else reg[1],
                 }
             )
         return out

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import mapbox_vector_tile
 import numpy as np
 import pandas as pd
 import shapely
+from mapbox_vector_tile.Mapbox import vector_tile_pb2
 
 from geo.catalogue import LEVELS
 from geo.scoring.regions import SITE_COUNT_COLUMNS, UNIT_COUNT_COLUMNS
@@ -103,6 +105,52 @@ def owner_tiles(lon: np.ndarray, lat: np.ndarray, z: int) -> tuple[np.ndarray, n
     return x, y
 
 
+def _morton(x: np.ndarray | int, y: np.ndarray | int) -> np.ndarray:
+    """Tile (x, y) → their bits interleaved (x in the even bits, y in the odd): the Morton code, or quadkey as an
+    integer. The zoom-Z tiles inside a zoom-z tile (x, y) are exactly the codes in
+    [morton(x, y) << 2(Z − z), (morton(x, y) + 1) << 2(Z − z))."""
+    out = np.zeros(np.shape(x), dtype=np.uint64)
+    xs, ys = np.asarray(x, dtype=np.uint64), np.asarray(y, dtype=np.uint64)
+    for bit in range(MAX_ZOOM):
+        b = np.uint64(bit)
+        out |= ((xs >> b) & np.uint64(1)) << np.uint64(2 * bit)
+        out |= ((ys >> b) & np.uint64(1)) << np.uint64(2 * bit + 1)
+    return out
+
+
+@dataclass(frozen=True)
+class PointTiles:
+    """A point layer's rows ordered by the zoom-`MAX_ZOOM` tile each point lies in (`owner_tiles`, as a Morton
+    code): the points any tile of zoom ≤ `MAX_ZOOM` owns are then one contiguous run, found by two binary searches
+    (0.05 ms at 1M) instead of testing every point's bounds (~15 ms at 1M). Points with no position are in no tile."""
+
+    order: np.ndarray  # row positions, by code
+    codes: np.ndarray  # the sorted codes
+    mercator: np.ndarray  # (n, 2) every row's Web Mercator metres (NaN where no position)
+
+    @classmethod
+    def of(cls, lon: np.ndarray, lat: np.ndarray) -> PointTiles:
+        rows = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))
+        x, y = owner_tiles(lon[rows], lat[rows], MAX_ZOOM)
+        codes = _morton(x, y)
+        by = np.argsort(codes, kind="stable")
+        return cls(rows[by], codes[by], np.column_stack(_mercator(lon, lat)))
+
+    def rows(self, z: int, x: int, y: int) -> np.ndarray:
+        """The rows the tile owns, in row order (z ≤ `MAX_ZOOM`)."""
+        shift = np.uint64(2 * (MAX_ZOOM - z))
+        first = _morton(x, y)
+        lo, hi = np.searchsorted(self.codes, [first << shift, (first + np.uint64(1)) << shift])
+        return np.sort(self.order[lo:hi])
+
+    def to_tile(self, rows: np.ndarray, tb: TileBounds) -> np.ndarray:
+        """`rows`' positions in the tile's coordinates (as `_to_tile`, from the projected positions kept)."""
+        m = self.mercator[rows]
+        return np.column_stack(
+            [(m[:, 0] - tb.minx) / (tb.maxx - tb.minx) * EXTENT, (m[:, 1] - tb.miny) / (tb.maxy - tb.miny) * EXTENT]
+        )
+
+
 def _to_tile(coords: np.ndarray, tb: TileBounds) -> np.ndarray:
     mx, my = _mercator(coords[:, 0], coords[:, 1])
     px = (mx - tb.minx) / (tb.maxx - tb.minx) * EXTENT
@@ -120,8 +168,60 @@ def _features(geoms: np.ndarray, props: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _clusters(px: np.ndarray, codes: np.ndarray, cells: int = 32) -> list[dict]:
-    """One feature per occupied grid cell: mean position, count, count per level, worst level.
+def _records(props: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each row's properties as plain Python values, missing ones left out (what a tile carries), column by column."""
+    columns = []
+    for name in props.columns:
+        columns.append([_clean(v) for v in props[name].to_numpy(dtype=object)])
+    return [
+        {k: v for k, v in zip(props.columns, vals, strict=True) if v is not None} for vals in zip(*columns, strict=True)
+    ]
+
+
+def _encode_points(layer: str, px: np.ndarray, records: list[dict[str, Any]]) -> bytes:
+    """A tile of one layer of points, `px` (n × 2) in tile coordinates (y up), each with its properties: the same
+    bytes as `mapbox_vector_tile.encode` gives (a test compares them), written straight into the library's protobuf
+    message. The generic encoder checks every value's type and geometry per feature (~26 µs a feature, 26 ms for
+    a tile of 1,000 clusters); here a feature is ~3 µs."""
+    tile = vector_tile_pb2.tile()
+    out = tile.layers.add()
+    out.name, out.version, out.extent = layer, 2, EXTENT
+    keys: dict[str, int] = {}
+    values: dict[Any, int] = {}  # as the library: bools apart, other equal values (1 and 1.0) share a slot
+    bools: dict[Any, int] = {}
+    x = np.rint(px[:, 0]).astype(np.int64)
+    y = EXTENT - np.rint(px[:, 1]).astype(np.int64)  # tile rows run down
+    zx, zy = (x << 1) ^ (x >> 63), (y << 1) ^ (y >> 63)  # zigzag
+    for gx, gy, props in zip(zx.tolist(), zy.tolist(), records, strict=True):
+        f = out.features.add()
+        tags: list[int] = []
+        for k, v in props.items():
+            if not isinstance(v, str | bool | int | float):  # the library leaves out what it cannot type
+                continue
+            if k not in keys:
+                keys[k] = len(keys)
+                out.keys.append(k)
+            seen: dict[Any, int] = bools if isinstance(v, bool) else values
+            if v not in seen:
+                seen[v] = len(values) + len(bools)
+                val = out.values.add()
+                if isinstance(v, bool):
+                    val.bool_value = v
+                elif isinstance(v, str):
+                    val.string_value = v
+                elif isinstance(v, int):
+                    val.int_value = v
+                else:
+                    val.double_value = v
+            tags += (keys[k], seen[v])
+        f.tags.extend(tags)
+        f.type = vector_tile_pb2.tile.Point
+        f.geometry.extend((9, gx, gy))  # MoveTo, 1 point
+    return tile.SerializeToString()
+
+
+def _clusters(px: np.ndarray, codes: np.ndarray, cells: int = 32) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """One feature per occupied grid cell: mean position (tile coordinates), count, count per level, worst level.
     `codes` are level ranks (0 red … 3 blue; anything else counts as blue)."""
     step = EXTENT / cells
     ix = np.clip((px[:, 0] // step).astype(np.int64), 0, cells - 1)
@@ -135,13 +235,16 @@ def _clusters(px: np.ndarray, codes: np.ndarray, cells: int = 32) -> list[dict]:
     codes = np.where((codes >= 0) & (codes < 4), codes, 3).astype(np.int64)
     per = np.bincount(cell * 4 + codes, minlength=n * 4).reshape(n, 4)[occupied]
     worst = np.argmax(per > 0, axis=1)
-    pts = shapely.points(sx, sy)
-    out = []
-    for i in range(len(occupied)):
-        props = {"cluster": True, "count": int(count[occupied[i]]), "risk_level": LEVELS[worst[i]]}
-        props.update({f"n_{lv}": int(per[i, k]) for k, lv in enumerate(LEVELS)})
-        out.append({"geometry": pts[i], "properties": props})
-    return out
+    records = [
+        {
+            "cluster": True,
+            "count": total,
+            "risk_level": LEVELS[w],
+            **{f"n_{lv}": k for lv, k in zip(LEVELS, row, strict=True)},
+        }
+        for total, w, row in zip(count[occupied].tolist(), worst.tolist(), per.tolist(), strict=True)
+    ]
+    return np.column_stack([sx, sy]), records
 
 
 def level_codes(levels) -> np.ndarray:
@@ -161,39 +264,46 @@ def render_tile(
     *,
     max_points: int = 1000,
     levels: np.ndarray | None = None,
+    points: PointTiles | None = None,
 ) -> bytes:
     """Encode one tile of a layer. `bounds` is shapely.bounds of `geoms` and `levels` (optional) the
-    ``risk_level`` column as level ranks (`level_codes`), both precomputed by the caller once per layer."""
+    ``risk_level`` column as level ranks (`level_codes`), both precomputed by the caller once per layer; for a
+    layer of points only, `points` (optional, `PointTiles`) finds a tile's points without testing them all."""
     tb = TileBounds.of(z, x, y)
     lon0, lat0, lon1, lat1 = tb.lonlat(pad=BUFFER / EXTENT)
-    hit = np.flatnonzero(
-        (bounds[:, 2] >= lon0) & (bounds[:, 0] <= lon1) & (bounds[:, 3] >= lat0) & (bounds[:, 1] <= lat1)
-    )
+    if points is not None and z <= MAX_ZOOM:
+        hit = points.rows(z, x, y)
+        is_point = np.ones(len(hit), dtype=bool)
+    else:
+        hit = np.flatnonzero(
+            (bounds[:, 2] >= lon0) & (bounds[:, 0] <= lon1) & (bounds[:, 3] >= lat0) & (bounds[:, 1] <= lat1)
+        )
+        is_point = shapely.get_type_id(geoms[hit]) == 0
     if len(hit) == 0:
         return mapbox_vector_tile.encode([{"name": layer, "features": []}])
-    is_point = shapely.get_type_id(geoms[hit]) == 0
-    if is_point.any():  # a point is drawn and counted in its own tile only, never in a neighbour's buffer
+    if is_point.any() and points is None:  # a point is drawn and counted in its own tile only, not in a neighbour's
         tx, ty = owner_tiles(bounds[hit, 0], bounds[hit, 1], z)
         keep = ~is_point | ((tx == x) & (ty == y))
         hit, is_point = hit[keep], is_point[keep]
-    sel = geoms[hit]
-    if len(hit) and is_point.all() and len(hit) > max_points:
-        px = _to_tile(bounds[hit, :2], tb)  # a point's bounds are its coordinates
+    if is_point.all() and np.isfinite(bounds[hit, :2]).all():  # points: positions and properties only
+        px = points.to_tile(hit, tb) if points is not None else _to_tile(bounds[hit, :2], tb)
+        if len(hit) <= max_points:
+            return _encode_points(layer, px, _records(props.iloc[hit]))
         if levels is not None:
             codes = levels[hit]
         elif "risk_level" in props:
             codes = level_codes(props["risk_level"].to_numpy()[hit])
         else:
             codes = np.full(len(hit), 3, dtype=np.int8)
-        feats = _clusters(px, codes)
-    else:
-        clip_box = shapely.box(lon0, lat0, lon1, lat1)
-        clipped = np.where(is_point, sel, shapely.intersection(sel, clip_box))
-        tiled = shapely.transform(clipped, lambda c: _to_tile(c, tb))
-        tolerance = 0.0 if tb.z >= 14 else 1.0
-        if tolerance:
-            tiled = np.where(is_point, tiled, shapely.simplify(tiled, tolerance, preserve_topology=True))
-        feats = _features(tiled, props.iloc[hit].reset_index(drop=True))
+        return _encode_points(layer, *_clusters(px, codes))
+    sel = geoms[hit]
+    clip_box = shapely.box(lon0, lat0, lon1, lat1)
+    clipped = np.where(is_point, sel, shapely.intersection(sel, clip_box))
+    tiled = shapely.transform(clipped, lambda c: _to_tile(c, tb))
+    tolerance = 0.0 if tb.z >= 14 else 1.0
+    if tolerance:
+        tiled = np.where(is_point, tiled, shapely.simplify(tiled, tolerance, preserve_topology=True))
+    feats = _features(tiled, props.iloc[hit].reset_index(drop=True))
     return mapbox_vector_tile.encode(
         [{"name": layer, "features": feats}], default_options={"extents": EXTENT, "quantize_bounds": None}
     )

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from layers.tiles import EXTENT, R, TileBounds, render_tile
+from layers.tiles import EXTENT, PointTiles, R, TileBounds, _encode_points, owner_tiles, render_tile
 
 
 def test_dense_points_are_clustered_with_counts_preserved(rng):
@@ -67,9 +67,11 @@ def _demo_like_points(rng, n: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(lon), np.concatenate(lat)
 
 
+@pytest.mark.parametrize("indexed", [False, True], ids=["bounds", "point-index"])
 @pytest.mark.parametrize("z", [6, 7, 8, 9])
-def test_each_point_is_counted_in_exactly_one_tile(rng, z):
+def test_each_point_is_counted_in_exactly_one_tile(rng, z, indexed):
     lon, lat = _demo_like_points(rng)
+    index = PointTiles.of(lon, lat) if indexed else None
     geoms = shapely.points(lon, lat)
     bounds = shapely.bounds(geoms)
     props = pd.DataFrame({"id": [f"E{i}" for i in range(len(lon))], "risk_level": "blue"})
@@ -81,7 +83,8 @@ def test_each_point_is_counted_in_exactly_one_tile(rng, z):
     total, clustered = 0, 0
     for x in xs:
         for y in ys:
-            feats = mapbox_vector_tile.decode(render_tile("e", geoms, bounds, props, z, x, y))["e"]["features"]
+            tile = render_tile("e", geoms, bounds, props, z, x, y, points=index)
+            feats = mapbox_vector_tile.decode(tile)["e"]["features"]
             counted = sum(f["properties"].get("count", 1) for f in feats)
             clustered += any(f["properties"].get("cluster") for f in feats)
             total += counted
@@ -93,3 +96,47 @@ def test_each_point_is_counted_in_exactly_one_tile(rng, z):
             assert all(0 <= c <= EXTENT for f in feats for c in f["geometry"]["coordinates"])  # owned: inside it
     assert total == len(lon)  # every point once: none counted twice at a seam, none lost
     assert clustered  # the dense tiles were clustered (the case that double-counted)
+
+
+def test_the_point_index_finds_the_points_each_tile_owns(rng):
+    """`PointTiles.rows` (two binary searches over Morton codes) gives each tile the points `owner_tiles` puts
+    there, at every zoom; points with no position are in no tile."""
+    lon, lat = _demo_like_points(rng, 5_000)
+    lon[:3], lat[3:5] = np.nan, np.nan
+    index = PointTiles.of(lon, lat)
+    for z in (0, 5, 9, 12, 16):
+        tx, ty = owner_tiles(lon, lat, z)
+        ok = np.isfinite(lon) & np.isfinite(lat)
+        tiles = set(zip(tx[ok].tolist(), ty[ok].tolist(), strict=True))
+        found = 0
+        for x, y in tiles:
+            rows = index.rows(z, x, y)
+            assert rows.tolist() == np.flatnonzero(ok & (tx == x) & (ty == y)).tolist(), (z, x, y)
+            found += len(rows)
+        assert found == int(ok.sum())
+
+
+def test_point_tiles_are_the_bytes_the_generic_encoder_writes(rng):
+    """The direct encoder for points and clusters writes what `mapbox_vector_tile.encode` writes for the same
+    features: same keys, values (bools apart, 1 and 1.0 shared), tags and zigzagged positions."""
+    n = 300
+    px = np.column_stack([rng.uniform(0, EXTENT, n), rng.uniform(0, EXTENT, n)])
+    px[:5] = [[0, 0], [EXTENT, EXTENT], [0.5, 1.5], [2.5, 4095.5], [17, 0]]
+    records = [
+        {
+            "id": f"E{i}",
+            "cluster": bool(i % 3 == 0),
+            "count": int(i % 7),
+            "score": float(i % 5) / 2,
+            "one": 1 if i % 2 else 1.0,
+            "risk_level": ["red", "orange", "yellow", "blue"][i % 4],
+        }
+        for i in range(n)
+    ]
+    records[7].pop("score")
+    ours = _encode_points("layer", px, records)
+    feats = [{"geometry": shapely.Point(x, y), "properties": r} for (x, y), r in zip(px, records, strict=True)]
+    theirs = mapbox_vector_tile.encode(
+        [{"name": "layer", "features": feats}], default_options={"extents": EXTENT, "quantize_bounds": None}
+    )
+    assert ours == theirs

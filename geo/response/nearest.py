@@ -170,6 +170,9 @@ class ResourceIndex:
     def order(self, minutes: np.ndarray, dist: np.ndarray, sel: np.ndarray) -> np.ndarray:
         """The rows in `sel` (a mask, or row numbers), fastest first (the unreached last, by distance)."""
         rows = np.flatnonzero(sel) if sel.dtype == bool else sel
+        timed = np.isfinite(minutes[rows]) | np.isfinite(dist[rows])
+        if not timed.all():  # the rest (inf, inf) stay last in row order, as the sort leaves ties: only sort the timed
+            return np.concatenate([self.order(minutes, dist, rows[timed]), rows[~timed]])
         key = np.where(np.isfinite(minutes[rows]), minutes[rows], np.inf)
         return rows[np.lexsort((dist[rows], key))]
 
