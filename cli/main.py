@@ -147,8 +147,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             write_report(result.report, result.report_path)
             print(result.summary())
             print(f"time: {time.perf_counter() - t0:.2f} s\n")
+    from cli.calibrate import demo_calibrate, print_hints
+
+    demo_calibrate(store, args.enterprises, _today())
     snap = _demo_builds(store)
     print(f"built snapshot {snap.id}: units {snap.meta['unit_levels']}")
+    print_hints(snap.regions())
     print(f"store: {store.label}")
     if args.no_serve:
         return 0
@@ -210,7 +214,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     prompts = snap.meta["prompts"]
     print(f"prompts: {sum(prompts['open'].values())} open ({prompts['new']} new), {prompts['closed']} closed")
     print(f"time: {elapsed:.2f} s")
+    from cli.calibrate import print_hints
+
+    print_hints(result.regions)
     return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from cli.calibrate import run
+
+    return run(args, _store(args), _today())
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -249,11 +262,13 @@ def cmd_trend(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.model is not None:
         model = load_model(args.model)
-    else:  # the published build's model, so the trend agrees with the map; the default before any build
+    else:  # the published build's model, so the trend agrees with the map; before any build, a build's model
         try:
             model = current(store).model
         except StoreEmpty:
-            model = load_model()
+            from geo.calibration import store_model
+
+            model = store_model(store)
     table = trend(store, args.date_from, args.date_to, args.level, args.domain, model)
     if args.out:
         from geo.csvsafe import write_csv
@@ -461,13 +476,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     bd = sub.add_parser("build", help="score units and regions as of a date and publish a snapshot")
     bd.add_argument("--as-of", type=_date, help="date YYYY-MM-DD (default: today)")
-    bd.add_argument("--model", type=Path, help="scoring model TOML (default: the shipped model)")
+    bd.add_argument(
+        "--model",
+        type=Path,
+        help="scoring model TOML (default: the store's calibrated model (riskmap calibrate), else the shipped one)",
+    )
     bd.add_argument("--alerts", type=Path, help="prompt rules TOML (default: the shipped geo/data/alerts.toml)")
     _store_arg(bd)
     bd.set_defaults(func=cmd_build)
 
     from cli.alerts import add_parser as add_alerts
+    from cli.calibrate import add_parser as add_calibrate
     from cli.response import add_parser as add_incident
+
+    add_calibrate(sub, _store_arg, _date, cmd_calibrate)
 
     add_alerts(sub, _store_arg, _date, cmd_alerts)
     add_incident(sub, _store_arg, _date, cmd_incident)

@@ -83,14 +83,16 @@ def _read_optional(store: Store, name: str) -> pd.DataFrame | None:
 def compute(
     store: Store, as_of: date, model_path: Path | None = None, *, model: ScoringModel | None = None
 ) -> Computed:
-    """Score everything as of `as_of` in memory with `model` (else the file `model_path`, else the default);
-    `units` and `hazards` are GeoDataFrames. A published snapshot's dated view is `Snapshot.dated`."""
+    """Score everything as of `as_of` in memory with `model` (else the file `model_path`, else the store's
+    calibrated model, else the default); `units` and `hazards` are GeoDataFrames. A published snapshot's dated
+    view is `Snapshot.dated`."""
     _require_enterprises(store)
     enterprises = store.read("enterprises")
-    used = model or load_model(model_path)
+    path = model_path or store.calibrated_model()
+    used = model or load_model(path)
     scored, hazards, regions, rescue = _score(store, enterprises, as_of, used)
     units = gpd.GeoDataFrame(scored, geometry="geometry", crs="EPSG:4326")
-    source = str(model_path) if model_path else ("given" if model is not None else "default")
+    source = "given" if model is not None else str(path or "default")
     return Computed(as_of, used, units, hazards, regions, source, rescue)
 
 
@@ -196,7 +198,9 @@ def score_build(
 ) -> tuple[Computed, dict, pd.DataFrame, pd.DataFrame]:
     """What a build publishes, whatever the store: the computed tables, the snapshot's meta, the score
     columns (row for row with `enterprises`) and the prompt table. `records`: the file `enterprises` were
-    read from, when they come from one (the staged ``records.parquet``)."""
+    read from, when they come from one (the staged ``records.parquet``). Without `model_path`, the store's
+    calibrated model (`riskmap calibrate`) if it has one, else the shipped default."""
+    model_path = model_path or store.calibrated_model()
     model = load_model(model_path)
     events = _read_optional(store, "events")  # read once: the scoring and the prompt rules both use them
     units, hazards, regions, rescue = _score(store, enterprises, as_of, model, events=events)

@@ -32,6 +32,7 @@ PATTERN_HINTS = {
     "color": "write colours as #RRGGBB, e.g. #FF8C00",
     "code": "codes are lower-case ascii letters, digits and _, starting with a letter",
     "domain": "name a domain by its code",
+    "[key]": "keys are codes: lower-case ascii letters, digits and _, starting with a letter",
 }
 
 

@@ -43,6 +43,10 @@ class ModelInvalid(RiskmapError):
     """A scoring model file fails validation."""
 
 
+class CalibrationRejected(RiskmapError):
+    """A census the regional constants cannot be fitted to, or a calibrated model that cannot be kept where asked."""
+
+
 class UnitNotFound(RiskmapError):
     """An enterprise, hazard site or region id that is not in the snapshot."""
 

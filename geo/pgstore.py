@@ -198,6 +198,11 @@ class PgStore(Store):
         rows = self.query(f"SELECT snapshot FROM {SCHEMA}.current")
         return rows[0][0] if rows else None
 
+    def calibrated_model(self) -> Path | None:
+        """None: a calibrated model is not kept in the database yet (the working directory is this machine's
+        only, so builds elsewhere would not see it); build with ``--model FILE`` instead."""
+        return None
+
     # -- the writer lock, and what dead builds left ----------------------------------------------------
     @contextlib.contextmanager
     def lock(self, *, sweep: bool = True) -> Iterator[None]:

@@ -8,6 +8,7 @@ Layout::
       enterprises.parquet      census records, joined to regions (WGS84 points, GeoArrow point encoding)
       hazards.parquet          hazard sites (WGS84 points, lines, polygons)
       events.parquet           hidden dangers, accidents, alarms
+      model.toml               the calibrated scoring model, if `riskmap calibrate` wrote one (builds use it)
       snapshots/<id>/          builds (see geo.snapshot): records.parquet (a hard link to the enterprises
                                file it was built from), units.parquet (their scores), hazards, regions, meta
 
@@ -48,6 +49,8 @@ from geo.errors import StoreEmpty, StoreError
 STORE_CRS = "EPSG:4326"
 TABLES = ("boundaries", "enterprises", "hazards", "events", "resources", "roads")
 MANIFEST = "manifest.json"
+#: the store's calibrated scoring model (`riskmap calibrate`): builds use it when no model is given
+MODEL_FILE = "model.toml"
 FORMAT_VERSION = 1
 #: How a build's staging directory in ``snapshots/`` starts (then the builder's pid and a random part).
 STAGING_PREFIX = ".building-"
@@ -237,6 +240,15 @@ class Store:
         """The published snapshot's id (None before the first build)."""
         return self.manifest().get("snapshot")
 
+    @property
+    def model_path(self) -> Path:
+        """Where the store keeps its calibrated scoring model (`riskmap calibrate` writes it)."""
+        return self.root / MODEL_FILE
+
+    def calibrated_model(self) -> Path | None:
+        """The store's calibrated scoring model file, when it has one: what builds use unless given a model."""
+        return self.model_path if self.model_path.is_file() else None
+
     # -- manifest ---------------------------------------------------------------------------
     @property
     def manifest_path(self) -> Path:
@@ -285,7 +297,7 @@ class Store:
     # -- leftovers of dead writers ----------------------------------------------------------------
     def leftovers(self) -> list[Path]:
         """Temporary files and staging directories whose writer is gone (see the module)."""
-        targets = [MANIFEST, *(f"{t}.parquet" for t in TABLES)]
+        targets = [MANIFEST, MODEL_FILE, *(f"{t}.parquet" for t in TABLES)]
         out = []
         for entry in self.root.iterdir() if self.root.is_dir() else ():
             pid = temp_file_owner(entry.name, targets)

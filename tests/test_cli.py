@@ -35,6 +35,21 @@ def test_demo_ingests_and_builds(demo, capsys):
     assert manifest["snapshot"] and manifest["tables"]["enterprises"]["rows"] > 1900
 
 
+def test_demo_calibrates_a_census_off_the_models_size(demo):
+    """2,000 enterprises, a tenth of the shipped model's census: the demo calibrated before building."""
+    from geo.scoring.model import load_model
+    from geo.snapshot import current
+    from geo.store import Store
+
+    model = load_model(demo / "model.toml")
+    assert model.calibration is not None and 1900 < model.calibration.units < 2100
+    assert model.region.k["county"] < load_model().region.k["county"] / 3
+    snap = current(Store.open(demo))
+    assert snap.meta["model_fingerprint"] == model.fingerprint()
+    counties = snap.regions().query("admin_level == 'county' and domain == 'all'")["risk_level"]
+    assert counties.nunique() == 4 and counties.value_counts().max() <= 0.8 * len(counties)
+
+
 def test_strict_and_errors(demo, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,domain,lon,lat\nX1,mining,120.1,30.2\n", encoding="utf-8")

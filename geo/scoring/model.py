@@ -3,8 +3,9 @@
 The default model lives in `geo/data/model.toml`; `load_model(path)` reads another. Validation on load
 enforces what the scoring invariants rely on: thresholds ascend, weights and points are non-negative and in
 range, level weights never rank a graver level below a milder one, windows are positive, the regional scheme
-is one of fixed | quantiles | natural_breaks. A bad file raises `ModelInvalid` naming the file, the key path
-and the problem.
+is one of fixed | quantiles | natural_breaks, calibration targets are shares summing to 1. A bad file raises
+`ModelInvalid` naming the file, the key path and the problem. The optional `[calibration]` record says what
+census the regional constants fit and what `riskmap calibrate` aims at (`geo.scoring.calibrate`).
 
     >>> m = load_model()
     >>> m.levels.red, m.methods.lec.red, m.region.scheme
@@ -13,6 +14,7 @@ and the problem.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -300,6 +302,50 @@ class Region(_Frozen):
         return float(self.k.get(admin_level, self.k["default"]))
 
 
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class LevelShares(_Frozen):
+    """Target shares of an admin level's regions per level (by index, before rules); they sum to 1."""
+
+    red: Share
+    orange: Share
+    yellow: Share
+    blue: Share
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> LevelShares:
+        total = self.red + self.orange + self.yellow + self.blue
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"shares must sum to 1 (got red {self.red} + orange {self.orange} + yellow {self.yellow} "
+                f"+ blue {self.blue} = {total:g})"
+            )
+        return self
+
+    def of(self, level: str) -> float:
+        return float(getattr(self, level))
+
+
+class Calibration(_Frozen):
+    """What the regional constants were fitted on, and the targets `riskmap calibrate` aims at
+    (docs/scoring.md §5). The provenance fields are written by `riskmap calibrate`."""
+
+    units: Annotated[int, Field(ge=1)]
+    regions: dict[Code, Annotated[int, Field(ge=1)]]
+    min_regions: Annotated[int, Field(ge=2, le=1_000_000)] = 10
+    scale_rules: tuple[Code, ...] = ()
+    targets: dict[Code, LevelShares] = {}
+    calibrated_on: dt.date | None = None
+    as_of: dt.date | None = None
+    source: str | None = None
+    base_fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+    def target_for(self, admin_level: str) -> LevelShares | None:
+        """The target of one admin level (`default` for levels not listed; None without either)."""
+        return self.targets.get(admin_level, self.targets.get("default"))
+
+
 class ScoringModel(_Frozen):
     """The validated scoring model. Build it with `load_model()`."""
 
@@ -313,10 +359,28 @@ class ScoringModel(_Frozen):
     overrides: Overrides
     hazards: Hazards
     region: Region
+    calibration: Calibration | None = None
+
+    @model_validator(mode="after")
+    def _scaled_rules_exist(self) -> ScoringModel:
+        if self.calibration is not None:
+            known = {r.id for r in self.region.rules}
+            unknown = [r for r in self.calibration.scale_rules if r not in known]
+            if unknown:
+                raise ValueError(
+                    f"calibration.scale_rules: {', '.join(unknown)} is not the id of a rule in [[region.rules]] "
+                    f"(rules: {', '.join(sorted(known)) or 'none'})"
+                )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        """The model as plain JSON-compatible data (what `fingerprint()` hashes)."""
-        return self.model_dump(mode="json")
+        """The model as plain JSON-compatible data (what `fingerprint()` hashes). A model without a
+        `[calibration]` record has no `calibration` key (so its fingerprint is what it was before the
+        record existed)."""
+        data = self.model_dump(mode="json")
+        if data.get("calibration") is None:
+            data.pop("calibration", None)
+        return data
 
     def fingerprint(self) -> str:
         """sha256 (hex) of the canonical JSON of the model: equal numbers → equal fingerprint."""
