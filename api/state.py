@@ -113,7 +113,8 @@ class Collection:
 
     @cached_property
     def id_index(self) -> dict[str, int]:
-        return {str(k): i for i, k in enumerate(self.frame[self.id_field])}
+        ids = self.frame[self.id_field].astype(str).tolist()  # the column as Python strings at once (not one by one)
+        return dict(zip(ids, range(len(ids)), strict=True))
 
 
 def _contiguous(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

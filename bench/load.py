@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,6 +53,12 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """The resident memory of a process and its children (a service with several workers; job workers)."""
+    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return _rss_mb(pid) + sum(_tree_rss_mb(int(k)) for k in kids)
 
 
 def _tmp_mb() -> float:
@@ -151,6 +158,54 @@ async def _load(base: str, counties: list[str], clients: int, seconds: float, re
     return summary
 
 
+def _load_wrk(base: str, counties: list[str], clients: int, seconds: float, rebuild_as_of: str) -> dict:
+    """The same load with wrk (C, one event loop) instead of Python clients: on a 2-core machine 32 asyncio
+    clients spend about a core of their own, which the service then does not have. One wrk per kind of request
+    (`bench/load.lua` checks status and snapshot of every response), the clients split between them."""
+    import httpx
+
+    kinds = ("county_items", "near", "tile")
+    share = [clients // 3 + (1 if k < clients % 3 else 0) for k in range(3)]
+    procs = {
+        kind: subprocess.Popen(
+            ["wrk", "-t1", f"-c{n}", f"-d{int(seconds)}s", "--timeout", "30s", "-s", str(HERE / "load.lua"), base]
+            + ["--", kind, *counties],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for kind, n in zip(kinds, share, strict=True)
+    }
+    time.sleep(seconds / 3)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        submitted = time.perf_counter()
+        job = client.post("/builds", params={"as_of": rebuild_as_of}, headers=auth).json()
+        while True:
+            doc = client.get(f"/jobs/{job['id']}", headers=auth).json()
+            if doc["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.5)
+        built = time.perf_counter()
+    summary: dict = {"client": "wrk"}
+    new = doc.get("result", {}).get("snapshot")
+    for kind, proc in procs.items():
+        text, _ = proc.communicate(timeout=seconds + 120)
+        summary[kind] = json.loads(text.strip().splitlines()[-1])
+    served = {s for kind in kinds for s in summary[kind].pop("snapshots").split()}
+    summary["requests"] = sum(summary[k]["requests"] for k in kinds)
+    summary["errors"] = sum(summary[k]["socket_errors"] + summary[k]["bad_status"] for k in kinds)
+    summary["torn"] = sum(summary[k]["torn"] for k in kinds)
+    summary["throughput_rps"] = round(summary["requests"] / seconds, 1)
+    summary["rebuild"] = {
+        "status": doc["status"],
+        "build_s": round(built - submitted, 2),
+        "new_snapshot_served": new in served,
+        "snapshots_served": len(served),
+    }
+    return summary
+
+
 def point_latencies(base: str, n: int = 200) -> dict:
     """`/near` (1 km, with the nearest resources) and `/incident` (1 km, JSON) one at a time at random points of
     the province, after a warm-up: p50 and p99 in ms."""
@@ -175,7 +230,7 @@ def point_latencies(base: str, n: int = 200) -> dict:
 def upload_abuse(base: str, pid: int, claimed: int = 2 * 1024**3) -> dict:
     """Send a claimed 2 GB upload without a token, pushing bytes until the server answers."""
     host, port = base.removeprefix("http://").split(":")
-    rss0, tmp0 = _rss_mb(pid), _tmp_mb()
+    rss0, tmp0 = _tree_rss_mb(pid), _tmp_mb()
     head = (
         f"POST /datasets/enterprises HTTP/1.1\r\nHost: {host}\r\n"
         f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {claimed}\r\n\r\n"
@@ -205,7 +260,7 @@ def upload_abuse(base: str, pid: int, claimed: int = 2 * 1024**3) -> dict:
         "status": int(reply.split(b" ", 2)[1]),
         "answered_after_s": round(took, 3),
         "bytes_sent_before_answer": sent,
-        "server_rss_delta_mb": round(_rss_mb(pid) - rss0, 1),
+        "server_rss_delta_mb": round(_tree_rss_mb(pid) - rss0, 1),
         "server_tmp_delta_mb": round(_tmp_mb() - tmp0, 1),
     }
 
@@ -216,6 +271,13 @@ def main() -> int:
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--work", type=Path, default=Path("/tmp/riskmap-bench"))
+    p.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator: wrk (apt install wrk; the default when installed) or asyncio httpx clients",
+    )
+    p.add_argument("--serve-workers", type=int, default=1, help="`riskmap serve --workers` (default 1)")
     args = p.parse_args()
     import httpx
 
@@ -226,7 +288,18 @@ def main() -> int:
     port = _free_port()
     env = {**os.environ, "RISKMAP_EDITOR_TOKEN_HASHES": json.dumps([hashlib.sha256(TOKEN.encode()).hexdigest()])}
     proc = subprocess.Popen(
-        [PY, "-m", "cli.main", "--store", str(store), "serve", "--port", str(port)],
+        [
+            PY,
+            "-m",
+            "cli.main",
+            "--store",
+            str(store),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.serve_workers),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -248,11 +321,16 @@ def main() -> int:
             "enterprises": args.enterprises,
             "store_prepared_s": round(prepared, 1),
             "clients": args.clients,
+            "serve_workers": args.serve_workers,
             "seconds": args.seconds,
-            "load": asyncio.run(_load(base, counties, args.clients, args.seconds, as_of)),
+            "load": (
+                _load_wrk(base, counties, args.clients, args.seconds, as_of)
+                if args.client == "wrk"
+                else asyncio.run(_load(base, counties, args.clients, args.seconds, as_of))
+            ),
             "one_at_a_time": point_latencies(base),
             "upload_2gb_unauthenticated": upload_abuse(base, proc.pid),
-            "server_rss_mb": round(_rss_mb(proc.pid), 1),
+            "server_rss_mb": round(_tree_rss_mb(proc.pid), 1),
         }
     finally:
         proc.terminate()

@@ -104,12 +104,12 @@ def near(index: NearIndex, lon: float, lat: float, radius_m: float = 1000.0, lim
     hd = np.where(shapely.intersects(hgeoms, point), 0.0, hd) if len(hcand) else hd
     hkeep = hd <= radius_m
     hrows, hdist = hcand[hkeep], hd[hkeep]
-    levels = np.concatenate(
-        [
-            index.units.get("risk_level", np.zeros(len(index.unit_x), dtype=object))[urows],
-            index.hazards.get("risk_level", np.zeros(len(index.hazard_geoms), dtype=object))[hrows],
-        ]
-    )
+
+    def level_of(columns: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+        got = columns.get("risk_level")  # (not a default array of every row: 1M objects a request)
+        return got[rows] if got is not None else np.full(len(rows), None, dtype=object)
+
+    levels = np.concatenate([level_of(index.units, urows), level_of(index.hazards, hrows)])
     counts = {lv: int((levels == lv).sum()) for lv in LEVELS}
     highest = next((lv for lv in LEVELS if counts[lv]), None)
     all_d = np.concatenate([udist, hdist])

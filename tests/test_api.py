@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geo.snapshot import current
 from tests import support
 from tests.conftest import require_tool
 
@@ -653,3 +654,32 @@ def test_job_workers_run_at_a_lower_priority_than_the_service(tmp_path):
         assert runner.future(job).result(timeout=60)["nice"] == os.nice(0) + 7
     finally:
         runner.shutdown()
+
+
+def test_serve_with_two_worker_processes_answers_from_both(demo_store):
+    """`riskmap serve --workers 2`: two service processes on one port (uvicorn's), each with its own view of
+    the store, both answering and both naming the published snapshot."""
+    import os
+    import sys
+
+    port = support.free_port()
+    cmd = [sys.executable, "-m", "cli.main", "--store", str(demo_store.root), "serve", "--port", str(port)]
+    server = subprocess.Popen([*cmd, "--workers", "2"], env=dict(os.environ), stdout=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        support.wait_until_up(base)
+        kids: list[str] = []
+        for _ in range(100):
+            kids = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+            if len(kids) >= 2:
+                break
+            time.sleep(0.1)
+        assert len(kids) >= 2, kids
+        snapshot = current(demo_store).id
+        for _ in range(20):  # fresh connections: the kernel spreads them over the workers
+            r = httpx.get(base + "/near", params={"lon": 120.2, "lat": 30.25, "radius_m": 2000}, timeout=60)
+            assert r.status_code == 200, r.text
+            assert r.headers["x-riskmap-snapshot"] == snapshot
+    finally:
+        server.terminate()
+        server.wait(30)

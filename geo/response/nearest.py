@@ -181,10 +181,17 @@ class ResourceIndex:
         k = per_kind or self.config.near.per_kind
         minutes, dist = self.times(lon, lat, county, need=k)
         by_kind: dict[str, list[dict[str, Any]]] = {}
+        timed = np.flatnonzero(np.isfinite(minutes) | np.isfinite(dist))
+        partial = len(timed) < len(minutes)  # by the estimate only candidates are timed: order those alone
+        kinds = self.kind[timed] if partial else None
         for kind in self.catalogue.resource_kinds:
             rows = self.kind_rows.get(kind.code)
-            if rows is not None and len(rows):
-                by_kind[kind.code] = self.records(self.order(minutes, dist, rows)[:k], minutes, dist)
+            if rows is None or not len(rows):
+                continue
+            first = self.order(minutes, dist, timed[kinds == kind.code] if kinds is not None else rows)[:k]
+            if len(first) < min(k, len(rows)):  # fewer of this kind timed than listed: the untimed follow
+                first = self.order(minutes, dist, rows)[:k]
+            by_kind[kind.code] = self.records(first, minutes, dist)
         return {"method": self.method, "by_kind": by_kind}
 
 
