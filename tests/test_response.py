@@ -424,3 +424,47 @@ def test_road_search_widened_on_demand_gives_the_full_searchs_lists(boundaries, 
         (index.nearest_by_kind(x, y, None), briefing_lists(index, x, y, None, {"hazchem"})) for x, y in points
     ]
     assert widened[0][0]["method"] == "road"
+
+
+def test_road_lists_equal_ordering_every_resource_by_time_then_distance(boundaries):
+    """By road only the reached resources are measured at first; a list that reaches past them (a kind with
+    few reached) measures the rest then. Each kind's list equals ordering all its resources by minutes, the
+    unreached after them by geodesic distance, computed here the straightforward way."""
+    import dataclasses
+
+    from pyproj import Geod
+
+    import geo.response.nearest as nearest
+
+    rng = np.random.default_rng(8)
+    n_side = 40
+    xs, ys = np.linspace(120.0, 120.4, n_side), np.linspace(30.1, 30.5, n_side)
+    lines = np.array(
+        [shapely.linestrings(np.column_stack([xs, np.full(n_side, y)])) for y in ys]
+        + [shapely.linestrings(np.column_stack([np.full(n_side, x), ys])) for x in xs],
+        dtype=object,
+    )
+    net = Network.from_roads(lines, rng.choice([30.0, 60.0], len(lines)), np.zeros(len(lines), np.int8), 10.0, 5000.0)
+    n = 600
+    kind = rng.choice(["shelter", "warehouse", "fire_station", "hospital"], n)
+    far = (kind == "hospital") | (rng.random(n) < 0.2)  # off the network: never reached
+    far[np.flatnonzero(kind == "hospital")[:2]] = False  # two hospitals on it: a list of 3 reaches past them
+    lon = np.where(far, rng.uniform(121.0, 121.5, n), rng.uniform(120.0, 120.4, n))
+    lat = np.where(far, rng.uniform(28.5, 29.0, n), rng.uniform(30.1, 30.5, n))
+    res = pd.DataFrame(
+        {"id": [f"R{i}" for i in range(n)], "name": [f"r{i}" for i in range(n)], "kind": kind, "lon": lon, "lat": lat}
+    )
+    base = nearest.ResourceIndex.build(res, None, boundaries)
+    index = dataclasses.replace(base, network=net, snapped=net.snap(lon, lat), groups=[])
+    geod = Geod(ellps="WGS84")
+    for x, y in [(120.2, 30.3), (120.05, 30.45)]:
+        got = index.nearest_by_kind(x, y, None)["by_kind"]
+        full = net.backward(net.snap(np.array([x]), np.array([y])), index.snapped, limit=nearest.ROAD_LIMIT_MIN)
+        _, _, dist = geod.inv(np.full(n, x), np.full(n, y), lon, lat)
+        for k, listed in got.items():
+            rows = np.flatnonzero(kind == k)
+            key = [(full[i] if np.isfinite(full[i]) else np.inf, dist[i], i) for i in rows]
+            expected = [f"R{i}" for *_, i in sorted(key)][: len(listed)]
+            assert [r["id"] for r in listed] == expected, (x, y, k)
+            assert all(r["distance_m"] == pytest.approx(dist[int(r["id"][1:])], abs=0.1) for r in listed)
+        assert sum(np.isfinite(full[kind == "hospital"])) < len(got["hospital"])  # the fallback was exercised
