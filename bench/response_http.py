@@ -142,7 +142,7 @@ def main() -> int:
             "enterprises": args.enterprises,
             "edges": args.edges,
             **timings,
-            "snapshot": meta.get("current"),
+            "snapshot": meta.get("snapshot"),
             "service_up_s": round(time.perf_counter() - t, 1),
             "one_at_a_time": latencies(base),
             "server_rss_mb": round(_rss_mb(proc.pid), 1),

@@ -94,6 +94,29 @@ def test_travel_times_match_a_straightforward_dijkstra(rng):
         np.testing.assert_allclose(back, each, rtol=1e-9)
 
 
+def test_snapping_with_a_reach_agrees_with_brute_force_within_it(rng):
+    """With `max_offroad_m`, points farther than it from every road are cut short (segment -1), the others
+    snapped exactly as without it: same segments and distances as every point against every segment."""
+    lines, speeds, oneway = _grid_roads(n=9, step=0.003)
+    roads = (np.array(lines, dtype=object), np.array(speeds), np.array(oneway), 10.0)
+    net = Network.from_roads(*roads, 150.0)
+    lon = np.r_[LON0 + rng.uniform(-0.03, 0.055, 4000), LON0 + 0.5]
+    lat = np.r_[LAT0 + rng.uniform(-0.03, 0.055, 4000), LAT0]
+    x, y = net.proj.to_m(lon, lat)
+    x0, y0, x1, y1 = (net.xy[:, c][None, :] for c in range(4))
+    dx, dy = x1 - x0, y1 - y0
+    t = np.clip(((x[:, None] - x0) * dx + (y[:, None] - y0) * dy) / (dx * dx + dy * dy), 0, 1)
+    d = np.hypot(x0 + t * dx - x[:, None], y0 + t * dy - y[:, None])
+    want_d = d.min(axis=1)
+    want = np.where(d == want_d[:, None], np.arange(d.shape[1]), 10**9).min(axis=1)
+    within = want_d <= 150.0
+    assert 0 < within.sum() < len(lon)  # both kinds of point
+    got = net.snap(lon, lat)
+    np.testing.assert_array_equal(got.segment, np.where(within, want, -1))
+    np.testing.assert_allclose(got.offroad_m[within], want_d[within], rtol=0, atol=1e-6)
+    assert (got.offroad_m[~within] > 150.0).all()
+
+
 def test_snapping_finds_the_nearest_segment_as_brute_force_does(rng):
     """Every point against every segment: the nearest (the lowest index among equally near ones), its
     distance, for points in the grid, repeated points (measured once), far points and points on vertices."""

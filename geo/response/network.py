@@ -178,7 +178,7 @@ class Network:
     # -- snapping ----------------------------------------------------------------------------------------
     def snap(self, lon: np.ndarray, lat: np.ndarray) -> Snapped:
         """The nearest point of the nearest segment for each WGS84 point (segment -1: NaN coordinates, or farther
-        than `max_offroad_m` from every road)."""
+        than `max_offroad_m` from every road; its `offroad_m` is then inf, or its distance if measured)."""
         lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
         n = len(lon)
         seg = np.full(n, -1, dtype=np.int64)
@@ -187,12 +187,12 @@ class Network:
         ok = np.isfinite(lon) & np.isfinite(lat)
         if ok.any() and len(self.minutes):
             x, y = self.proj.to_m(lon[ok], lat[ok])
-            found, d = nearest_segments(self._pieces, lambda: self._tree, x, y)
+            found, d = nearest_segments(self._pieces, lambda: self._tree, x, y, far=self.max_offroad_m)
             seg[ok], dist[ok] = found, d
-            x0, y0, x1, y1 = self.xy[found].T
+            x0, y0, x1, y1 = self.xy[np.maximum(found, 0)].T
             dx, dy = x1 - x0, y1 - y0
-            t[ok] = np.clip(((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
-            seg[dist > self.max_offroad_m] = -1  # too far from every road: not reached by road
+            t[ok] = np.where(found >= 0, np.clip(((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy), 0.0, 1.0), 0.0)
+            seg[dist > self.max_offroad_m] = -1  # too far from every road: not reached by road (distance inf)
         offroad = dist / (self.offroad_kmh * 1000.0 / 60.0)
         return Snapped(seg, t, offroad, dist)
 

@@ -93,32 +93,42 @@ def build_pieces(xy: np.ndarray) -> Pieces:
     return Pieces(cKDTree(np.column_stack([mx[order], my[order]])), np.ascontiguousarray(rows), half)
 
 
-def _measure(pieces: Pieces, x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _measure(
+    pieces: Pieces, x: np.ndarray, y: np.ndarray, k: int, far: float = np.inf
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For one chunk: the nearest segment among the k nearest pieces, its distance, and whether that is
-    settled (no piece beyond the k-th can be nearer)."""
-    r, idx = pieces.tree.query(np.column_stack([x, y]), k=k)
+    settled (no piece beyond the k-th can be nearer). Pieces whose middle is farther than `far` + half a piece
+    are not looked at: a point with none nearer is settled as beyond `far` (segment -1, distance inf)."""
+    r, idx = pieces.tree.query(np.column_stack([x, y]), k=k, distance_upper_bound=far + pieces.half)
     r, idx = r.reshape(len(x), k), idx.reshape(len(x), k)
+    missing = ~np.isfinite(r)  # fewer than k pieces within reach
+    idx = np.where(missing, 0, idx)
     c = pieces.rows[idx]  # (n, k, 7): one gather of each candidate's row
     x0, y0, dx, dy, t0, t1 = (c[..., i] for i in range(6))
     seg = c[..., 6].astype(np.int64)
     t = ((x[:, None] - x0) * dx + (y[:, None] - y0) * dy) / (dx * dx + dy * dy)
     t = np.clip(t, t0, t1)
-    d = np.hypot(x0 + t * dx - x[:, None], y0 + t * dy - y[:, None])
+    d = np.where(missing, np.inf, np.hypot(x0 + t * dx - x[:, None], y0 + t * dy - y[:, None]))
     rows = np.arange(len(x))
     best = d.argmin(axis=1)
     dmin = d[rows, best]
-    tied = np.flatnonzero((d == dmin[:, None]).sum(axis=1) > 1)
+    tied = np.flatnonzero(((d == dmin[:, None]).sum(axis=1) > 1) & np.isfinite(dmin))
     if len(tied):  # equally near segments (a point nearest a shared vertex): the lowest segment index
         key = np.where(d[tied] == dmin[tied, None], seg[tied], np.iinfo(np.int64).max)
         best[tied] = key.argmin(axis=1)
     settled = dmin <= r[:, -1] - pieces.half if k < len(pieces.rows) else np.ones(len(x), dtype=bool)
-    return seg[rows, best], dmin, settled
+    found = seg[rows, best]
+    beyond = ~np.isfinite(dmin)
+    found[beyond] = -1
+    return found, dmin, settled | beyond
 
 
 def nearest_segments(
-    pieces: Pieces, tree: Callable[[], shapely.STRtree], x: np.ndarray, y: np.ndarray
+    pieces: Pieces, tree: Callable[[], shapely.STRtree], x: np.ndarray, y: np.ndarray, far: float = np.inf
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The nearest segment of each point (the lowest index among equally near ones) and the distance."""
+    """The nearest segment of each point (the lowest index among equally near ones) and the distance; a point
+    farther than `far` from every segment may get -1 and inf instead (it is not looked at closely: a census
+    spread over a province with roads loaded for part of it has most of its points there)."""
     n = len(x)
     found, dist = np.zeros(n, dtype=np.int64), np.zeros(n)
     if not n:
@@ -132,7 +142,7 @@ def nearest_segments(
     starts = range(0, len(ux), CHUNK)
 
     def task(s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return _measure(pieces, ux[s : s + CHUNK], uy[s : s + CHUNK], k)
+        return _measure(pieces, ux[s : s + CHUNK], uy[s : s + CHUNK], k, far)
 
     if len(starts) > 1 and THREADS > 1:
         with ThreadPoolExecutor(THREADS) as pool:
@@ -144,7 +154,7 @@ def nearest_segments(
     unsure = np.flatnonzero(~np.concatenate([p[2] for p in parts]))
     wide = min(SNAP_K_WIDE, len(pieces.rows))
     if len(unsure) and wide > k:  # a second look, wider, before the exact but slow STRtree
-        f2, d2, ok2 = _measure(pieces, ux[unsure], uy[unsure], wide)
+        f2, d2, ok2 = _measure(pieces, ux[unsure], uy[unsure], wide, far)
         ufound[unsure[ok2]], udist[unsure[ok2]] = f2[ok2], d2[ok2]
         unsure = unsure[~ok2]
     if len(unsure):
