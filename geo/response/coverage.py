@@ -24,6 +24,7 @@ from geo.catalogue import Catalogue
 from geo.response.config import ResponseConfig
 from geo.response.estimate import Estimator, urban_counties
 from geo.response.network import LocalProjection, Network
+from geo.values import plain, take
 
 #: per-unit and per-site columns the build adds (the prompt rule `red_unit_outside_rescue_circle` reads
 #: `rescue_minutes`; NaN: no responder reaches it)
@@ -309,16 +310,16 @@ def _unreached(
     lists: list[list[dict]] = [[] for _ in range(n)]
     miss = np.flatnonzero(is_red & ~(unit_t <= headline))
     if len(miss):
-        names = units["name"].to_numpy(dtype=object) if "name" in units else np.full(len(units), None)
-        ids = units["id"].to_numpy(dtype=object)
         order = miss[np.argsort(-np.nan_to_num(unit_t[miss], nan=np.inf), kind="stable")]
+        # the missed units' ids and names only (not a million of each as Python strings)
+        ids = take(units["id"], order).tolist()
+        names = take(units["name"], order).tolist() if "name" in units else [None] * len(order)
+        minutes = [None if np.isnan(m) else float(m) for m in unit_t[order].tolist()]
+        entries = [{"id": i, "name": plain(n), "minutes": m} for i, n, m in zip(ids, names, minutes, strict=True)]
         for codes in codes_of.values():
-            for i in order:
-                if codes[i] >= 0:
-                    m = unit_t[i]
-                    lists[codes[i]].append(
-                        {"id": ids[i], "name": names[i], "minutes": None if np.isnan(m) else float(m)}
-                    )
+            for j, code in enumerate(codes[order].tolist()):
+                if code >= 0:
+                    lists[code].append(entries[j])
     return [json.dumps(item, ensure_ascii=False) for item in lists]
 
 
