@@ -114,7 +114,10 @@ class Collection:
     @cached_property
     def id_index(self) -> dict[str, int]:
         ids = self.frame[self.id_field].astype(str).tolist()  # the column as Python strings at once (not one by one)
-        return dict(zip(ids, range(len(ids)), strict=True))
+        index: dict[str, int] = {}
+        for start in range(0, len(ids), 100_000):  # in steps: a reload in the background lets requests run between
+            index.update(zip(ids[start : start + 100_000], range(start, start + 100_000), strict=False))
+        return index
 
 
 def _contiguous(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

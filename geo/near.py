@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import shapely
 from pyproj import Geod
 
 from geo.catalogue import LEVELS
 from geo.errors import InputRejected
+from geo.values import Picker
 from geo.values import plain as _plain
 
 EXPOSURE_WEIGHTS = {"red": 8.0, "orange": 4.0, "yellow": 2.0, "blue": 1.0}
@@ -29,11 +29,11 @@ _GEOD = Geod(ellps="WGS84")
 class NearIndex:
     """Prebuilt indexes over a snapshot's units and hazard sites (build once, query many times)."""
 
-    units: dict[str, np.ndarray]  # id, name, domain, industry, risk_level, risk_score, county_adcode
+    units: Picker  # id, name, domain, industry, risk_level, risk_score, county_adcode
     unit_x: np.ndarray
     unit_y: np.ndarray
     unit_tree: shapely.STRtree
-    hazards: dict[str, np.ndarray]
+    hazards: Picker
     hazard_geoms: np.ndarray
     hazard_tree: shapely.STRtree
 
@@ -47,17 +47,13 @@ class NearIndex:
         hz_cols = [c for c in ("id", "name", "type", "risk_level", "risk_score", "county_adcode") if c in hazards]
         hgeoms = np.asarray(hazards.geometry.values, dtype=object) if len(hazards) else np.zeros(0, dtype=object)
 
-        def plain(frame: pd.DataFrame, cols: list[str]) -> dict[str, np.ndarray]:
-            # numpy object arrays: picking a few rows out of a million is cheap (Arrow "take" is not)
-            return {c: frame[c].to_numpy(dtype=object) for c in cols}
-
         points = np.asarray(units.geometry.values, dtype=object) if len(units) else np.zeros(0, dtype=object)
         return cls(
-            plain(units, unit_cols),
+            Picker(units, unit_cols),
             ux,
             uy,
             shapely.STRtree(points),
-            plain(hazards, hz_cols) if len(hazards) else {c: np.zeros(0, dtype=object) for c in hz_cols},
+            Picker(hazards, hz_cols),
             hgeoms,
             shapely.STRtree(hgeoms),
         )
@@ -69,10 +65,10 @@ def _search_box(lon: float, lat: float, radius_m: float) -> shapely.Geometry:
     return shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
 
 
-def _records(columns: dict[str, np.ndarray], rows: np.ndarray, dist: np.ndarray, limit: int) -> list[dict[str, Any]]:
+def _records(columns: Picker, rows: np.ndarray, dist: np.ndarray, limit: int) -> list[dict[str, Any]]:
     order = np.argsort(dist, kind="stable")[:limit]
     picked = rows[order]
-    cols = {c: values[picked] for c, values in columns.items()}
+    cols = {c: columns.pick(c, picked) for c in columns.names}
     out = []
     for i, d in enumerate(np.round(dist[order], 1)):
         rec = {c: _plain(values[i]) for c, values in cols.items()}
@@ -105,9 +101,8 @@ def near(index: NearIndex, lon: float, lat: float, radius_m: float = 1000.0, lim
     hkeep = hd <= radius_m
     hrows, hdist = hcand[hkeep], hd[hkeep]
 
-    def level_of(columns: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
-        got = columns.get("risk_level")  # (not a default array of every row: 1M objects a request)
-        return got[rows] if got is not None else np.full(len(rows), None, dtype=object)
+    def level_of(columns: Picker, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(columns.pick("risk_level", rows), dtype=object)
 
     levels = np.concatenate([level_of(index.units, urows), level_of(index.hazards, hrows)])
     counts = {lv: int((levels == lv).sum()) for lv in LEVELS}

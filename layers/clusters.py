@@ -20,6 +20,7 @@ import pandas as pd
 
 from geo.catalogue import LEVELS
 from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from geo.values import Picker
 
 __all__ = ["PointIndex", "cluster_points", "grid_cells", "mercator_y"]
 
@@ -41,14 +42,6 @@ def cell_degrees(zoom: float, cell_px: int) -> float:
     return cell_px * 360.0 / (256.0 * 2.0 ** math.floor(zoom))
 
 
-def _text(values: pd.Series | None, n: int) -> np.ndarray:
-    if values is None:
-        return np.full(n, None, dtype=object)
-    arr = values.to_numpy(dtype=object, copy=True)
-    arr[pd.isna(arr)] = None
-    return arr
-
-
 @dataclass(frozen=True, eq=False)
 class PointIndex:
     """Enterprise points as arrays (WGS84), ready for clustering. Immutable once built."""
@@ -60,7 +53,7 @@ class PointIndex:
     domain: np.ndarray  # int16 index into `domains`
     domains: tuple[str, ...]
     score: np.ndarray  # float64 (NaN when unscored)
-    detail: dict[str, np.ndarray] = field(repr=False)
+    detail: Picker = field(repr=False)  # the text of `_DETAIL`, taken per request for the rows shown
     areas: dict[str, tuple[np.ndarray, tuple[str, ...]]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -86,18 +79,18 @@ class PointIndex:
             if "risk_score" in units.columns
             else np.full(n, np.nan)
         )
-        detail = {col: _text(units[col] if col in units.columns else None, n) for col in _DETAIL}
         areas = {}
         for col in AREA_COLUMNS:
             if col in units.columns:
                 codes, uniques = pd.factorize(units[col].astype(object))
                 areas[col] = (codes.astype(np.int32), tuple(str(u) for u in uniques))
         ok = np.isfinite(lon) & np.isfinite(lat)
+        keep = None
         if not ok.all():
             keep = np.flatnonzero(ok)
             lon, lat, rank, dom_codes, score = lon[keep], lat[keep], rank[keep], dom_codes[keep], score[keep]
-            detail = {k: v[keep] for k, v in detail.items()}
             areas = {k: (c[keep], u) for k, (c, u) in areas.items()}
+        detail = Picker(units, _DETAIL, keep)
         return cls(
             lon=lon,
             lat=lat,
@@ -199,8 +192,9 @@ def _clean(value: Any) -> Any:
 def _point_features(index: PointIndex, rows: np.ndarray, x: np.ndarray, y: np.ndarray) -> list[dict]:
     feats = []
     ranks = index.rank[rows]
+    detail = {k: index.detail.pick(k, rows) for k in _DETAIL}
     for j, i in enumerate(rows.tolist()):
-        props = {k: _clean(index.detail[k][i]) for k in _DETAIL}
+        props = {k: _clean(detail[k][j]) for k in _DETAIL}
         props["risk_score"] = _clean(index.score[i])
         props["risk_level"] = LEVELS[ranks[j]] if ranks[j] < _NO_LEVEL else None
         props["cluster"] = False

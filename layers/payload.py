@@ -247,7 +247,7 @@ def _shift_xy(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.nd
 def _inline_points(index: PointIndex, rows: np.ndarray, precision: float, crs: str, tables: _Tables) -> list[list]:
     x, y = _shift_xy(index.lon[rows], index.lat[rows], crs)
     qx, qy = np.round(x / precision).astype(np.int64), np.round(y / precision).astype(np.int64)
-    det = index.detail
+    det = {k: index.detail.pick(k, rows) for k in ("name", "id", "industry", "override")}
     city = _city_codes(index)
     out = []
     for j, i in enumerate(rows.tolist()):
@@ -259,10 +259,10 @@ def _inline_points(index: PointIndex, rows: np.ndarray, precision: float, crs: s
                 int(index.rank[i]) if index.rank[i] < len(LEVELS) else -1,
                 int(index.domain[i]),
                 None if not math.isfinite(score) else round(float(score), 1),
-                det["name"][i] or "",
-                det["id"][i] or "",
-                tables.string(str(det["industry"][i])) if det["industry"][i] else -1,
-                tables.string(str(det["override"][i])) if det["override"][i] else -1,
+                det["name"][j] or "",
+                det["id"][j] or "",
+                tables.string(str(det["industry"][j])) if det["industry"][j] else -1,
+                tables.string(str(det["override"][j])) if det["override"][j] else -1,
                 int(city[i]),
             ]
         )
