@@ -102,7 +102,7 @@ class Collection:
         """``risk_level`` as level ranks 0 (red) … 3 (blue), for tile clustering."""
         from layers.tiles import level_codes
 
-        return level_codes(self.frame["risk_level"].to_numpy(dtype=object)) if "risk_level" in self.frame else None
+        return level_codes(self.frame["risk_level"]) if "risk_level" in self.frame else None
 
     @cached_property
     def point_tiles(self) -> PointTiles | None:

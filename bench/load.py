@@ -158,7 +158,7 @@ async def _load(base: str, counties: list[str], clients: int, seconds: float, re
     return summary
 
 
-def _load_wrk(base: str, counties: list[str], clients: int, seconds: float, rebuild_as_of: str) -> dict:
+def _load_wrk(base: str, counties: list[str], clients: int, seconds: float, rebuild_as_of: str | None) -> dict:
     """The same load with wrk (C, one event loop) instead of Python clients: on a 2-core machine 32 asyncio
     clients spend about a core of their own, which the service then does not have. One wrk per kind of request
     (`bench/load.lua` checks status and snapshot of every response), the clients split between them."""
@@ -178,11 +178,13 @@ def _load_wrk(base: str, counties: list[str], clients: int, seconds: float, rebu
     }
     time.sleep(seconds / 3)
     auth = {"Authorization": f"Bearer {TOKEN}"}
+    doc: dict = {"status": "not asked"}
+    submitted = built = time.perf_counter()
     with httpx.Client(base_url=base, timeout=30) as client:
-        submitted = time.perf_counter()
-        job = client.post("/builds", params={"as_of": rebuild_as_of}, headers=auth).json()
-        while True:
-            doc = client.get(f"/jobs/{job['id']}", headers=auth).json()
+        while rebuild_as_of:
+            if "id" not in doc:
+                doc = client.post("/builds", params={"as_of": rebuild_as_of}, headers=auth).json()
+            doc = client.get(f"/jobs/{doc['id']}", headers=auth).json()
             if doc["status"] in ("succeeded", "failed"):
                 break
             time.sleep(0.5)
@@ -278,6 +280,7 @@ def main() -> int:
         help="load generator: wrk (apt install wrk; the default when installed) or asyncio httpx clients",
     )
     p.add_argument("--serve-workers", type=int, default=1, help="`riskmap serve --workers` (default 1)")
+    p.add_argument("--no-rebuild", action="store_true", help="the same load without a rebuild (a baseline)")
     args = p.parse_args()
     import httpx
 
@@ -324,7 +327,7 @@ def main() -> int:
             "serve_workers": args.serve_workers,
             "seconds": args.seconds,
             "load": (
-                _load_wrk(base, counties, args.clients, args.seconds, as_of)
+                _load_wrk(base, counties, args.clients, args.seconds, None if args.no_rebuild else as_of)
                 if args.client == "wrk"
                 else asyncio.run(_load(base, counties, args.clients, args.seconds, as_of))
             ),

@@ -17,6 +17,7 @@ from pyproj import Geod
 
 from geo.catalogue import LEVELS
 from geo.errors import InputRejected
+from geo.pointgrid import PointGrid
 from geo.values import Picker
 from geo.values import plain as _plain
 
@@ -32,7 +33,7 @@ class NearIndex:
     units: Picker  # id, name, domain, industry, risk_level, risk_score, county_adcode
     unit_x: np.ndarray
     unit_y: np.ndarray
-    unit_tree: shapely.STRtree
+    unit_grid: PointGrid  # the units by Web Mercator tile: no tree of a million point objects to build
     hazards: Picker
     hazard_geoms: np.ndarray
     hazard_tree: shapely.STRtree
@@ -46,13 +47,11 @@ class NearIndex:
         ]
         hz_cols = [c for c in ("id", "name", "type", "risk_level", "risk_score", "county_adcode") if c in hazards]
         hgeoms = np.asarray(hazards.geometry.values, dtype=object) if len(hazards) else np.zeros(0, dtype=object)
-
-        points = np.asarray(units.geometry.values, dtype=object) if len(units) else np.zeros(0, dtype=object)
         return cls(
             Picker(units, unit_cols),
             ux,
             uy,
-            shapely.STRtree(points),
+            PointGrid.of(ux, uy),
             Picker(hazards, hz_cols),
             hgeoms,
             shapely.STRtree(hgeoms),
@@ -86,7 +85,10 @@ def near(index: NearIndex, lon: float, lat: float, radius_m: float = 1000.0, lim
     if limit < 0:
         raise InputRejected(f"limit={limit}: must be 0 or more")
     box = _search_box(lon, lat, radius_m)
-    cand = index.unit_tree.query(box)
+    west, south, east, north = shapely.bounds(box)
+    cand = index.unit_grid.box(west, south, east, north)
+    ux, uy = index.unit_x[cand], index.unit_y[cand]
+    cand = cand[(ux >= west) & (ux <= east) & (uy >= south) & (uy <= north)]
     _, _, d = _GEOD.inv(np.full(len(cand), lon), np.full(len(cand), lat), index.unit_x[cand], index.unit_y[cand])
     keep = d <= radius_m
     urows, udist = cand[keep], d[keep]

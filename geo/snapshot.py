@@ -206,10 +206,10 @@ def _read(path: Path, columns: list[str] | None) -> pd.DataFrame:
     if split is None:  # lines and polygons (hazard sites), or points with gaps
         return gpd.read_parquet(path, columns=columns)
     frame, x, y = split
-    return gpd.GeoDataFrame(frame, geometry=_points_in_steps(x, y), crs="EPSG:4326")
+    return gpd.GeoDataFrame(frame, geometry=points_in_steps(x, y), crs="EPSG:4326")
 
 
-def _points_in_steps(x: np.ndarray, y: np.ndarray, step: int = 100_000) -> gpd.array.GeometryArray:
+def points_in_steps(x: np.ndarray, y: np.ndarray, step: int = 100_000) -> gpd.array.GeometryArray:
     """Point geometries made `step` at a time. shapely holds Python's GIL while it makes them (0.4 s for a
     million at once): a service loading a new snapshot in the background thus lets its requests run between
     steps (~40 ms each) instead of stalling them all for the whole column."""

@@ -9,11 +9,10 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from geo.catalogue import load_catalogue
 from geo.response.config import load_response
-from geo.snapshot import Snapshot
+from geo.snapshot import Snapshot, points_in_steps
 from layers.styles import Styles, load_styles
 from layers.view import DEFAULT_VIEW, MapView
 
@@ -65,7 +64,7 @@ def resource_table(
     for col in RESOURCE_PROPS:
         if col not in frame:
             frame[col] = None
-    geoms = shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
+    geoms = points_in_steps(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
     return gpd.GeoDataFrame(frame[RESOURCE_PROPS], geometry=geoms, crs="EPSG:4326")
 
 
