@@ -491,3 +491,22 @@ def test_road_lists_equal_ordering_every_resource_by_time_then_distance(boundari
             assert [r["id"] for r in listed] == expected, (x, y, k)
             assert all(r["distance_m"] == pytest.approx(dist[int(r["id"][1:])], abs=0.1) for r in listed)
         assert sum(np.isfinite(full[kind == "hospital"])) < len(got["hospital"])  # the fallback was exercised
+
+
+def test_the_area_grid_coarsens_to_stay_near_its_cap(boundaries):
+    """`[area] max_cells` bounds the cells of the bounding box: over a large area (all of China at 1 km is ~10
+    million cells inside) the side grows instead, and the zones' areas use the side used."""
+    from geo.response.config import load_response
+    from geo.response.coverage import _grid, zone_polygons
+
+    config = load_response()
+    grid, _, side = _grid(boundaries, config)
+    assert side == config.area.cell_m == 1000.0  # Zhejiang at 1 km: under the cap, unchanged
+    small = config.model_copy(update={"area": config.area.model_copy(update={"max_cells": 20_000})})
+    coarse, proj, side = _grid(boundaries, small)
+    assert side > 1000.0 and side % 100 == 0
+    assert len(coarse) <= 20_000 < len(grid)
+    assert len(coarse) == pytest.approx(len(grid) / (side / 1000.0) ** 2, rel=0.1)  # the same area, bigger cells
+    coarse["minutes"] = 1.0  # every cell reached within the first band
+    zones = zone_polygons(coarse, small, proj, side)
+    assert zones["area_km2"].iloc[0] == pytest.approx(len(coarse) * (side / 1000.0) ** 2)

@@ -69,6 +69,7 @@ class Estimate(_Frozen):
 
 class Area(_Frozen):
     cell_m: Annotated[float, Field(ge=50.0, le=50_000.0)]
+    max_cells: Annotated[int, Field(ge=1_000, le=50_000_000)] = 1_000_000
 
 
 class Near(_Frozen):
