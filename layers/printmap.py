@@ -391,7 +391,10 @@ def _side_panel(
     fig.text(
         0.03, 0.935, area + head if lang == "zh" else f"{area} — {head}", fontsize=20, fontweight="bold", va="bottom"
     )
-    by = {"city": st.t("by_city", lang), "county": st.t("by_county", lang)}.get(view.level, st.t("by_province", lang))
+    regions = snapshot.regions()
+    provinces = regions.loc[regions["admin_level"] == "province", "adcode"].nunique() if len(regions) else 1
+    whole = st.t("by_provinces" if provinces > 1 else "by_province", lang)
+    by = {"city": st.t("by_city", lang), "county": st.t("by_county", lang)}.get(view.level, whole)
     fig.text(
         0.03,
         0.895,

@@ -468,7 +468,8 @@
   control('topright', 'rm-info', function (div) { infoBox = div; });
 
   function viewName(level) {
-    return level === 'city' ? T.by_city : level === 'county' ? T.by_county : level === 'province' ? T.by_province : level;
+    if (level === 'province') { return (children[''] || []).length > 1 ? T.by_provinces : T.by_province; }
+    return level === 'city' ? T.by_city : level === 'county' ? T.by_county : level;
   }
   function renderTitle() {
     var parent = state.parent && regions[state.parent];
