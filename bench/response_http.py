@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from load import PY, ROOT, _free_port, _rss_mb, prepare  # noqa: E402
+from load import PY, ROOT, _rss_mb, point_latencies, prepare, serving  # noqa: E402
 from response import grid  # noqa: E402
 
 BOX = (119.6, 29.7, 120.9, 30.6)  # inside the grid and the province: Hangzhou, Shaoxing, Jiaxing, Huzhou
@@ -68,88 +67,27 @@ def road_store(work: Path, n: int, edges: int) -> tuple[Path, dict]:
     return store, timings
 
 
-def latencies(base: str, n: int = 200) -> dict:
-    import httpx
-
-    rng = random.Random(11)
-    out: dict = {}
-    with httpx.Client(base_url=base, timeout=120) as client:
-        for path in ("/near", "/incident"):
-            first = client.get(path, params={"lon": 120.2, "lat": 30.25, "radius_m": 1000})
-            first.raise_for_status()
-            ms, methods = [], set()
-            for _ in range(n):
-                lon, lat = rng.uniform(BOX[0], BOX[2]), rng.uniform(BOX[1], BOX[3])
-                t = time.perf_counter()
-                r = client.get(path, params={"lon": lon, "lat": lat, "radius_m": 1000})
-                ms.append((time.perf_counter() - t) * 1000)
-                r.raise_for_status()
-                methods.update(_methods(r.json()))
-            ms.sort()
-            out[path] = {
-                "n": n,
-                "p50_ms": round(ms[n // 2], 1),
-                "p90_ms": round(ms[int(n * 0.9) - 1], 1),
-                "p99_ms": round(ms[int(n * 0.99) - 1], 1),
-                "methods": sorted(methods),
-            }
-    return out
-
-
-def _methods(body: object) -> set[str]:
-    """Every `method` named anywhere in a response (the travel-time method of each resource list)."""
-    found: set[str] = set()
-    if isinstance(body, dict):
-        for k, v in body.items():
-            if k == "method" and isinstance(v, str):
-                found.add(v)
-            else:
-                found |= _methods(v)
-    elif isinstance(body, list):
-        for v in body:
-            found |= _methods(v)
-    return found
-
-
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--enterprises", type=int, default=1_000_000)
     p.add_argument("--edges", type=int, default=500_000)
     p.add_argument("--work", type=Path, default=Path("/tmp/riskmap-bench"))
     args = p.parse_args()
-    import httpx
 
     args.work.mkdir(parents=True, exist_ok=True)
     store, timings = road_store(args.work, args.enterprises, args.edges)
     meta = json.loads((store / "manifest.json").read_text())
-    port = _free_port()
-    proc = subprocess.Popen(
-        [PY, "-m", "cli.main", "--store", str(store), "serve", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        t = time.perf_counter()
-        for _ in range(1200):
-            try:
-                httpx.get(base + "/conformance", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    t = time.perf_counter()
+    with serving(store) as (base, proc):
         result = {
             "enterprises": args.enterprises,
             "edges": args.edges,
             **timings,
             "snapshot": meta.get("snapshot"),
             "service_up_s": round(time.perf_counter() - t, 1),
-            "one_at_a_time": latencies(base),
+            "one_at_a_time": point_latencies(base, box=BOX, seed=11),
             "server_rss_mb": round(_rss_mb(proc.pid), 1),
         }
-    finally:
-        proc.terminate()
-        proc.wait(30)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -78,6 +78,18 @@ def _grid_roads(n: int = 5, step: float = 0.01) -> tuple[list, list, list]:
     return lines, speeds, oneway
 
 
+def _street_network(rng, west: float, south: float, side: float, n_side: int) -> Network:
+    """An n_side × n_side street grid of two-way roads (30 or 60 km/h at random) over `side` degrees from (west,
+    south), with a 10 km/h off-road leg reaching 5 km."""
+    xs, ys = np.linspace(west, west + side, n_side), np.linspace(south, south + side, n_side)
+    lines = np.array(
+        [shapely.linestrings(np.column_stack([xs, np.full(n_side, y)])) for y in ys]
+        + [shapely.linestrings(np.column_stack([np.full(n_side, x), ys])) for x in xs],
+        dtype=object,
+    )
+    return Network.from_roads(lines, rng.choice([30.0, 60.0], len(lines)), np.zeros(len(lines), np.int8), 10.0, 5000.0)
+
+
 def test_travel_times_match_a_straightforward_dijkstra(rng):
     lines, speeds, oneway = _grid_roads()
     net = Network.from_roads(np.array(lines, dtype=object), np.array(speeds), np.array(oneway), 10.0)
@@ -416,14 +428,7 @@ def test_road_search_widened_on_demand_gives_the_full_searchs_lists(boundaries, 
     from geo.response.incident import briefing_lists
 
     rng = np.random.default_rng(5)
-    n_side = 60  # a 60 x 60 street grid over about 0.6 degrees around Hangzhou
-    xs, ys = np.linspace(119.9, 120.5, n_side), np.linspace(30.0, 30.6, n_side)
-    lines = np.array(
-        [shapely.linestrings(np.column_stack([xs, np.full(n_side, y)])) for y in ys]
-        + [shapely.linestrings(np.column_stack([np.full(n_side, x), ys])) for x in xs],
-        dtype=object,
-    )
-    net = Network.from_roads(lines, rng.choice([30.0, 60.0], len(lines)), np.zeros(len(lines), np.int8), 10.0, 5000.0)
+    net = _street_network(rng, 119.9, 30.0, 0.6, 60)  # a 60 x 60 street grid around Hangzhou
     n = 800
     kind = rng.choice(["shelter", "warehouse", "fire_station", "rescue_team", "hospital", "expert"], n)
     res = pd.DataFrame(
@@ -460,14 +465,7 @@ def test_road_lists_equal_ordering_every_resource_by_time_then_distance(boundari
     import geo.response.nearest as nearest
 
     rng = np.random.default_rng(8)
-    n_side = 40
-    xs, ys = np.linspace(120.0, 120.4, n_side), np.linspace(30.1, 30.5, n_side)
-    lines = np.array(
-        [shapely.linestrings(np.column_stack([xs, np.full(n_side, y)])) for y in ys]
-        + [shapely.linestrings(np.column_stack([np.full(n_side, x), ys])) for x in xs],
-        dtype=object,
-    )
-    net = Network.from_roads(lines, rng.choice([30.0, 60.0], len(lines)), np.zeros(len(lines), np.int8), 10.0, 5000.0)
+    net = _street_network(rng, 120.0, 30.1, 0.4, 40)
     n = 600
     kind = rng.choice(["shelter", "warehouse", "fire_station", "hospital"], n)
     far = (kind == "hospital") | (rng.random(n) < 0.2)  # off the network: never reached
