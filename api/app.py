@@ -513,7 +513,8 @@ def _write_router(state: State, store: Store, settings: Settings, auth) -> APIRo
     @write.post("/builds", summary="Rebuild and publish the snapshot (editor role): a job", status_code=202)
     async def builds(as_of: date | None = None, wait: Wait = 0):
         def published(result: dict) -> None:
-            state.refresh()  # serve the new build from now on, in the job's callback thread
+            if state.follow:  # (otherwise `riskmap serve` starts processes for it)
+                state.refresh()  # serve the new build from now on, in the job's callback thread
 
         job = runner.submit(
             "build",

@@ -117,6 +117,11 @@ class JobRunner:
         procs = getattr(self._pool, "_processes", None) or {}
         return [p.pid for p in procs.values() if p.is_alive()]
 
+    def busy(self) -> bool:
+        """Whether a job is queued or running."""
+        with self._lock:
+            return any(not f.done() for f in self._futures.values())
+
     def shutdown(self) -> None:
         """Stop the workers with the service: queued jobs are cancelled, a running one is ended (its staging
         is swept by the next writer, as after any crash)."""

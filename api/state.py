@@ -311,6 +311,9 @@ class State:
     def __init__(self, store: Store, dated_views: int = 4, background_reload: bool = True):
         self.store = store
         self.background_reload = background_reload
+        #: False in a process that `riskmap serve` replaces for each new build (api.handover): once it has a
+        #: snapshot it keeps serving that one
+        self.follow = True
         self.jobs: Any = None  # the service's JobRunner (api.jobs), set by create_app
         self._loading: str | None = None
         self.responses = ResponseCache()
@@ -327,10 +330,12 @@ class State:
         """The current snapshot's View. Once one is loaded, a reader never waits for the next to load: the
         first request that sees a newer snapshot starts loading it in the background and every request is
         answered from the loaded one until the new one is ready (the response header names which)."""
+        view = self._view
+        if view is not None and not self.follow:
+            return view
         snap_id = self.store.current_id()
         if not snap_id:
             raise StoreEmpty(f"store {self.store.label} has no build yet; run `riskmap build` (or POST /builds)")
-        view = self._view
         if view is not None and (view.key == snap_id or self.background_reload):
             if view.key != snap_id:
                 self._load_later(snap_id)

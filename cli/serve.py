@@ -22,6 +22,14 @@ def add_parser(sub: Any, store_arg: Callable, handler: Callable) -> None:
         default=1,
         help="service processes sharing the port (each holds the snapshot: ~2 GB at 1M enterprises); default 1",
     )
+    sv.add_argument(
+        "--switch",
+        choices=("handover", "in-process"),
+        default="handover",
+        help="how a new build comes to be served: 'handover' (default) starts new service processes on it and "
+        "retires the old ones once the new serve, so readers never wait behind a load (two copies in memory "
+        "meanwhile); 'in-process' loads it in the serving process(es) in the background (one copy)",
+    )
     store_arg(sv)
     sv.set_defaults(func=handler)
 
@@ -45,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     # over every 1 ms instead of 5 so that a waiting request is not held up behind a long one
     sys.setswitchinterval(0.001)
     where = f"http://{args.host}:{args.port}/"
+    if getattr(args, "switch", "handover") == "handover":
+        return _handover(settings, args.host, args.port, workers, where)
     if workers > 1:  # processes on one port; each loads the snapshot (memory × workers) and follows builds
         store = settings.store if isinstance(settings.store, str) else str(Path(settings.store).resolve())
         os.environ["RISKMAP_STORE"] = store  # what each worker's create_app() reads (with the other settings)
@@ -57,4 +67,23 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(settings)
     print(f"serving {redact(str(settings.store))} on {where} (map: /map, OGC API: /collections, docs: /docs)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _handover(settings: Any, host: str, port: int, workers: int, where: str) -> int:
+    from api.app import create_app
+    from api.handover import Supervisor
+    from geo.pgstore import redact
+    from geo.store import Store
+
+    store = settings.store if isinstance(settings.store, str) else str(Path(settings.store).resolve())
+    os.environ["RISKMAP_STORE"] = store  # the service processes read the other settings as this one did
+    create_app(settings)  # a bad store or setting is reported here, once, before any process starts
+    opened = Store.open(settings.store)
+    label = f"{redact(store)} on {where}" + (f" with {workers} service processes" if workers > 1 else "")
+
+    def ready(snapshot: str | None) -> None:
+        print(f"serving {label}: snapshot {snapshot or '(none yet)'} (map: /map, OGC API: /collections)", flush=True)
+
+    Supervisor(store, host, port, workers, current_id=opened.current_id, on_ready=ready).run()
     return 0
