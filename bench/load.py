@@ -2,7 +2,7 @@
 
     python bench/load.py [--enterprises 1000000] [--clients 32] [--seconds 60] [--work DIR]
 
-Builds a store of N demo enterprises in WORK (reused), serves it with `riskmap serve` (one process), and runs
+Builds a store of N demo enterprises in WORK (reused), serves it with `riskmap serve` (one serving process; `--switch`), and runs
 CLIENTS concurrent loopback clients for SECONDS against county items, `/near` (1 km) and vector tiles z8–12,
 while a rebuild is submitted a third of the way in (`POST /builds`: a job in the service's worker process).
 Every response is checked: 200, one snapshot named in `X-Riskmap-Snapshot`, and (for `/near`) the body naming
@@ -325,6 +325,12 @@ def main() -> int:
         help="load generator: wrk (apt install wrk; the default when installed) or asyncio httpx clients",
     )
     p.add_argument("--serve-workers", type=int, default=1, help="`riskmap serve --workers` (default 1)")
+    p.add_argument(
+        "--switch",
+        choices=("handover", "in-process"),
+        default="handover",
+        help="`riskmap serve --switch`: new service processes per build (default) or a load in the serving one",
+    )
     p.add_argument("--no-rebuild", action="store_true", help="the same load without a rebuild (a baseline)")
     args = p.parse_args()
     import httpx
@@ -334,7 +340,8 @@ def main() -> int:
     store = prepare(args.work, args.enterprises)
     prepared = time.perf_counter() - t
     env = {**os.environ, "RISKMAP_EDITOR_TOKEN_HASHES": json.dumps([hashlib.sha256(TOKEN.encode()).hexdigest()])}
-    with serving(store, "--workers", str(args.serve_workers), env=env) as (base, proc):
+    options = ("--workers", str(args.serve_workers), "--switch", args.switch)
+    with serving(store, *options, env=env) as (base, proc):
         regions = httpx.get(base + "/collections/regions-county/items", params={"limit": 1000}, timeout=300).json()
         counties = [f["properties"]["adcode"] for f in regions["features"]]
         meta = json.loads((store / "manifest.json").read_text())
@@ -344,6 +351,7 @@ def main() -> int:
             "store_prepared_s": round(prepared, 1),
             "clients": args.clients,
             "serve_workers": args.serve_workers,
+            "switch": args.switch,
             "seconds": args.seconds,
             "load": (
                 _load_wrk(base, counties, args.clients, args.seconds, None if args.no_rebuild else as_of)

@@ -123,6 +123,12 @@ def test_a_build_is_served_by_new_processes_with_no_failed_request(small_store):
         # the old serving process drains and exits; the standby became the serving one; a new standby waits
         wait_for(lambda: len(before - service_processes(proc.pid)) == 1, 60, "the old service process retired")
         wait_for(lambda: len(service_processes(proc.pid)) == 2, 60, "a new standby process")
+        # getting ready ran in a thread niced like the build jobs; the thread that serves kept its priority
+        assert {nice(pid) for pid in service_processes(proc.pid)} == {os.nice(0)}
+
+
+def nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def test_a_snapshot_that_fails_to_load_leaves_the_old_one_served(small_store):
