@@ -194,30 +194,9 @@ def _today():
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from geo.build import build, level_counts
+    from cli.build import run
 
-    store = _store(args)
-    as_of = args.as_of or _today()
-    t0 = time.perf_counter()
-    snap, result = build(store, as_of, args.model, alerts_path=args.alerts)
-    elapsed = time.perf_counter() - t0
-    units = snap.meta["unit_levels"]
-    print(f"snapshot {snap.id} (as of {as_of}, model {result.model_path})")
-    print(
-        f"units: {snap.meta['units']} ({', '.join(f'{k} {v}' for k, v in units.items())}); "
-        f"hazard sites: {snap.meta['hazards']}"
-    )
-    for level in ("province", "city", "county"):
-        counts = level_counts(result.regions, level)
-        if sum(counts.values()):
-            print(f"{level:8s} regions: {', '.join(f'{k} {v}' for k, v in counts.items())}")
-    prompts = snap.meta["prompts"]
-    print(f"prompts: {sum(prompts['open'].values())} open ({prompts['new']} new), {prompts['closed']} closed")
-    print(f"time: {elapsed:.2f} s")
-    from cli.calibrate import print_hints
-
-    print_hints(result.regions)
-    return 0
+    return run(args, _store(args), args.as_of or _today())
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -461,16 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     _store_arg(d)
     d.set_defaults(func=cmd_demo)
 
-    bd = sub.add_parser("build", help="score units and regions as of a date and publish a snapshot")
-    bd.add_argument("--as-of", type=_date, help="date YYYY-MM-DD (default: today)")
-    bd.add_argument(
-        "--model",
-        type=Path,
-        help="scoring model TOML (default: the store's calibrated model (riskmap calibrate), else the shipped one)",
-    )
-    bd.add_argument("--alerts", type=Path, help="prompt rules TOML (default: the shipped geo/data/alerts.toml)")
-    _store_arg(bd)
-    bd.set_defaults(func=cmd_build)
+    from cli.build import add_parser as add_build
+
+    add_build(sub, _store_arg, _date, cmd_build)
 
     from cli.alerts import add_parser as add_alerts
     from cli.calibrate import add_parser as add_calibrate

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -108,14 +109,16 @@ def _score(
     model: ScoringModel,
     response: ResponseConfig | None = None,
     events: pd.DataFrame | None = None,
+    scorer: Callable[..., pd.DataFrame] = score_enterprises,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame, Rescue | None]:
     """Unit scores (the records with their score columns, replacing any stale ones), scored hazard sites,
     the rescue circle (minutes from the nearest responder on every unit and site) and regional levels.
-    `events`: the store's events when the caller has read them already."""
+    `events`: the store's events when the caller has read them already. `scorer`: what scores the units
+    (`score_enterprises` here, or a `geo.engine.DaskEngine` on a cluster: the same frame)."""
     catalogue = load_catalogue()
     events = events if events is not None else _read_optional(store, "events")
     events = empty_events() if events is None else events
-    scores = score_enterprises(enterprises, events, as_of, model, catalogue)
+    scores = scorer(enterprises, events, as_of, model, catalogue)
     stale = set(scores.columns) | set(RESCUE_COLUMNS)
     units = enterprises.drop(columns=[c for c in stale if c != "id" and c in enterprises.columns])
     units = pd.concat([units.reset_index(drop=True), scores.drop(columns=["id"]).reset_index(drop=True)], axis=1)
@@ -156,18 +159,24 @@ def _score(
 
 
 def build(
-    store: Store, as_of: date, model_path: Path | None = None, *, alerts_path: Path | None = None
+    store: Store,
+    as_of: date,
+    model_path: Path | None = None,
+    *,
+    alerts_path: Path | None = None,
+    engine: Callable[..., pd.DataFrame] | None = None,
 ) -> tuple[Snapshot, Computed]:
     """Compute, evaluate the prompt rules (`geo.prompts`, the file `alerts_path` else the default) against
     the build before, and publish. The unit records never become geometry objects, and are not copied: the snapshot
     links the store's enterprise file as it is and adds a table of score columns (see `geo.snapshot`; a
     PostgreSQL store copies them in the database, `geo.pgsnapshot`). `Computed.units` is therefore a plain
-    DataFrame without geometry."""
+    DataFrame without geometry. `engine`: what scores the units (default: in this process; `geo.engine`)."""
     _require_enterprises(store)
+    scorer = engine or score_enterprises
     if store.backend == "postgis":
         from geo.pgsnapshot import build_pg
 
-        return build_pg(store, as_of, model_path, alerts_path=alerts_path)
+        return build_pg(store, as_of, model_path, alerts_path=alerts_path, scorer=scorer)
     staging = stage_records(store)
     try:
         checkpoint("build:staged")
@@ -175,7 +184,7 @@ def build(
         geometry = [records.schema.names[i] for i in _geometry_columns(records)]
         enterprises = records.drop_columns(geometry).to_pandas()
         result, meta, scores, prompts = score_build(
-            store, enterprises, as_of, model_path, alerts_path, records=staging / "records.parquet"
+            store, enterprises, as_of, model_path, alerts_path, records=staging / "records.parquet", scorer=scorer
         )
         write_prompts(prompts, staging / PROMPTS_FILE)
         _stage_rescue(store, staging, result.rescue)
@@ -195,6 +204,7 @@ def score_build(
     model_path: Path | None,
     alerts_path: Path | None,
     records: Path | None = None,
+    scorer: Callable[..., pd.DataFrame] = score_enterprises,
 ) -> tuple[Computed, dict, pd.DataFrame, pd.DataFrame]:
     """What a build publishes, whatever the store: the computed tables, the snapshot's meta, the score
     columns (row for row with `enterprises`) and the prompt table. `records`: the file `enterprises` were
@@ -203,7 +213,7 @@ def score_build(
     model_path = model_path or store.calibrated_model()
     model = load_model(model_path)
     events = _read_optional(store, "events")  # read once: the scoring and the prompt rules both use them
-    units, hazards, regions, rescue = _score(store, enterprises, as_of, model, events=events)
+    units, hazards, regions, rescue = _score(store, enterprises, as_of, model, events=events, scorer=scorer)
     result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"), rescue)
     counts = units["risk_level"].value_counts().reindex(list(LEVELS), fill_value=0)
     meta = {

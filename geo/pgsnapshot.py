@@ -19,6 +19,7 @@ leaves ``b<seq>_*`` tables behind; whoever takes the writer lock next drops them
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -180,10 +181,16 @@ def read_prompt_build(store: Store, snap_id: str) -> pd.DataFrame | None:
 
 # ---------------------------------------------------------------------------------------------- building
 def build_pg(
-    store: Store, as_of: date, model_path: Path | None = None, *, alerts_path: Path | None = None
+    store: Store,
+    as_of: date,
+    model_path: Path | None = None,
+    *,
+    alerts_path: Path | None = None,
+    scorer: Callable[..., pd.DataFrame] | None = None,
 ) -> tuple[Snapshot, Computed]:
-    """`geo.build.build` on a PostgreSQL store (see the module)."""
+    """`geo.build.build` on a PostgreSQL store (see the module); `scorer` scores the units (`geo.engine`)."""
     from geo.build import rescue_tables, score_build
+    from geo.scoring.units import score_enterprises
 
     pg = cast(PgStore, store)
     with pg.connection() as holder:  # the build's own lock, held until it ends: the sweep leaves its tables
@@ -195,7 +202,9 @@ def build_pg(
             checkpoint("build:staged")
             attrs = [c for c in records.names() if c != records.geometry]
             enterprises = pg.read_entry(records, attrs)
-            result, meta, scores, prompts = score_build(pg, enterprises, as_of, model_path, alerts_path)
+            result, meta, scores, prompts = score_build(
+                pg, enterprises, as_of, model_path, alerts_path, scorer=scorer or score_enterprises
+            )
             rescue = rescue_tables(pg, result.rescue)
             with pg.lock():
                 snap = publish_pg(

@@ -1,0 +1,137 @@
+"""How a build scores its units: in this process (the default, and the reference) or on a Dask cluster.
+
+`riskmap build --engine dask` splits the enterprise records into spatial partitions — runs of a Morton
+(Z-order) curve over their zoom-16 tiles, so a partition is a compact patch of the map — and sends each, with
+the events of its enterprises, to a Dask worker that scores it (`geo.scoring.units.score_enterprises`: the
+per-unit work, the largest part of a build). The driver puts the scores back in record order; hazards, the
+rescue circle, regional levels and the prompts follow in the driver as in the in-memory engine, from the same
+columns, so the snapshot is identical (tested on a `distributed.LocalCluster`).
+
+A unit's score depends on its own record and events only, which is what makes the partitions independent. A
+worker lost mid-build has its partitions rescheduled by Dask (each task carries its data, so another worker
+can run it); if they keep failing the build fails with a clear error, and nothing is published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.catalogue import Catalogue
+from geo.errors import RiskmapError
+from geo.pointgrid import DEPTH, morton, owner_tiles
+from geo.scoring.model import ScoringModel
+from geo.scoring.units import score_enterprises
+
+#: a task of this many units or fewer is not worth sending
+MIN_PARTITION = 10_000
+
+Scorer = Callable[[pd.DataFrame, "pd.DataFrame | None", date, ScoringModel, Catalogue], pd.DataFrame]
+
+
+class EngineError(RiskmapError):
+    """The distributed engine could not run the build (no cluster, or workers lost beyond retrying)."""
+
+
+def spatial_partitions(lon: np.ndarray, lat: np.ndarray, n: int) -> list[np.ndarray]:
+    """Row positions split into `n` runs of equal size along the Morton curve of the points' tiles (points
+    without coordinates go last); each array is in ascending row order."""
+    x, y = owner_tiles(np.nan_to_num(lon, nan=180.0), np.nan_to_num(lat, nan=-85.0), DEPTH)
+    order = np.argsort(morton(x, y), kind="stable")
+    return [np.sort(part) for part in np.array_split(order, max(1, n)) if len(part)]
+
+
+@dataclass
+class DaskEngine:
+    """Score units on a Dask cluster: `scheduler` (``tcp://host:8786``) or, without one, a `LocalCluster` of
+    `workers` processes started for the build and stopped after it. `partitions` defaults to 4 per worker."""
+
+    scheduler: str | None = None
+    workers: int = 2
+    partitions: int | None = None
+    score: Scorer = field(default=score_enterprises)  # what a worker runs on its partition
+    stats: dict[str, Any] = field(default_factory=dict)  # partition sizes and the workers used, for reports
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Any]:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - the extra is part of the test install
+            raise EngineError("the Dask engine needs `pip install riskmap[dask]` (dask, distributed)") from exc
+        if self.scheduler:
+            try:
+                client = Client(self.scheduler, timeout="30s")
+            except OSError as exc:
+                raise EngineError(f"cannot reach the Dask scheduler {self.scheduler}: {exc}") from None
+            with client:
+                yield client
+            return
+        try:
+            cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+        except Exception as exc:
+            raise EngineError(f"the local Dask cluster did not start: {type(exc).__name__}: {exc}") from None
+        with cluster, Client(cluster) as client:
+            yield client
+
+    def __call__(
+        self,
+        enterprises: pd.DataFrame,
+        events: pd.DataFrame | None,
+        as_of: date,
+        model: ScoringModel,
+        catalogue: Catalogue,
+    ) -> pd.DataFrame:
+        """The same frame as `score_enterprises(enterprises, …)`, scored partition by partition on the cluster."""
+        with self.client() as client:
+            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+            wanted = self.partitions or 4 * n_workers
+            n = int(min(wanted, max(1, len(enterprises) // MIN_PARTITION))) if self.partitions is None else wanted
+            lon = pd.to_numeric(enterprises.get("lon"), errors="coerce")
+            lat = pd.to_numeric(enterprises.get("lat"), errors="coerce")
+            parts = spatial_partitions(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), n)
+            by_part = _events_by_partition(enterprises, events, parts)
+            token = uuid.uuid4().hex[:8]
+            futures = [
+                client.submit(self.score, enterprises.iloc[pos], ev, as_of, model, catalogue, key=f"score-{token}-{i}")
+                for i, (pos, ev) in enumerate(zip(parts, by_part, strict=True))
+            ]
+            try:
+                scored = client.gather(futures)
+            except Exception as exc:
+                raise EngineError(
+                    f"the Dask build failed, nothing was published: {type(exc).__name__}: {exc}"
+                ) from None
+            self.stats = {"workers": n_workers, "partitions": [len(p) for p in parts]}
+        if not scored:
+            return self.score(enterprises, events, as_of, model, catalogue)
+        return pd.concat(scored).reindex(enterprises.index)
+
+
+def _events_by_partition(
+    enterprises: pd.DataFrame, events: pd.DataFrame | None, parts: list[np.ndarray]
+) -> list[pd.DataFrame | None]:
+    """Each partition's events: those whose `enterprise_id` is one of its enterprises (others count for
+    nothing in the scoring, wherever they go)."""
+    if events is None:
+        return [None] * len(parts)
+    part_of = np.empty(len(enterprises), dtype=np.int64)
+    for i, pos in enumerate(parts):
+        part_of[pos] = i
+    which = pd.Series(part_of, index=enterprises["id"].astype(str).to_numpy())
+    which = which[~which.index.duplicated(keep="first")]
+    target = which.reindex(events["enterprise_id"].astype(str).to_numpy()).to_numpy()
+    return [events[target == i] for i in range(len(parts))]
