@@ -2,7 +2,8 @@
 
     python bench/load.py [--enterprises 1000000] [--clients 32] [--seconds 60] [--work DIR]
 
-Builds a store of N demo enterprises in WORK (reused), serves it with `riskmap serve` (one serving process; `--switch`), and runs
+Builds a store of N demo enterprises in WORK (reused), serves it with `riskmap serve` (one serving process;
+`--switch`), and runs
 CLIENTS concurrent loopback clients for SECONDS against county items, `/near` (1 km) and vector tiles z8–12,
 while a rebuild is submitted a third of the way in (`POST /builds`: a job in the service's worker process).
 Every response is checked: 200, one snapshot named in `X-Riskmap-Snapshot`, and (for `/near`) the body naming

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from geo.errors import RiskmapError
+from geo.errors import BoundaryNotFound, RiskmapError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -105,13 +105,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_spread_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--province", help="province adcodes, comma-separated, or all (default): of the store's boundaries")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        help="TOML [weights] province adcode = weight (default over several provinces: geo/data/province_weights.toml)",
+    )
+
+
 # -- demo -----------------------------------------------------------------------------------------------
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from synth import generate_demo
 
     store = _store(args)
-    counties = _boundaries(store)
-    counties = counties.loc[counties["admin_level"] == "county"]
+    counties, weights = _demo_counties(store, args)
     t0 = time.perf_counter()
     files = generate_demo(
         Path(args.out),
@@ -120,6 +128,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         seed=args.seed,
         n_hazards=args.hazards,
         n_events=args.events,
+        province_weights=weights,
     )
     for kind, paths in files.items():
         for p in paths:
@@ -128,16 +137,37 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_counties(store, args: argparse.Namespace):
+    """The store's counties in the provinces `--province` names (default all), and the province weights
+    (`--weights`, else the shipped ones) when they span more than one province."""
+    from synth.generate import load_province_weights
+
+    counties = _boundaries(store)
+    counties = counties.loc[counties["admin_level"] == "county"]
+    province = counties["adcode"].astype(str).str[:2] + "0000"
+    chosen = getattr(args, "province", None) or "all"
+    if chosen != "all":
+        wanted = {c.strip() for c in chosen.split(",") if c.strip()}
+        missing = sorted(wanted - set(province))
+        if missing:
+            raise BoundaryNotFound(f"--province {', '.join(missing)}: no counties of that province in {store.label}")
+        counties, province = counties.loc[province.isin(wanted)], province[province.isin(wanted)]
+    if province.nunique() < 2 and getattr(args, "weights", None) is None:
+        return counties, None
+    return counties, load_province_weights(getattr(args, "weights", None))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from geo.ingest import IngestOptions, ingest_file, write_report
     from synth import generate_demo
 
     store = _store(args)
-    counties = _boundaries(store)
-    counties = counties.loc[counties["admin_level"] == "county"]
+    counties, weights = _demo_counties(store, args)
     out = store.root / "demo-input"
     print(f"generating {args.enterprises} demo enterprises in {out}")
-    files = generate_demo(out, counties, n_enterprises=args.enterprises, seed=args.seed, end=_today())
+    files = generate_demo(
+        out, counties, n_enterprises=args.enterprises, seed=args.seed, end=_today(), province_weights=weights
+    )
     for kind, paths in files.items():
         for p in paths:
             crs = "gcj02" if "gcj02" in p.name else None
@@ -428,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--seed", type=int, default=0)
     dd.add_argument("--hazards", type=int, help="hazard sites (default: enterprises / 50)")
     dd.add_argument("--events", type=int, help="events (default: 0.6 × enterprises)")
+    _demo_spread_args(dd)
     _store_arg(dd)
     dd.set_defaults(func=cmd_demo_data)
 
@@ -435,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--enterprises", type=int, default=20000)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-serve", action="store_true", help="stop after building")
+    _demo_spread_args(d)
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8000)
     _store_arg(d)

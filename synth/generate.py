@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import geopandas as gpd
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from geo.catalogue import load_catalogue
 from synth.enterprise_files import BAD_ENTERPRISE_ROWS, ENTERPRISE_COLUMNS, GBK_COLUMNS, write_enterprises
@@ -15,6 +17,9 @@ from synth.events import EVENT_COLUMNS, event_table
 from synth.hazards import hazard_sites
 from synth.places import make_parks, prepare_counties
 from synth.resources import resource_frame, write_resources
+
+#: how the demo spreads units over several provinces (declared weights: docs/scale.md)
+WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "geo" / "data" / "province_weights.toml"
 
 
 def _readme(n: int, seed: int, start: date, end: date, bad_ids: list[str], n_hazards: int, n_events: int) -> str:
@@ -70,6 +75,7 @@ def generate_demo(
     end: date = date(2026, 11, 1),
     n_hazards: int | None = None,
     n_events: int | None = None,
+    province_weights: dict[str, float] | None = None,
 ) -> dict[str, list[Path]]:
     """Write a synthetic census for `counties` (EPSG:4326; adcode, name, parent_adcode, polygons) to out_dir.
 
@@ -77,6 +83,8 @@ def generate_demo(
     kind, in the order they must be ingested: {'enterprises': [...], 'hazards': [...], 'events': [...],
     'resources': [...]}.
     Hazard sites default to n_enterprises / 50 (at least 60) and events to 0.6 × n_enterprises.
+    `province_weights` (province adcode → weight; see `load_province_weights`) spreads the units over the
+    provinces of `counties` in proportion; without it, over the counties alone.
     """
     if n_enterprises < 1:
         raise ValueError(f"n_enterprises must be at least 1, got {n_enterprises}")
@@ -88,7 +96,7 @@ def generate_demo(
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     cat = load_catalogue()
-    c = prepare_counties(counties, rng)
+    c = prepare_counties(counties, rng, province_weights)
     parks = make_parks(rng, c)
     frame = enterprise_frame(rng, cat, c, parks, n_enterprises)
     enterprise_paths, bad_ids = write_enterprises(rng, cat, frame, c, out)
@@ -118,3 +126,17 @@ def generate_demo(
         "events": [events_path],
         "resources": [resources_path],
     }
+
+
+class _Weights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weights: dict[Annotated[str, StringConstraints(pattern=r"^\d{2}0000$")], Annotated[float, Field(ge=0)]]
+
+
+def load_province_weights(path: Path | None = None) -> dict[str, float]:
+    """Province adcode → weight from a TOML file's ``[weights]`` table (default: the shipped
+    geo/data/province_weights.toml, resident population in millions)."""
+    from geo.configfile import load
+
+    source = Path(path) if path is not None else WEIGHTS_FILE
+    return dict(load(source, _Weights, "province weights file").weights)

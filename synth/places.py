@@ -33,8 +33,12 @@ class Counties:
         return len(self.codes)
 
 
-def prepare_counties(counties: gpd.GeoDataFrame, rng: np.random.Generator) -> Counties:
-    """The counties (EPSG:4326; adcode, name, optional parent_adcode) as arrays, with a random economic size."""
+def prepare_counties(
+    counties: gpd.GeoDataFrame, rng: np.random.Generator, province_weights: dict[str, float] | None = None
+) -> Counties:
+    """The counties (EPSG:4326; adcode, name, optional parent_adcode) as arrays, with a random economic size.
+    With `province_weights` (province adcode → weight), each province's counties together get its share of the
+    weights present (a province without a weight gets none), the random sizes dividing it among them."""
     crs = counties.crs
     if crs is None or crs.to_epsg() not in (4326, 4490):
         raise CRSUnknown(
@@ -56,6 +60,8 @@ def prepare_counties(counties: gpd.GeoDataFrame, rng: np.random.Generator) -> Co
     lat_cos = np.cos(np.radians(seats[:, 1]))
     area_km2 = shapely.area(geoms) * KM_PER_DEG**2 * lat_cos
     size = rng.lognormal(0.0, 0.8, len(codes)) * np.sqrt(np.maximum(area_km2, 1.0))
+    if province_weights is not None:
+        size = _weighted(size, codes, province_weights)
     return Counties(
         codes=codes,
         names=names,
@@ -68,6 +74,16 @@ def prepare_counties(counties: gpd.GeoDataFrame, rng: np.random.Generator) -> Co
         area_km2=area_km2,
         size=size / size.sum(),
     )
+
+
+def _weighted(size: np.ndarray, codes: np.ndarray, weights: dict[str, float]) -> np.ndarray:
+    province = np.array([str(c)[:2] + "0000" for c in codes])
+    provinces, idx = np.unique(province, return_inverse=True)
+    w = np.array([max(0.0, float(weights.get(p, 0.0))) for p in provinces])
+    if w.sum() <= 0:
+        raise ValueError(f"no province of the demo's counties ({', '.join(provinces)}) has a weight above 0")
+    per_province = np.bincount(idx, weights=size, minlength=len(provinces))
+    return size / per_province[idx] * (w / w.sum())[idx]
 
 
 def _group(idx: np.ndarray, n_groups: int) -> list[np.ndarray]:

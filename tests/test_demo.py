@@ -312,3 +312,49 @@ def test_hazards_file_is_rfc7946(demo: dict[str, list[Path]]) -> None:
 
     doc = json.loads(demo["hazards"][0].read_text(encoding="utf-8"))
     assert doc["type"] == "FeatureCollection" and "crs" not in doc
+
+
+def two_provinces(counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Zhejiang's counties and a copy of them moved north as a made-up province 340000."""
+    other = counties.copy()
+    other["adcode"] = "34" + other["adcode"].astype(str).str[2:]
+    other["parent_adcode"] = "34" + other["parent_adcode"].astype(str).str[2:]
+    other["geometry"] = other.geometry.translate(xoff=-1.5, yoff=3.0)
+    return gpd.GeoDataFrame(pd.concat([counties, other], ignore_index=True), crs=counties.crs)
+
+
+def test_units_spread_over_provinces_by_declared_weight(counties: gpd.GeoDataFrame, tmp_path: Path) -> None:
+    """With province weights 1 : 3, a province's share of the units is a quarter (the rest of the spread,
+    county by county, stays random); the shipped weights name all 31 mainland provinces."""
+    from synth.generate import load_province_weights
+
+    both = two_provinces(counties)
+    files = generate_demo(tmp_path, both, n_enterprises=8000, seed=3, province_weights={"330000": 1, "340000": 3})
+    frame = pd.read_csv(files["enterprises"][0], dtype=str)
+    share = (frame["county_code"].str[:2] == "34").mean()
+    assert 0.72 < share < 0.78, share
+    shipped = load_province_weights()
+    assert len(shipped) == 31 and shipped["440000"] > shipped["330000"] > shipped["540000"] > 0
+
+
+def test_province_weights_file_errors_name_the_entry(tmp_path: Path) -> None:
+    from geo.errors import ModelInvalid
+    from synth.generate import load_province_weights
+
+    bad = tmp_path / "w.toml"
+    bad.write_text('[weights]\n"330000" = 2\n"3301" = 1\n"340000" = -1\n', encoding="utf-8")
+    with pytest.raises(ModelInvalid, match=r"province weights file .*w\.toml is invalid.*3301") as info:
+        load_province_weights(bad)
+    assert "340000" in str(info.value)
+
+
+def test_demo_data_province_option(store, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "cli.main", "--store", str(store.root), "demo-data", "--out", str(tmp_path / "o")]
+    ok = subprocess.run([*cmd, "--enterprises", "500", "--province", "330000"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run([*cmd, "--province", "330000,110000"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--province 110000: no counties of that province" in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr
