@@ -66,7 +66,12 @@ def run(args: argparse.Namespace, store: Store, as_of: date) -> int:
     if engine is not None:
         sizes = engine.stats.get("partitions", [])
         span = f"{min(sizes, default=0)}–{max(sizes, default=0)}"
-        print(f"engine: dask, {engine.stats.get('workers')} workers, {len(sizes)} partitions of {span} units")
+        tasks = engine.stats.get("task_s", [])
+        print(
+            f"engine: dask, {engine.stats.get('workers')} workers, {len(sizes)} partitions of {span} units; "
+            f"scoring {engine.stats.get('scoring_s')} s ({len(tasks)} tasks: {sum(tasks):.2f} s of work, "
+            f"the longest {max(tasks, default=0)} s)"
+        )
     print(f"time: {elapsed:.2f} s")
     print_hints(result.regions)
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -96,6 +97,8 @@ class DaskEngine:
         catalogue: Catalogue,
     ) -> pd.DataFrame:
         """The same frame as `score_enterprises(enterprises, …)`, scored partition by partition on the cluster."""
+        from distributed import get_task_stream
+
         with self.client() as client:
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
             wanted = self.partitions or 4 * n_workers
@@ -119,6 +122,15 @@ class DaskEngine:
         if not scored:
             return self.score(enterprises, events, as_of, model, catalogue)
         return pd.concat(scored).reindex(enterprises.index)
+
+
+def _compute_seconds(records: list[dict]) -> list[float]:
+    out = []
+    for record in records:
+        for step in record.get("startstops", ()):
+            if step.get("action") == "compute":
+                out.append(round(step["stop"] - step["start"], 3))
+    return out
 
 
 def _events_by_partition(

@@ -63,6 +63,7 @@ def test_dask_build_equals_the_in_memory_build(two_stores):
     _, result = build(dask_store, AS_OF, engine=engine)
     assert engine.stats["workers"] == 2
     assert len(engine.stats["partitions"]) == 5 and sum(engine.stats["partitions"]) == len(reference.units)
+    assert len(engine.stats["task_s"]) == 5  # each partition scored on a worker
     pd.testing.assert_frame_equal(result.units, reference.units)
     pd.testing.assert_frame_equal(result.regions, reference.regions)
     pd.testing.assert_frame_equal(pd.DataFrame(result.hazards), pd.DataFrame(reference.hazards))
@@ -125,7 +126,7 @@ def test_cli_build_with_the_dask_engine(two_stores):
     cmd = [sys.executable, "-m", "cli.main", "--store", str(dask_store.root), "build", "--as-of", "2026-11-06"]
     out = subprocess.run([*cmd, "--engine", "dask", "--partitions", "3"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "engine: dask, 2 workers, 3 partitions of 2000–2001 units" in out.stdout
+    assert "engine: dask, 2 workers, 3 partitions of 2000–2001 units; scoring" in out.stdout
     assert current(dask_store).as_of == date(2026, 11, 6)
     bad = subprocess.run(
         [*cmd, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"], cwd=ROOT, capture_output=True, text=True
