@@ -170,6 +170,8 @@ def make_parks(rng: np.random.Generator, c: Counties) -> Parks:
     for city in sorted(set(c.city)):
         members = np.flatnonzero(c.city == city)
         k = int(rng.integers(2, 5))
+        if c.size[members].sum() <= 0:
+            continue  # a city of a province weighted 0 gets no units, so no parks
         p = c.size[members] / c.size[members].sum()
         county_of_park.extend(rng.choice(members, size=k, p=p).tolist())
     county = np.asarray(county_of_park, dtype=np.int64)

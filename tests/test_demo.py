@@ -333,6 +333,9 @@ def test_units_spread_over_provinces_by_declared_weight(counties: gpd.GeoDataFra
     frame = pd.read_csv(files["enterprises"][0], dtype=str)
     share = (frame["county_code"].str[:2] == "34").mean()
     assert 0.72 < share < 0.78, share
+    # a province weighted 0 (as Taiwan, Hong Kong and Macau are in the shipped file) gets no units and no parks
+    files = generate_demo(tmp_path / "z", both, n_enterprises=2000, seed=3, province_weights={"330000": 1})
+    assert (pd.read_csv(files["enterprises"][0], dtype=str)["county_code"].str[:2] == "33").all()
     shipped = load_province_weights()
     assert len(shipped) == 31 and shipped["440000"] > shipped["330000"] > shipped["540000"] > 0
 
