@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -60,6 +62,7 @@ class Computed:
     regions: pd.DataFrame
     model_path: str
     rescue: Rescue | None = None  # the rescue circle, when the store holds responders
+    resources: pd.DataFrame | None = None  # the store's resources as the build read them (once)
 
 
 def boundaries_with_area(store: Store) -> gpd.GeoDataFrame:
@@ -110,10 +113,12 @@ def _score(
     response: ResponseConfig | None = None,
     events: pd.DataFrame | None = None,
     scorer: Callable[..., pd.DataFrame] = score_enterprises,
+    resources: pd.DataFrame | None | bool = False,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame, Rescue | None]:
     """Unit scores (the records with their score columns, replacing any stale ones), scored hazard sites,
     the rescue circle (minutes from the nearest responder on every unit and site) and regional levels.
-    `events`: the store's events when the caller has read them already. `scorer`: what scores the units
+    `events`, `resources`: the store's when the caller has read them already (`resources=False`: not read
+    yet; None: the store has none). `scorer`: what scores the units
     (`score_enterprises` here, or a `geo.engine.DaskEngine` on a cluster: the same frame)."""
     catalogue = load_catalogue()
     events = events if events is not None else _read_optional(store, "events")
@@ -140,7 +145,7 @@ def _score(
     rescue = rescue_coverage(
         units,
         hazards,
-        _read_optional(store, "resources"),
+        _read_optional(store, "resources") if resources is False else resources,
         _read_optional(store, "roads"),
         boundaries,
         response or load_response(),
@@ -187,7 +192,7 @@ def build(
             store, enterprises, as_of, model_path, alerts_path, records=staging / "records.parquet", scorer=scorer
         )
         write_prompts(prompts, staging / PROMPTS_FILE)
-        _stage_rescue(store, staging, result.rescue)
+        _stage_rescue(store, staging, result)
         with store.lock():
             snap = publish(store, scores, result.hazards, result.regions, meta, staging=staging)
             archive_prompts(store, snap.id, snap.path)
@@ -213,8 +218,11 @@ def score_build(
     model_path = model_path or store.calibrated_model()
     model = load_model(model_path)
     events = _read_optional(store, "events")  # read once: the scoring and the prompt rules both use them
-    units, hazards, regions, rescue = _score(store, enterprises, as_of, model, events=events, scorer=scorer)
-    result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"), rescue)
+    resources = _read_optional(store, "resources")  # read once: the rescue circle, the meta, the snapshot's copy
+    units, hazards, regions, rescue = _score(
+        store, enterprises, as_of, model, events=events, scorer=scorer, resources=resources
+    )
+    result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"), rescue, resources)
     counts = units["risk_level"].value_counts().reindex(list(LEVELS), fill_value=0)
     meta = {
         "as_of": as_of.isoformat(),
@@ -225,7 +233,7 @@ def score_build(
         "hazards": int(len(hazards)),
         "regions": int(regions["adcode"].nunique()),
         "unit_levels": {k: int(v) for k, v in counts.items()},
-        "rescue": _rescue_meta(store, rescue),
+        "rescue": _rescue_meta(resources, rescue),
     }
     # every score column, including any the stored records carry stale (they are replaced, as in compute)
     scores = units[[c for c in units.columns if c in SCORE_COLUMNS]]
@@ -243,32 +251,39 @@ def score_build(
     return result, meta, scores, prompts
 
 
-def _rescue_meta(store: Store, rescue: Rescue | None) -> dict:
+def _rescue_meta(resources: pd.DataFrame | None, rescue: Rescue | None) -> dict:
     """What `meta.json` says of the rescue circle: its method and figures, or why there is none."""
-    resources = _read_optional(store, "resources")
     if rescue is None:
         reason = "no resources in the store" if resources is None else "no responder among the resources"
         return {"method": None, "reason": reason, "resources": 0 if resources is None else int(len(resources))}
     return {**rescue.meta, "resources": int(len(resources)) if resources is not None else 0}
 
 
-def rescue_tables(store: Store, rescue: Rescue | None) -> dict[str, pd.DataFrame]:
+def rescue_tables(result: Computed, with_resources: bool = True) -> dict[str, pd.DataFrame]:
     """The tables a snapshot keeps of the response side (keys of `geo.snapshot.RESCUE_FILES`): the resources as
-    of the build, and the rescue circle's region shares and zones when there are responders."""
+    of the build (unless not `with_resources`), and the rescue circle's region shares and zones when there are
+    responders."""
     tables: dict[str, pd.DataFrame] = {}
-    resources = _read_optional(store, "resources")
-    if resources is not None:
+    resources, rescue = result.resources, result.rescue
+    if resources is not None and with_resources:
         tables["resources"] = resources
     if rescue is not None:
         tables["regions"], tables["zones"] = rescue.regions, rescue.zones
     return tables
 
 
-def _stage_rescue(store: Store, staging: Path, rescue: Rescue | None) -> None:
-    """The response tables into the staging directory (`geo.snapshot.RESCUE_FILES`)."""
+def _stage_rescue(store: Store, staging: Path, result: Computed) -> None:
+    """The response tables into the staging directory (`geo.snapshot.RESCUE_FILES`). The resources file is
+    linked as the store holds it (store files are replaced, never changed in place), not rewritten."""
     from geo.snapshot import RESCUE_FILES
 
-    for key, frame in rescue_tables(store, rescue).items():
+    if result.resources is not None:
+        source, target = store.table_path("resources"), staging / RESCUE_FILES["resources"]
+        try:
+            os.link(source, target)
+        except OSError:  # another filesystem, or no hard links: a copy
+            shutil.copyfile(source, target)
+    for key, frame in rescue_tables(result, with_resources=False).items():
         write_parquet(frame, staging / RESCUE_FILES[key])
 
 

@@ -205,7 +205,7 @@ def build_pg(
             result, meta, scores, prompts = score_build(
                 pg, enterprises, as_of, model_path, alerts_path, scorer=scorer or score_enterprises
             )
-            rescue = rescue_tables(pg, result.rescue)
+            rescue = rescue_tables(result)
             with pg.lock():
                 snap = publish_pg(
                     pg, seq, meta, scores, result.hazards, result.regions, prompts, records=records, rescue=rescue

@@ -49,9 +49,14 @@ RESOURCE_COLUMNS = {
 NONE = np.array(None, dtype=object)  # an empty cell in np.where
 
 
+ZHEJIANG_COUNTIES = 90
+
+
 def resource_frame(rng: np.random.Generator, cat: Catalogue, c: Counties, n_enterprises: int) -> pd.DataFrame:
     """The demo's resources, English canonical columns, Chinese kind names (as a census file would hold)."""
-    scale = n_enterprises / 20_000
+    # PER_COUNTY is per county of a 20,000-unit census over Zhejiang's 90 counties: over more counties, the
+    # same census is spread thinner (all of China's 2,874 counties would otherwise get 32× the resources)
+    scale = n_enterprises / 20_000 * min(1.0, ZHEJIANG_COUNTIES / len(c))
     county, kind = [], []
     for code, per in PER_COUNTY.items():
         k = np.maximum(1, rng.poisson(per * scale, size=len(c)))
