@@ -108,13 +108,15 @@ class DaskEngine:
             parts = spatial_partitions(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), n)
             by_part = _events_by_partition(enterprises, events, parts)
             token = uuid.uuid4().hex[:8]
-            futures = [
-                client.submit(self.score, enterprises.iloc[pos], ev, as_of, model, catalogue, key=f"score-{token}-{i}")
-                for i, (pos, ev) in enumerate(zip(parts, by_part, strict=True))
-            ]
             t0 = time.perf_counter()
             try:
-                with get_task_stream(client) as stream:
+                with get_task_stream(client) as stream:  # (entered before the tasks are sent: it sees them all)
+                    futures = [
+                        client.submit(
+                            self.score, enterprises.iloc[pos], ev, as_of, model, catalogue, key=f"score-{token}-{i}"
+                        )
+                        for i, (pos, ev) in enumerate(zip(parts, by_part, strict=True))
+                    ]
                     scored = client.gather(futures)
             except Exception as exc:
                 raise EngineError(
