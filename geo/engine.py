@@ -30,7 +30,7 @@ from geo.catalogue import Catalogue
 from geo.errors import RiskmapError
 from geo.pointgrid import DEPTH, morton, owner_tiles
 from geo.scoring.model import ScoringModel
-from geo.scoring.units import score_enterprises
+from geo.scoring.units import INPUT_COLUMNS, score_enterprises
 
 #: a task of this many units or fewer is not worth sending
 MIN_PARTITION = 10_000
@@ -96,7 +96,8 @@ class DaskEngine:
         model: ScoringModel,
         catalogue: Catalogue,
     ) -> pd.DataFrame:
-        """The same frame as `score_enterprises(enterprises, …)`, scored partition by partition on the cluster."""
+        """The same frame as `score_enterprises(enterprises, …)`, scored partition by partition on the cluster
+        (each partition with only the columns the scoring reads, `INPUT_COLUMNS`)."""
         from distributed import get_task_stream
 
         with self.client() as client:
@@ -107,13 +108,14 @@ class DaskEngine:
             lat = pd.to_numeric(enterprises.get("lat"), errors="coerce")
             parts = spatial_partitions(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), n)
             by_part = _events_by_partition(enterprises, events, parts)
+            inputs = enterprises[[c for c in INPUT_COLUMNS if c in enterprises.columns]]  # what workers need
             token = uuid.uuid4().hex[:8]
             t0 = time.perf_counter()
             try:
                 with get_task_stream(client) as stream:  # (entered before the tasks are sent: it sees them all)
                     futures = [
                         client.submit(
-                            self.score, enterprises.iloc[pos], ev, as_of, model, catalogue, key=f"score-{token}-{i}"
+                            self.score, inputs.iloc[pos], ev, as_of, model, catalogue, key=f"score-{token}-{i}"
                         )
                         for i, (pos, ev) in enumerate(zip(parts, by_part, strict=True))
                     ]

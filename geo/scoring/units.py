@@ -412,6 +412,27 @@ def _f(x: Any) -> float:
     return round(float(x), 4)
 
 
+#: the record columns the scoring reads (any other column of a record leaves its score unchanged): what the
+#: Dask engine sends its workers
+INPUT_COLUMNS = (
+    "id",
+    "industry_code",
+    "domain",
+    "major_hazard_level",
+    "hazardous_processes",
+    "dust_explosion",
+    "confined_space",
+    "ammonia_refrigeration",
+    "workers",
+    "standardization_grade",
+    "declared_level",
+    "lec_l",
+    "lec_e",
+    "lec_c",
+    "ls_l",
+    "ls_s",
+)
+
 _INDICATORS = (
     "industry",
     "major_hazard",
