@@ -10,7 +10,8 @@ as its own process and timed from the outside (imports included, as a user waits
   `riskmap build` (validation and the rejection report, CRS checks, the join with its border rule, unit
   scores, regional levels, the snapshot on disk);
 - **geopandas**: `pandas.read_csv`, points, `geopandas.sjoin(predicate="within")`, `groupby(county).size()`;
-- **duckdb** (pip `duckdb` + `duckdb-ext-spatial`, loaded from the wheel, offline): `read_csv`, `ST_Point`,
+- **duckdb** (pip `duckdb` + `duckdb-ext-spatial`, loaded from the wheel, offline; it reads the GeoParquet
+  geometry as GEOMETRY once the extension is loaded): `read_csv`, `ST_Point`,
   a join on `ST_Within`, `GROUP BY`.
 
 Prints one JSON document with the median wall time of each and the ratios. Run by hand, never by the tests.
@@ -55,8 +56,9 @@ from pathlib import Path
 ext = next(Path(duckdb_ext.__path__[0]).rglob("spatial.duckdb_extension"))
 con = duckdb.connect()
 con.load_extension(str(ext))
+con.execute("SET enable_progress_bar = false")
 rows = con.execute(f'''
-    WITH c AS (SELECT adcode, ST_GeomFromWKB(geometry) AS g FROM read_parquet('{sys.argv[2]}')),
+    WITH c AS (SELECT adcode, geometry AS g FROM read_parquet('{sys.argv[2]}')),
          p AS (SELECT ST_Point(TRY_CAST(lon AS DOUBLE), TRY_CAST(lat AS DOUBLE)) AS pt
                FROM read_csv('{sys.argv[1]}', all_varchar = true))
     SELECT c.adcode, count(*) FROM p JOIN c ON ST_Within(p.pt, c.g) GROUP BY c.adcode
@@ -116,7 +118,7 @@ def run_riskmap(work: Path, csv: Path, base: Path) -> dict:
 
 def run_script(script: str, csv: Path, counties: Path) -> dict:
     wall, out = _wall([PY, "-c", textwrap.dedent(script), str(csv), str(counties)])
-    matched, groups, imports, work = out.split()
+    matched, groups, imports, work = out.strip().splitlines()[-1].split()
     return {
         "seconds": round(wall, 2),
         "imports_s": float(imports),

@@ -141,3 +141,16 @@ def test_isin_text_either_way_round_equals_pandas(n_values):
     expected = probes.isin(set(values)).to_numpy() & probes.notna().to_numpy()
     assert (_isin_text(probes, values) == expected).all()
     assert (_isin_text(probes.astype(object), values.astype(object)) == expected).all()
+
+
+def test_csv_record_lines_fast_count_agrees_with_the_scan():
+    """One line per record (the common file) takes a newline count; blank lines and quoted multi-line fields
+    take the scan; both give each record's line number (header = line 1)."""
+    from geo.readers import csv_record_lines
+
+    plain = b'id,name\n1,"a"\n2,b\r\n3,c'
+    assert csv_record_lines(plain, 3).tolist() == [2, 3, 4]
+    assert csv_record_lines(plain + b"\n", 3).tolist() == [2, 3, 4]
+    assert csv_record_lines(b"id,name\n1,a\n\n2,b\n", 2).tolist() == [2, 4]  # a blank line
+    assert csv_record_lines(b'id,name\n1,"a\nb"\n2,c\n', 2).tolist() == [2, 4]  # a record on two lines
+    assert csv_record_lines(b"id,name\n1,a\n2,b\n", 3) is None  # a count the bytes cannot give
