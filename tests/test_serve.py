@@ -160,3 +160,19 @@ def test_in_process_switch_keeps_one_process(small_store):
         assert service_processes(proc.pid) == set()
         new, _ = build(small_store, date(2026, 11, 4))
         wait_for(lambda: snapshot_of(base) == new.id, 60, "served in process")
+
+
+def test_a_service_process_killed_is_replaced(small_store):
+    """kill -9 of the serving process: the standby takes over (the accept queue is the supervisor's socket's,
+    so clients wait rather than fail to connect) and a new standby is started."""
+    import signal
+
+    with serve(small_store) as (base, proc):
+        wait_for(lambda: len(service_processes(proc.pid)) == 2, 60, "a serving and a standby process")
+        serving = min(service_processes(proc.pid))  # started first
+        os.kill(serving, signal.SIGKILL)
+        wait_for(lambda: snapshot_of(base) == current(small_store).id, 60, "answering again")
+        wait_for(lambda: len(service_processes(proc.pid) - {serving}) == 2, 60, "a new standby")
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert f"service process {serving} ended; starting another" in err.decode()
