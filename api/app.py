@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store = Store.open(settings.store)
     state = State(store)
-    state.jobs = JobRunner(store.root, workers=settings.job_workers, queue=settings.job_queue, nice=settings.job_nice)
+    state.jobs = JobRunner(store, workers=settings.job_workers, queue=settings.job_queue, nice=settings.job_nice)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -4,8 +4,9 @@ A job is submitted by `POST /datasets/{kind}` or `POST /builds` and answered at 
 with `?wait=SECONDS`, with its result when it finishes in time. `GET /jobs/{id}` reports it. At most
 `job_workers` jobs run at a time and at most `job_queue` wait; more are refused (503) rather than piled up.
 
-Each job is a JSON document in `<store>/jobs/<id>.json`, written by the service when the job is queued and
-finished and by the worker when it starts, so every service instance on the store can report any job.
+Each job is a JSON document — in `<store>/jobs/<id>.json` for a directory store, in the table `riskmap.jobs`
+for a database store — written by the service when the job is queued and finished and by the worker when it
+starts, so every service instance on the store can report any job.
 The workers are started with `spawn`: nothing of the serving process (threads, locks, open files) is copied.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 from api.problems import ServiceBusy
 from geo.errors import RiskmapError, UnitNotFound
+from geo.pgschema import SCHEMA
 
 log = logging.getLogger(__name__)
 #: job documents kept per store (oldest finished ones are removed beyond this)
@@ -42,10 +44,104 @@ def _write(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _started(doc_path: str) -> None:
-    path = Path(doc_path)
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    _write(path, {**doc, "status": "running", "started": _now()})
+class FileBook:
+    """Job documents as files in a directory (the directory store's ``jobs/``)."""
+
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+
+    def ref(self, job_id: str) -> str:
+        return str(self.dir / f"{job_id}.json")
+
+    def write(self, job_id: str, doc: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _write(self.dir / f"{job_id}.json", doc)
+
+    def read(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.dir / f"{job_id}.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def list(self, limit: int) -> list[dict[str, Any]]:
+        paths = sorted(self.dir.glob("*.json"), reverse=True)[:limit] if self.dir.is_dir() else []
+        out = []
+        for p in paths:
+            try:
+                out.append(json.loads(p.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def prune(self, keep: int) -> None:
+        docs = sorted(self.dir.glob("*.json"))
+        for old in docs[: max(0, len(docs) - keep)]:
+            old.unlink(missing_ok=True)
+
+
+class TableBook:
+    """Job documents in the PostgreSQL store's ``riskmap.jobs`` table: every service instance on the database
+    reports every job, whichever instance runs it."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def _conn(self) -> Any:
+        from geo.pgstore import pool_for
+
+        return pool_for(self.url).connection()
+
+    def ref(self, job_id: str) -> str:
+        return f"{self.url}#job={job_id}"
+
+    def write(self, job_id: str, doc: dict[str, Any]) -> None:
+        from psycopg.types.json import Jsonb
+
+        with self._conn() as conn:
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.jobs (id, doc) VALUES (%s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, updated = now()",
+                (job_id, Jsonb(json.loads(json.dumps(doc, default=str)))),
+            )
+
+    def read(self, job_id: str) -> dict[str, Any] | None:
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT doc FROM {SCHEMA}.jobs WHERE id = %s", (job_id,)).fetchone()
+        return dict(row[0]) if row else None
+
+    def list(self, limit: int) -> list[dict[str, Any]]:
+        with self._conn() as conn:
+            rows = conn.execute(f"SELECT doc FROM {SCHEMA}.jobs ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
+        return [dict(r[0]) for r in rows]
+
+    def prune(self, keep: int) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                f"DELETE FROM {SCHEMA}.jobs WHERE id NOT IN (SELECT id FROM {SCHEMA}.jobs ORDER BY id DESC LIMIT %s)",
+                (keep,),
+            )
+
+
+def book_for(store: Any) -> FileBook | TableBook:
+    """Where a store keeps its job documents: a database store in its database, a directory store (or a bare
+    directory) in ``jobs/``."""
+    if getattr(store, "backend", None) == "postgis":
+        return TableBook(store.location)
+    return FileBook(Path(getattr(store, "root", store)) / "jobs")
+
+
+def _book_of(ref: str) -> tuple[FileBook | TableBook, str]:
+    if ref.startswith(("postgresql://", "postgres://")) and "#job=" in ref:
+        url, job_id = ref.rsplit("#job=", 1)
+        return TableBook(url), job_id
+    path = Path(ref)
+    return FileBook(path.parent), path.stem
+
+
+def _started(doc_ref: str) -> None:
+    book, job_id = _book_of(doc_ref)
+    doc = book.read(job_id) or {"id": job_id}
+    book.write(job_id, {**doc, "status": "running", "started": _now()})
 
 
 # -- what the worker process runs (module-level functions: they are pickled by name) -----------------------
@@ -91,8 +187,9 @@ def _lower_priority(nice: int) -> None:
 class JobRunner:
     """Queues jobs on a small process pool and keeps their documents in the store."""
 
-    def __init__(self, store_root: Path, workers: int = 1, queue: int = 8, nice: int = 10):
-        self.dir = Path(store_root) / "jobs"
+    def __init__(self, store: Any, workers: int = 1, queue: int = 8, nice: int = 10):
+        """`store`: a Store (a database store keeps the documents in its database) or a directory."""
+        self.book = book_for(store)
         self.workers = workers
         self.queue = queue
         self.nice = nice
@@ -152,14 +249,13 @@ class JobRunner:
                     shutil.rmtree(cleanup, ignore_errors=True)
                 raise ServiceBusy(f"{pending} jobs are queued or running; try again when one has finished")
             job_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
-            self.dir.mkdir(parents=True, exist_ok=True)
-            path = self.dir / f"{job_id}.json"
-            _write(path, {"id": job_id, "type": job_type, "status": "queued", "submitted": _now(), **fields})
-            future = self._executor().submit(fn, str(path), *args)
+            book = self.book
+            book.write(job_id, {"id": job_id, "type": job_type, "status": "queued", "submitted": _now(), **fields})
+            future = self._executor().submit(fn, book.ref(job_id), *args)
             self._futures[job_id] = future
 
         def finished(fut: Future) -> None:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = book.read(job_id) or {"id": job_id, "type": job_type, **fields}
             exc = fut.exception()
             if exc is None:
                 doc.update(status="succeeded", result=fut.result())
@@ -168,7 +264,7 @@ class JobRunner:
             else:
                 doc.update(status="failed", error=_error(exc, hide or {}))
             doc["finished"] = _now()
-            _write(path, doc)
+            book.write(job_id, doc)
             if cleanup is not None:
                 shutil.rmtree(cleanup, ignore_errors=True)
             self._prune()
@@ -182,28 +278,18 @@ class JobRunner:
     def get(self, job_id: str) -> dict[str, Any]:
         if not job_id.replace("-", "").isalnum():
             raise UnitNotFound(f"no job {job_id!r}")
-        path = self.dir / f"{job_id}.json"
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UnitNotFound(f"no job {job_id!r} (jobs are kept for the last {KEEP_JOBS})") from None
+        doc = self.book.read(job_id)
+        if doc is None:
+            raise UnitNotFound(f"no job {job_id!r} (jobs are kept for the last {KEEP_JOBS})")
+        return doc
 
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
-        paths = sorted(self.dir.glob("*.json"), reverse=True)[:limit] if self.dir.is_dir() else []
-        out = []
-        for p in paths:
-            try:
-                out.append(json.loads(p.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                continue
-        return out
+        return self.book.list(limit)
 
     def _prune(self) -> None:
         with self._lock:
             self._futures = {k: f for k, f in self._futures.items() if not f.done() or k >= _cutoff(self._futures)}
-        docs = sorted(self.dir.glob("*.json"))
-        for old in docs[: max(0, len(docs) - KEEP_JOBS)]:
-            old.unlink(missing_ok=True)
+        self.book.prune(KEEP_JOBS)
 
 
 def _cutoff(futures: dict[str, Future]) -> str:

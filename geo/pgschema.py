@@ -45,6 +45,12 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         "kept snapshots by as-of date (trend, history)",
         f"CREATE INDEX snapshots_kept_as_of ON {SCHEMA}.snapshots (as_of) WHERE kept;",
     ),
+    (
+        3,
+        "job documents shared by every service instance (uploads and builds through the API)",
+        f"""CREATE TABLE {SCHEMA}.jobs (
+            id text PRIMARY KEY, doc jsonb NOT NULL, updated timestamptz NOT NULL DEFAULT now());""",
+    ),
 )
 LATEST = MIGRATIONS[-1][0]
 

@@ -43,3 +43,37 @@ def demo_store(tmp_path_factory, pg_cluster):
             ingest_file(store, p, kind, IngestOptions(crs="gcj02" if "gcj02" in p.name else None))
     build(store, date(2026, 11, 1))
     return store
+
+
+def test_a_job_is_reported_by_every_instance(demo_store, tmp_path, monkeypatch):
+    """Two service instances on one database, each with its own work directory: an upload sent to one is
+    reported, running and finished, by the other (the job documents live in the database, `riskmap.jobs`)."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings, hash_token
+    from tests.test_api import TOKEN
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    settings = Settings(store=demo_store.location, editor_token_hashes=(hash_token(TOKEN),))
+    monkeypatch.setenv("RISKMAP_WORKDIR", str(tmp_path / "a"))
+    first = create_app(settings)
+    monkeypatch.setenv("RISKMAP_WORKDIR", str(tmp_path / "b"))
+    second = create_app(settings)
+    csv = b"id,domain,lon,lat\nJOB-PG-1,fire,120.13,30.27\n"
+    with TestClient(first) as a, TestClient(second) as b:
+        r = a.post("/datasets/enterprises", files={"file": ("pg.csv", csv, "text/csv")}, headers=auth)
+        assert r.status_code == 202
+        job_id = r.json()["id"]
+        seen = set()
+        for _ in range(600):
+            job = b.get(f"/jobs/{job_id}", headers=auth).json()
+            seen.add(job["status"])
+            if job["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.1)
+        assert job["status"] == "succeeded" and job["result"]["accepted"] == 1, job
+        assert job_id in {j["id"] for j in b.get("/jobs", headers=auth).json()["jobs"]}
+    assert not (tmp_path / "a" / "jobs").exists() and not (tmp_path / "b" / "jobs").exists()
