@@ -229,15 +229,16 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
     @read.get("/map", summary="The four-colour map page (HTML)", response_class=HTMLResponse)
     def map_page(
         request: Request,
-        level: str = "county",
+        level: str | None = None,
         domain: str = "all",
         parent: str | None = None,
         lang: str | None = None,
     ):
         from layers.maps import render_map
-        from layers.view import MapView
+        from layers.view import MapView, opening_level
 
         view = state.view()
+        level = level or opening_level(view.boundaries)  # the counties; the provinces of a national store
         key = f"map|{view.key}|{request.url}"
         cached = state.responses.get(key)
         if cached is None:

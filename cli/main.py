@@ -329,14 +329,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_map(args: argparse.Namespace) -> int:
     from geo.snapshot import current
     from layers.maps import render_map
-    from layers.view import MapView
+    from layers.view import MapView, opening_level
 
     store = _store(args)
     snap = current(store)
+    boundaries = store.read("boundaries")
+    level = args.level or opening_level(boundaries)
     html = render_map(
         snap,
-        store.read("boundaries"),
-        view=MapView(level=args.level, domain=args.domain, parent=args.parent, lang=args.lang),
+        boundaries,
+        view=MapView(level=level, domain=args.domain, parent=args.parent, lang=args.lang),
         basemap=args.basemap,
         basemap_key=args.basemap_key or "",
         mode="inline",
@@ -523,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     th.set_defaults(func=cmd_token_hash)
 
     m = sub.add_parser("map", help="write a self-contained four-colour HTML map")
-    m.add_argument("--level", default="county", help="province, city or county (default county)")
+    m.add_argument("--level", help="province, city or county (default county; province for several provinces)")
     m.add_argument("--domain", default="all", help="a domain code or all")
     m.add_argument("--parent", help="adcode: only the regions under it (e.g. a city's counties)")
     m.add_argument("--lang", default="zh", choices=["zh", "en"])

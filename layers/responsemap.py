@@ -93,7 +93,9 @@ def zones_image(zones: pd.DataFrame, styles: Styles, crs: str = "wgs84") -> dict
             codes.append(np.r_[MPath.MOVETO, np.full(len(xy) - 2, MPath.LINETO), MPath.CLOSEPOLY])
         if verts:
             path = MPath(np.concatenate(verts), np.concatenate(codes).astype(np.uint8))
-            ax.add_patch(PathPatch(path, facecolor=color, edgecolor="none", antialiased=False, linewidth=0))
+            # add_artist, not add_patch: the limits are set above, and add_patch walks every vertex of every
+            # patch to update them (12 s for the zones of all of China)
+            ax.add_artist(PathPatch(path, facecolor=color, edgecolor="none", antialiased=False, linewidth=0))
     fig.patch.set_alpha(0)
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())

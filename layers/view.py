@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from geo.errors import RiskmapError
 from layers.styles import Styles
 
-__all__ = ["DEFAULT_VIEW", "MapView"]
+__all__ = ["DEFAULT_VIEW", "MapView", "opening_level"]
+
+
+def opening_level(boundaries) -> str:
+    """The level a map opens on when none is asked for: the provinces when the boundaries hold several (a
+    national or multi-province store: the country, drilled down province → city → county), else the counties."""
+    provinces = boundaries["admin_level"].eq("province").sum() if "admin_level" in boundaries else 0
+    return "province" if provinces > 1 else "county"
 
 
 @dataclass(frozen=True)
