@@ -223,37 +223,62 @@ def _add_docs(app: FastAPI, state: State, settings: Settings) -> None:
         return page
 
 
+def map_bytes(
+    state: State,
+    settings: Settings,
+    *,
+    level: str | None = None,
+    domain: str = "all",
+    parent: str | None = None,
+    lang: str | None = None,
+) -> bytes:
+    """The served map page of the current snapshot (rendered once per snapshot and parameters, then cached)."""
+    from layers.maps import render_map
+    from layers.view import MapView, opening_level
+
+    view = state.view()
+    map_view = MapView(
+        level=level or opening_level(view.boundaries),  # the counties; the provinces of a national store
+        domain=domain,
+        parent=parent or None,
+        lang=lang or settings.lang,
+    )
+    key = f"map|{view.key}|{map_view}"
+    cached = state.responses.get(key)
+    if cached is None:
+        html_text = render_map(
+            view.snapshot,
+            view.boundaries,
+            view=map_view,
+            basemap=_basemap(settings),
+            mode="served",
+            asset_base="/static",
+            api_base="",
+        )
+        cached = (html_text.encode("utf-8"), None)
+        state.responses.put(key, cached)
+    return cached[0]
+
+
+def prerender(app: FastAPI) -> None:
+    """Render the page a wall screen opens (`/map`, no parameters) for the loaded snapshot, so that its first
+    request after a build is answered from the cache (`riskmap serve` does this in the standby process before
+    it takes over; a national store's map takes seconds to render)."""
+    map_bytes(app.state.riskmap, app.state.settings)
+
+
 def _map_router(state: State, settings: Settings, auth) -> APIRouter:
     read = APIRouter(dependencies=[auth])
 
     @read.get("/map", summary="The four-colour map page (HTML)", response_class=HTMLResponse)
     def map_page(
-        request: Request,
         level: str | None = None,
         domain: str = "all",
         parent: str | None = None,
         lang: str | None = None,
     ):
-        from layers.maps import render_map
-        from layers.view import MapView, opening_level
-
-        view = state.view()
-        level = level or opening_level(view.boundaries)  # the counties; the provinces of a national store
-        key = f"map|{view.key}|{request.url}"
-        cached = state.responses.get(key)
-        if cached is None:
-            html_text = render_map(
-                view.snapshot,
-                view.boundaries,
-                view=MapView(level=level, domain=domain, parent=parent or None, lang=lang or settings.lang),
-                basemap=_basemap(settings),
-                mode="served",
-                asset_base="/static",
-                api_base="",
-            )
-            cached = (html_text.encode("utf-8"), None)
-            state.responses.put(key, cached)
-        return HTMLResponse(cached[0], headers={"Cache-Control": "no-cache"})
+        page = map_bytes(state, settings, level=level, domain=domain, parent=parent, lang=lang)
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     @read.get("/clusters/enterprises", summary="Enterprises in view: points when few, server-side clusters otherwise")
     def clusters(

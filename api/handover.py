@@ -135,7 +135,7 @@ def _prepare(store: str, conn: Connection, out: dict[str, Any]) -> None:
     settings = Settings(store=store)
     if sys.platform == "linux":
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), settings.job_nice)
-    from api.app import create_app
+    from api.app import create_app, prerender
     from geo.errors import StoreEmpty
 
     app = create_app(settings)
@@ -148,6 +148,10 @@ def _prepare(store: str, conn: Connection, out: dict[str, Any]) -> None:
     snap_id, problem = None, ""
     try:
         snap_id = state.refresh().key
+        try:
+            prerender(app)  # the wall screens' page, before this process takes over
+        except Exception:  # the page's own request reports it
+            log.exception("rendering the map page in advance failed")
     except StoreEmpty:
         pass  # no build yet: requests say so; the first build starts a generation
     except Exception as exc:  # served anyway if nothing else serves: each request then reports it

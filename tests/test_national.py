@@ -73,3 +73,26 @@ def test_riskmap_map_defaults_to_the_provinces(two_province_store, tmp_path):
     assert _config_level(out.read_text(encoding="utf-8")) == "province"
     single = json.loads((two_province_store.root / "manifest.json").read_text())["tables"]["boundaries"]["rows"]
     assert single == 204  # both provinces' 102 units
+
+
+def test_the_opening_map_is_rendered_before_the_first_request(two_province_store, monkeypatch):
+    """`prerender` (what a standby process does before it takes over) leaves the opening page in the cache:
+    the first `/map` then renders nothing."""
+    from fastapi.testclient import TestClient
+
+    import layers.maps
+    from api.app import create_app, prerender
+    from api.settings import Settings
+
+    app = create_app(Settings(store=two_province_store.root))
+    app.state.riskmap.refresh()
+    prerender(app)
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("the page was rendered again")
+
+    monkeypatch.setattr(layers.maps, "render_map", no_render)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        page = client.get("/map")
+        assert page.status_code == 200 and _config_level(page.text) == "province"
+        assert client.get("/map", params={"level": "city"}).status_code == 500  # anything else still renders
