@@ -38,9 +38,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, default=str)
+
+
 def _write(path: Path, doc: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.write_text(_dumps(doc), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -101,7 +105,7 @@ class TableBook:
             conn.execute(
                 f"INSERT INTO {SCHEMA}.jobs (id, doc) VALUES (%s, %s) "
                 "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, updated = now()",
-                (job_id, Jsonb(json.loads(json.dumps(doc, default=str)))),
+                (job_id, Jsonb(doc, dumps=_dumps)),
             )
 
     def read(self, job_id: str) -> dict[str, Any] | None:

@@ -94,7 +94,8 @@ def compute(
     enterprises = store.read("enterprises")
     path = model_path or store.calibrated_model()
     used = model or load_model(path)
-    scored, hazards, regions, rescue = _score(store, enterprises, as_of, used)
+    resources = _read_optional(store, "resources")
+    scored, hazards, regions, rescue = _score(store, enterprises, as_of, used, resources=resources)
     units = gpd.GeoDataFrame(scored, geometry="geometry", crs="EPSG:4326")
     source = "given" if model is not None else str(path or "default")
     return Computed(as_of, used, units, hazards, regions, source, rescue)
@@ -113,12 +114,12 @@ def _score(
     response: ResponseConfig | None = None,
     events: pd.DataFrame | None = None,
     scorer: Callable[..., pd.DataFrame] = score_enterprises,
-    resources: pd.DataFrame | None | bool = False,
+    resources: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame, Rescue | None]:
     """Unit scores (the records with their score columns, replacing any stale ones), scored hazard sites,
     the rescue circle (minutes from the nearest responder on every unit and site) and regional levels.
-    `events`, `resources`: the store's when the caller has read them already (`resources=False`: not read
-    yet; None: the store has none). `scorer`: what scores the units
+    `events`: the store's when the caller has read them already; `resources`: the store's (read by the caller,
+    which also keeps them in the snapshot). `scorer`: what scores the units
     (`score_enterprises` here, or a `geo.engine.DaskEngine` on a cluster: the same frame)."""
     catalogue = load_catalogue()
     events = events if events is not None else _read_optional(store, "events")
@@ -145,7 +146,7 @@ def _score(
     rescue = rescue_coverage(
         units,
         hazards,
-        _read_optional(store, "resources") if resources is False else resources,
+        resources,
         _read_optional(store, "roads"),
         boundaries,
         response or load_response(),

@@ -102,8 +102,7 @@ class DaskEngine:
 
         with self.client() as client:
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-            wanted = self.partitions or 4 * n_workers
-            n = int(min(wanted, max(1, len(enterprises) // MIN_PARTITION))) if self.partitions is None else wanted
+            n = self.partitions or max(1, min(4 * n_workers, len(enterprises) // MIN_PARTITION))
             lon = pd.to_numeric(enterprises.get("lon"), errors="coerce")
             lat = pd.to_numeric(enterprises.get("lat"), errors="coerce")
             parts = spatial_partitions(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), n)

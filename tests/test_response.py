@@ -114,19 +114,25 @@ def test_snapping_with_a_reach_agrees_with_brute_force_within_it(rng):
     net = Network.from_roads(*roads, 150.0)
     lon = np.r_[LON0 + rng.uniform(-0.03, 0.055, 4000), LON0 + 0.5]
     lat = np.r_[LAT0 + rng.uniform(-0.03, 0.055, 4000), LAT0]
-    x, y = net.proj.to_m(lon, lat)
-    x0, y0, x1, y1 = (net.xy[:, c][None, :] for c in range(4))
-    dx, dy = x1 - x0, y1 - y0
-    t = np.clip(((x[:, None] - x0) * dx + (y[:, None] - y0) * dy) / (dx * dx + dy * dy), 0, 1)
-    d = np.hypot(x0 + t * dx - x[:, None], y0 + t * dy - y[:, None])
-    want_d = d.min(axis=1)
-    want = np.where(d == want_d[:, None], np.arange(d.shape[1]), 10**9).min(axis=1)
+    want, want_d = _nearest_segment(net, lon, lat)
     within = want_d <= 150.0
     assert 0 < within.sum() < len(lon)  # both kinds of point
     got = net.snap(lon, lat)
     np.testing.assert_array_equal(got.segment, np.where(within, want, -1))
     np.testing.assert_allclose(got.offroad_m[within], want_d[within], rtol=0, atol=1e-6)
     assert (got.offroad_m[~within] > 150.0).all()
+
+
+def _nearest_segment(net: Network, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Brute force: every point against every segment; the nearest (lowest index among equally near) and its
+    distance in metres."""
+    x, y = net.proj.to_m(lon, lat)
+    x0, y0, x1, y1 = (net.xy[:, c][None, :] for c in range(4))
+    dx, dy = x1 - x0, y1 - y0
+    t = np.clip(((x[:, None] - x0) * dx + (y[:, None] - y0) * dy) / (dx * dx + dy * dy), 0, 1)
+    d = np.hypot(x0 + t * dx - x[:, None], y0 + t * dy - y[:, None])
+    want_d = d.min(axis=1)
+    return np.where(d == want_d[:, None], np.arange(d.shape[1]), 10**9).min(axis=1), want_d
 
 
 def test_snapping_finds_the_nearest_segment_as_brute_force_does(rng):
@@ -139,13 +145,7 @@ def test_snapping_finds_the_nearest_segment_as_brute_force_does(rng):
     lon = np.r_[LON0 + rng.uniform(-0.01, 0.035, 3000), LON0 + 0.003 * rng.integers(0, 9, 200), LON0 + 0.5]
     lat = np.r_[LAT0 + rng.uniform(-0.01, 0.035, 3000), LAT0 + 0.003 * rng.integers(0, 9, 200), LAT0]
     lon, lat = np.r_[lon, lon[:500]], np.r_[lat, lat[:500]]  # repeats
-    x, y = net.proj.to_m(lon, lat)
-    x0, y0, x1, y1 = (net.xy[:, c][None, :] for c in range(4))
-    dx, dy = x1 - x0, y1 - y0
-    t = np.clip(((x[:, None] - x0) * dx + (y[:, None] - y0) * dy) / (dx * dx + dy * dy), 0, 1)
-    d = np.hypot(x0 + t * dx - x[:, None], y0 + t * dy - y[:, None])
-    want_d = d.min(axis=1)
-    want = np.where(d == want_d[:, None], np.arange(d.shape[1]), 10**9).min(axis=1)
+    want, want_d = _nearest_segment(net, lon, lat)
     for k in (8, 2):  # 2: most points go the wider way or to the STRtree
         old = snapping.SNAP_K
         snapping.SNAP_K = k
