@@ -289,8 +289,6 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
         crs: str = "wgs84",
         limit: Annotated[int, Query(ge=1, le=5000)] = 2000,
     ):
-        from layers.features import cluster_points
-
         box = ogc.parse_bbox(bbox)
         if box is None:
             raise InputRejected("bbox is required: minLon,minLat,maxLon,maxLat of the view")
@@ -303,7 +301,7 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
         if parent and parent not in set(view.boundaries["adcode"]):
             raise InputRejected(f"parent={parent!r}: not a region adcode of the build")
         try:
-            fc = cluster_points(view.point_index, box, zoom, limit, domain=domain, parent=parent or None, crs=crs)
+            fc = view.clusters(box, zoom, limit, domain=domain, parent=parent or None, crs=crs)
         except ValueError as exc:
             raise InputRejected(f"bbox={bbox!r}: {exc}") from exc
         return ORJSON(fc, media_type="application/geo+json")

@@ -23,6 +23,7 @@ from pygeofilter import ast
 
 from api import cql, queryables, tilelinks
 from api.crs import CRS84, STORAGE, URIS, OfferedCRS, bbox_to_storage, from_storage, parse_crs
+from api.sqlview import SqlCollection
 from api.state import Collection, View
 from geo.errors import InputRejected, UnitNotFound
 
@@ -313,22 +314,37 @@ def _props(frame: pd.DataFrame, rows: np.ndarray, names: tuple[str, ...] | None)
 
 
 def features(c: Collection, rows: np.ndarray, q: FeatureQuery = FeatureQuery()) -> list[dict[str, Any]]:
-    ids = c.frame[c.id_field].iloc[rows].to_numpy()  # the page's ids only (not the whole column)
+    return _features(c.frame, c.geoms, c.id_field, rows, q)
+
+
+def _features(
+    frame: pd.DataFrame, geoms: np.ndarray, id_field: str, rows: np.ndarray, q: FeatureQuery
+) -> list[dict[str, Any]]:
+    ids = frame[id_field].iloc[rows].to_numpy()  # the page's ids only (not the whole column)
     if q.skip_geometry:
-        geoms: list[Any] = [None] * len(rows)
+        shapes: list[Any] = [None] * len(rows)
     else:
-        geoms = [orjson.loads(g) for g in shapely.to_geojson(from_storage(c.geoms[rows], q.crs))]
+        shapes = [orjson.loads(g) for g in shapely.to_geojson(from_storage(geoms[rows], q.crs))]
     return [
         {"type": "Feature", "id": str(fid), "geometry": g, "properties": props}
-        for fid, g, props in zip(ids, geoms, _props(c.frame, rows, q.properties), strict=True)
+        for fid, g, props in zip(ids, shapes, _props(frame, rows, q.properties), strict=True)
     ]
+
+
+def _page(c: Collection, q: FeatureQuery, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """The features of one page and how many match in all: from the frame, or from the database."""
+    if isinstance(c, SqlCollection):
+        frame, matched = c.page(q, limit, offset)
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        return _features(frame, geoms, c.id_field, np.arange(len(frame)), q), matched
+    rows = select(c, q)
+    return features(c, rows[offset : offset + limit], q), len(rows)
 
 
 def items(
     base: str, c: Collection, view: View, *, q: FeatureQuery, limit: int, offset: int, query: str
 ) -> dict[str, Any]:
-    rows = select(c, q)
-    page = rows[offset : offset + limit]
+    feats, matched = _page(c, q, limit, offset)
     url = f"{base}/collections/{c.id}/items"
     keep = "&".join(p for p in query.split("&") if p and not p.startswith(("offset=", "f=")))
     sep = "&" if keep else ""
@@ -347,7 +363,7 @@ def items(
             "title": c.title,
         },
     ]
-    if offset + limit < len(rows):
+    if offset + limit < matched:
         links.append(
             {
                 "href": f"{url}?{keep}{sep}offset={offset + limit}",
@@ -367,19 +383,23 @@ def items(
         )
     return {
         "type": "FeatureCollection",
-        "features": features(c, page, q),
-        "numberMatched": int(len(rows)),
-        "numberReturned": int(len(page)),
+        "features": feats,
+        "numberMatched": int(matched),
+        "numberReturned": len(feats),
         "timeStamp": f"{view.as_of}T00:00:00Z",
         "links": links,
     }
 
 
 def item(base: str, c: Collection, feature_id: str, q: FeatureQuery = FeatureQuery()) -> dict[str, Any]:
-    pos = c.id_index.get(feature_id)
-    if pos is None:
-        raise UnitNotFound(f"no feature {feature_id!r} in collection {c.id}")
-    feat = features(c, np.array([pos]), q)[0]
+    if isinstance(c, SqlCollection):
+        frame = c.one(feature_id)
+        feat = _features(frame, np.asarray(frame.geometry.values, dtype=object), c.id_field, np.array([0]), q)[0]
+    else:
+        pos = c.id_index.get(feature_id)
+        if pos is None:
+            raise UnitNotFound(f"no feature {feature_id!r} in collection {c.id}")
+        feat = features(c, np.array([pos]), q)[0]
     feat["links"] = [
         {
             "href": f"{base}/collections/{c.id}/items/{feature_id}",

@@ -102,9 +102,14 @@ def _properties(c: Collection) -> dict[str, Property]:
 
 
 def geometry_format(c: Collection) -> str:
-    """`geometry-point`, `geometry-polygon`, ... when every geometry has that type, else `geometry-any`."""
-    types = set(shapely.get_type_id(c.geoms[~shapely.is_missing(c.geoms)]).tolist())
-    return _FORMATS.get(types.pop(), "geometry-any") if len(types) == 1 else "geometry-any"
+    """`geometry-point`, `geometry-polygon`, ... when every geometry has that type, else `geometry-any` (worked
+    out once per collection)."""
+    cached = c.memo.get("geometry-format")
+    if cached is None:
+        types = set(shapely.get_type_id(c.geoms[~shapely.is_missing(c.geoms)]).tolist())
+        cached = _FORMATS.get(types.pop(), "geometry-any") if len(types) == 1 else "geometry-any"
+        c.memo["geometry-format"] = cached
+    return cached
 
 
 def _json_schema(p: Property) -> dict[str, Any]:

@@ -160,6 +160,14 @@ class View(SnapshotReader):
         _ = self.point_index, self.resource_index
         return self
 
+    def clusters(
+        self, bbox: tuple[float, float, float, float], zoom: float, limit: int, *, domain: str, parent: str | None, crs
+    ) -> dict[str, Any]:
+        """The enterprises in view, as points or clusters (`layers.clusters.cluster_points`)."""
+        from layers.clusters import cluster_points
+
+        return cluster_points(self.point_index, bbox, zoom, limit, domain=domain, parent=parent, crs=crs)
+
     @cached_property
     def point_index(self) -> PointIndex:
         """Enterprise points as arrays for server-side clustering (built on first use)."""
@@ -271,6 +279,16 @@ def _served(view: View) -> View:
     return view
 
 
+def view_class(store: Store) -> type[View]:
+    """How a store's snapshot is served: loaded into memory (a directory store), or with the enterprises left
+    in the database (a PostgreSQL store, `api.sqlview`)."""
+    if store.backend == "postgis":
+        from api.sqlview import SqlView
+
+        return SqlView
+    return View
+
+
 class ResponseCache:
     """A small LRU of serialised responses (bytes), bounded by total size."""
 
@@ -349,7 +367,7 @@ class State:
             view = self._view
             if view is not None and view.key == snap_id:
                 return view
-            loaded = View.open(current(self.store)).warm()  # readers keep the loaded view meanwhile
+            loaded = view_class(self.store).open(current(self.store)).warm()  # readers keep the loaded one meanwhile
             with self._lock:
                 self._view = loaded
             return loaded

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api import tilelinks as tl
+from api.sqlview import SqlCollection
 from api.state import Collection, State, View
 from geo import __version__
 from geo.errors import InputRejected, UnitNotFound
@@ -71,6 +72,12 @@ class Tiles:
         c = _collection(view, cid)
         key = f"tile|{view.key}|{cid}|{z}|{x}|{y}"
         cached = self.state.responses.get(key)
+        if cached is None and isinstance(c, SqlCollection):
+            try:
+                cached = (c.tile(z, x, y), None)
+            except ValueError as exc:
+                raise InputRejected(str(exc)) from exc
+            self.state.responses.put(key, cached)
         if cached is None:
             props = c.memo.get("tile-props")
             if props is None:  # the columns a tile carries, selected once (a selection of 1M rows is not free)

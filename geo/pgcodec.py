@@ -135,12 +135,13 @@ def copy_text(frame: pd.DataFrame, columns: list[Column], ord_values: np.ndarray
     return ("\n".join(rows.tolist()) + "\n").encode("utf-8")
 
 
-def select_sql(physical: str, columns: list[Column], where: str = "") -> str:
-    """The query whose COPY output `read_copy` parses (geometry as hex WKB)."""
+def select_sql(physical: str, columns: list[Column], where: str = "", order: str = ORD, tail: str = "") -> str:
+    """The query whose COPY output `read_copy` parses (geometry as hex WKB): the rows `where` selects in the
+    stored order (or `order`, an ORDER BY list), then `tail` (LIMIT and OFFSET)."""
     exprs = [
         f"encode(ST_AsBinary({quote(c.name)}), 'hex')" if c.dtype == "geometry" else quote(c.name) for c in columns
     ]
-    return f"SELECT {', '.join(exprs) or 'NULL'} FROM {physical} {where} ORDER BY {ORD}"
+    return f"SELECT {', '.join(exprs) or 'NULL'} FROM {physical} {where} ORDER BY {order} {tail}"
 
 
 def read_copy(data: bytes, columns: list[Column], geometry: str | None) -> pd.DataFrame:

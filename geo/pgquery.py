@@ -10,13 +10,19 @@ region levels, which are small (one row per region).
 
 from __future__ import annotations
 
+import math
 from datetime import date
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from geo.near import NearIndex, _search_box
+from geo.pgcodec import ORD, quote
 from geo.pgsnapshot import PgSnapshot
+from geo.pgstore import SCHEMA
+from geo.pointgrid import R
 from geo.query import SnapshotReader
 
 UNIT_COLUMNS = ["id", "name", "domain", "industry", "risk_level", "risk_score", "county_adcode", "geometry"]
@@ -40,10 +46,122 @@ class PgNearReader(SnapshotReader):
         return cls(snapshot, snapshot.store.read("boundaries") if boundaries is None else boundaries)
 
     def index_near(self, lon: float, lat: float, radius_m: float) -> NearIndex:
-        xmin, ymin, xmax, ymax = _search_box(lon, lat, radius_m).bounds
-        where = "WHERE geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
-        params = (xmin, ymin, xmax, ymax)
-        snap = self.pg_snapshot
-        units = snap.pg.read_entry(snap.entry("units"), UNIT_COLUMNS, where, params)
-        hazards = snap.pg.read_entry(snap.entry("hazards"), HAZARD_COLUMNS, where, params)
-        return NearIndex.build(units, hazards)
+        return near_index(self.pg_snapshot, lon, lat, radius_m)
+
+
+def near_index(snap: PgSnapshot, lon: float, lat: float, radius_m: float) -> NearIndex:
+    """The units and hazard sites in the search box around the point, by an index scan, indexed for `geo.near`."""
+    xmin, ymin, xmax, ymax = _search_box(lon, lat, radius_m).bounds
+    where = "WHERE geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+    params = (xmin, ymin, xmax, ymax)
+    units = snap.pg.read_entry(snap.entry("units"), UNIT_COLUMNS, where, params)
+    hazards = snap.pg.read_entry(snap.entry("hazards"), HAZARD_COLUMNS, where, params)
+    return NearIndex.build(units, hazards)
+
+
+# -- what the service asks of a snapshot's unit table (api.sqlview) ---------------------------------------------
+#: Web Mercator metres of a WGS84 point (latitudes clipped to the square world), as `geo.pointgrid.mercator`
+_MX = f"({R!r} * radians(ST_X(geometry)))"
+_MY = f"({R!r} * ln(tan(pi() / 4 + radians(LEAST(GREATEST(ST_Y(geometry), -85.05112878), 85.05112878)) / 2)))"
+
+
+def _table(snap: PgSnapshot, part: str) -> str:
+    return f"{SCHEMA}.{snap.entry(part).physical}"
+
+
+def count(snap: PgSnapshot, part: str, where: str = "", params: tuple | list = ()) -> int:
+    """How many rows of the snapshot's `part` table `where` selects (the catalogued count without a condition)."""
+    if not where:
+        return int(snap.entry(part).rows)
+    return int(snap.pg.query(f"SELECT count(*) FROM {_table(snap, part)} {where}", tuple(params))[0][0])
+
+
+def _owned(z: int, x: int, y: int) -> tuple[str, list[Any]]:
+    """The points tile (z, x, y) owns (`geo.pointgrid.owner_tiles`, computed from each point alone), found by
+    the GiST index on a box slightly wider than the tile."""
+    lon0, lat0, lon1, lat1 = _tile_lonlat(z, x, y)
+    size = 2 * math.pi * R / 2**z
+    last = 2**z - 1
+    tx = f"LEAST(GREATEST(floor(({_MX} + {math.pi * R!r}) / {size!r}), 0), {last})"
+    ty = f"LEAST(GREATEST(floor(({math.pi * R!r} - {_MY}) / {size!r}), 0), {last})"
+    pad = (lon1 - lon0) * 1e-6
+    where = f"WHERE geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND {tx} = %s AND {ty} = %s"
+    return where, [lon0 - pad, lat0 - pad, lon1 + pad, lat1 + pad, x, y]
+
+
+def _tile_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    n = 2.0**z
+    lon0, lon1 = x / n * 360.0 - 180.0, (x + 1) / n * 360.0 - 180.0
+    lat1 = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n))))
+    lat0 = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * (y + 1) / n))))
+    return lon0, max(lat0, -85.06), lon1, min(lat1, 85.06)
+
+
+def tile_count(snap: PgSnapshot, z: int, x: int, y: int) -> int:
+    """The number of units tile (z, x, y) owns."""
+    return count(snap, "units", *_owned(z, x, y))
+
+
+def tile_units(snap: PgSnapshot, z: int, x: int, y: int, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The units tile (z, x, y) owns, in the stored order: `columns` and their Web Mercator metres (n × 2)."""
+    where, params = _owned(z, x, y)
+    names = [c for c in columns if c in snap.entry("units").names()]
+    sql = (
+        f"SELECT {_MX}, {_MY}, {', '.join(quote(c) for c in names)} FROM {_table(snap, 'units')} {where} ORDER BY {ORD}"
+    )
+    rows = snap.pg.query(sql, tuple(params))
+    merc = np.asarray([r[:2] for r in rows], dtype=np.float64).reshape(-1, 2)
+    frame = pd.DataFrame([r[2:] for r in rows], columns=names)
+    return frame, merc
+
+
+def tile_cells(
+    snap: PgSnapshot, z: int, x: int, y: int, minx: float, miny: float, span: float, extent: int, cells: int
+) -> np.ndarray:
+    """The units tile (z, x, y) owns, gathered into a ``cells`` × ``cells`` grid over it by the database, one row
+    per occupied cell in cell order: cell, count, sum of x, sum of y (tile units, y up), then the count per level
+    (red, orange, yellow; everything else is blue). `minx`, `miny`, `span`: the tile in Web Mercator metres."""
+    where, params = _owned(z, x, y)
+    px = f"(({_MX} - {minx!r}) / {span!r} * {extent})"
+    py = f"(({_MY} - {miny!r}) / {span!r} * {extent})"
+    step = extent / cells
+    ix = f"LEAST(GREATEST(floor(px / {step!r}), 0), {cells - 1})"
+    iy = f"LEAST(GREATEST(floor(py / {step!r}), 0), {cells - 1})"
+    sql = (
+        f"SELECT ({ix} * {cells} + {iy})::bigint AS cell, count(*), sum(px), sum(py), "
+        "count(*) FILTER (WHERE risk_level = 'red'), count(*) FILTER (WHERE risk_level = 'orange'), "
+        "count(*) FILTER (WHERE risk_level = 'yellow') "
+        f"FROM (SELECT {px} AS px, {py} AS py, risk_level FROM {_table(snap, 'units')} {where}) p "
+        "GROUP BY 1 ORDER BY 1"
+    )
+    return np.asarray(snap.pg.query(sql, tuple(params)), dtype=np.float64).reshape(-1, 7)
+
+
+def grid_sums(
+    snap: PgSnapshot, where: str, params: list[Any], cell_deg: float, levels: tuple[str, ...]
+) -> pd.DataFrame:
+    """The units `where` selects, gathered into square Web Mercator cells of `cell_deg` degrees
+    (`layers.clusters.grid_cells`) by the database: per cell its column `ix`, row `iy`, the sums of longitude and
+    latitude, the count per level of `levels` and of none of them, and the last row (``member``)."""
+    y_deg = "degrees(ln(tan(pi() / 4 + radians(LEAST(GREATEST(ST_Y(geometry), -85.05112878), 85.05112878)) / 2)))"
+    per_level = ", ".join(f"count(*) FILTER (WHERE risk_level = '{lv}')" for lv in levels)
+    known = ", ".join(f"'{lv}'" for lv in levels)
+    sql = (
+        f"SELECT floor((ST_X(geometry) + 180.0) / {cell_deg!r})::bigint AS ix, "
+        f"floor(({y_deg} + 180.0) / {cell_deg!r})::bigint AS iy, sum(ST_X(geometry)), sum(ST_Y(geometry)), "
+        f"{per_level}, count(*) FILTER (WHERE risk_level IS NULL OR risk_level NOT IN ({known})), max({ORD}) "
+        f"FROM {_table(snap, 'units')} {where} GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    rows = snap.pg.query(sql, tuple(params))
+    names = ["ix", "iy", "sum_x", "sum_y", *(f"n{i}" for i in range(len(levels) + 1)), "member"]
+    return pd.DataFrame(rows, columns=names)
+
+
+def units_by_ord(snap: PgSnapshot, ords: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """The units at these stored positions (`ords` ascending), in that order."""
+    return snap.pg.read_entry(snap.entry("units"), columns, f"WHERE {ORD} = ANY(%s)", ([int(o) for o in ords],))
+
+
+def units_by_id(snap: PgSnapshot, ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
+    """The units with these ids (by the B-tree index on ``id``), in the stored order."""
+    return snap.pg.read_entry(snap.entry("units"), columns, "WHERE id = ANY(%s)", ([str(i) for i in ids],))

@@ -273,12 +273,20 @@ class PgStore(Store):
         return self.read_entry(entry, columns)
 
     def read_entry(
-        self, entry: Entry, columns: list[str] | None = None, where: str = "", params: tuple = ()
+        self,
+        entry: Entry,
+        columns: list[str] | None = None,
+        where: str = "",
+        params: tuple | list = (),
+        *,
+        order: str = ORD,
+        tail: str = "",
     ) -> pd.DataFrame:
-        """The rows of a catalogued table (in their stored order), only `columns` when given (in that order;
-        names the table lacks are left out); a GeoDataFrame when the geometry is among them."""
+        """The rows of a catalogued table (in their stored order, or `order`, then `tail`: LIMIT and OFFSET),
+        only `columns` when given (in that order; names the table lacks are left out); a GeoDataFrame when
+        the geometry is among them."""
         cols = entry.columns if columns is None else [c for n in columns for c in entry.columns if c.name == n]
-        sql = select_sql(f"{SCHEMA}.{entry.physical}", cols, where)
+        sql = select_sql(f"{SCHEMA}.{entry.physical}", cols, where, order, tail)
         buf = bytearray()
         with self.connection() as conn, conn.cursor() as cur:
             with cur.copy(f"COPY ({sql}) TO STDOUT", params or None) as copy:

@@ -22,6 +22,7 @@ from geo.explain import explain_in
 from geo.near import NearIndex, near
 from geo.response.nearest import ResourceIndex
 from geo.snapshot import Snapshot
+from geo.values import take
 
 __all__ = ["SnapshotReader", "near_payload"]
 
@@ -80,6 +81,15 @@ class SnapshotReader:
     def unit_rows(self, ids: list[str]) -> np.ndarray:
         """The rows of `units` holding these ids (-1: not there)."""
         return self._unit_ids.get_indexer([str(i) for i in ids])
+
+    def unit_detail(self, ids: list[str], columns: tuple[str, ...]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        """Of `columns`, those the units have, and their values for each of these ids found, by id."""
+        rows = np.asarray(self.unit_rows(ids))
+        found = rows >= 0
+        names = [c for c in columns if c in self.units]
+        picked = {c: take(self.units[c], rows[found]).tolist() for c in names}  # column by column, not cell by cell
+        kept = [str(i) for i, ok in zip(ids, found.tolist(), strict=True) if ok]
+        return names, {i: {c: picked[c][j] for c in names} for j, i in enumerate(kept)}
 
     def county_at(self, regions: list[dict[str, Any]]) -> str | None:
         return next((r["adcode"] for r in regions if r["admin_level"] == "county"), None)

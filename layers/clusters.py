@@ -22,7 +22,17 @@ from geo.catalogue import LEVELS
 from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from geo.values import Picker
 
-__all__ = ["PointIndex", "cluster_points", "grid_cells", "mercator_y"]
+__all__ = [
+    "Cells",
+    "PointIndex",
+    "cluster_points",
+    "clustered",
+    "first_cell",
+    "grid_cells",
+    "mercator_y",
+    "query_bbox",
+    "view_meta",
+]
 
 _RANK = {code: i for i, code in enumerate(LEVELS)}  # red 0 … blue 3; 4 = no level
 _NO_LEVEL = len(LEVELS)
@@ -168,7 +178,7 @@ def _shift(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarr
     return x, y
 
 
-def _query_bbox(bbox: tuple[float, float, float, float], crs: str) -> tuple[float, float, float, float]:
+def query_bbox(bbox: tuple[float, float, float, float], crs: str) -> tuple[float, float, float, float]:
     """The WGS84 box to select: the view box (given in the display CRS), padded by 1 %."""
     w, s, e, n = (float(v) for v in bbox)
     if not (w <= e and s <= n):
@@ -256,9 +266,37 @@ def cluster_points(
     """
     index = units if isinstance(units, PointIndex) else PointIndex.from_units(units)
     crs = crs.lower()
-    sel = np.flatnonzero(index.domain_mask(domain) & index.within(parent) & index.bbox_mask(_query_bbox(bbox, crs)))
+    sel = np.flatnonzero(index.domain_mask(domain) & index.within(parent) & index.bbox_mask(query_bbox(bbox, crs)))
     total = int(len(sel))
-    meta: dict[str, Any] = {
+    meta = view_meta(total, zoom, domain, parent)
+    if total <= max_features:
+        x, y = _shift(index.lon[sel], index.lat[sel], crs)
+        return {"type": "FeatureCollection", "features": _point_features(index, sel, x, y), "properties": meta}
+    cell = first_cell(zoom, cell_px)
+    while True:
+        cells = grid_cells(index.lon[sel], index.my[sel], index.lat[sel], index.rank[sel], cell)
+        if len(cells.key) <= max_features:
+            break
+        cell *= 2.0
+    return clustered(cells, index, sel[cells.member[cells.total == 1]], meta, cell, crs)
+
+
+def clustered(
+    cells: Cells, index: PointIndex, singles: np.ndarray, meta: dict[str, Any], cell: float, crs: str
+) -> dict[str, Any]:
+    """The answer of `cluster_points` from the occupied `cells` (of `cell` degrees): a cluster per cell of more
+    than one point, and the point itself (its row of `index` in `singles`, in cell order) for a cell of one."""
+    multi = np.flatnonzero(cells.total != 1)
+    px, py = _shift(index.lon[singles], index.lat[singles], crs)
+    cx, cy = _shift(cells.x[multi], cells.y[multi], crs)
+    feats = _cluster_features(cells, multi, cx, cy) + _point_features(index, singles, px, py)
+    meta = {**meta, "clustered": True, "cell_deg": cell}
+    return {"type": "FeatureCollection", "features": feats, "properties": meta}
+
+
+def view_meta(total: int, zoom: float, domain: str, parent: str | None) -> dict[str, Any]:
+    """The ``properties`` of a `cluster_points` answer before any clustering."""
+    return {
         "total": total,
         "zoom": zoom,
         "domain": domain,
@@ -266,24 +304,12 @@ def cluster_points(
         "clustered": False,
         "cell_deg": None,
     }
-    if total <= max_features:
-        x, y = _shift(index.lon[sel], index.lat[sel], crs)
-        return {"type": "FeatureCollection", "features": _point_features(index, sel, x, y), "properties": meta}
+
+
+def first_cell(zoom: float, cell_px: int | None = None) -> float:
+    """The cell size clustering starts from (``cell_px`` defaults to styles.toml's ``cluster_cell_px``)."""
     if cell_px is None:
         from layers.styles import load_styles
 
         cell_px = load_styles().enterprises.cluster_cell_px
-    cell = cell_degrees(zoom, cell_px)
-    while True:
-        cells = grid_cells(index.lon[sel], index.my[sel], index.lat[sel], index.rank[sel], cell)
-        if len(cells.key) <= max_features:
-            break
-        cell *= 2.0
-    single = cells.total == 1
-    singles = sel[cells.member[single]]
-    multi = np.flatnonzero(~single)
-    px, py = _shift(index.lon[singles], index.lat[singles], crs)
-    cx, cy = _shift(cells.x[multi], cells.y[multi], crs)
-    feats = _cluster_features(cells, multi, cx, cy) + _point_features(index, singles, px, py)
-    meta.update(clustered=True, cell_deg=cell)
-    return {"type": "FeatureCollection", "features": feats, "properties": meta}
+    return cell_degrees(zoom, cell_px)

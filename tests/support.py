@@ -21,15 +21,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def demo_store(root: Path, n_enterprises: int, seed: int, as_of: date = date(2026, 11, 1)) -> Any:
-    """A file store under `root` with the demo census (`n_enterprises`, `seed`) ingested and built as of `as_of`."""
+def demo_store(
+    root: Path, n_enterprises: int, seed: int, as_of: date = date(2026, 11, 1), location: str | None = None
+) -> Any:
+    """A store (a directory under `root`, or `location`: a PostgreSQL URL) with the demo census
+    (`n_enterprises`, `seed`) ingested and built as of `as_of`."""
     from geo.boundaries import load_bundled
     from geo.build import build
     from geo.ingest import IngestOptions, ingest_file
     from geo.store import Store
     from synth import generate_demo
 
-    store = Store.open(root / "store")
+    store = Store.open(location or root / "store")
     b = load_bundled()
     store.write("boundaries", b)
     files = generate_demo(root / "in", b.loc[b["admin_level"] == "county"], n_enterprises=n_enterprises, seed=seed)

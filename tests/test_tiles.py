@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from layers.tiles import EXTENT, PointTiles, R, TileBounds, _encode_points, owner_tiles, render_tile
+from layers.tiles import EXTENT, PointTiles, R, TileBounds, encode_points, owner_tiles, render_tile
 
 
 def test_dense_points_are_clustered_with_counts_preserved(rng):
@@ -134,7 +134,7 @@ def test_point_tiles_are_the_bytes_the_generic_encoder_writes(rng):
         for i in range(n)
     ]
     records[7].pop("score")
-    ours = _encode_points("layer", px, records)
+    ours = encode_points("layer", px, records)
     feats = [{"geometry": shapely.Point(x, y), "properties": r} for (x, y), r in zip(px, records, strict=True)]
     theirs = mapbox_vector_tile.encode(
         [{"name": "layer", "features": feats}], default_options={"extents": EXTENT, "quantize_bounds": None}

@@ -1,0 +1,260 @@
+"""The service over a PostgreSQL store without the enterprises in memory: the database answers for them.
+
+`SqlView` is the `api.state.View` of a snapshot of a PostgreSQL store. It loads what is one row per region or
+per site (boundaries, region levels, hazard sites, resources: a few MB, whatever the census size) and leaves the
+enterprises in the snapshot's table, with its GiST and B-tree indexes. Its `enterprises` collection is a
+`SqlCollection`: every question about enterprises is a query, answered with the same bytes as from memory:
+
+* /items: the bbox (``geometry && box``), the CQL2 filter and the ``name=value`` parameters (`api.sqlfilter`),
+  ``sortby`` (ties in the stored order), the page (LIMIT/OFFSET) and its ``numberMatched`` (count);
+* one item: by the index on ``id``;
+* a vector tile: the units the tile owns (`geo.pointgrid.owner_tiles`, as SQL) when they are few, else the
+  database gathers them into the 32 × 32 cells of `layers.tiles` and returns one row per occupied cell; the
+  tile is encoded by `layers.tiles.encode_points`, so it is the same tile as from memory;
+* /clusters: the points in view, or the database's sums per screen cell (`geo.pgquery.grid_sums`), merged into
+  coarser cells here until few enough (`layers.clusters`);
+* /near and /incident: the units and sites in the search box (`geo.pgquery.near_index`); /explain: one row.
+
+A process serving a million enterprises this way holds no row of them; each request reads only its rows.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from api import queryables
+from api.sqlfilter import bbox_sql, filter_sql, order_sql
+from api.state import UNIT_PROPS, Collection, View
+from geo import pgquery
+from geo.catalogue import LEVELS
+from geo.errors import UnitNotFound
+from geo.pgcodec import ORD
+from geo.pgsnapshot import PgSnapshot
+from layers.clusters import Cells, PointIndex, cluster_points, clustered, first_cell, query_bbox, view_meta
+from layers.tiles import EXTENT, TILE_PROPS, TileBounds, cluster_records, empty_tile, encode_points, tile_records
+
+if TYPE_CHECKING:
+    from api.ogc import FeatureQuery
+
+SAMPLE = 20_000  # the rows the property types and vocabularies are read from
+MAX_POINTS = 1000  # a tile with more points carries clusters (`layers.tiles.render_tile`)
+CELLS = 32
+#: what `layers.clusters.PointIndex` reads of a unit
+_POINT_COLUMNS = [
+    "id",
+    "name",
+    "domain",
+    "industry",
+    "address",
+    "county_adcode",
+    "city_adcode",
+    "province_adcode",
+    "risk_score",
+    "risk_level",
+    "override",
+    "lon",
+    "lat",
+]
+
+
+class SqlCollection(Collection):
+    """A collection whose rows stay in the snapshot's table: `frame` holds none of them (only the columns and
+    their types); the queryables are read from a sample of the rows."""
+
+    def __init__(self, cid: str, title: str, description: str, snapshot: PgSnapshot, props: list[str]):
+        self.snapshot = snapshot
+        self.entry = snapshot.entry("units")
+        self.columns = [c for c in props if c in self.entry.names()]
+        geometry = self.entry.geometry or "geometry"
+        sample = snapshot.pg.read_entry(self.entry, [*self.columns, geometry], tail=f"LIMIT {SAMPLE}")
+        frame = gpd.GeoDataFrame(sample[self.columns], geometry=sample.geometry.values, crs="EPSG:4326")
+        typed = Collection(cid, title, description, frame, "id", "Point")
+        super().__init__(cid, title, description, frame.iloc[:0], "id", "Point")
+        self.memo["properties"] = queryables.properties(typed)
+        self.memo["geometry-format"] = queryables.geometry_format(typed)
+
+    @cached_property
+    def extent(self) -> list[float]:
+        box = self.snapshot.pg.query(
+            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geometry) e FROM "
+            f"{pgquery.SCHEMA}.{self.entry.physical}) t"
+        )[0]
+        return [-180.0, -90.0, 180.0, 90.0] if box[0] is None else [float(v) for v in box]
+
+    @cached_property
+    def levels(self) -> np.ndarray | None:
+        return None
+
+    @cached_property
+    def point_tiles(self) -> None:
+        return None
+
+    @cached_property
+    def id_index(self) -> dict[str, int]:
+        return {}
+
+    # -- /items -----------------------------------------------------------------------------------------------
+    def where(self, q: FeatureQuery) -> tuple[str, list[Any]]:
+        conditions, params = [], []
+        if q.bbox is not None:
+            text, values = bbox_sql(q.bbox, self.entry.geometry or "geometry")
+            conditions.append(text)
+            params += values
+        if q.filter is not None:
+            text, values = filter_sql(self.id, queryables.properties(self), q.filter, q.filter_crs)
+            conditions.append(text)
+            params += values
+        return ("WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+    def page(self, q: FeatureQuery, limit: int, offset: int) -> tuple[gpd.GeoDataFrame, int]:
+        """The rows of one page of /items and how many rows match in all."""
+        where, params = self.where(q)
+        matched = pgquery.count(self.snapshot, "units", where, params)
+        order = order_sql(q.sortby, queryables.properties(self), ORD)
+        tail = f"LIMIT {int(limit)} OFFSET {int(offset)}"
+        rows = self.snapshot.pg.read_entry(self.entry, self._read(), where, params, order=order, tail=tail)
+        return self._frame(rows), matched
+
+    def one(self, feature_id: str) -> gpd.GeoDataFrame:
+        rows = pgquery.units_by_id(self.snapshot, [feature_id], self._read())
+        if not len(rows):
+            raise UnitNotFound(f"no feature {feature_id!r} in collection {self.id}")
+        return self._frame(rows.iloc[:1])
+
+    def _read(self) -> list[str]:
+        return [*self.columns, self.entry.geometry or "geometry"]
+
+    def _frame(self, rows: pd.DataFrame) -> gpd.GeoDataFrame:
+        geometry = self.entry.geometry or "geometry"
+        return gpd.GeoDataFrame(rows[self.columns], geometry=rows[geometry].values, crs="EPSG:4326")
+
+    # -- vector tiles -----------------------------------------------------------------------------------------
+    def tile(self, z: int, x: int, y: int) -> bytes:
+        """The tile `layers.tiles.render_tile` draws from memory, from the database."""
+        tb = TileBounds.of(z, x, y)
+        n = pgquery.tile_count(self.snapshot, z, x, y)
+        if n == 0:
+            return empty_tile(self.id)
+        span = tb.maxx - tb.minx
+        if n <= MAX_POINTS:
+            names = [k for k in TILE_PROPS if k in self.columns]
+            props, merc = pgquery.tile_units(self.snapshot, z, x, y, names)
+            px = np.column_stack([(merc[:, 0] - tb.minx) / span * EXTENT, (merc[:, 1] - tb.miny) / span * EXTENT])
+            return encode_points(self.id, px, tile_records(props))
+        cells = pgquery.tile_cells(self.snapshot, z, x, y, tb.minx, tb.miny, span, EXTENT, CELLS)
+        count = cells[:, 1].astype(np.int64)
+        red, orange, yellow = (cells[:, i].astype(np.int64) for i in (4, 5, 6))
+        per = np.column_stack([red, orange, yellow, count - red - orange - yellow])
+        px = np.column_stack([cells[:, 2] / count, cells[:, 3] / count])
+        return encode_points(self.id, px, cluster_records(count, per))
+
+
+class SqlView(View):
+    """A PostgreSQL snapshot as published, the enterprises left in the database (see the module)."""
+
+    def __init__(self, snapshot: PgSnapshot, boundaries: gpd.GeoDataFrame):
+        self.pg_snapshot = snapshot
+        entry = snapshot.entry("units")
+        units = snapshot.pg.read_entry(entry, [*entry.names()], tail="LIMIT 0")
+        super().__init__(snapshot, snapshot.as_of, boundaries, snapshot.regions(), units, snapshot.hazards())
+
+    @classmethod
+    def open(cls, snapshot, as_of: date | None = None, boundaries: gpd.GeoDataFrame | None = None):
+        if as_of is not None and as_of != snapshot.as_of:  # another date is a recomputation: in memory
+            return View.open(snapshot, as_of, boundaries)
+        return cls(snapshot, snapshot.store.read("boundaries") if boundaries is None else boundaries)
+
+    def _collections(self, geoms: np.ndarray) -> dict[str, Collection]:
+        out = super()._collections(geoms)
+        old = out["enterprises"]
+        out["enterprises"] = SqlCollection(old.id, old.title, old.description, self.pg_snapshot, UNIT_PROPS)
+        return out
+
+    def warm(self) -> View:
+        from api.queryables import properties
+
+        for c in self.collections.values():
+            _ = c.extent, c.levels, c.id_index, c.point_tiles
+            properties(c)
+        _ = self.resource_index
+        return self
+
+    def index_near(self, lon: float, lat: float, radius_m: float):
+        return pgquery.near_index(self.pg_snapshot, lon, lat, radius_m)
+
+    def unit_detail(self, ids: list[str], columns: tuple[str, ...]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        names = [c for c in columns if c in self.pg_snapshot.entry("units").names()]
+        rows = pgquery.units_by_id(self.pg_snapshot, ids, ["id", *names])
+        return names, {
+            str(i): {c: v for c, v in zip(names, vals, strict=True)}
+            for i, *vals in rows[["id", *names]].itertuples(index=False)
+        }
+
+    def explain(self, target: str) -> dict[str, Any]:
+        from geo.explain import explain_in
+
+        tables = _Tables(self.regions, pgquery.units_by_id(self.pg_snapshot, [target]), self.hazards)
+        return explain_in(tables, self.snapshot, self.snapshot.model, self.as_of, target)
+
+    def clusters(
+        self, bbox: tuple[float, float, float, float], zoom: float, limit: int, *, domain: str, parent: str | None, crs
+    ) -> dict[str, Any]:
+        """`layers.clusters.cluster_points` over the units in the database."""
+        names = self.pg_snapshot.entry("units").names()
+        w, s, e, n = query_bbox(bbox, crs)
+        conditions = ["geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"]
+        params: list[Any] = [w, s, e, n]
+        if domain not in (None, "", "all"):
+            conditions.append("domain = %s")
+            params.append(domain)
+        areas = [c for c in ("province_adcode", "city_adcode", "county_adcode") if c in names]
+        if parent:
+            conditions.append("(" + " OR ".join(f"{a} = %s" for a in areas) + ")" if areas else "FALSE")
+            params += [parent] * len(areas)
+        where = "WHERE " + " AND ".join(conditions)
+        columns = [c for c in _POINT_COLUMNS if c in names] + (["geometry"] if "lon" not in names else [])
+        total = pgquery.count(self.pg_snapshot, "units", where, params)
+        if total <= limit:
+            rows = self.pg_snapshot.pg.read_entry(self.pg_snapshot.entry("units"), columns, where, params)
+            return cluster_points(PointIndex.from_units(rows), bbox, zoom, limit, domain=domain, parent=parent, crs=crs)
+        cell = first_cell(zoom)
+        sums = pgquery.grid_sums(self.pg_snapshot, where, params, cell, LEVELS)
+        while len(sums) > limit:
+            sums = _coarser(sums)
+            cell *= 2.0
+        cells = _cells(sums)
+        single = cells.total == 1
+        ords = np.sort(cells.member[single])
+        points = PointIndex.from_units(pgquery.units_by_ord(self.pg_snapshot, ords, columns))
+        singles = np.searchsorted(ords, cells.member[single])  # the cells' points in cell order
+        return clustered(cells, points, singles, view_meta(total, zoom, domain, parent), cell, crs)
+
+
+class _Tables:
+    def __init__(self, regions: pd.DataFrame, units: pd.DataFrame, hazards: pd.DataFrame):
+        self.regions, self.units, self.hazards = regions, units, hazards
+
+
+def _coarser(sums: pd.DataFrame) -> pd.DataFrame:
+    """Cells of twice the size: floor(a / 2c) = floor(floor(a / c) / 2)."""
+    grouped = sums.assign(ix=sums["ix"] // 2, iy=sums["iy"] // 2).groupby(["ix", "iy"], sort=True)
+    agg = {c: ("max" if c == "member" else "sum") for c in sums.columns if c not in ("ix", "iy")}
+    return grouped.agg(agg).reset_index()
+
+
+def _cells(sums: pd.DataFrame) -> Cells:
+    counts = sums[[f"n{i}" for i in range(len(LEVELS) + 1)]].to_numpy(dtype=np.int64)
+    total = counts.sum(axis=1)
+    return Cells(
+        x=sums["sum_x"].to_numpy(dtype=np.float64) / total,
+        y=sums["sum_y"].to_numpy(dtype=np.float64) / total,
+        counts=counts,
+        member=sums["member"].to_numpy(dtype=np.int64),
+        key=sums["ix"].to_numpy(dtype=np.int64) * 4_000_000 + sums["iy"].to_numpy(dtype=np.int64),
+    )

@@ -1,0 +1,158 @@
+"""The service over a PostgreSQL store answers from the database (`api.sqlview`), with the same answers as the
+service over a directory store holding the same census: every /items query (bbox, filters, CQL2, sorting, paging,
+CRS), one item, the queryables, vector tiles (points and clusters, byte for byte), /clusters, /near, /incident
+and /explain. And a PostgreSQL service holds no enterprise in memory."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests import support
+
+N = 20000
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def clients(tmp_path_factory, pg_cluster):
+    from api.app import create_app
+    from api.settings import Settings
+
+    root = tmp_path_factory.mktemp("sqlview")
+    files = support.demo_store(root / "files", N, seed=SEED)
+    pg = support.demo_store(root / "pg", N, seed=SEED, location=pg_cluster.new_database())
+    with (
+        TestClient(create_app(Settings(store=files.location))) as a,
+        TestClient(create_app(Settings(store=pg.location))) as b,
+    ):
+        yield a, b
+
+
+def _plain(doc: Any) -> Any:
+    """The document without what names the snapshot (its id differs between the stores)."""
+    if isinstance(doc, dict):
+        return {k: _plain(v) for k, v in doc.items() if k not in ("snapshot", "timeStamp")}
+    if isinstance(doc, list):
+        return [_plain(v) for v in doc]
+    return doc
+
+
+def _same(clients, path: str, params: dict[str, Any] | None = None) -> Any:
+    a, b = clients
+    ra, rb = a.get(path, params=params), b.get(path, params=params)
+    assert ra.status_code == rb.status_code, (path, params, ra.text[:300], rb.text[:300])
+    if ra.headers["content-type"].startswith("application/vnd.mapbox-vector-tile"):
+        assert ra.content == rb.content, (path, params)
+        return ra.content
+    assert _plain(ra.json()) == _plain(rb.json()), (path, params)
+    return ra.json()
+
+
+def test_the_postgresql_service_holds_no_enterprise(clients):
+    from api.sqlview import SqlCollection, SqlView
+
+    _, b = clients
+    view = b.app.state.riskmap.view()
+    assert isinstance(view, SqlView) and len(view.units) == 0
+    assert isinstance(view.collections["enterprises"], SqlCollection)
+    assert len(view.collections["enterprises"].frame) == 0
+
+
+POLYGON = "POLYGON((120 30, 120.4 30, 120.4 30.4, 120 30.4, 120 30))"
+ITEMS = [
+    {"limit": 50},
+    {"limit": 100, "offset": 20, "county_adcode": "330106"},
+    {"bbox": "120,30,120.3,30.4", "limit": 200},
+    {"bbox": "30,120,30.4,120.3", "bbox-crs": "EPSG:4326", "limit": 20},
+    {"filter": "risk_level IN ('red','orange') AND risk_score > 50", "limit": 300},
+    {"filter": "NOT (domain = 'fire') OR risk_score BETWEEN 10 AND 20", "limit": 30, "offset": 100},
+    {"filter": f"S_INTERSECTS(geometry, {POLYGON})", "limit": 500},
+    {"filter": f"S_WITHIN(geometry, {POLYGON}) AND workers >= 100", "limit": 500},
+    {"filter": "industry IS NULL OR address LIKE '%路%'", "limit": 40},
+    {"filter": "name > '杭' AND name < '温' AND name <> '杭州'", "limit": 20},
+    {"filter": "county_adcode NOT IN ('330106', '330102')", "limit": 10, "offset": 5000},
+    {"sortby": "-risk_score,name", "limit": 30},
+    {"sortby": "name", "limit": 30, "offset": 10},
+    {"sortby": "+workers", "domain": "hazchem", "limit": 30},
+    {"properties": "id,risk_level", "skipGeometry": "true", "limit": 10},
+    {"crs": "EPSG:3857", "limit": 5, "county_adcode": "330108"},
+    {"filter": '{"op": "=", "args": [{"property": "risk_level"}, "red"]}', "filter-lang": "cql2-json", "limit": 9},
+    {"filter": "S_INTERSECTS(geometry, BBOX(3350000, 13350000, 3380000, 13400000))", "filter-crs": "EPSG:3857"},
+    # refused the same way: an unknown property, kinds that do not compare, a function
+    {"filter": "nope = 1"},
+    {"filter": "risk_score = 'high'"},
+    {"filter": "upper(name) = 'X'"},
+    {"sortby": "nope"},
+]
+
+
+@pytest.mark.parametrize("params", ITEMS, ids=[str(i) for i in range(len(ITEMS))])
+def test_items_answer_alike(clients, params):
+    body = _same(clients, "/collections/enterprises/items", params)
+    if "features" in body and "offset" not in params and "filter-crs" not in params:
+        assert body["numberReturned"] > 0, params  # the cases select something
+
+
+def test_one_item_queryables_schema_and_collection_alike(clients):
+    page = _same(clients, "/collections/enterprises/items", {"limit": 3})
+    for feat in page["features"]:
+        _same(clients, f"/collections/enterprises/items/{feat['id']}")
+        _same(clients, f"/collections/enterprises/items/{feat['id']}", {"crs": "EPSG:4490"})
+    _same(clients, "/collections/enterprises/items/NO-SUCH-ID")
+    queryables = _same(clients, "/collections/enterprises/queryables")
+    assert queryables["properties"]["risk_level"]["enum"] == ["red", "orange", "yellow", "blue"]
+    assert queryables["properties"]["geometry"]["format"] == "geometry-point"
+    _same(clients, "/collections/enterprises/schema")
+    _same(clients, "/collections/enterprises")
+
+
+def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+def test_vector_tiles_are_the_same_bytes(clients):
+    import mapbox_vector_tile
+
+    clustered = points = 0
+    for z in range(5, 14):
+        for lon, lat in ((120.16, 30.27), (121.55, 29.87), (120.7, 28.0)):
+            x, y = _tile(lon, lat, z)
+            for dx, dy in ((0, 0), (1, 0), (0, 1)):
+                data = _same(clients, f"/tiles/enterprises/{z}/{x + dx}/{y + dy}.mvt")
+                feats = mapbox_vector_tile.decode(data).get("enterprises", {}).get("features", [])
+                clustered += any(f["properties"].get("cluster") for f in feats)
+                points += any(not f["properties"].get("cluster") for f in feats)
+    assert clustered and points  # both kinds of tile were compared
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"bbox": "118,27,123,31.5", "zoom": 6},
+        {"bbox": "119.5,29.8,120.8,30.6", "zoom": 9},
+        {"bbox": "119.5,29.8,120.8,30.6", "zoom": 9, "domain": "hazchem"},
+        {"bbox": "118,27,123,31.5", "zoom": 7, "parent": "330100", "limit": 300},
+        {"bbox": "120.1,30.2,120.2,30.3", "zoom": 13},
+        {"bbox": "120.1,30.2,120.2,30.3", "zoom": 12, "crs": "gcj02"},
+        {"bbox": "118,27,123,31.5", "zoom": 3, "limit": 5},
+    ],
+)
+def test_clusters_alike(clients, params):
+    body = _same(clients, "/clusters/enterprises", params)
+    assert body["properties"]["total"] > 0
+
+
+def test_near_incident_explain_alike(clients):
+    for lon, lat in ((120.16, 30.27), (121.55, 29.87), (120.7, 28.0)):
+        near = _same(clients, "/near", {"lon": lon, "lat": lat, "radius_m": 3000})
+        assert near["enterprises"]
+        _same(clients, "/near", {"lon": lon, "lat": lat, "radius_m": 800, "crs": "gcj02", "limit": 5})
+        _same(clients, "/incident", {"lon": lon, "lat": lat})
+        _same(clients, f"/explain/{near['enterprises'][0]['id']}")
+    _same(clients, "/explain/330106")
+    _same(clients, "/explain/NO-SUCH-UNIT")
