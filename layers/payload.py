@@ -385,11 +385,11 @@ def build_payload(
     top_n = styles.regions.top_units_inline if mode == "inline" else styles.regions.top_units
     region_list = _regions(web, regions_tbl, codes, tables, top_n)
     hazard_codes = None if mode == "inline" or parent is None else descendants(boundaries, parent) | {parent}
-    units = read_units(snapshot, UNIT_COLUMNS)
     if mode == "inline":
-        enterprises = _enterprises_inline(units, styles, precision, crs, tables)
-    else:
-        enterprises = {"mode": "served", "url": cluster_url, "total": len(units)}
+        enterprises = _enterprises_inline(read_units(snapshot, UNIT_COLUMNS), styles, precision, crs, tables)
+    else:  # the service clusters them per view (/clusters): the page needs their number only, not a million rows
+        total = int(snapshot.meta.get("units", 0)) if "units" in snapshot.meta else len(read_units(snapshot, ["id"]))
+        enterprises = {"mode": "served", "url": cluster_url, "total": total}
     admin_levels = (
         boundaries[["admin_level", "level_rank"]].drop_duplicates().sort_values("level_rank")["admin_level"].tolist()
     )

@@ -57,10 +57,11 @@ def resource_table(
     cat = load_catalogue()
     kinds = {k.code: k for k in cat.resource_kinds}
     kind = frame["kind"].astype(object)
-    frame["kind_zh"] = [kinds[k].zh if k in kinds else k for k in kind]
-    frame["kind_en"] = [kinds[k].en if k in kinds else k for k in kind]
-    frame["glyph"] = [st.resource_symbol(k).glyph for k in kind]
-    frame["color"] = [st.resource_symbol(k).color for k in kind]
+    present = [k for k in kind.unique() if isinstance(k, str)]  # a dozen kinds: looked up once each, then mapped
+    frame["kind_zh"] = kind.map({k: kinds[k].zh if k in kinds else k for k in present})
+    frame["kind_en"] = kind.map({k: kinds[k].en if k in kinds else k for k in present})
+    frame["glyph"] = kind.map({k: st.resource_symbol(k).glyph for k in present})
+    frame["color"] = kind.map({k: st.resource_symbol(k).color for k in present})
     for col in RESOURCE_PROPS:
         if col not in frame:
             frame[col] = None
