@@ -20,6 +20,7 @@ A process serving a million enterprises this way holds no row of them; each requ
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from api.state import UNIT_PROPS, Collection, View
 from geo import pgquery
 from geo.catalogue import LEVELS
 from geo.errors import UnitNotFound
+from geo.near import NearIndex
 from geo.pgcodec import ORD
 from geo.pgsnapshot import PgSnapshot
 from layers.clusters import Cells, PointIndex, cluster_points, clustered, first_cell, query_bbox, view_meta
@@ -138,10 +140,13 @@ class SqlCollection(Collection):
     def tile(self, z: int, x: int, y: int) -> bytes:
         """The tile `layers.tiles.render_tile` draws from memory, from the database."""
         tb = TileBounds.of(z, x, y)
-        n = pgquery.tile_count(self.snapshot, z, x, y)
+        span = tb.maxx - tb.minx
+        built = pgquery.built_cells(self.snapshot, z, x, y)
+        n = pgquery.tile_count(self.snapshot, z, x, y) if built is None else int(built[:, 2].sum())
         if n == 0:
             return empty_tile(self.id)
-        span = tb.maxx - tb.minx
+        if built is not None and n > MAX_POINTS:
+            return self._built_clusters(built, tb, x, y)
         if n <= MAX_POINTS:
             names = [k for k in TILE_PROPS if k in self.columns]
             props, merc = pgquery.tile_units(self.snapshot, z, x, y, names)
@@ -152,6 +157,22 @@ class SqlCollection(Collection):
         red, orange, yellow = (cells[:, i].astype(np.int64) for i in (4, 5, 6))
         per = np.column_stack([red, orange, yellow, count - red - orange - yellow])
         px = np.column_stack([cells[:, 2] / count, cells[:, 3] / count])
+        return encode_points(self.id, px, cluster_records(count, per))
+
+    def _built_clusters(self, built: np.ndarray, tb: TileBounds, x: int, y: int) -> bytes:
+        """Clusters from the cells summed at build time, in the order `layers.tiles` gives them (by column,
+        then row upwards)."""
+        span = tb.maxx - tb.minx
+        ix = built[:, 0].astype(np.int64) - x * CELLS
+        iy = CELLS - 1 - (built[:, 1].astype(np.int64) - y * CELLS)  # cell rows run down, tile rows up
+        order = np.argsort(ix * CELLS + iy, kind="stable")
+        rows = built[order]
+        count = rows[:, 2].astype(np.int64)
+        red, orange, yellow = (rows[:, i].astype(np.int64) for i in (5, 6, 7))
+        per = np.column_stack([red, orange, yellow, count - red - orange - yellow])
+        px = np.column_stack(
+            [(rows[:, 3] / count - tb.minx) / span * EXTENT, (rows[:, 4] / count - tb.miny) / span * EXTENT]
+        )
         return encode_points(self.id, px, cluster_records(count, per))
 
 
@@ -185,8 +206,15 @@ class SqlView(View):
         _ = self.resource_index
         return self
 
-    def index_near(self, lon: float, lat: float, radius_m: float):
-        return pgquery.near_index(self.pg_snapshot, lon, lat, radius_m)
+    def index_near(self, lon: float, lat: float, radius_m: float) -> NearIndex:
+        """The units in the search box from the database, the hazard sites from the index built at load (one
+        query per request, not two)."""
+        units = pgquery.near_units(self.pg_snapshot, lon, lat, radius_m)
+        found = NearIndex.build(units, self.hazards.iloc[:0])
+        built = self.near_index
+        return dataclasses.replace(
+            found, hazards=built.hazards, hazard_geoms=built.hazard_geoms, hazard_tree=built.hazard_tree
+        )
 
     def unit_detail(self, ids: list[str], columns: tuple[str, ...]) -> tuple[list[str], dict[str, dict[str, Any]]]:
         names = [c for c in columns if c in self.pg_snapshot.entry("units").names()]

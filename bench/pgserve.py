@@ -13,8 +13,8 @@ census (`riskmap demo --no-serve --enterprises N`). Then, on this machine:
    page, `/clusters` of a city view (p50 / p90 / p99 ms); with `--files DIR` the same on the directory store DIR
    (the same census built into files) for comparison;
 3. CLIENTS loopback clients (wrk, half on each instance) for SECONDS against county items, `/near` and tiles,
-   with a build submitted to the first instance a third of the way in: errors, responses naming more than one
-   snapshot, latencies, and how long after the new snapshot is published each instance serves it;
+   with a build submitted to the first instance REBUILD_AT seconds in (`--rebuild-at`): errors, responses naming
+   more than one snapshot, latencies, and how long after the new snapshot is published each instance serves it;
 4. with `--pygeoapi PYTHON` (an interpreter with pygeoapi, its PostgreSQL provider and uvicorn installed),
    pygeoapi serving the same snapshot table: county items and bbox pages one at a time, side by side.
 
@@ -89,7 +89,10 @@ def one_at_a_time(base: str, counties: list[str], n: int = 200, seed: int = 3) -
 
     def bbox() -> tuple[str, dict]:
         lon, lat = rng.uniform(119.5, 121.4), rng.uniform(28.5, 30.4)
-        return "/collections/enterprises/items", {"bbox": f"{lon},{lat},{lon + 0.1},{lat + 0.1}", "limit": 100}
+        return "/collections/enterprises/items", {
+            "bbox": f"{lon:.5f},{lat:.5f},{lon + 0.1:.5f},{lat + 0.1:.5f}",
+            "limit": 100,
+        }
 
     def clusters() -> tuple[str, dict]:
         dx, dy = rng.uniform(-0.2, 0.2), rng.uniform(-0.1, 0.1)
@@ -110,7 +113,8 @@ def one_at_a_time(base: str, counties: list[str], n: int = 200, seed: int = 3) -
     with httpx.Client(base_url=base, timeout=120) as client:
         for name, make in kinds.items():
             for _ in range(5):  # warm-up
-                client.get(*make()).raise_for_status()
+                path, params = make()
+                client.get(path, params=params).raise_for_status()
             ms = []
             for _ in range(n):
                 path, params = make()
@@ -149,8 +153,10 @@ def _watch(bases: list[str], seen: dict[str, dict[str, float]], stop: threading.
         time.sleep(0.1)
 
 
-def load_two(url: str, bases: list[str], counties: list[str], clients: int, seconds: float) -> dict[str, Any]:
-    """wrk against both instances (`bench/load.lua`), a build submitted to the first a third of the way in."""
+def load_two(
+    url: str, bases: list[str], counties: list[str], clients: int, seconds: float, rebuild_at: float
+) -> dict[str, Any]:
+    """wrk against both instances (`bench/load.lua`), a build submitted to the first `rebuild_at` seconds in."""
     import httpx
 
     from geo.pgstore import SCHEMA
@@ -173,7 +179,7 @@ def load_two(url: str, bases: list[str], counties: list[str], clients: int, seco
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(bases, seen, stop), daemon=True)
     watcher.start()
-    time.sleep(seconds / 3)
+    time.sleep(rebuild_at)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     store = Store.open(url)
     as_of = "2026-12-02" if not (store.current_id() or "").endswith("2026-12-02") else "2026-12-03"
@@ -184,10 +190,14 @@ def load_two(url: str, bases: list[str], counties: list[str], clients: int, seco
             time.sleep(0.5)
             doc = client.get(f"/jobs/{doc['id']}", headers=auth).json()
     built = time.perf_counter()
-    results = [json.loads(p.communicate(timeout=seconds + 120)[0].strip().splitlines()[-1]) for p in procs]
+    new = (doc.get("result") or {}).get("snapshot")
+    results = [json.loads(p.communicate(timeout=seconds + 300)[0].strip().splitlines()[-1]) for p in procs]
+    for _ in range(600):  # the switch is measured to its end even when the load ended first
+        if all(new in seen.get(base, {}) for base in bases):
+            break
+        time.sleep(0.1)
     stop.set()
     watcher.join()
-    new = (doc.get("result") or {}).get("snapshot")
     switched = store.query(f"SELECT extract(epoch FROM switched) FROM {SCHEMA}.current")[0][0]
     summary: dict[str, Any] = {
         "clients": clients,
@@ -195,7 +205,12 @@ def load_two(url: str, bases: list[str], counties: list[str], clients: int, seco
         "requests": sum(r["requests"] for r in results),
         "errors": sum(r["socket_errors"] + r["bad_status"] for r in results),
         "torn": sum(r["torn"] for r in results),
-        "rebuild": {"status": doc["status"], "build_s": round(built - submitted, 1), "snapshot": new},
+        "rebuild": {
+            "status": doc["status"],
+            "submitted_at_s": rebuild_at,
+            "build_s": round(built - submitted, 1),
+            "snapshot": new,
+        },
         "served_after_publish_s": {
             base: round(seen.get(base, {}).get(new, float("nan")) - float(switched), 2) for base in bases
         },
@@ -232,17 +247,25 @@ def pygeoapi_side_by_side(python: str, url: str, ours: str, counties: list[str],
         },
         "logging": {"level": "ERROR"},
         "metadata": {
-            "identification": {"title": "bench", "description": "bench", "keywords": [], "terms_of_service": ""},
-            "license": {"name": "CC-BY 4.0"},
-            "provider": {"name": "bench"},
-            "contact": {"name": "bench"},
+            "identification": {
+                "title": "bench",
+                "description": "bench",
+                "keywords": ["bench"],
+                "keywords_type": "theme",
+                "terms_of_service": "",
+                "url": "http://127.0.0.1",
+            },
+            "license": {"name": "CC-BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
+            "provider": {"name": "bench", "url": "http://127.0.0.1"},
+            "contact": {"name": "bench", "url": "http://127.0.0.1", "email": "bench@example.org"},
         },
         "resources": {
             "enterprises": {
                 "type": "collection",
                 "title": "enterprises",
                 "description": "the snapshot's units",
-                "keywords": [],
+                "keywords": ["bench"],
+                "links": [],
                 "extents": {"spatial": {"bbox": [118, 27, 123, 31.5]}},
                 "providers": [
                     {
@@ -271,7 +294,10 @@ def pygeoapi_side_by_side(python: str, url: str, ours: str, counties: list[str],
     openapi = work / "pygeoapi-openapi.yml"
     env = {**os.environ, "PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(openapi)}
     subprocess.run(
-        [python, "-m", "pygeoapi", "openapi", "generate", str(cfg), "--output-file", str(openapi)], env=env, check=True
+        [str(Path(python).parent / "pygeoapi"), "openapi", "generate", str(cfg), "--output-file", str(openapi)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     port = _free_port()
     proc = subprocess.Popen(
@@ -293,7 +319,11 @@ def pygeoapi_side_by_side(python: str, url: str, ours: str, counties: list[str],
                     ms, got = [], 0
                     for i in range(n + 5):
                         if kind == "county_items":
-                            params: dict[str, Any] = {"county_adcode": rng.choice(counties), "limit": 100}
+                            params: dict[str, Any] = {
+                                "county_adcode": rng.choice(counties),
+                                "limit": 100,
+                                "offset": rng.randrange(0, 1000),
+                            }
                         else:
                             lon, lat = rng.uniform(119.5, 121.4), rng.uniform(28.5, 30.4)
                             params = {"bbox": f"{lon},{lat},{lon + 0.1},{lat + 0.1}", "limit": 100}
@@ -322,6 +352,7 @@ def main() -> int:
     p.add_argument("--enterprises", type=int, default=1_000_000)
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--rebuild-at", type=float, default=20, help="seconds into the load the build is submitted")
     p.add_argument("--files", type=Path, help="a directory store of the same census, measured one at a time too")
     p.add_argument("--pygeoapi", help="a Python with pygeoapi + uvicorn installed, for the side-by-side run")
     args = p.parse_args()
@@ -354,7 +385,9 @@ def main() -> int:
                 result["rss_mb_after_start"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
                 result["one_at_a_time_postgis"] = one_at_a_time(a, counties)
                 result["rss_mb_after_one_at_a_time"] = {"a": _processes(proc_a.pid)}
-                result["load_two_instances"] = load_two(url, [a, b], counties, args.clients, args.seconds)
+                result["load_two_instances"] = load_two(
+                    url, [a, b], counties, args.clients, args.seconds, args.rebuild_at
+                )
                 result["rss_mb_after_load"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
                 if args.pygeoapi:
                     result["pygeoapi"] = pygeoapi_side_by_side(args.pygeoapi, url, a, counties, work)

@@ -132,12 +132,6 @@ def demo_calibrate(store: Store, requested: int, today: date) -> None:
     ref = model.calibration.units if model.calibration else None
     if ref is None or ref / DEMO_FACTOR <= requested <= ref * DEMO_FACTOR:
         return
-    if store.backend != "files":
-        print(
-            f"{requested} enterprises, the model fits {ref}: a PostgreSQL store keeps no calibrated model, "
-            "so the map uses the shipped constants (see docs/scoring.md §5)"
-        )
-        return
     print(
         f"{requested} enterprises is more than ×{DEMO_FACTOR:g} off the {ref} the model was calibrated at: "
         "calibrating the regional constants to this census (riskmap calibrate)"

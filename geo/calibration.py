@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
-from geo.errors import CalibrationRejected
 from geo.scoring.calibrate import Proposal, propose
 from geo.scoring.model import DEFAULT_PATH, LevelShares, ScoringModel, load_model
 from geo.scoring.modelfile import render
@@ -114,10 +114,11 @@ def keep(store: Store, calibrated: Calibrated, out: Path | None = None) -> Path:
         atomic_write_bytes(out, data)
         return out
     if store.backend != "files":
-        raise CalibrationRejected(
-            f"{store.label}: a PostgreSQL store does not keep a calibrated model yet; write it with --out FILE "
-            "and build with `riskmap build --model FILE`"
-        )
+        from geo.pgstore import PgStore
+
+        with store.lock():
+            cast(PgStore, store).keep_model(calibrated.text)
+        return store.calibrated_model() or Path()
     with store.lock():
         atomic_write_bytes(store.model_path, data)
     return store.model_path

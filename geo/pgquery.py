@@ -10,6 +10,7 @@ region levels, which are small (one row per region).
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import date
 from typing import Any
@@ -51,12 +52,20 @@ class PgNearReader(SnapshotReader):
 
 def near_index(snap: PgSnapshot, lon: float, lat: float, radius_m: float) -> NearIndex:
     """The units and hazard sites in the search box around the point, by an index scan, indexed for `geo.near`."""
-    xmin, ymin, xmax, ymax = _search_box(lon, lat, radius_m).bounds
-    where = "WHERE geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
-    params = (xmin, ymin, xmax, ymax)
-    units = snap.pg.read_entry(snap.entry("units"), UNIT_COLUMNS, where, params)
+    where, params = _near_box(lon, lat, radius_m)
     hazards = snap.pg.read_entry(snap.entry("hazards"), HAZARD_COLUMNS, where, params)
-    return NearIndex.build(units, hazards)
+    return NearIndex.build(near_units(snap, lon, lat, radius_m), hazards)
+
+
+def near_units(snap: PgSnapshot, lon: float, lat: float, radius_m: float) -> pd.DataFrame:
+    """The units in the search box around the point (`geo.near`), by an index scan."""
+    where, params = _near_box(lon, lat, radius_m)
+    return snap.pg.read_entry(snap.entry("units"), UNIT_COLUMNS, where, params)
+
+
+def _near_box(lon: float, lat: float, radius_m: float) -> tuple[str, tuple[float, ...]]:
+    xmin, ymin, xmax, ymax = _search_box(lon, lat, radius_m).bounds
+    return "WHERE geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", (xmin, ymin, xmax, ymax)
 
 
 # -- what the service asks of a snapshot's unit table (api.sqlview) ---------------------------------------------
@@ -165,3 +174,24 @@ def units_by_ord(snap: PgSnapshot, ords: np.ndarray, columns: list[str]) -> pd.D
 def units_by_id(snap: PgSnapshot, ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
     """The units with these ids (by the B-tree index on ``id``), in the stored order."""
     return snap.pg.read_entry(snap.entry("units"), columns, "WHERE id = ANY(%s)", ([str(i) for i in ids],))
+
+
+def built_cells(snap: PgSnapshot, z: int, x: int, y: int) -> np.ndarray | None:
+    """The cells of tile (z, x, y) summed at build time (`geo.pgsnapshot._tile_cells`): rows of cx, cy (cells of
+    zoom z + 5), count, sums of the Web Mercator x and y, counts of red, orange and yellow. None when the
+    snapshot has no such table (a store copied from files, a zoom deeper than it holds)."""
+    from geo.pgsnapshot import CELL_ZOOM
+
+    if z > CELL_ZOOM or not _has_cells(snap.pg, snap.seq):
+        return None
+    rows = snap.pg.query(
+        f"SELECT cx, cy, n, sx, sy, n_red, n_orange, n_yellow FROM {SCHEMA}.s{snap.seq}_cells "
+        "WHERE z = %s AND cx BETWEEN %s AND %s AND cy BETWEEN %s AND %s",
+        (z, x * 32, x * 32 + 31, y * 32, y * 32 + 31),
+    )
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 8)
+
+
+@functools.lru_cache(maxsize=64)
+def _has_cells(store, seq: int) -> bool:
+    return bool(store.query("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.s{seq}_cells",))[0][0])

@@ -51,6 +51,12 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         f"""CREATE TABLE {SCHEMA}.jobs (
             id text PRIMARY KEY, doc jsonb NOT NULL, updated timestamptz NOT NULL DEFAULT now());""",
     ),
+    (
+        4,
+        "the calibrated scoring model (riskmap calibrate), which builds on any machine use",
+        f"""CREATE TABLE {SCHEMA}.models (
+            name text PRIMARY KEY, text text NOT NULL, updated timestamptz NOT NULL DEFAULT now());""",
+    ),
 )
 LATEST = MIGRATIONS[-1][0]
 

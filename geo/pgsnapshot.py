@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -289,6 +290,7 @@ def publish_pg(
             store.write_table(entry_name(seq, "units"), f"s{seq}_units", units, conn=conn)
         else:
             _join_units(store, conn, seq, records, units)
+        _tile_cells(conn, seq)
         checkpoint("build:written")
         conn.execute(
             f"INSERT INTO {SCHEMA}.snapshots (id, seq, as_of, created, meta) VALUES (%s, %s, %s, %s, %s)",
@@ -302,7 +304,19 @@ def publish_pg(
             )
             conn.execute("NOTIFY riskmap_snapshot")
         _prune(conn, keep=KEEP)
+    _vacuum(store, seq)
     return _snapshot(store, snap_id, seq, meta)
+
+
+def _vacuum(store: PgStore, seq: int) -> None:
+    """Mark the new unit table's pages all-visible (VACUUM runs outside a transaction), so counting a county's
+    units is an index-only scan from the first request on, not after autovacuum comes by."""
+    import psycopg
+
+    found = store.entry(entry_name(seq, "units"))
+    if found is not None:
+        with psycopg.connect(store.url, autocommit=True) as conn:
+            conn.execute(f"VACUUM {SCHEMA}.{quote(found.physical)}")
 
 
 def _join_units(store: PgStore, conn: Any, seq: int, records: Entry, scores: pd.DataFrame) -> None:
@@ -327,6 +341,46 @@ def _join_units(store: PgStore, conn: Any, seq: int, records: Entry, scores: pd.
     catalogue(conn, Entry(entry_name(seq, "units"), physical, columns, records.geometry, len(scores)))
 
 
+#: the deepest tile zoom whose clusters are summed at build time (`_tile_cells`); deeper tiles are summed per request
+CELL_ZOOM = 10
+
+
+def _tile_cells(conn: Any, seq: int) -> None:
+    """``s<seq>_cells``: for every tile of zoom 0 … `CELL_ZOOM`, its units summed in the 32 × 32 cells a vector
+    tile clusters them in (`layers.tiles`): per occupied cell its count, the sums of the Web Mercator position
+    and the count per level. A cell of zoom z is a tile of zoom z + 5, so the finest cells are counted from the
+    units once and every coarser zoom from the zoom below (a million units: ~2 s). A tile of a thousand
+    points or more then reads at most 1,024 rows (a z8 tile over Hangzhou held 244,678 units: 0.7 s summed per
+    request)."""
+    from geo.pointgrid import R
+
+    units, cells = f"{SCHEMA}.s{seq}_units", f"{SCHEMA}.s{seq}_cells"
+    have = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+        (SCHEMA, f"s{seq}_units"),
+    ).fetchall()
+    if not {"geometry", "risk_level"} <= {r[0] for r in have}:
+        return
+    size = 2 * math.pi * R / 2 ** (CELL_ZOOM + 5)
+    mx = f"({R!r} * radians(ST_X(geometry)))"
+    my = f"({R!r} * ln(tan(pi() / 4 + radians(LEAST(GREATEST(ST_Y(geometry), -85.05112878), 85.05112878)) / 2)))"
+    levels = ", ".join(f"count(*) FILTER (WHERE risk_level = '{lv}') AS n_{lv}" for lv in ("red", "orange", "yellow"))
+    conn.execute(f"DROP TABLE IF EXISTS {cells}")
+    conn.execute(
+        f"CREATE TABLE {cells} AS SELECT {CELL_ZOOM} AS z, cx, cy, count(*) AS n, sum(mx) AS sx, sum(my) AS sy, "
+        f"{levels} FROM (SELECT floor(({mx} + {math.pi * R!r}) / {size!r})::bigint AS cx, "
+        f"floor(({math.pi * R!r} - {my}) / {size!r})::bigint AS cy, {mx} AS mx, {my} AS my, risk_level "
+        f"FROM {units} WHERE geometry IS NOT NULL) p GROUP BY cx, cy"
+    )
+    for z in range(CELL_ZOOM - 1, -1, -1):
+        conn.execute(
+            f"INSERT INTO {cells} SELECT {z}, cx >> 1, cy >> 1, sum(n), sum(sx), sum(sy), sum(n_red), sum(n_orange), "
+            f"sum(n_yellow) FROM {cells} WHERE z = {z + 1} GROUP BY cx >> 1, cy >> 1"
+        )
+    conn.execute(f"CREATE INDEX ON {cells} (z, cx, cy)")
+    conn.execute(f"ANALYZE {cells}")
+
+
 def _prune(conn: Any, keep: int) -> None:
     """Drop the tables (not the prompts) of kept snapshots beyond the newest `keep`, never the current one."""
     old = conn.execute(
@@ -335,6 +389,7 @@ def _prune(conn: Any, keep: int) -> None:
         (keep,),
     ).fetchall()
     for _, seq in old:
+        conn.execute(f"DROP TABLE IF EXISTS {SCHEMA}.s{seq}_cells")
         for part in ("units", "hazards", "regions"):
             conn.execute(f"DROP TABLE IF EXISTS {SCHEMA}.s{seq}_{part}")
             conn.execute(f"DELETE FROM {SCHEMA}.tables WHERE name = %s", (entry_name(seq, part),))

@@ -37,7 +37,7 @@ import shapely
 
 from geo.errors import StoreEmpty, StoreError
 from geo.pgcodec import ORD, Column, columns_of, copy_text, create_sql, quote, read_copy, select_sql
-from geo.store import FORMAT_VERSION, STORE_CRS, TABLES, Store, point_table, split_point_table
+from geo.store import FORMAT_VERSION, STORE_CRS, TABLES, Store, atomic_write_bytes, point_table, split_point_table
 
 SCHEMA = "riskmap"
 #: advisory lock keys: the store's writer lock, and (namespace, build sequence) held by a running build
@@ -199,9 +199,27 @@ class PgStore(Store):
         return rows[0][0] if rows else None
 
     def calibrated_model(self) -> Path | None:
-        """None: a calibrated model is not kept in the database yet (the working directory is this machine's
-        only, so builds elsewhere would not see it); build with ``--model FILE`` instead."""
-        return None
+        """The calibrated scoring model kept in the database (``riskmap.models``, written by `riskmap calibrate`),
+        as a file in this machine's working directory (rewritten from the database on each call, so every
+        machine builds with the model the database holds); None when there is none."""
+        rows = self.query(f"SELECT text FROM {SCHEMA}.models WHERE name = 'calibrated'")
+        if not rows:
+            return None
+        path = _workdir(self.url) / "model.toml"
+        data = rows[0][0].encode("utf-8")
+        if not path.is_file() or path.read_bytes() != data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, data)
+        return path
+
+    def keep_model(self, text: str) -> None:
+        """Keep `text` as the store's calibrated scoring model (what builds use unless given one)."""
+        with self.connection() as conn:
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.models (name, text) VALUES ('calibrated', %s) ON CONFLICT (name) DO UPDATE "
+                "SET text = EXCLUDED.text, updated = now()",
+                (text,),
+            )
 
     # -- the writer lock, and what dead builds left ----------------------------------------------------
     @contextlib.contextmanager
@@ -350,8 +368,8 @@ def index_table(conn: Any, physical: str, names: list[str], geometry: str | None
     target = f"{SCHEMA}.{quote(physical)}"
     conn.execute(f"CREATE INDEX ON {target} ({ORD})")
     for col in INDEXED:
-        if col in names:
-            conn.execute(f"CREATE INDEX ON {target} ({quote(col)})")
+        if col in names:  # with the row order: a page of one county's rows is read off the index in order
+            conn.execute(f"CREATE INDEX ON {target} ({quote(col)}, {ORD})")
     if geometry is not None:
         conn.execute(f"CREATE INDEX ON {target} USING gist ({quote(geometry)})")
         if geography:

@@ -408,3 +408,27 @@ def test_counts_and_crowding() -> None:
     assert (c.level, c.count, c.by_index, c.raised) == ("orange", 9, 3, {"veto_unit": 6})
     assert "3 by their index and the others raised by rules (veto_unit 6)" in c.hint()
     assert "scale_rules" in c.hint()
+
+
+def test_a_postgresql_store_keeps_its_calibrated_model_for_every_machine(small, pg_url, tmp_path, monkeypatch):
+    """`riskmap calibrate` on a PostgreSQL store keeps the model in the database: the next build uses it, also
+    on another machine (another working directory); the same census calibrates to the same model as on files."""
+    from geo.build import build
+    from geo.calibration import calibrate, keep, store_model
+    from geo.store import Store
+    from geo.storecopy import copy_store
+
+    store = Store.open(pg_url)
+    copy_store(small[0], store)
+    assert store.calibrated_model() is None and store_model(store) == SHIPPED
+    calibrated = calibrate(store, AS_OF, today=AS_OF)
+    on_files = calibrate(small[0], AS_OF, today=AS_OF).model
+    assert calibrated.model.region == on_files.region  # the same census, the same constants
+    keep(store, calibrated)
+    fingerprint = calibrated.model.fingerprint()
+    monkeypatch.setenv("RISKMAP_WORKDIR", str(tmp_path / "elsewhere"))  # another machine: nothing on its disk
+    path = store.calibrated_model()
+    assert path is not None and str(path).startswith(str(tmp_path / "elsewhere"))
+    assert load_model(path).fingerprint() == fingerprint
+    snap, _ = build(store, AS_OF)
+    assert snap.meta["model_fingerprint"] == fingerprint

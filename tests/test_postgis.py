@@ -80,7 +80,7 @@ def test_schema_versions_and_errors(pg_url, pg_cluster):
     with psycopg.connect(pg_url, autocommit=True) as conn:
         assert conn.execute("SELECT max(version) FROM riskmap.schema_version").fetchone()[0] == LATEST
         conn.execute("DELETE FROM riskmap.schema_version WHERE version = %s", (LATEST,))
-        conn.execute("DROP TABLE riskmap.jobs")  # what the latest migration made
+        conn.execute("DROP TABLE riskmap.models")  # what the latest migration made
     with pytest.raises(
         StoreError, match=f"schema version {LATEST - 1}, this riskmap needs {LATEST}; run `riskmap store upgrade"
     ):
