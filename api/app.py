@@ -264,7 +264,10 @@ def prerender(app: FastAPI) -> None:
     """Render the page a wall screen opens (`/map`, no parameters) for the loaded snapshot, so that its first
     request after a build is answered from the cache (`riskmap serve` does this in the standby process before
     it takes over; a national store's map takes seconds to render)."""
+    from api.state import release_memory
+
     map_bytes(app.state.riskmap, app.state.settings)
+    release_memory()
 
 
 def _map_router(state: State, settings: Settings, auth) -> APIRouter:

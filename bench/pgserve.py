@@ -222,6 +222,42 @@ def load_two(
     return summary
 
 
+def switch_idle(url: str, bases: list[str], as_of: str) -> dict[str, Any]:
+    """A build submitted to the first instance with no other load: seconds from its publication until each
+    instance serves it."""
+    import httpx
+
+    from geo.pgstore import SCHEMA
+    from geo.store import Store
+
+    seen: dict[str, dict[str, float]] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(bases, seen, stop), daemon=True)
+    watcher.start()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    t = time.perf_counter()
+    with httpx.Client(base_url=bases[0], timeout=30) as client:
+        doc = client.post("/builds", params={"as_of": as_of}, headers=auth).json()
+        while doc["status"] not in ("succeeded", "failed"):
+            time.sleep(0.5)
+            doc = client.get(f"/jobs/{doc['id']}", headers=auth).json()
+    built = time.perf_counter() - t
+    new = (doc.get("result") or {}).get("snapshot")
+    for _ in range(600):
+        if all(new in seen.get(base, {}) for base in bases):
+            break
+        time.sleep(0.1)
+    stop.set()
+    watcher.join()
+    switched = Store.open(url).query(f"SELECT extract(epoch FROM switched) FROM {SCHEMA}.current")[0][0]
+    return {
+        "build_s": round(built, 1),
+        "served_after_publish_s": {
+            base: round(seen.get(base, {}).get(new, float("nan")) - float(switched), 2) for base in bases
+        },
+    }
+
+
 def pygeoapi_side_by_side(python: str, url: str, ours: str, counties: list[str], work: Path, n: int = 200) -> dict:
     """pygeoapi (PostgreSQL provider) on the current snapshot's unit table, and riskmap, one request at a time."""
     from urllib.parse import urlsplit
@@ -389,6 +425,8 @@ def main() -> int:
                     url, [a, b], counties, args.clients, args.seconds, args.rebuild_at
                 )
                 result["rss_mb_after_load"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
+                result["switch_idle"] = switch_idle(url, [a, b], "2026-12-05")
+                result["rss_mb_after_idle_switch"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
                 if args.pygeoapi:
                     result["pygeoapi"] = pygeoapi_side_by_side(args.pygeoapi, url, a, counties, work)
         if args.files:

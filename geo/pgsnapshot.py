@@ -146,6 +146,11 @@ def _rescue_table(store: PgStore, seq: int, key: str) -> pd.DataFrame:
     return pd.DataFrame() if found is None else store.read_entry(found)
 
 
+def forget_reads() -> None:
+    """Drop the response tables kept since they were read (`_rescue_table`): once a view is loaded."""
+    _rescue_table.cache_clear()
+
+
 def _snapshot(store: Store, snap_id: str, seq: int, meta: dict[str, Any]) -> PgSnapshot:
     return PgSnapshot(snap_id, store.root / "snapshots" / snap_id, meta, store, seq)
 
@@ -298,8 +303,9 @@ def publish_pg(
         )
         if make_current:
             conn.execute(
-                f"INSERT INTO {SCHEMA}.current (one, snapshot) VALUES (true, %s) ON CONFLICT (one) DO UPDATE "
-                "SET snapshot = EXCLUDED.snapshot, switched = now()",
+                f"INSERT INTO {SCHEMA}.current (one, snapshot, switched) VALUES (true, %s, clock_timestamp()) "
+                "ON CONFLICT (one) DO UPDATE SET snapshot = EXCLUDED.snapshot, switched = clock_timestamp()",
+                # the switch's own time (now() is the transaction's start: tens of seconds earlier at 1M)
                 (snap_id,),
             )
             conn.execute("NOTIFY riskmap_snapshot")
