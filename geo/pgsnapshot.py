@@ -355,7 +355,7 @@ def _tile_cells(conn: Any, seq: int) -> None:
     """``s<seq>_cells``: for every tile of zoom 0 … `CELL_ZOOM`, its units summed in the 32 × 32 cells a vector
     tile clusters them in (`layers.tiles`): per occupied cell its count, the sums of the Web Mercator position
     and the count per level. A cell of zoom z is a tile of zoom z + 5, so the finest cells are counted from the
-    units once and every coarser zoom from the zoom below (a million units: ~2 s). A tile of a thousand
+    units once and every coarser zoom from the zoom below (a million units: 1.3 s). A tile of a thousand
     points or more then reads at most 1,024 rows (a z8 tile over Hangzhou held 244,678 units: 0.7 s summed per
     request)."""
     from geo.pointgrid import R
