@@ -167,14 +167,7 @@ class Evaluator:
         raise InputRejected(f"filter: {type(node).__name__} is not supported as a value (use properties and literals)")
 
     def predicate(self, node: Any) -> pd.arrays.BooleanArray:
-        handler = self.HANDLERS.get(type(node))
-        if handler is None:
-            if type(node) in _COMPARE:
-                return self.compare(node)
-            if type(node) in _SPATIAL:
-                return self.spatial(node)
-            raise InputRejected(f"filter: {_describe(node)} is not supported by this service")
-        return handler(self, node)
+        return dispatch(self, node)
 
     def combine(self, node: ast.Combination) -> pd.arrays.BooleanArray:
         lhs, rhs = self.predicate(node.lhs), self.predicate(node.rhs)
@@ -283,6 +276,20 @@ class Evaluator:
         ast.IsNull: is_null,
         ast.Include: include,
     }
+
+
+def dispatch(walker: Any, node: Any) -> Any:
+    """`walker`'s answer for a predicate node: its handler for the node's type (`HANDLERS`), else its `compare`
+    or `spatial`; a 400 naming what is not supported. The in-memory `Evaluator` and the SQL translator
+    (`api.sqlfilter`) walk the tree the same way."""
+    handler = walker.HANDLERS.get(type(node))
+    if handler is not None:
+        return handler(walker, node)
+    if type(node) in _COMPARE:
+        return walker.compare(node)
+    if type(node) in _SPATIAL:
+        return walker.spatial(node)
+    raise InputRejected(f"filter: {_describe(node)} is not supported by this service")
 
 
 _SWAPPED: dict[type, type] = {ast.GeometryContains: ast.GeometryWithin, ast.GeometryWithin: ast.GeometryContains}

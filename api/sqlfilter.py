@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 from pygeofilter import ast
 
-from api.cql import _COMPARE, _SPATIAL, _SWAPPED, Column, Operand, _check_kinds, _describe, _literal_geometry
+from api.cql import _COMPARE, _SPATIAL, _SWAPPED, Column, Operand, _check_kinds, _literal_geometry, dispatch
 from api.crs import STORAGE, OfferedCRS, to_storage
 from api.queryables import GEOMETRY, Property
 from geo.errors import InputRejected
@@ -97,14 +97,7 @@ class Translator:
         return self._value(float(operand) if isinstance(operand, int) and not isinstance(operand, bool) else operand)
 
     def predicate(self, node: Any) -> str:
-        handler = self.HANDLERS.get(type(node))
-        if handler is None:
-            if type(node) in _OPS:
-                return self.compare(node)
-            if type(node) in _FUNCS:
-                return self.spatial(node)
-            raise InputRejected(f"filter: {_describe(node)} is not supported by this service")
-        return handler(self, node)
+        return dispatch(self, node)
 
     def combine(self, node: ast.Combination) -> str:
         lhs, rhs = self.predicate(node.lhs), self.predicate(node.rhs)

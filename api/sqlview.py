@@ -38,7 +38,16 @@ from geo.errors import UnitNotFound
 from geo.near import NearIndex
 from geo.pgcodec import ORD
 from geo.pgsnapshot import PgSnapshot
-from layers.clusters import Cells, PointIndex, cluster_points, clustered, first_cell, query_bbox, view_meta
+from layers.clusters import (
+    POINT_COLUMNS,
+    Cells,
+    PointIndex,
+    cluster_points,
+    clustered,
+    first_cell,
+    query_bbox,
+    view_meta,
+)
 from layers.tiles import EXTENT, TILE_PROPS, TileBounds, cluster_records, empty_tile, encode_points, tile_records
 
 if TYPE_CHECKING:
@@ -47,22 +56,6 @@ if TYPE_CHECKING:
 SAMPLE = 20_000  # the rows the property types and vocabularies are read from
 MAX_POINTS = 1000  # a tile with more points carries clusters (`layers.tiles.render_tile`)
 CELLS = 32
-#: what `layers.clusters.PointIndex` reads of a unit
-_POINT_COLUMNS = [
-    "id",
-    "name",
-    "domain",
-    "industry",
-    "address",
-    "county_adcode",
-    "city_adcode",
-    "province_adcode",
-    "risk_score",
-    "risk_level",
-    "override",
-    "lon",
-    "lat",
-]
 
 
 class SqlCollection(Collection):
@@ -246,7 +239,7 @@ class SqlView(View):
             conditions.append("(" + " OR ".join(f"{a} = %s" for a in areas) + ")" if areas else "FALSE")
             params += [parent] * len(areas)
         where = "WHERE " + " AND ".join(conditions)
-        columns = [c for c in _POINT_COLUMNS if c in names] + (["geometry"] if "lon" not in names else [])
+        columns = [c for c in POINT_COLUMNS if c in names] + (["geometry"] if "lon" not in names else [])
         total = pgquery.count(self.pg_snapshot, "units", where, params)
         if total <= limit:
             rows = self.pg_snapshot.pg.read_entry(self.pg_snapshot.entry("units"), columns, where, params)

@@ -153,13 +153,42 @@ def _watch(bases: list[str], seen: dict[str, dict[str, float]], stop: threading.
         time.sleep(0.1)
 
 
+def _publish(base: str, as_of: str) -> tuple[dict[str, Any], float]:
+    """Submit a build to `base` and wait for it: the job document and the seconds it took."""
+    import httpx
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    t = time.perf_counter()
+    with httpx.Client(base_url=base, timeout=30) as client:
+        doc = client.post("/builds", params={"as_of": as_of}, headers=auth).json()
+        while doc["status"] not in ("succeeded", "failed"):
+            time.sleep(0.5)
+            doc = client.get(f"/jobs/{doc['id']}", headers=auth).json()
+    return doc, time.perf_counter() - t
+
+
+def _switch_delays(
+    url: str, bases: list[str], seen: dict[str, dict[str, float]], new: str | None, stop: threading.Event
+) -> dict[str, float]:
+    """Once every instance serves `new` (or a minute passed): seconds from its publication to each one's first
+    answer from it."""
+    from geo.pgstore import SCHEMA
+    from geo.store import Store
+
+    for _ in range(600):
+        if all(new in seen.get(base, {}) for base in bases):
+            break
+        time.sleep(0.1)
+    stop.set()
+    switched = Store.open(url).query(f"SELECT extract(epoch FROM switched) FROM {SCHEMA}.current")[0][0]
+    return {base: round(seen.get(base, {}).get(str(new), float("nan")) - float(switched), 2) for base in bases}
+
+
 def load_two(
     url: str, bases: list[str], counties: list[str], clients: int, seconds: float, rebuild_at: float
 ) -> dict[str, Any]:
     """wrk against both instances (`bench/load.lua`), a build submitted to the first `rebuild_at` seconds in."""
-    import httpx
 
-    from geo.pgstore import SCHEMA
     from geo.store import Store
 
     kinds = ("county_items", "near", "tile")
@@ -180,25 +209,12 @@ def load_two(
     watcher = threading.Thread(target=_watch, args=(bases, seen, stop), daemon=True)
     watcher.start()
     time.sleep(rebuild_at)
-    auth = {"Authorization": f"Bearer {TOKEN}"}
-    store = Store.open(url)
-    as_of = "2026-12-02" if not (store.current_id() or "").endswith("2026-12-02") else "2026-12-03"
-    submitted = time.perf_counter()
-    with httpx.Client(base_url=bases[0], timeout=30) as client:
-        doc = client.post("/builds", params={"as_of": as_of}, headers=auth).json()
-        while doc["status"] not in ("succeeded", "failed"):
-            time.sleep(0.5)
-            doc = client.get(f"/jobs/{doc['id']}", headers=auth).json()
-    built = time.perf_counter()
+    current = Store.open(url).current_id() or ""
+    doc, build_s = _publish(bases[0], "2026-12-02" if not current.endswith("2026-12-02") else "2026-12-03")
     new = (doc.get("result") or {}).get("snapshot")
     results = [json.loads(p.communicate(timeout=seconds + 300)[0].strip().splitlines()[-1]) for p in procs]
-    for _ in range(600):  # the switch is measured to its end even when the load ended first
-        if all(new in seen.get(base, {}) for base in bases):
-            break
-        time.sleep(0.1)
-    stop.set()
+    delays = _switch_delays(url, bases, seen, new, stop)  # to its end, even when the load ended first
     watcher.join()
-    switched = store.query(f"SELECT extract(epoch FROM switched) FROM {SCHEMA}.current")[0][0]
     summary: dict[str, Any] = {
         "clients": clients,
         "seconds": seconds,
@@ -208,12 +224,10 @@ def load_two(
         "rebuild": {
             "status": doc["status"],
             "submitted_at_s": rebuild_at,
-            "build_s": round(built - submitted, 1),
+            "build_s": round(build_s, 1),
             "snapshot": new,
         },
-        "served_after_publish_s": {
-            base: round(seen.get(base, {}).get(new, float("nan")) - float(switched), 2) for base in bases
-        },
+        "served_after_publish_s": delays,
     }
     summary["throughput_rps"] = round(summary["requests"] / seconds, 1)
     for (base, kind), r in zip(jobs, results, strict=True):
@@ -225,37 +239,14 @@ def load_two(
 def switch_idle(url: str, bases: list[str], as_of: str) -> dict[str, Any]:
     """A build submitted to the first instance with no other load: seconds from its publication until each
     instance serves it."""
-    import httpx
-
-    from geo.pgstore import SCHEMA
-    from geo.store import Store
-
     seen: dict[str, dict[str, float]] = {}
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(bases, seen, stop), daemon=True)
     watcher.start()
-    auth = {"Authorization": f"Bearer {TOKEN}"}
-    t = time.perf_counter()
-    with httpx.Client(base_url=bases[0], timeout=30) as client:
-        doc = client.post("/builds", params={"as_of": as_of}, headers=auth).json()
-        while doc["status"] not in ("succeeded", "failed"):
-            time.sleep(0.5)
-            doc = client.get(f"/jobs/{doc['id']}", headers=auth).json()
-    built = time.perf_counter() - t
-    new = (doc.get("result") or {}).get("snapshot")
-    for _ in range(600):
-        if all(new in seen.get(base, {}) for base in bases):
-            break
-        time.sleep(0.1)
-    stop.set()
+    doc, build_s = _publish(bases[0], as_of)
+    delays = _switch_delays(url, bases, seen, (doc.get("result") or {}).get("snapshot"), stop)
     watcher.join()
-    switched = Store.open(url).query(f"SELECT extract(epoch FROM switched) FROM {SCHEMA}.current")[0][0]
-    return {
-        "build_s": round(built, 1),
-        "served_after_publish_s": {
-            base: round(seen.get(base, {}).get(new, float("nan")) - float(switched), 2) for base in bases
-        },
-    }
+    return {"build_s": round(build_s, 1), "served_after_publish_s": delays}
 
 
 def pygeoapi_side_by_side(python: str, url: str, ours: str, counties: list[str], work: Path, n: int = 200) -> dict:

@@ -23,6 +23,7 @@ from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from geo.values import Picker
 
 __all__ = [
+    "POINT_COLUMNS",
     "Cells",
     "PointIndex",
     "cluster_points",
@@ -39,6 +40,10 @@ _NO_LEVEL = len(LEVELS)
 _DETAIL = ("id", "name", "domain", "industry", "address", "county_adcode", "risk_score", "risk_level", "override")
 #: Region code columns a unit carries; `PointIndex.within` matches a parent code against any of them.
 AREA_COLUMNS = ("province_adcode", "city_adcode", "county_adcode")
+#: every column `PointIndex.from_units` reads (those a table has; the geometry when it has no lon/lat)
+POINT_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys((*_DETAIL, *AREA_COLUMNS, "domain", "risk_level", "risk_score", "lon", "lat"))
+)
 
 
 def mercator_y(lat: np.ndarray) -> np.ndarray:
