@@ -252,15 +252,9 @@ class Evaluator:
         return _boolean(mask, False, self.n)
 
     def spatial(self, node: ast.SpatialComparisonPredicate) -> pd.arrays.BooleanArray:
-        lhs, rhs = node.lhs, node.rhs
-        if isinstance(rhs, ast.Attribute) and not isinstance(lhs, ast.Attribute):
-            lhs, rhs = rhs, lhs
-            node = _SWAPPED.get(type(node), type(node))(lhs, rhs)
-        if not isinstance(lhs, ast.Attribute) or lhs.name != GEOMETRY:
-            raise InputRejected(f"filter: spatial functions compare {GEOMETRY!r} with a geometry literal")
-        geom = to_storage(_literal_geometry(rhs), self.ctx.filter_crs)
+        predicate, geom = spatial_operands(node, self.ctx.filter_crs)
         shapely.prepare(geom)
-        mask = _SPATIAL[type(node)](self.ctx.c.geoms, geom)
+        mask = _SPATIAL[predicate](self.ctx.c.geoms, geom)
         return _boolean(mask, shapely.is_missing(self.ctx.c.geoms), self.n)
 
     def include(self, node: ast.Include) -> pd.arrays.BooleanArray:
@@ -293,6 +287,17 @@ def dispatch(walker: Any, node: Any) -> Any:
 
 
 _SWAPPED: dict[type, type] = {ast.GeometryContains: ast.GeometryWithin, ast.GeometryWithin: ast.GeometryContains}
+
+
+def spatial_operands(node: ast.SpatialComparisonPredicate, filter_crs: OfferedCRS) -> tuple[type, shapely.Geometry]:
+    """A spatial predicate as (its type with the geometry property first, the literal in the storage CRS); a
+    400 unless it compares the geometry property with a literal."""
+    lhs, rhs, predicate = node.lhs, node.rhs, type(node)
+    if isinstance(rhs, ast.Attribute) and not isinstance(lhs, ast.Attribute):
+        lhs, rhs, predicate = rhs, lhs, _SWAPPED.get(predicate, predicate)
+    if not isinstance(lhs, ast.Attribute) or lhs.name != GEOMETRY:
+        raise InputRejected(f"filter: spatial functions compare {GEOMETRY!r} with a geometry literal")
+    return predicate, to_storage(_literal_geometry(rhs), filter_crs)
 
 
 def _filled(a: Any, null: np.ndarray | bool) -> Any:

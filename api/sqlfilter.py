@@ -17,8 +17,8 @@ import numpy as np
 import shapely
 from pygeofilter import ast
 
-from api.cql import _COMPARE, _SPATIAL, _SWAPPED, Column, Operand, _check_kinds, _literal_geometry, dispatch
-from api.crs import STORAGE, OfferedCRS, to_storage
+from api.cql import _COMPARE, _SPATIAL, Column, Operand, _check_kinds, dispatch, spatial_operands
+from api.crs import STORAGE, OfferedCRS
 from api.queryables import GEOMETRY, Property
 from geo.errors import InputRejected
 from geo.pgcodec import quote
@@ -145,15 +145,9 @@ class Translator:
         return f"({self.sql(lhs)} IS {'NOT ' if node.not_ else ''}NULL)"
 
     def spatial(self, node: ast.SpatialComparisonPredicate) -> str:
-        lhs, rhs = node.lhs, node.rhs
-        if isinstance(rhs, ast.Attribute) and not isinstance(lhs, ast.Attribute):
-            lhs, rhs = rhs, lhs
-            node = _SWAPPED.get(type(node), type(node))(lhs, rhs)
-        if not isinstance(lhs, ast.Attribute) or lhs.name != GEOMETRY:
-            raise InputRejected(f"filter: spatial functions compare {GEOMETRY!r} with a geometry literal")
-        geom = to_storage(_literal_geometry(rhs), self.filter_crs)
+        predicate, geom = spatial_operands(node, self.filter_crs)
         literal = self._value(shapely.to_wkb(geom))
-        return f"{_FUNCS[type(node)]}({quote(GEOMETRY)}, ST_GeomFromWKB({literal}, 4326))"
+        return f"{_FUNCS[predicate]}({quote(GEOMETRY)}, ST_GeomFromWKB({literal}, 4326))"
 
     def include(self, node: ast.Include) -> str:
         return "FALSE" if node.not_ else "TRUE"

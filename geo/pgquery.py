@@ -21,7 +21,7 @@ import pandas as pd
 
 from geo.near import NearIndex, _search_box
 from geo.pgcodec import ORD, quote
-from geo.pgsnapshot import PgSnapshot
+from geo.pgsnapshot import MERCATOR_LN, MERCATOR_X, MERCATOR_Y, PgSnapshot
 from geo.pgstore import SCHEMA
 from geo.pointgrid import R
 from geo.query import SnapshotReader
@@ -69,9 +69,6 @@ def _near_box(lon: float, lat: float, radius_m: float) -> tuple[str, tuple[float
 
 
 # -- what the service asks of a snapshot's unit table (api.sqlview) ---------------------------------------------
-#: Web Mercator metres of a WGS84 point (latitudes clipped to the square world), as `geo.pointgrid.mercator`
-_MX = f"({R!r} * radians(ST_X(geometry)))"
-_MY = f"({R!r} * ln(tan(pi() / 4 + radians(LEAST(GREATEST(ST_Y(geometry), -85.05112878), 85.05112878)) / 2)))"
 
 
 def _table(snap: PgSnapshot, part: str) -> str:
@@ -91,8 +88,8 @@ def _owned(z: int, x: int, y: int) -> tuple[str, list[Any]]:
     lon0, lat0, lon1, lat1 = _tile_lonlat(z, x, y)
     size = 2 * math.pi * R / 2**z
     last = 2**z - 1
-    tx = f"LEAST(GREATEST(floor(({_MX} + {math.pi * R!r}) / {size!r}), 0), {last})"
-    ty = f"LEAST(GREATEST(floor(({math.pi * R!r} - {_MY}) / {size!r}), 0), {last})"
+    tx = f"LEAST(GREATEST(floor(({MERCATOR_X} + {math.pi * R!r}) / {size!r}), 0), {last})"
+    ty = f"LEAST(GREATEST(floor(({math.pi * R!r} - {MERCATOR_Y}) / {size!r}), 0), {last})"
     pad = (lon1 - lon0) * 1e-6
     where = f"WHERE geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND {tx} = %s AND {ty} = %s"
     return where, [lon0 - pad, lat0 - pad, lon1 + pad, lat1 + pad, x, y]
@@ -115,9 +112,8 @@ def tile_units(snap: PgSnapshot, z: int, x: int, y: int, columns: list[str]) -> 
     """The units tile (z, x, y) owns, in the stored order: `columns` and their Web Mercator metres (n × 2)."""
     where, params = _owned(z, x, y)
     names = [c for c in columns if c in snap.entry("units").names()]
-    sql = (
-        f"SELECT {_MX}, {_MY}, {', '.join(quote(c) for c in names)} FROM {_table(snap, 'units')} {where} ORDER BY {ORD}"
-    )
+    cols = ", ".join([MERCATOR_X, MERCATOR_Y, *(quote(c) for c in names)])
+    sql = f"SELECT {cols} FROM {_table(snap, 'units')} {where} ORDER BY {ORD}"
     rows = snap.pg.query(sql, tuple(params))
     merc = np.asarray([r[:2] for r in rows], dtype=np.float64).reshape(-1, 2)
     frame = pd.DataFrame([r[2:] for r in rows], columns=names)
@@ -131,8 +127,8 @@ def tile_cells(
     per occupied cell in cell order: cell, count, sum of x, sum of y (tile units, y up), then the count per level
     (red, orange, yellow; everything else is blue). `minx`, `miny`, `span`: the tile in Web Mercator metres."""
     where, params = _owned(z, x, y)
-    px = f"(({_MX} - {minx!r}) / {span!r} * {extent})"
-    py = f"(({_MY} - {miny!r}) / {span!r} * {extent})"
+    px = f"(({MERCATOR_X} - {minx!r}) / {span!r} * {extent})"
+    py = f"(({MERCATOR_Y} - {miny!r}) / {span!r} * {extent})"
     step = extent / cells
     ix = f"LEAST(GREATEST(floor(px / {step!r}), 0), {cells - 1})"
     iy = f"LEAST(GREATEST(floor(py / {step!r}), 0), {cells - 1})"
@@ -152,7 +148,7 @@ def grid_sums(
     """The units `where` selects, gathered into square Web Mercator cells of `cell_deg` degrees
     (`layers.clusters.grid_cells`) by the database: per cell its column `ix`, row `iy`, the sums of longitude and
     latitude, the count per level of `levels` and of none of them, and the last row (``member``)."""
-    y_deg = "degrees(ln(tan(pi() / 4 + radians(LEAST(GREATEST(ST_Y(geometry), -85.05112878), 85.05112878)) / 2)))"
+    y_deg = f"degrees({MERCATOR_LN})"  # `layers.clusters.mercator_y`
     per_level = ", ".join(f"count(*) FILTER (WHERE risk_level = '{lv}')" for lv in levels)
     known = ", ".join(f"'{lv}'" for lv in levels)
     sql = (
