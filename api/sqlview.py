@@ -173,6 +173,7 @@ class SqlView(View):
     """A PostgreSQL snapshot as published, the enterprises left in the database (see the module)."""
 
     def __init__(self, snapshot: PgSnapshot, boundaries: gpd.GeoDataFrame):
+        snapshot = snapshot.pinned()  # its tables looked up once, not on each request
         self.pg_snapshot = snapshot
         entry = snapshot.entry("units")
         units = snapshot.pg.read_entry(entry, [*entry.names()], tail="LIMIT 0")

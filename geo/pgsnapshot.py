@@ -18,11 +18,12 @@ leaves ``b<seq>_*`` tables behind; whoever takes the writer lock next drops them
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -32,6 +33,7 @@ import pandas as pd
 from geo.errors import StoreEmpty, StoreError
 from geo.pgcodec import ORD, Column, quote
 from geo.pgstore import BUILD_LOCK_NS, SCHEMA, Entry, PgStore, catalogue, index_table
+from geo.pointgrid import R
 from geo.snapshot import KEEP, Snapshot
 from geo.store import Store, checkpoint
 
@@ -50,19 +52,30 @@ class PgSnapshot(Snapshot):
     """A published snapshot of a PostgreSQL store; `path` names no directory (nothing is on disk)."""
 
     seq: int = 0
+    entries: dict[str, Entry] | None = field(default=None, compare=False, repr=False)  # see `pinned`
 
     @property
     def pg(self) -> PgStore:
         return cast(PgStore, self.store)
 
     def entry(self, part: str) -> Entry:
-        found = self.pg.entry(entry_name(self.seq, part))
+        found = None if self.entries is None else self.entries.get(part)
         if found is None:
-            raise StoreError(
-                f"store {self.pg.label}: the tables of snapshot {self.id} are gone (pruned after {KEEP} newer "
-                "builds); read the current one"
-            )
+            found = self.pg.entry(entry_name(self.seq, part))
+            if found is None:
+                raise StoreError(
+                    f"store {self.pg.label}: the tables of snapshot {self.id} are gone (pruned after {KEEP} newer "
+                    "builds); read the current one"
+                )
+            if self.entries is not None:
+                self.entries[part] = found
         return found
+
+    def pinned(self) -> PgSnapshot:
+        """This snapshot, its catalogue entries looked up once (not on every call): for the service, which asks
+        for them on every request of the snapshot it serves. A snapshot's tables are never rewritten; once
+        pruned, a pinned snapshot's reads fail on the missing table instead of saying so."""
+        return dataclasses.replace(self, entries={})
 
     def units(self, columns: list[str] | None = None) -> pd.DataFrame:
         return self.pg.read_entry(self.entry("units"), columns)
@@ -351,6 +364,11 @@ def _join_units(store: PgStore, conn: Any, seq: int, records: Entry, scores: pd.
     catalogue(conn, Entry(entry_name(seq, "units"), physical, columns, records.geometry, len(scores)))
 
 
+#: a unit's Web Mercator metres in SQL (latitudes clipped to the square world), as `geo.pointgrid.mercator`;
+#: `MERCATOR_LN` is the northing over the radius
+MERCATOR_LN = "ln(tan(pi() / 4 + radians(LEAST(GREATEST(ST_Y(geometry), -85.05112878), 85.05112878)) / 2))"
+MERCATOR_X = f"({R!r} * radians(ST_X(geometry)))"
+MERCATOR_Y = f"({R!r} * {MERCATOR_LN})"
 #: the deepest tile zoom whose clusters are summed at build time (`_tile_cells`); deeper tiles are summed per request
 CELL_ZOOM = 10
 
@@ -362,8 +380,6 @@ def _tile_cells(conn: Any, seq: int) -> None:
     units once and every coarser zoom from the zoom below (a million units: 1.3 s). A tile of a thousand
     points or more then reads at most 1,024 rows (a z8 tile over Hangzhou held 244,678 units: 0.7 s summed per
     request)."""
-    from geo.pointgrid import R
-
     units, cells = f"{SCHEMA}.s{seq}_units", f"{SCHEMA}.s{seq}_cells"
     have = conn.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
@@ -372,8 +388,7 @@ def _tile_cells(conn: Any, seq: int) -> None:
     if not {"geometry", "risk_level"} <= {r[0] for r in have}:
         return
     size = 2 * math.pi * R / 2 ** (CELL_ZOOM + 5)
-    mx = f"({R!r} * radians(ST_X(geometry)))"
-    my = f"({R!r} * ln(tan(pi() / 4 + radians(LEAST(GREATEST(ST_Y(geometry), -85.05112878), 85.05112878)) / 2)))"
+    mx, my = MERCATOR_X, MERCATOR_Y
     levels = ", ".join(f"count(*) FILTER (WHERE risk_level = '{lv}') AS n_{lv}" for lv in ("red", "orange", "yellow"))
     conn.execute(f"DROP TABLE IF EXISTS {cells}")
     conn.execute(
