@@ -29,7 +29,7 @@ from api.problems import Forbidden, NotAuthenticated, add_exception_handlers, pr
 from api.protocol import ProtocolMiddleware, content_security_policy, script_hash, tile_origin
 from api.response import response_router
 from api.settings import Settings, hash_token
-from api.state import State, View
+from api.state import State, View, system_allocator
 from api.uploads import REQUEST_BODY, check_length, receive_file
 from geo import __version__
 from geo.errors import InputRejected, StoreEmpty, UnitNotFound
@@ -95,6 +95,7 @@ def _base(request: Request) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    system_allocator()  # a service's memory comes back after each load
     store = Store.open(settings.store)
     state = State(store)
     state.jobs = JobRunner(store, workers=settings.job_workers, queue=settings.job_queue, nice=settings.job_nice)

@@ -31,13 +31,15 @@ import pandas as pd
 
 from api import queryables
 from api.sqlfilter import bbox_sql, filter_sql, order_sql
-from api.state import UNIT_PROPS, Collection, View
+from api.state import UNIT_PROPS, Collection, View, resources_about, response_collections
 from geo import pgquery
 from geo.catalogue import LEVELS
 from geo.errors import UnitNotFound
 from geo.near import NearIndex
-from geo.pgcodec import ORD
-from geo.pgsnapshot import PgSnapshot
+from geo.pgcodec import ORD, Column, literal, quote
+from geo.pgquery import RESOURCES
+from geo.pgsnapshot import PgSnapshot, entry_name
+from geo.response.nearest import RESOURCE_FIELDS, ResourceIndex
 from layers.clusters import (
     POINT_COLUMNS,
     Cells,
@@ -48,6 +50,7 @@ from layers.clusters import (
     query_bbox,
     view_meta,
 )
+from layers.response import RESOURCE_PROPS
 from layers.tiles import EXTENT, TILE_PROPS, TileBounds, cluster_records, empty_tile, encode_points, tile_records
 
 if TYPE_CHECKING:
@@ -59,20 +62,42 @@ CELLS = 32
 
 
 class SqlCollection(Collection):
-    """A collection whose rows stay in the snapshot's table: `frame` holds none of them (only the columns and
-    their types); the queryables are read from a sample of the rows."""
+    """A collection whose rows stay in a snapshot's table (`part`): `frame` holds none of them (only the columns
+    and their types); the queryables are read from a sample of the rows. `derived`: columns worked out from
+    the stored ones (SQL expressions by name, text), which the collection serves, filters and sorts like
+    stored ones; a column of `props` the table lacks is served empty, as from memory."""
 
-    def __init__(self, cid: str, title: str, description: str, snapshot: PgSnapshot, props: list[str]):
+    def __init__(
+        self,
+        cid: str,
+        title: str,
+        description: str,
+        snapshot: PgSnapshot,
+        props: list[str],
+        part: str = "units",
+        derived: dict[str, str] | None = None,
+    ):
         self.snapshot = snapshot
-        self.entry = snapshot.entry("units")
-        self.columns = [c for c in props if c in self.entry.names()]
+        self.part = part
+        stored = snapshot.entry(part)
+        have = stored.names()
+        derived = dict(derived or {})
+        derived |= {c: "NULL::text" for c in props if c not in have and c not in derived}
+        self.columns = [c for c in props if c in have or c in derived]
+        self.entry = dataclasses.replace(stored, columns=[*stored.columns, *(Column(c, "object") for c in derived)])
+        table = f"{pgquery.SCHEMA}.{stored.physical}"
+        extra = ", ".join(f"{expr} AS {quote(name)}" for name, expr in derived.items())
+        self.source = f"(SELECT *, {extra} FROM {table}) AS {quote(part)}" if derived else table
         geometry = self.entry.geometry or "geometry"
-        sample = snapshot.pg.read_entry(self.entry, [*self.columns, geometry], tail=f"LIMIT {SAMPLE}")
+        sample = self._read_rows([*self.columns, geometry], tail=f"LIMIT {SAMPLE}")
         frame = gpd.GeoDataFrame(sample[self.columns], geometry=sample.geometry.values, crs="EPSG:4326")
         typed = Collection(cid, title, description, frame, "id", "Point")
         super().__init__(cid, title, description, frame.iloc[:0], "id", "Point")
         self.memo["properties"] = queryables.properties(typed)
         self.memo["geometry-format"] = queryables.geometry_format(typed)
+
+    def _read_rows(self, columns: list[str], where: str = "", params: Any = (), **kw: Any) -> pd.DataFrame:
+        return self.snapshot.pg.read_entry(self.entry, columns, where, params, source=self.source, **kw)
 
     @cached_property
     def extent(self) -> list[float]:
@@ -110,14 +135,14 @@ class SqlCollection(Collection):
     def page(self, q: FeatureQuery, limit: int, offset: int) -> tuple[gpd.GeoDataFrame, int]:
         """The rows of one page of /items and how many rows match in all."""
         where, params = self.where(q)
-        matched = pgquery.count(self.snapshot, "units", where, params)
+        matched = pgquery.count(self.snapshot, self.part, where, params, source=self.source)
         order = order_sql(q.sortby, queryables.properties(self), ORD)
         tail = f"LIMIT {int(limit)} OFFSET {int(offset)}"
-        rows = self.snapshot.pg.read_entry(self.entry, self._read(), where, params, order=order, tail=tail)
+        rows = self._read_rows(self._read(), where, params, order=order, tail=tail)
         return self._frame(rows), matched
 
     def one(self, feature_id: str) -> gpd.GeoDataFrame:
-        rows = pgquery.units_by_id(self.snapshot, [feature_id], self._read())
+        rows = self._read_rows(self._read(), "WHERE id = %s", (str(feature_id),))
         if not len(rows):
             raise UnitNotFound(f"no feature {feature_id!r} in collection {self.id}")
         return self._frame(rows.iloc[:1])
@@ -134,18 +159,18 @@ class SqlCollection(Collection):
         """The tile `layers.tiles.render_tile` draws from memory, from the database."""
         tb = TileBounds.of(z, x, y)
         span = tb.maxx - tb.minx
-        built = pgquery.built_cells(self.snapshot, z, x, y)
-        n = pgquery.tile_count(self.snapshot, z, x, y) if built is None else int(built[:, 2].sum())
+        built = pgquery.built_cells(self.snapshot, z, x, y) if self.part == "units" else None
+        n = pgquery.tile_count(self.snapshot, z, x, y, self.part) if built is None else int(built[:, 2].sum())
         if n == 0:
             return empty_tile(self.id)
         if built is not None and n > MAX_POINTS:
             return self._built_clusters(built, tb, x, y)
         if n <= MAX_POINTS:
             names = [k for k in TILE_PROPS if k in self.columns]
-            props, merc = pgquery.tile_units(self.snapshot, z, x, y, names)
+            props, merc = pgquery.tile_units(self.snapshot, z, x, y, names, self.part, self.source)
             px = np.column_stack([(merc[:, 0] - tb.minx) / span * EXTENT, (merc[:, 1] - tb.miny) / span * EXTENT])
             return encode_points(self.id, px, tile_records(props))
-        cells = pgquery.tile_cells(self.snapshot, z, x, y, tb.minx, tb.miny, span, EXTENT, CELLS)
+        cells = pgquery.tile_cells(self.snapshot, z, x, y, tb.minx, tb.miny, span, EXTENT, CELLS, self.part)
         count = cells[:, 1].astype(np.int64)
         red, orange, yellow = (cells[:, i].astype(np.int64) for i in (4, 5, 6))
         per = np.column_stack([red, orange, yellow, count - red - orange - yellow])
@@ -190,6 +215,36 @@ class SqlView(View):
         old = out["enterprises"]
         out["enterprises"] = SqlCollection(old.id, old.title, old.description, self.pg_snapshot, UNIT_PROPS)
         return out
+
+    def _response_collections(self) -> dict[str, Collection]:
+        """The resources left in the database like the enterprises, their labels and markers worked out by it
+        (`resource_labels`); the rescue-circle bands (a few polygons) in memory."""
+        if not self._has_resources:
+            return super()._response_collections()
+        out = response_collections(self.snapshot, self.as_of, resources=False)
+        out["resources"] = SqlCollection(
+            *resources_about(self.as_of), self.pg_snapshot, RESOURCE_PROPS, RESOURCES, resource_labels()
+        )
+        return out
+
+    @cached_property
+    def _has_resources(self) -> bool:
+        return self.pg_snapshot.pg.entry(entry_name(self.pg_snapshot.seq, RESOURCES)) is not None
+
+    @cached_property
+    def resource_index(self) -> ResourceIndex:
+        """The resources' positions, kinds and domains in memory (what a search reads); what a listed resource
+        carries is read from the database for the few listed."""
+        if not self._has_resources:
+            return super().resource_index
+        store, snap = self.snapshot.store, self.pg_snapshot
+        roads = store.read("roads") if store.has("roads") else None
+        return ResourceIndex.build(
+            pgquery.resource_search(snap),
+            roads,
+            self.boundaries,
+            fetch=lambda rows: pgquery.resource_fields(snap, rows, RESOURCE_FIELDS),
+        )
 
     def warm(self) -> View:
         from api.queryables import properties
@@ -256,6 +311,25 @@ class SqlView(View):
         points = PointIndex.from_units(pgquery.units_by_ord(self.pg_snapshot, ords, columns))
         singles = np.searchsorted(ords, cells.member[single])  # the cells' points in cell order
         return clustered(cells, points, singles, view_meta(total, zoom, domain, parent), cell, crs)
+
+
+def resource_labels() -> dict[str, str]:
+    """`layers.response.resource_table`'s kind labels and marker of a resource, as SQL over its ``kind``."""
+    from geo.catalogue import load_catalogue
+    from layers.styles import load_styles
+
+    kinds, st = load_catalogue().resource_kinds, load_styles()
+
+    def case(values: dict[str, str], default: str) -> str:
+        whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in values.items())
+        return f"CASE WHEN kind IS NULL THEN NULL ELSE CASE kind {whens} ELSE {default} END END"
+
+    return {
+        "kind_zh": case({k.code: k.zh for k in kinds}, "kind"),
+        "kind_en": case({k.code: k.en for k in kinds}, "kind"),
+        "glyph": case({k.code: st.resource_symbol(k.code).glyph for k in kinds}, literal(st.resource_style.glyph)),
+        "color": case({k.code: st.resource_symbol(k.code).color for k in kinds}, literal(st.resource_style.color)),
+    }
 
 
 class _Tables:

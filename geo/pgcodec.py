@@ -133,6 +133,11 @@ def copy_text(frame: pd.DataFrame, columns: list[Column], ord_values: np.ndarray
     return ("\n".join(rows.tolist()) + "\n").encode("utf-8")
 
 
+def literal(text: str) -> str:
+    """`text` as an SQL string literal (standard-conforming strings: a quote doubled)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def select_sql(physical: str, columns: list[Column], where: str = "", order: str = ORD, tail: str = "") -> str:
     """The query whose COPY output `read_copy` parses (geometry as hex WKB): the rows `where` selects in the
     stored order (or `order`, an ORDER BY list), then `tail` (LIMIT and OFFSET)."""

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from geo.near import NearIndex, _search_box
-from geo.pgcodec import ORD, quote
+from geo.pgcodec import ORD, literal, quote
 from geo.pgsnapshot import MERCATOR_LN, MERCATOR_X, MERCATOR_Y, PgSnapshot
 from geo.pgstore import SCHEMA
 from geo.pointgrid import R
@@ -75,11 +75,12 @@ def _table(snap: PgSnapshot, part: str) -> str:
     return f"{SCHEMA}.{snap.entry(part).physical}"
 
 
-def count(snap: PgSnapshot, part: str, where: str = "", params: tuple | list = ()) -> int:
-    """How many rows of the snapshot's `part` table `where` selects (the catalogued count without a condition)."""
+def count(snap: PgSnapshot, part: str, where: str = "", params: tuple | list = (), *, source: str | None = None) -> int:
+    """How many rows of the snapshot's `part` table (or of `source`, a FROM item over it) `where` selects (the
+    catalogued count without a condition)."""
     if not where:
         return int(snap.entry(part).rows)
-    return int(snap.pg.query(f"SELECT count(*) FROM {_table(snap, part)} {where}", tuple(params))[0][0])
+    return int(snap.pg.query(f"SELECT count(*) FROM {source or _table(snap, part)} {where}", tuple(params))[0][0])
 
 
 def _owned(z: int, x: int, y: int) -> tuple[str, list[Any]]:
@@ -103,17 +104,20 @@ def _tile_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     return lon0, max(lat0, -85.06), lon1, min(lat1, 85.06)
 
 
-def tile_count(snap: PgSnapshot, z: int, x: int, y: int) -> int:
-    """The number of units tile (z, x, y) owns."""
-    return count(snap, "units", *_owned(z, x, y))
+def tile_count(snap: PgSnapshot, z: int, x: int, y: int, part: str = "units") -> int:
+    """The number of points of `part` tile (z, x, y) owns."""
+    return count(snap, part, *_owned(z, x, y))
 
 
-def tile_units(snap: PgSnapshot, z: int, x: int, y: int, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """The units tile (z, x, y) owns, in the stored order: `columns` and their Web Mercator metres (n × 2)."""
+def tile_units(
+    snap: PgSnapshot, z: int, x: int, y: int, columns: list[str], part: str = "units", source: str | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The points of `part` (or of `source` over it, which has every one of `columns`) tile (z, x, y) owns, in the
+    stored order: `columns` and their Web Mercator metres (n × 2)."""
     where, params = _owned(z, x, y)
-    names = [c for c in columns if c in snap.entry("units").names()]
+    names = columns if source else [c for c in columns if c in snap.entry(part).names()]
     cols = ", ".join([MERCATOR_X, MERCATOR_Y, *(quote(c) for c in names)])
-    sql = f"SELECT {cols} FROM {_table(snap, 'units')} {where} ORDER BY {ORD}"
+    sql = f"SELECT {cols} FROM {source or _table(snap, part)} {where} ORDER BY {ORD}"
     rows = snap.pg.query(sql, tuple(params))
     merc = np.asarray([r[:2] for r in rows], dtype=np.float64).reshape(-1, 2)
     frame = pd.DataFrame([r[2:] for r in rows], columns=names)
@@ -121,12 +125,23 @@ def tile_units(snap: PgSnapshot, z: int, x: int, y: int, columns: list[str]) -> 
 
 
 def tile_cells(
-    snap: PgSnapshot, z: int, x: int, y: int, minx: float, miny: float, span: float, extent: int, cells: int
+    snap: PgSnapshot,
+    z: int,
+    x: int,
+    y: int,
+    minx: float,
+    miny: float,
+    span: float,
+    extent: int,
+    cells: int,
+    part: str = "units",
 ) -> np.ndarray:
-    """The units tile (z, x, y) owns, gathered into a ``cells`` × ``cells`` grid over it by the database, one row
-    per occupied cell in cell order: cell, count, sum of x, sum of y (tile units, y up), then the count per level
-    (red, orange, yellow; everything else is blue). `minx`, `miny`, `span`: the tile in Web Mercator metres."""
+    """The points of `part` tile (z, x, y) owns, gathered into a ``cells`` × ``cells`` grid over it by the
+    database, one row per occupied cell in cell order: cell, count, sum of x, sum of y (tile units, y up), then
+    the count per level (red, orange, yellow; everything else, and everything of a table without levels, is
+    blue). `minx`, `miny`, `span`: the tile in Web Mercator metres."""
     where, params = _owned(z, x, y)
+    level = "risk_level" if "risk_level" in snap.entry(part).names() else "NULL::text"
     px = f"(({MERCATOR_X} - {minx!r}) / {span!r} * {extent})"
     py = f"(({MERCATOR_Y} - {miny!r}) / {span!r} * {extent})"
     step = extent / cells
@@ -136,7 +151,7 @@ def tile_cells(
         f"SELECT ({ix} * {cells} + {iy})::bigint AS cell, count(*), sum(px), sum(py), "
         "count(*) FILTER (WHERE risk_level = 'red'), count(*) FILTER (WHERE risk_level = 'orange'), "
         "count(*) FILTER (WHERE risk_level = 'yellow') "
-        f"FROM (SELECT {px} AS px, {py} AS py, risk_level FROM {_table(snap, 'units')} {where}) p "
+        f"FROM (SELECT {px} AS px, {py} AS py, {level} AS risk_level FROM {_table(snap, part)} {where}) p "
         "GROUP BY 1 ORDER BY 1"
     )
     return np.asarray(snap.pg.query(sql, tuple(params)), dtype=np.float64).reshape(-1, 7)
@@ -191,3 +206,51 @@ def built_cells(snap: PgSnapshot, z: int, x: int, y: int) -> np.ndarray | None:
 @functools.lru_cache(maxsize=64)
 def _has_cells(store, seq: int) -> bool:
     return bool(store.query("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.s{seq}_cells",))[0][0])
+
+
+# -- a snapshot's emergency resources (api.sqlview) -------------------------------------------------------------
+RESOURCES = "rescue_resources"  # the snapshot's resources table (`geo.pgsnapshot.PgSnapshot.resources`)
+
+
+def resource_search(snap: PgSnapshot) -> pd.DataFrame:
+    """What `geo.response.nearest.ResourceIndex` searches by: every resource's lon, lat, kind and domain in the
+    stored order."""
+    return snap.pg.read_entry(snap.entry(RESOURCES), ["lon", "lat", "kind", "domain"])
+
+
+def resource_fields(snap: PgSnapshot, rows: np.ndarray, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """`columns` (those the table has, in that order) of the resources at stored positions `rows` (any order,
+    repeats allowed), in the order of `rows`."""
+    entry = snap.entry(RESOURCES)
+    names = [c for c in columns if c in entry.names()]
+    wanted = np.unique(np.asarray(rows, dtype=np.int64))
+    frame = snap.pg.read_entry(entry, names, f"WHERE {ORD} = ANY(%s)", ([int(r) for r in wanted],))
+    pos = np.searchsorted(wanted, rows)
+    return {c: frame[c].to_numpy(dtype=object)[pos] for c in names}
+
+
+def ranked_resources(
+    snap: PgSnapshot, parent: str | None, kinds: list[str], responders: set[str], limit: int, columns: list[str]
+) -> tuple[pd.DataFrame, int]:
+    """The first `limit` resources (inside `parent` when given) in the order of a map page
+    (`layers.responsemap._order`: responders first, then every kind in turn, each kind's largest capacity
+    first, then the catalogue's order of kinds), returned in the stored order; and how many there are in all."""
+    entry = snap.entry(RESOURCES)
+    names = entry.names()
+    where, params = "", []
+    if parent:
+        codes = [c for c in ("province_adcode", "city_adcode", "county_adcode") if c in names]
+        where = "WHERE " + ("(" + " OR ".join(f"{quote(c)} = %s" for c in codes) + ")" if codes else "FALSE")
+        params = [parent] * len(codes)
+    total = count(snap, RESOURCES, where, params)
+    numeric = next((c.dtype for c in entry.columns if c.name == "capacity"), "str")[:3].lower() in ("int", "flo")
+    cap = "COALESCE(capacity, 0)" if numeric else "0"
+    whens = " ".join(f"WHEN {literal(k)} THEN {i}" for i, k in enumerate(kinds))
+    rank = f"CASE kind {whens} ELSE {len(kinds)} END"
+    first = "CASE WHEN kind = ANY(%s) THEN 0 ELSE 1 END"
+    ranked = (
+        f"(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY kind ORDER BY {cap} DESC, {ORD}) AS within_ "
+        f"FROM {_table(snap, RESOURCES)} {where}) r ORDER BY {first}, within_, {rank}, {ORD} LIMIT {int(limit)}) p"
+    )
+    frame = snap.pg.read_entry(entry, columns, "", [*params, sorted(responders)], source=ranked)
+    return frame, total

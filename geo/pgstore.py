@@ -299,12 +299,14 @@ class PgStore(Store):
         *,
         order: str = ORD,
         tail: str = "",
+        source: str | None = None,
     ) -> pd.DataFrame:
         """The rows of a catalogued table (in their stored order, or `order`, then `tail`: LIMIT and OFFSET),
         only `columns` when given (in that order; names the table lacks are left out); a GeoDataFrame when
-        the geometry is among them."""
+        the geometry is among them. `source`: a FROM item over the table to read instead (a subquery adding
+        columns, which `entry` then lists)."""
         cols = entry.columns if columns is None else [c for n in columns for c in entry.columns if c.name == n]
-        sql = select_sql(f"{SCHEMA}.{entry.physical}", cols, where, order, tail)
+        sql = select_sql(source or f"{SCHEMA}.{entry.physical}", cols, where, order, tail)
         buf = bytearray()
         with self.connection() as conn, conn.cursor() as cur:
             with cur.copy(f"COPY ({sql}) TO STDOUT", params or None) as copy:

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyogrio
 from pyproj import CRS
 
 from geo.errors import InputFormatUnknown, InputRejected
@@ -427,6 +426,8 @@ def _cpg_to_encoding(text: str) -> str:
 
 def _pick_layer(path: Path, gdal_path: str, layer: str | None) -> str | None:
     """The layer to read: the one named, else the only one; several layers and none named is an error."""
+    import pyogrio  # GDAL: loaded when a file needs it (30 MB a service over a store never reads)
+
     try:
         names = [str(n) for n in pyogrio.list_layers(gdal_path)[:, 0]]
     except pyogrio.errors.DataSourceError as exc:
@@ -463,6 +464,8 @@ def _osm_tags(table: RawTable) -> RawTable:
 
 
 def _read_gdal(path: Path, fmt: str, gdal_path: str, encoding: str | None, layer: str | None) -> RawTable:
+    import pyogrio
+
     chosen = _pick_layer(path, gdal_path, layer)
     try:
         meta, _, geometry, field_data = pyogrio.raw.read(gdal_path, encoding=encoding, layer=chosen)

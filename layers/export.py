@@ -42,7 +42,6 @@ from typing import Annotated
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -328,6 +327,8 @@ def _kinds_readme(what: str, fmt: str, parts: list[Part], target: Target) -> str
 
 
 def _write_geojson(parts: list[Part], out: Path, target: Target, what: str) -> None:
+    import pyogrio
+
     _lonlat_only(target, "GeoJSON (RFC 7946)")
 
     def write_one(part: Part, path: Path) -> None:
@@ -347,6 +348,8 @@ def _write_geojson(parts: list[Part], out: Path, target: Target, what: str) -> N
 
 
 def _write_gpkg(parts: list[Part], out: Path, target: Target, what: str) -> None:
+    import pyogrio
+
     with _atomic(out) as tmp:
         for part in parts:  # each part a layer of the one file
             pyogrio.write_dataframe(
@@ -379,6 +382,8 @@ def _fields_csv(what: str) -> str:
 
 
 def _write_shp(parts: list[Part], out: Path, target: Target, what: str) -> None:
+    import pyogrio
+
     mapping = {f.name: f.shp for f in export_fields()[what]}
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmpdir, _atomic(out) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:

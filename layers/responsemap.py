@@ -114,9 +114,14 @@ def _rings(geom: shapely.Geometry) -> list[shapely.Geometry]:
     return out
 
 
+#: what a map page carries of each resource, besides its position
+PAGE_COLUMNS = ("kind", "name", "staff", "vehicles", "capacity", "phone")
+
+
 def _order(res: pd.DataFrame, kinds: list[str], responders: set[str]) -> np.ndarray:
     """Row positions in page order: responders first, then the other kinds in turn (each kind's largest
-    first), so a page that cannot carry every resource still shows every kind."""
+    first), so a page that cannot carry every resource still shows every kind (the same order in SQL:
+    `geo.pgquery.ranked_resources`)."""
     kind = res["kind"].astype(object)
     cap = pd.to_numeric(res["capacity"], errors="coerce").fillna(0).to_numpy()
     frame = pd.DataFrame({"kind": kind.to_numpy(), "cap": -cap})
@@ -128,14 +133,23 @@ def _order(res: pd.DataFrame, kinds: list[str], responders: set[str]) -> np.ndar
 def _resources(
     snapshot: Snapshot, view: MapView, styles: Styles, precision: float, crs: str, limit: int
 ) -> tuple[list[list], int]:
-    res = resource_table(snapshot, view=view, styles=styles)
-    if not len(res):
-        return [], 0
     cat = load_catalogue()
     kinds = [k.code for k in cat.resource_kinds]
     responders = {k.code for k in cat.resource_kinds if k.responder}
-    total = len(res)
-    res = res.iloc[np.sort(_order(res, kinds, responders)[:limit])]
+    if snapshot.store.backend == "postgis":  # the page's resources chosen by the database, not all read
+        from geo.pgquery import ranked_resources
+
+        columns = [*PAGE_COLUMNS, "lon", "lat"]
+        res, total = ranked_resources(snapshot, view.parent, kinds, responders, limit, columns)  # type: ignore[arg-type]
+        for col in PAGE_COLUMNS:
+            if col not in res:
+                res[col] = None
+    else:
+        res = resource_table(snapshot, view=view, styles=styles)
+        total = len(res)
+        res = res.iloc[np.sort(_order(res, kinds, responders)[:limit])]
+    if not total:
+        return [], 0
     x, y = res["lon"].to_numpy(float), res["lat"].to_numpy(float)
     if crs != "wgs84":
         pts = np.asarray(geometry_from_wgs84(shapely.points(x, y), crs), dtype=object)
@@ -143,7 +157,7 @@ def _resources(
     qx, qy = np.round(x / precision).astype(np.int64), np.round(y / precision).astype(np.int64)
     index = {k: i for i, k in enumerate(kinds)}
     rows = []
-    for j, rec in enumerate(res[["kind", "name", "staff", "vehicles", "capacity", "phone"]].itertuples(False)):
+    for j, rec in enumerate(res[list(PAGE_COLUMNS)].itertuples(False)):
         row = [
             int(qx[j]),
             int(qy[j]),

@@ -1,7 +1,8 @@
 """The service over a PostgreSQL store answers from the database (`api.sqlview`), with the same answers as the
 service over a directory store holding the same census: every /items query (bbox, filters, CQL2, sorting, paging,
 CRS), one item, the queryables, vector tiles (points and clusters, byte for byte), /clusters, /near, /incident
-and /explain. And a PostgreSQL service holds no enterprise in memory."""
+and /explain, for the enterprises and for the emergency resources, and the resources a map page carries. And a
+PostgreSQL service holds no enterprise and no resource's record in memory."""
 
 from __future__ import annotations
 
@@ -60,6 +61,10 @@ def test_the_postgresql_service_holds_no_enterprise(clients):
     assert isinstance(view, SqlView) and len(view.units) == 0
     assert isinstance(view.collections["enterprises"], SqlCollection)
     assert len(view.collections["enterprises"].frame) == 0
+    assert isinstance(view.collections["resources"], SqlCollection)
+    assert len(view.collections["resources"].frame) == 0
+    index = view.resource_index  # positions, kinds and domains only; a listed resource's record is read
+    assert index.fetch is not None and set(index.columns) <= {"kind", "domain"} and len(index.lon) > 1000
 
 
 POLYGON = "POLYGON((120 30, 120.4 30, 120.4 30.4, 120 30.4, 120 30))"
@@ -156,3 +161,70 @@ def test_near_incident_explain_alike(clients):
         _same(clients, f"/explain/{near['enterprises'][0]['id']}")
     _same(clients, "/explain/330106")
     _same(clients, "/explain/NO-SUCH-UNIT")
+
+
+RESOURCE_ITEMS = [
+    {"limit": 50},
+    {"kind": "shelter", "limit": 100, "offset": 3},
+    {"filter": "kind_zh = '避灾场所' OR kind_en LIKE 'fire%'", "limit": 200},
+    {"filter": "glyph IS NOT NULL AND capacity > 500", "sortby": "-capacity,id", "limit": 40},
+    {"filter": "color <> '#000000' AND county_adcode IN ('330106', '330102')", "limit": 60},
+    {"sortby": "kind_en,-staff", "limit": 25, "offset": 40},
+    {"bbox": "120,30,120.3,30.4", "limit": 300},
+    {"filter": "stock IS NULL AND domain IS NULL", "limit": 10},
+    {"filter": "nope = 1"},
+]
+
+
+@pytest.mark.parametrize("params", RESOURCE_ITEMS, ids=[str(i) for i in range(len(RESOURCE_ITEMS))])
+def test_resource_items_answer_alike(clients, params):
+    body = _same(clients, "/collections/resources/items", params)
+    if "features" in body and params.get("filter") != "stock IS NULL AND domain IS NULL":
+        assert body["numberReturned"] > 0, params
+
+
+def test_resource_item_queryables_and_tiles_alike(clients):
+    import mapbox_vector_tile
+
+    page = _same(clients, "/collections/resources/items", {"limit": 3})
+    for feat in page["features"]:
+        _same(clients, f"/collections/resources/items/{feat['id']}")
+    queryables = _same(clients, "/collections/resources/queryables")
+    assert {"kind_zh", "glyph", "color", "capacity"} <= set(queryables["properties"])
+    _same(clients, "/collections/resources/schema")
+    _same(clients, "/collections/resources")
+    clustered = points = 0
+    for z in range(4, 14, 2):
+        for lon, lat in ((120.16, 30.27), (121.55, 29.87)):
+            x, y = _tile(lon, lat, z)
+            data = _same(clients, f"/tiles/resources/{z}/{x}/{y}.mvt")
+            feats = mapbox_vector_tile.decode(data).get("resources", {}).get("features", [])
+            clustered += any(f["properties"].get("cluster") for f in feats)
+            points += any(not f["properties"].get("cluster") for f in feats)
+    assert clustered and points
+
+
+@pytest.mark.parametrize("parent", [None, "330100", "330106"])
+def test_a_map_page_carries_the_same_resources(clients, parent):
+    from layers.responsemap import response_payload
+    from layers.styles import load_styles
+    from layers.view import MapView
+
+    styles = load_styles()
+    styles = styles.model_copy(update={"resource_style": styles.resource_style.model_copy(update={"page_limit": 120})})
+    got = []
+    for client in clients:
+        view = client.app.state.riskmap.view()
+        got.append(
+            response_payload(
+                view.snapshot,
+                set(),
+                view=MapView(parent=parent),
+                styles=styles,
+                precision=1e-6,
+                crs="wgs84",
+                mode="page",
+            )
+        )
+    assert got[0]["resources"] == got[1]["resources"] and got[0]["total"] == got[1]["total"], parent
+    assert 0 < len(got[0]["resources"]) <= 120

@@ -4,6 +4,7 @@ geodesic distance. Built once per snapshot view (`ResourceIndex.build`), queried
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,9 @@ class ResourceIndex:
     kind_rows: dict[str, np.ndarray] = field(default_factory=dict)
     #: the rows each list may be drawn from: each kind, and the experts of each domain
     list_groups: list[np.ndarray] = field(default_factory=list)
+    #: the `RESOURCE_FIELDS` of some rows (row numbers → column → values in that order), when `columns` holds only
+    #: what the search reads (kind, domain) and the rest stays in the store (`api.sqlview`); None: from `columns`
+    fetch: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
 
     def __post_init__(self) -> None:
         if not self.kind_rows and len(self.kind):
@@ -75,7 +79,10 @@ class ResourceIndex:
         roads: pd.DataFrame | None,
         boundaries: pd.DataFrame,
         config: ResponseConfig | None = None,
+        fetch: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
     ) -> ResourceIndex:
+        """`resources`: every resource with lon, lat, kind (and domain) and, without `fetch`, what a listed
+        resource carries (`RESOURCE_FIELDS`); with `fetch`, a listed resource's fields are read by it."""
         from geo.response.coverage import network_of
 
         config = config or load_response()
@@ -87,10 +94,14 @@ class ResourceIndex:
         xmin, ymin, xmax, ymax = boundaries.total_bounds
         proj = LocalProjection.around(np.array([xmin, xmax]), np.array([ymin, ymax]))
         estimator = Estimator(proj, None, config, frozenset(urban_counties(boundaries, config)))
-        columns = {c: res[c].to_numpy(dtype=object) for c in RESOURCE_FIELDS if c in res}
-        kind = res["kind"].to_numpy(dtype=object)
+        columns = {
+            c: (_shared(res[c]) if c in ("kind", "domain") else res[c].to_numpy(dtype=object))
+            for c in RESOURCE_FIELDS
+            if c in res
+        }
+        kind = columns["kind"] if "kind" in columns else _shared(res["kind"])
         groups = _groups(kind, columns.get("domain"), lon, lat, proj) if network is None else []
-        return cls(columns, lon, lat, kind, network, snapped, estimator, config, load_catalogue(), groups)
+        return cls(columns, lon, lat, kind, network, snapped, estimator, config, load_catalogue(), groups, fetch=fetch)
 
     @property
     def method(self) -> str:
@@ -181,9 +192,11 @@ class ResourceIndex:
 
     def records(self, rows: np.ndarray, minutes: np.ndarray, dist: np.ndarray) -> list[dict[str, Any]]:
         kinds = {k.code: k for k in self.catalogue.resource_kinds}
+        rows = np.asarray(rows, dtype=np.int64)
+        detail = self.fetch(rows) if self.fetch is not None else {c: v[rows] for c, v in self.columns.items()}
         out = []
-        for i in rows:
-            rec = {c: plain(v[i]) for c, v in self.columns.items()}
+        for j, i in enumerate(rows):
+            rec = {c: plain(v[j]) for c, v in detail.items()}
             k = kinds.get(self.kind[i])
             rec["kind_zh"] = k.zh if k else self.kind[i]
             rec["kind_en"] = k.en if k else self.kind[i]
@@ -221,6 +234,13 @@ class ResourceIndex:
                 first = self.ranked(lon, lat, minutes, dist, rows, k, known=timed[kinds == kind.code])
                 by_kind[kind.code] = self.records(first, minutes, dist)
         return {"method": self.method, "by_kind": by_kind}
+
+
+def _shared(values: pd.Series) -> np.ndarray:
+    """A column of a few distinct values as objects, one string object per value (not one per row: 27 MB for
+    the kinds and domains of 208,761 resources)."""
+    codes = pd.Categorical(values.astype(object))
+    return np.asarray([*codes.categories.astype(object), None], dtype=object)[codes.codes]
 
 
 def _groups(
