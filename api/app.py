@@ -246,7 +246,12 @@ def map_bytes(
     )
     key = f"map|{view.key}|{map_view}"
     cached = state.responses.get(key)
-    if cached is None:
+    if cached is not None:
+        return cached[0]
+    with state.rendering:  # one page rendered at a time: a request for the page being rendered gets that render
+        cached = state.responses.get(key)
+        if cached is not None:
+            return cached[0]
         html_text = render_map(
             view.snapshot,
             view.boundaries,
@@ -477,6 +482,8 @@ def _service_router(state: State, store: Store, auth) -> APIRouter:
         view = state.view()
         if as_of is not None and as_of != view.as_of:  # a dated view may take seconds: never on the event loop
             view = await run_in_threadpool(state.view_at, as_of)
+        if view.queries_database:  # waits on the database: in a worker thread, the event loop keeps serving
+            return ORJSON(await run_in_threadpool(near_payload, view, lon, lat, radius_m, crs, limit))
         return ORJSON(near_payload(view, lon, lat, radius_m, crs, limit))  # no jsonable_encoder pass
 
     @read.get("/regions/{adcode}", summary="A region's level, index, counts, explanation and trend")

@@ -121,6 +121,13 @@ def _service_process(store: str, sock: socket.socket, conn: Connection) -> None:
         while not server.started and not server.should_exit:
             time.sleep(0.01)
         conn.send(("ready", snap_id, problem))
+        if snap_id and not problem:
+            from api.app import prerender
+
+            try:  # the wall screens' page, right after taking over (a request meanwhile waits for this render)
+                prerender(app)
+            except Exception:  # the page's own request reports it
+                log.exception("rendering the map page in advance failed")
 
     threading.Thread(target=announce, name="announce", daemon=True).start()
     server.run(sockets=[sock])
@@ -135,7 +142,7 @@ def _prepare(store: str, conn: Connection, out: dict[str, Any]) -> None:
     settings = Settings(store=store)
     if sys.platform == "linux":
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), settings.job_nice)
-    from api.app import create_app, prerender
+    from api.app import create_app
     from geo.errors import StoreEmpty
 
     app = create_app(settings)
@@ -148,10 +155,6 @@ def _prepare(store: str, conn: Connection, out: dict[str, Any]) -> None:
     snap_id, problem = None, ""
     try:
         snap_id = state.refresh().key
-        try:
-            prerender(app)  # the wall screens' page, before this process takes over
-        except Exception:  # the page's own request reports it
-            log.exception("rendering the map page in advance failed")
     except StoreEmpty:
         pass  # no build yet: requests say so; the first build starts a generation
     except Exception as exc:  # served anyway if nothing else serves: each request then reports it

@@ -197,6 +197,8 @@ class SqlCollection(Collection):
 class SqlView(View):
     """A PostgreSQL snapshot as published, the enterprises left in the database (see the module)."""
 
+    queries_database = True
+
     def __init__(self, snapshot: PgSnapshot, boundaries: gpd.GeoDataFrame):
         snapshot = snapshot.pinned()  # its tables looked up once, not on each request
         self.pg_snapshot = snapshot
@@ -250,7 +252,8 @@ class SqlView(View):
         from api.queryables import properties
 
         for c in self.collections.values():
-            _ = c.extent, c.levels, c.id_index, c.point_tiles
+            if not isinstance(c, SqlCollection):  # its extent is a scan of its table: on first use, not on the switch
+                _ = c.extent, c.levels, c.id_index, c.point_tiles
             properties(c)
         _ = self.resource_index
         return self

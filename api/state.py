@@ -145,6 +145,9 @@ def web_geometry(boundaries: gpd.GeoDataFrame) -> np.ndarray:
 class View(SnapshotReader):
     """One snapshot (or a dated view of it), loaded, indexed and laid out as OGC API collections."""
 
+    #: whether answering a question may wait on the database (`api.sqlview`): not on the event loop then
+    queries_database = False
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.collections = self._collections(web_geometry(self.boundaries))
@@ -367,6 +370,7 @@ class State:
         self.jobs: Any = None  # the service's JobRunner (api.jobs), set by create_app
         self._loading: str | None = None
         self.responses = ResponseCache()
+        self.rendering = threading.Lock()  # map pages are rendered one at a time (`api.app.map_bytes`)
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._view: View | None = None

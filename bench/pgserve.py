@@ -2,7 +2,7 @@
 centre uses them.
 
     python bench/pgserve.py [--url postgresql://…] [--enterprises 1000000] [--clients 32] [--seconds 60]
-                            [--files DIR] [--pygeoapi PYTHON]
+                            [--files DIR] [--pygeoapi PYTHON] [--no-load] [--switches N]
 
 Without --url a throwaway cluster is started (tests/pgcluster.py). A database without a build gets the demo
 census (`riskmap demo --no-serve --enterprises N`). Then, on this machine:
@@ -125,13 +125,25 @@ def one_at_a_time(base: str, counties: list[str], n: int = 200, seed: int = 3) -
     return out
 
 
-def _processes(pid: int) -> dict[str, float]:
-    """Resident MB of the supervisor and of each process it runs (the serving one and its standby)."""
-    out = {"supervisor": round(_rss_mb(pid), 1)}
+def _processes(pid: int) -> dict[str, Any]:
+    """Resident MB of the supervisor and of each process it runs (the serving one and its standby, which has
+    imported and waits), and of each the private part (USS: not shared library code or pages)."""
+    out: dict[str, Any] = {"supervisor": round(_rss_mb(pid), 1)}
     kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     for i, kid in enumerate(sorted(kids, key=int)):
-        out[f"child_{i}"] = round(_rss_mb(int(kid)), 1)
+        try:
+            out[f"child_{i}"] = {"rss": round(_rss_mb(int(kid)), 1), "uss": round(_uss_mb(int(kid)), 1)}
+        except OSError:  # ended meanwhile (a generation retired)
+            pass
     return out
+
+
+def _uss_mb(pid: int) -> float:
+    private = 0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            private += int(line.split()[1])
+    return private / 1024
 
 
 def _served(base: str) -> str:
@@ -382,6 +394,8 @@ def main() -> int:
     p.add_argument("--rebuild-at", type=float, default=20, help="seconds into the load the build is submitted")
     p.add_argument("--files", type=Path, help="a directory store of the same census, measured one at a time too")
     p.add_argument("--pygeoapi", help="a Python with pygeoapi + uvicorn installed, for the side-by-side run")
+    p.add_argument("--no-load", action="store_true", help="leave out the two-instance load (step 3)")
+    p.add_argument("--switches", type=int, default=1, help="builds published with no other load, one after another")
     args = p.parse_args()
     cluster = None
     url = args.url
@@ -412,11 +426,14 @@ def main() -> int:
                 result["rss_mb_after_start"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
                 result["one_at_a_time_postgis"] = one_at_a_time(a, counties)
                 result["rss_mb_after_one_at_a_time"] = {"a": _processes(proc_a.pid)}
-                result["load_two_instances"] = load_two(
-                    url, [a, b], counties, args.clients, args.seconds, args.rebuild_at
-                )
-                result["rss_mb_after_load"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
-                result["switch_idle"] = switch_idle(url, [a, b], "2026-12-05")
+                if not args.no_load:
+                    result["load_two_instances"] = load_two(
+                        url, [a, b], counties, args.clients, args.seconds, args.rebuild_at
+                    )
+                    result["rss_mb_after_load"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
+                result["switch_idle"] = [
+                    switch_idle(url, [a, b], f"2026-12-{5 + i:02d}") for i in range(max(1, args.switches))
+                ]
                 result["rss_mb_after_idle_switch"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
                 if args.pygeoapi:
                     result["pygeoapi"] = pygeoapi_side_by_side(args.pygeoapi, url, a, counties, work)

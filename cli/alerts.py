@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from geo.store import Store
+if TYPE_CHECKING:
+    from geo.store import Store
 
 
 def add_parser(sub: Any, store_arg: Callable, date_type: Callable, handler: Callable) -> None:

@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from geo.store import Store
+if TYPE_CHECKING:
+    from geo.store import Store
 
 
 def add_parser(sub: Any, store_arg: Callable, date_type: Callable, handler: Callable) -> None:

@@ -8,12 +8,14 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from geo.catalogue import LEVELS
-from geo.store import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from geo.store import Store
 
 #: the demo calibrates by itself when its census is more than this factor off the model's calibrated size
 DEMO_FACTOR = 2.0

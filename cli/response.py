@@ -6,9 +6,10 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from geo.store import Store
+if TYPE_CHECKING:
+    from geo.store import Store
 
 
 def add_parser(sub: Any, store_arg: Callable, date_type: Callable, handler: Callable) -> None:

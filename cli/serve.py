@@ -42,11 +42,6 @@ def _settings(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
-    from geo.pgstore import redact
-
     settings = _settings(args)
     workers = getattr(args, "workers", 1)
     # requests are short and share one GIL with a snapshot loading in the background and each other: hand it
@@ -55,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
     where = f"http://{args.host}:{args.port}/"
     if getattr(args, "switch", "handover") == "handover":
         return _handover(settings, args.host, args.port, workers, where)
+    import uvicorn
+
+    from api.app import create_app
+    from geo.pointer import redact
+
     if workers > 1:  # processes on one port; each loads the snapshot (memory × workers) and follows builds
         store = settings.store if isinstance(settings.store, str) else str(Path(settings.store).resolve())
         os.environ["RISKMAP_STORE"] = store  # what each worker's create_app() reads (with the other settings)
@@ -71,19 +71,47 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _handover(settings: Any, host: str, port: int, workers: int, where: str) -> int:
-    from api.app import create_app
+    """The supervisor (`api.handover`): it imports no data library and loads nothing (~40 MB); it checks the
+    store and settings in a process of its own and reads the current snapshot's id with `geo.pointer`."""
     from api.handover import Supervisor
-    from geo.pgstore import redact
-    from geo.store import Store
+    from geo.pointer import Pointer, redact
 
     store = settings.store if isinstance(settings.store, str) else str(Path(settings.store).resolve())
     os.environ["RISKMAP_STORE"] = store  # the service processes read the other settings as this one did
-    create_app(settings)  # a bad store or setting is reported here, once, before any process starts
-    opened = Store.open(settings.store)
+    _check_in_a_process(store)  # a bad store or setting is reported here, once, before any process starts
     label = f"{redact(store)} on {where}" + (f" with {workers} service processes" if workers > 1 else "")
 
     def ready(snapshot: str | None) -> None:
         print(f"serving {label}: snapshot {snapshot or '(none yet)'} (map: /map, OGC API: /collections)", flush=True)
 
-    Supervisor(store, host, port, workers, current_id=opened.current_id, on_ready=ready).run()
+    Supervisor(store, host, port, workers, current_id=Pointer(store), on_ready=ready).run()
     return 0
+
+
+def _check_in_a_process(store: str) -> None:
+    """`create_app` on the store in a spawned process (so this one never imports what it needs): its error,
+    if any, raised here as the same kind of error."""
+    import multiprocessing
+
+    import geo.errors
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        problem = pool.apply(_check, (store,))
+    if problem is not None:
+        kind, message = problem
+        error = getattr(geo.errors, kind, None)
+        raise (
+            error if isinstance(error, type) and issubclass(error, geo.errors.RiskmapError) else geo.errors.RiskmapError
+        )(message)
+
+
+def _check(store: str) -> tuple[str, str] | None:
+    from api.app import create_app
+    from api.settings import Settings
+    from geo.errors import RiskmapError
+
+    try:
+        create_app(Settings(store=store))
+    except RiskmapError as exc:
+        return type(exc).__name__, str(exc)
+    return None

@@ -222,11 +222,16 @@ def resource_fields(snap: PgSnapshot, rows: np.ndarray, columns: tuple[str, ...]
     """`columns` (those the table has, in that order) of the resources at stored positions `rows` (any order,
     repeats allowed), in the order of `rows`."""
     entry = snap.entry(RESOURCES)
-    names = [c for c in columns if c in entry.names()]
+    names = [c for c in columns if c in entry.names() and c != entry.geometry]
     wanted = np.unique(np.asarray(rows, dtype=np.int64))
-    frame = snap.pg.read_entry(entry, names, f"WHERE {ORD} = ANY(%s)", ([int(r) for r in wanted],))
+    cols = ", ".join(quote(c) for c in names)
+    sql = f"SELECT {cols} FROM {_table(snap, RESOURCES)} WHERE {ORD} = ANY(%s) ORDER BY {ORD}"
+    found = snap.pg.query(sql, ([int(r) for r in wanted],)) if names and len(wanted) else []  # a few rows: tuples
+    table = np.empty((len(found), len(names)), dtype=object)
+    for i, row in enumerate(found):
+        table[i] = row
     pos = np.searchsorted(wanted, rows)
-    return {c: frame[c].to_numpy(dtype=object)[pos] for c in names}
+    return {c: table[pos, j] for j, c in enumerate(names)}
 
 
 def ranked_resources(

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -37,9 +37,10 @@ import shapely
 
 from geo.errors import StoreEmpty, StoreError
 from geo.pgcodec import ORD, Column, columns_of, copy_text, create_sql, quote, read_copy, select_sql
+from geo.pgschema import SCHEMA
+from geo.pointer import CURRENT_SQL, redact
 from geo.store import FORMAT_VERSION, STORE_CRS, TABLES, Store, atomic_write_bytes, point_table, split_point_table
 
-SCHEMA = "riskmap"
 #: advisory lock keys: the store's writer lock, and (namespace, build sequence) held by a running build
 WRITER_LOCK = 0x5249534B
 BUILD_LOCK_NS = 0x52494C44
@@ -64,18 +65,6 @@ os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 def is_url(location: object) -> bool:
     return isinstance(location, str) and location.startswith(URL_SCHEMES)
-
-
-def redact(url: str) -> str:
-    """`url` without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}@{host}" if parts.username else host
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _psycopg():
@@ -195,7 +184,7 @@ class PgStore(Store):
         raise StoreError(f"{self.label}: a PostgreSQL store has no manifest file; its catalogue is in the database")
 
     def current_id(self) -> str | None:
-        rows = self.query(f"SELECT snapshot FROM {SCHEMA}.current")
+        rows = self.query(CURRENT_SQL)
         return rows[0][0] if rows else None
 
     def calibrated_model(self) -> Path | None:

@@ -45,10 +45,10 @@ import pyproj
 import shapely
 
 from geo.errors import StoreEmpty, StoreError
+from geo.pointer import MANIFEST, is_url, manifest_snapshot
 
 STORE_CRS = "EPSG:4326"
 TABLES = ("boundaries", "enterprises", "hazards", "events", "resources", "roads")
-MANIFEST = "manifest.json"
 #: the store's calibrated scoring model (`riskmap calibrate`): builds use it when no model is given
 MODEL_FILE = "model.toml"
 FORMAT_VERSION = 1
@@ -209,7 +209,7 @@ class Store:
         """The store at `root` (a directory, or a ``postgresql://`` URL: `geo.pgstore.PgStore`); default
         `$RISKMAP_STORE`, else ``./riskmap-data``."""
         location = root if root is not None else os.environ.get("RISKMAP_STORE") or "riskmap-data"
-        if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        if is_url(location):
             from geo.pgstore import PgStore
 
             return PgStore.open_url(location, create=create)
@@ -238,7 +238,7 @@ class Store:
 
     def current_id(self) -> str | None:
         """The published snapshot's id (None before the first build)."""
-        return self.manifest().get("snapshot")
+        return manifest_snapshot(self.manifest())
 
     @property
     def model_path(self) -> Path:

@@ -59,10 +59,11 @@ def zones_image(zones: pd.DataFrame, styles: Styles, crs: str = "wgs84") -> dict
     """The bands of ``coverage_table`` drawn into one palette PNG: ``{url, bounds: [[s, w], [n, e]]}``.
 
     Pixels are ``rescue.raster_m`` metres (at the bands' middle latitude); each band keeps its own colour
-    (opaque: the page sets the layer's opacity). ``crs`` = the page's display CRS (gcj02: shifted first)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from PIL import Image
+    (opaque: the page sets the layer's opacity), outside every band is transparent. ``crs`` = the page's
+    display CRS (gcj02: shifted first). Drawn with Pillow (no matplotlib in a service's memory): a band's
+    polygons into a mask of its own, outer rings first and holes cleared after each, then the band's colour
+    through its mask (the bands do not overlap)."""
+    from PIL import Image, ImageDraw
 
     geoms = np.asarray(zones.geometry.values, dtype=object) if len(zones) else np.array([], dtype=object)
     if not len(geoms):
@@ -75,43 +76,32 @@ def zones_image(zones: pd.DataFrame, styles: Styles, crs: str = "wgs84") -> dict
     width = max(2, min(4096, math.ceil((e - w) / step_deg)))
     y0, y1 = float(_merc_y(s)), float(_merc_y(n))
     height = max(2, min(4096, math.ceil((y1 - y0) / (_R * math.radians(step_deg)))))
-    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
-    canvas = FigureCanvasAgg(fig)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_axis_off()
-    ax.set_xlim(w, e)
-    ax.set_ylim(y0, y1)
-    from matplotlib.patches import PathPatch
-    from matplotlib.path import Path as MPath
 
-    for geom, color in zip(geoms, zones["color"], strict=True):
-        verts, codes = [], []
-        for ring in _rings(geom):
-            xy = shapely.get_coordinates(ring)
-            xy = np.column_stack([xy[:, 0], _merc_y(xy[:, 1])])
-            verts.append(xy)
-            codes.append(np.r_[MPath.MOVETO, np.full(len(xy) - 2, MPath.LINETO), MPath.CLOSEPOLY])
-        if verts:
-            path = MPath(np.concatenate(verts), np.concatenate(codes).astype(np.uint8))
-            # add_artist, not add_patch: the limits are set above, and add_patch walks every vertex of every
-            # patch to update them (12 s for the zones of all of China)
-            ax.add_artist(PathPatch(path, facecolor=color, edgecolor="none", antialiased=False, linewidth=0))
-    fig.patch.set_alpha(0)
-    canvas.draw()
-    rgba = np.asarray(canvas.buffer_rgba())
-    img = Image.fromarray(rgba, "RGBA").quantize(colors=len(zones) + 1, method=Image.Quantize.FASTOCTREE)
+    def pixels(ring: shapely.Geometry) -> list[tuple[float, float]]:
+        xy = shapely.get_coordinates(ring)
+        px = (xy[:, 0] - w) / (e - w) * width
+        py = (y1 - _merc_y(xy[:, 1])) / (y1 - y0) * height
+        return list(zip(px.tolist(), py.tolist(), strict=True))
+
+    canvas = Image.new("P", (width, height), 0)
+    palette = [0, 0, 0]
+    for i, (geom, color) in enumerate(zip(geoms, zones["color"], strict=True)):
+        mask = Image.new("1", (width, height), 0)
+        draw = ImageDraw.Draw(mask)
+        parts = [p for p in shapely.get_parts(geom) if not p.is_empty]
+        # a part inside another's hole lies within that part's outer ring: the larger outer rings first
+        parts.sort(key=lambda p: -shapely.area(shapely.Polygon(p.exterior)))
+        for poly in parts:
+            draw.polygon(pixels(poly.exterior), fill=1)
+            for hole in poly.interiors:
+                draw.polygon(pixels(hole), fill=0)
+        canvas.paste(i + 1, mask=mask)
+        palette += [int(color[j : j + 2], 16) for j in (1, 3, 5)]
+    canvas.putpalette(palette)
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    canvas.save(buf, format="PNG", optimize=True, transparency=0)
     url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
     return {"url": url, "bounds": [[round(float(s), 6), round(float(w), 6)], [round(float(n), 6), round(float(e), 6)]]}
-
-
-def _rings(geom: shapely.Geometry) -> list[shapely.Geometry]:
-    out = []
-    for poly in shapely.get_parts(geom):
-        out.append(shapely.get_exterior_ring(poly))
-        out.extend(shapely.get_interior_ring(poly, i) for i in range(shapely.get_num_interior_rings(poly)))
-    return out
 
 
 #: what a map page carries of each resource, besides its position

@@ -76,8 +76,8 @@ def test_riskmap_map_defaults_to_the_provinces(two_province_store, tmp_path):
 
 
 def test_the_opening_map_is_rendered_before_the_first_request(two_province_store, monkeypatch):
-    """`prerender` (what a standby process does before it takes over) leaves the opening page in the cache:
-    the first `/map` then renders nothing."""
+    """`prerender` (what a new service process does as soon as it takes over) leaves the opening page in the
+    cache: the first `/map` then renders nothing."""
     from fastapi.testclient import TestClient
 
     import layers.maps
@@ -96,3 +96,35 @@ def test_the_opening_map_is_rendered_before_the_first_request(two_province_store
         page = client.get("/map")
         assert page.status_code == 200 and _config_level(page.text) == "province"
         assert client.get("/map", params={"level": "city"}).status_code == 500  # anything else still renders
+
+
+def test_a_page_being_rendered_is_rendered_once(two_province_store, monkeypatch):
+    """Requests for a page while it is being rendered (the opening page right after a process takes over) wait
+    for that render instead of rendering it again."""
+    import threading
+    import time
+
+    import layers.maps
+    from api.app import create_app, map_bytes
+
+    renders = []
+    real = layers.maps.render_map
+
+    def slow_render(*args, **kwargs):
+        renders.append(1)
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(layers.maps, "render_map", slow_render)
+    from api.settings import Settings
+
+    app = create_app(Settings(store=two_province_store.root))
+    state, settings = app.state.riskmap, app.state.settings
+    state.refresh()
+    pages: list[bytes] = []
+    threads = [threading.Thread(target=lambda: pages.append(map_bytes(state, settings))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(renders) == 1 and len(pages) == 3 and len(set(pages)) == 1

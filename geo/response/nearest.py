@@ -191,19 +191,28 @@ class ResourceIndex:
         return minutes, dist
 
     def records(self, rows: np.ndarray, minutes: np.ndarray, dist: np.ndarray) -> list[dict[str, Any]]:
+        return self.records_of([rows], minutes, dist)[0]
+
+    def records_of(self, lists: list[np.ndarray], minutes: np.ndarray, dist: np.ndarray) -> list[list[dict[str, Any]]]:
+        """The records of the resources of several lists (what a listed resource carries, its kind's labels,
+        position, distance and minutes), their fields read at once (by `fetch`: one query for every list)."""
         kinds = {k.code: k for k in self.catalogue.resource_kinds}
-        rows = np.asarray(rows, dtype=np.int64)
-        detail = self.fetch(rows) if self.fetch is not None else {c: v[rows] for c, v in self.columns.items()}
-        out = []
-        for j, i in enumerate(rows):
-            rec = {c: plain(v[j]) for c, v in detail.items()}
-            k = kinds.get(self.kind[i])
-            rec["kind_zh"] = k.zh if k else self.kind[i]
-            rec["kind_en"] = k.en if k else self.kind[i]
-            rec["lon"], rec["lat"] = round(float(self.lon[i]), 7), round(float(self.lat[i]), 7)
-            rec["distance_m"] = round(float(dist[i]), 1)
-            rec["minutes"] = round(float(minutes[i]), 1) if np.isfinite(minutes[i]) else None
-            out.append(rec)
+        every = np.concatenate([np.asarray(r, dtype=np.int64) for r in lists]) if lists else np.zeros(0, np.int64)
+        detail = self.fetch(every) if self.fetch is not None else {c: v[every] for c, v in self.columns.items()}
+        out, j = [], 0
+        for rows in lists:
+            recs = []
+            for i in np.asarray(rows, dtype=np.int64):
+                rec = {c: plain(v[j]) for c, v in detail.items()}
+                k = kinds.get(self.kind[i])
+                rec["kind_zh"] = k.zh if k else self.kind[i]
+                rec["kind_en"] = k.en if k else self.kind[i]
+                rec["lon"], rec["lat"] = round(float(self.lon[i]), 7), round(float(self.lat[i]), 7)
+                rec["distance_m"] = round(float(dist[i]), 1)
+                rec["minutes"] = round(float(minutes[i]), 1) if np.isfinite(minutes[i]) else None
+                recs.append(rec)
+                j += 1
+            out.append(recs)
         return out
 
     def kind_mask(self, kinds: tuple[str, ...] | list[str]) -> np.ndarray:
@@ -225,15 +234,15 @@ class ResourceIndex:
         """The `per_kind` fastest resources of each kind present (catalogue order)."""
         k = per_kind or self.config.near.per_kind
         minutes, dist = self.times(lon, lat, county, need=k)
-        by_kind: dict[str, list[dict[str, Any]]] = {}
+        firsts: dict[str, np.ndarray] = {}
         timed = np.flatnonzero(np.isfinite(minutes) | np.isfinite(dist))  # what can head a list: order those alone
         kinds = self.kind[timed]
         for kind in self.catalogue.resource_kinds:
             rows = self.kind_rows.get(kind.code)
             if rows is not None and len(rows):
-                first = self.ranked(lon, lat, minutes, dist, rows, k, known=timed[kinds == kind.code])
-                by_kind[kind.code] = self.records(first, minutes, dist)
-        return {"method": self.method, "by_kind": by_kind}
+                firsts[kind.code] = self.ranked(lon, lat, minutes, dist, rows, k, known=timed[kinds == kind.code])
+        listed = self.records_of(list(firsts.values()), minutes, dist)
+        return {"method": self.method, "by_kind": dict(zip(firsts, listed, strict=True))}
 
 
 def _shared(values: pd.Series) -> np.ndarray:
