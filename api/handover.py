@@ -149,6 +149,10 @@ def _prepare(store: str, conn: Connection, out: dict[str, Any]) -> None:
     state = app.state.riskmap
     state.follow = False  # the supervisor starts a new generation for a new build
     try:
+        state.prepare()
+    except Exception:  # the load reports what is wrong
+        log.exception("preparing the service process failed")
+    try:
         alone = conn.recv()
     except EOFError:  # the supervisor stopped
         return

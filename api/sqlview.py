@@ -56,7 +56,7 @@ from layers.tiles import EXTENT, TILE_PROPS, TileBounds, cluster_records, empty_
 if TYPE_CHECKING:
     from api.ogc import FeatureQuery
 
-SAMPLE = 20_000  # the rows the property types and vocabularies are read from
+SAMPLE = 5_000  # the rows the property types and vocabularies are read from (types come from the table)
 MAX_POINTS = 1000  # a tile with more points carries clusters (`layers.tiles.render_tile`)
 CELLS = 32
 

@@ -214,8 +214,18 @@ RESOURCES = "rescue_resources"  # the snapshot's resources table (`geo.pgsnapsho
 
 def resource_search(snap: PgSnapshot) -> pd.DataFrame:
     """What `geo.response.nearest.ResourceIndex` searches by: every resource's lon, lat, kind and domain in the
-    stored order."""
-    return snap.pg.read_entry(snap.entry(RESOURCES), ["lon", "lat", "kind", "domain"])
+    stored order (fetched as rows: COPY's row-by-row reading is slower for a few narrow columns, 0.35 against
+    0.21 s at 208,761)."""
+    have = snap.entry(RESOURCES).names()
+    names = [c for c in ("lon", "lat", "kind", "domain") if c in have]
+    rows = snap.pg.query(f"SELECT {', '.join(quote(c) for c in names)} FROM {_table(snap, RESOURCES)} ORDER BY {ORD}")
+    columns = {c: [r[i] for r in rows] for i, c in enumerate(names)}  # (not zip(*rows): 0.35 s for 208,761 rows)
+    return pd.DataFrame(
+        {
+            c: np.asarray(v, dtype=np.float64) if c in ("lon", "lat") else pd.Series(v, dtype=object)
+            for c, v in columns.items()
+        }
+    )
 
 
 def resource_fields(snap: PgSnapshot, rows: np.ndarray, columns: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -71,11 +71,20 @@ def _parts_of_dimension(geom: shapely.Geometry, dim: int) -> list[shapely.Geomet
     return parts
 
 
+#: the single-part type of each dimension (shapely type id): made multi-part all at once
+_SINGLE = {0: 0, 1: 1, 2: 3}
+
+
 def _as_multi(geoms: np.ndarray, dim: int) -> np.ndarray:
     """Geometries of dimension ``dim`` as their multi-part type (each input keeps its parts)."""
+    geoms = np.asarray(geoms, dtype=object)
     out = np.empty(len(geoms), dtype=object)
-    for i, g in enumerate(geoms):
-        out[i] = _COLLECT[dim](_parts_of_dimension(g, dim))
+    single = (shapely.get_type_id(geoms) == _SINGLE[dim]) & ~shapely.is_empty(geoms)
+    rows = np.flatnonzero(single)
+    if len(rows):  # one part each: in one call (20,000 hazard sites: 0.3 s one by one)
+        out[rows] = _COLLECT[dim](geoms[rows], indices=np.arange(len(rows)))
+    for i in np.flatnonzero(~single):
+        out[i] = _COLLECT[dim](_parts_of_dimension(geoms[i], dim))
     return out
 
 
@@ -105,7 +114,11 @@ def _normalised(kind: GeometryKind, geoms: np.ndarray) -> np.ndarray:
         return _as_multi(geoms, kind.dimension)
     if geometry_type_of(kind, geoms) == "MultiPoint":
         return _as_multi(geoms, 0)
-    return np.array([_parts_of_dimension(g, 0)[0] for g in geoms], dtype=object)
+    geoms = np.asarray(geoms, dtype=object)
+    out = geoms.copy()  # a point is its own part
+    for i in np.flatnonzero(shapely.get_type_id(geoms) != 0):
+        out[i] = _parts_of_dimension(geoms[i], 0)[0]
+    return out
 
 
 def split_by_kind(frame: gpd.GeoDataFrame) -> list[tuple[GeometryKind, gpd.GeoDataFrame]]:
