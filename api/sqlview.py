@@ -138,11 +138,11 @@ class SqlCollection(Collection):
         matched = pgquery.count(self.snapshot, self.part, where, params, source=self.source)
         order = order_sql(q.sortby, queryables.properties(self), ORD)
         tail = f"LIMIT {int(limit)} OFFSET {int(offset)}"
-        rows = self._read_rows(self._read(), where, params, order=order, tail=tail)
+        rows = self._read_rows(self._read(), where, params, order=order, tail=tail, few=limit <= pgquery.FEW)
         return self._frame(rows), matched
 
     def one(self, feature_id: str) -> gpd.GeoDataFrame:
-        rows = self._read_rows(self._read(), "WHERE id = %s", (str(feature_id),))
+        rows = self._read_rows(self._read(), "WHERE id = %s", (str(feature_id),), few=True)
         if not len(rows):
             raise UnitNotFound(f"no feature {feature_id!r} in collection {self.id}")
         return self._frame(rows.iloc[:1])
@@ -301,7 +301,9 @@ class SqlView(View):
         columns = [c for c in POINT_COLUMNS if c in names] + (["geometry"] if "lon" not in names else [])
         total = pgquery.count(self.pg_snapshot, "units", where, params)
         if total <= limit:
-            rows = self.pg_snapshot.pg.read_entry(self.pg_snapshot.entry("units"), columns, where, params)
+            rows = self.pg_snapshot.pg.read_entry(
+                self.pg_snapshot.entry("units"), columns, where, params, few=total <= pgquery.FEW
+            )
             return cluster_points(PointIndex.from_units(rows), bbox, zoom, limit, domain=domain, parent=parent, crs=crs)
         cell = first_cell(zoom)
         sums = pgquery.grid_sums(self.pg_snapshot, where, params, cell, LEVELS)

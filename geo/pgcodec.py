@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -157,6 +158,35 @@ def read_copy(data: bytes, columns: list[Column], geometry: str | None) -> pd.Da
     if geometry is not None and geometry in frame:
         return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
     return frame
+
+
+def read_rows(rows: list[tuple], columns: list[Column], geometry: str | None) -> pd.DataFrame:
+    """The frame `read_copy` makes, from the rows of `select_sql` fetched as tuples: for a few rows (a page, the
+    units near a point), where COPY's parsing costs more than it saves (5.4 → 1.5 ms for 13 units)."""
+    n = len(rows)
+    out = {c.name: _typed([r[i] for r in rows], c) for i, c in enumerate(columns)}
+    frame = pd.DataFrame(out, index=pd.RangeIndex(n))
+    if geometry is not None and geometry in frame:
+        return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+    return frame
+
+
+def _typed(values: list[Any], column: Column) -> pd.Series:
+    """A column of Python values as `_restore` types it (geometry: hex WKB)."""
+    kind = column.dtype
+    if kind == "geometry":
+        present = np.asarray([v is not None for v in values], dtype=bool)
+        geoms = np.full(len(values), None, dtype=object)
+        if present.any():
+            geoms[present] = shapely.from_wkb(np.asarray(values, dtype=object)[present])
+        return gpd.GeoSeries(geoms, crs="EPSG:4326")
+    if kind.startswith("datetime64"):
+        return pd.Series(pd.to_datetime(pd.Series(values, dtype=object)), dtype=kind)
+    if kind == "object":
+        return pd.Series(values, dtype=object)
+    if kind == "bool":
+        return pd.Series(values, dtype=bool)
+    return pd.Series(values, dtype=kind if kind != "float32" else "float64").astype(kind)
 
 
 def _parse(data: bytes, names: list[str]) -> dict[str, pd.Series]:

@@ -26,6 +26,8 @@ from geo.pgstore import SCHEMA
 from geo.pointgrid import R
 from geo.query import SnapshotReader
 
+#: up to this many rows are fetched as rows, more by COPY (`geo.pgstore.PgStore.read_entry`)
+FEW = 2000
 UNIT_COLUMNS = ["id", "name", "domain", "industry", "risk_level", "risk_score", "county_adcode", "geometry"]
 HAZARD_COLUMNS = ["id", "name", "type", "risk_level", "risk_score", "county_adcode", "geometry"]
 
@@ -53,14 +55,14 @@ class PgNearReader(SnapshotReader):
 def near_index(snap: PgSnapshot, lon: float, lat: float, radius_m: float) -> NearIndex:
     """The units and hazard sites in the search box around the point, by an index scan, indexed for `geo.near`."""
     where, params = _near_box(lon, lat, radius_m)
-    hazards = snap.pg.read_entry(snap.entry("hazards"), HAZARD_COLUMNS, where, params)
+    hazards = snap.pg.read_entry(snap.entry("hazards"), HAZARD_COLUMNS, where, params, few=True)
     return NearIndex.build(near_units(snap, lon, lat, radius_m), hazards)
 
 
 def near_units(snap: PgSnapshot, lon: float, lat: float, radius_m: float) -> pd.DataFrame:
     """The units in the search box around the point (`geo.near`), by an index scan."""
     where, params = _near_box(lon, lat, radius_m)
-    return snap.pg.read_entry(snap.entry("units"), UNIT_COLUMNS, where, params)
+    return snap.pg.read_entry(snap.entry("units"), UNIT_COLUMNS, where, params, few=True)
 
 
 def _near_box(lon: float, lat: float, radius_m: float) -> tuple[str, tuple[float, ...]]:
@@ -179,12 +181,16 @@ def grid_sums(
 
 def units_by_ord(snap: PgSnapshot, ords: np.ndarray, columns: list[str]) -> pd.DataFrame:
     """The units at these stored positions (`ords` ascending), in that order."""
-    return snap.pg.read_entry(snap.entry("units"), columns, f"WHERE {ORD} = ANY(%s)", ([int(o) for o in ords],))
+    return snap.pg.read_entry(
+        snap.entry("units"), columns, f"WHERE {ORD} = ANY(%s)", ([int(o) for o in ords],), few=len(ords) <= FEW
+    )
 
 
 def units_by_id(snap: PgSnapshot, ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
     """The units with these ids (by the B-tree index on ``id``), in the stored order."""
-    return snap.pg.read_entry(snap.entry("units"), columns, "WHERE id = ANY(%s)", ([str(i) for i in ids],))
+    return snap.pg.read_entry(
+        snap.entry("units"), columns, "WHERE id = ANY(%s)", ([str(i) for i in ids],), few=len(ids) <= FEW
+    )
 
 
 def built_cells(snap: PgSnapshot, z: int, x: int, y: int) -> np.ndarray | None:

@@ -36,7 +36,7 @@ import pyarrow as pa
 import shapely
 
 from geo.errors import StoreEmpty, StoreError
-from geo.pgcodec import ORD, Column, columns_of, copy_text, create_sql, quote, read_copy, select_sql
+from geo.pgcodec import ORD, Column, columns_of, copy_text, create_sql, quote, read_copy, read_rows, select_sql
 from geo.pgschema import SCHEMA
 from geo.pointer import CURRENT_SQL, redact
 from geo.store import FORMAT_VERSION, STORE_CRS, TABLES, Store, atomic_write_bytes, point_table, split_point_table
@@ -289,13 +289,17 @@ class PgStore(Store):
         order: str = ORD,
         tail: str = "",
         source: str | None = None,
+        few: bool = False,
     ) -> pd.DataFrame:
         """The rows of a catalogued table (in their stored order, or `order`, then `tail`: LIMIT and OFFSET),
         only `columns` when given (in that order; names the table lacks are left out); a GeoDataFrame when
         the geometry is among them. `source`: a FROM item over the table to read instead (a subquery adding
-        columns, which `entry` then lists)."""
+        columns, which `entry` then lists). `few`: the caller expects a few rows (fetched as rows, not COPY)."""
         cols = entry.columns if columns is None else [c for n in columns for c in entry.columns if c.name == n]
         sql = select_sql(source or f"{SCHEMA}.{entry.physical}", cols, where, order, tail)
+        if few:
+            with self.connection() as conn:
+                return read_rows(conn.execute(sql, params or None).fetchall(), cols, entry.geometry)
         buf = bytearray()
         with self.connection() as conn, conn.cursor() as cur:
             with cur.copy(f"COPY ({sql}) TO STDOUT", params or None) as copy:

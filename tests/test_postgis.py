@@ -65,6 +65,14 @@ def test_tables_round_trip_exactly(pg_url):
     assert shapely.equals_exact(back.geometry.values[:3], frame.geometry.values[:3], tolerance=0).all()
     assert back.geometry.iloc[3] is None
     assert list(store.read("hazards", columns=["flag", "id"]).columns) == ["flag", "id"]
+    entry = store.entry("hazards")
+    few = store.read_entry(entry, few=True)  # fetched as rows (a page, the units near a point): the same frame
+    whole = store.read_entry(entry)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(few.drop(columns="geometry")), pd.DataFrame(whole.drop(columns="geometry"))
+    )
+    assert shapely.equals_exact(few.geometry.values[:3], whole.geometry.values[:3], tolerance=0).all()
+    assert few.geometry.iloc[3] is None and few.crs.to_epsg() == 4326
 
 
 def test_schema_versions_and_errors(pg_url, pg_cluster):
