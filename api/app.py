@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     system_allocator()  # a service's memory comes back after each load
     store = Store.open(settings.store)
-    state = State(store)
+    state = State(store, response_cache_mb=settings.response_cache_mb)
     state.jobs = JobRunner(store, workers=settings.job_workers, queue=settings.job_queue, nice=settings.job_nice)
 
     @contextlib.asynccontextmanager
@@ -138,14 +138,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         h = hash_token(token)
         return any(hmac.compare_digest(h, known) for known in hashes)
 
-    def reader(request: Request) -> None:
+    # async: a header and a hash, on the event loop (a sync dependency costs every request a threadpool hop)
+    async def reader(request: Request) -> None:
         hashes = settings.reader_token_hashes
         if hashes and not (
             _matches(token_of(request), hashes) or _matches(token_of(request), settings.editor_token_hashes)
         ):
             raise NotAuthenticated("reading needs `Authorization: Bearer <token>`")
 
-    def editor(request: Request) -> None:
+    async def editor(request: Request) -> None:
         token = token_of(request)
         if not token:
             raise NotAuthenticated("this needs `Authorization: Bearer <token>` with the editor role")

@@ -124,6 +124,9 @@ def _service_process(store: str, sock: socket.socket, conn: Connection) -> None:
         if snap_id and not problem:
             from api.app import prerender
 
+            if sys.platform == "linux":  # behind the readers, and behind other instances' loads on this machine
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), app.state.settings.job_nice)
+
             try:  # the wall screens' page, right after taking over (a request meanwhile waits for this render)
                 prerender(app)
             except Exception:  # the page's own request reports it

@@ -361,7 +361,9 @@ class State:
     the same date wait for that result, requests for anything else never wait for it.
     """
 
-    def __init__(self, store: Store, dated_views: int = 4, background_reload: bool = True):
+    def __init__(
+        self, store: Store, dated_views: int = 4, background_reload: bool = True, response_cache_mb: float = 256.0
+    ):
         self.store = store
         self.background_reload = background_reload
         #: False in a process that `riskmap serve` replaces for each new build (api.handover): once it has a
@@ -369,7 +371,7 @@ class State:
         self.follow = True
         self.jobs: Any = None  # the service's JobRunner (api.jobs), set by create_app
         self._loading: str | None = None
-        self.responses = ResponseCache()
+        self.responses = ResponseCache(int(response_cache_mb * 1024 * 1024))
         self.rendering = threading.Lock()  # map pages are rendered one at a time (`api.app.map_bytes`)
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
