@@ -158,6 +158,9 @@ def test_near_incident_explain_alike(clients):
         assert near["enterprises"]
         _same(clients, "/near", {"lon": lon, "lat": lat, "radius_m": 800, "crs": "gcj02", "limit": 5})
         _same(clients, "/incident", {"lon": lon, "lat": lat})
+        at = _same(clients, f"/collections/enterprises/items/{near['enterprises'][0]['id']}")["geometry"]
+        brief = _same(clients, "/incident", {"lon": at["coordinates"][0], "lat": at["coordinates"][1]})
+        assert brief["summary"]["enterprises"] >= 1 and brief["enterprises"], brief["summary"]
         _same(clients, f"/explain/{near['enterprises'][0]['id']}")
     _same(clients, "/explain/330106")
     _same(clients, "/explain/NO-SUCH-UNIT")

@@ -35,7 +35,7 @@ def incident_payload(
 ) -> dict[str, Any]:
     spec = parse_crs(crs)
     wlon, wlat = (float(v) for v in to_wgs84(lon, lat, spec))
-    found = near(reader.near_index, wlon, wlat, radius_m, limit=10_000)
+    found = near(reader.index_near(wlon, wlat, radius_m), wlon, wlat, radius_m, limit=10_000)
     regions = reader.regions_at(wlon, wlat)
     units = _ordered_units(reader, found["enterprises"])
     hazards = sorted(found["hazards"], key=lambda h: (RISK_LEVEL_RANK.get(h.get("risk_level"), 9), h["distance_m"]))
