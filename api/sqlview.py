@@ -39,7 +39,9 @@ from geo.near import NearIndex
 from geo.pgcodec import ORD, Column, literal, quote
 from geo.pgquery import RESOURCES
 from geo.pgsnapshot import PgSnapshot, entry_name
+from geo.pointgrid import PointGrid
 from geo.response.nearest import RESOURCE_FIELDS, ResourceIndex
+from geo.values import Picker
 from layers.clusters import (
     POINT_COLUMNS,
     Cells,
@@ -261,11 +263,10 @@ class SqlView(View):
     def index_near(self, lon: float, lat: float, radius_m: float) -> NearIndex:
         """The units in the search box from the database, the hazard sites from the index built at load (one
         query per request, not two)."""
-        units = pgquery.near_units(self.pg_snapshot, lon, lat, radius_m)
-        found = NearIndex.build(units, self.hazards.iloc[:0])
+        arrays, x, y = pgquery.near_unit_arrays(self.pg_snapshot, lon, lat, radius_m)
         built = self.near_index
         return dataclasses.replace(
-            found, hazards=built.hazards, hazard_geoms=built.hazard_geoms, hazard_tree=built.hazard_tree
+            built, units=Picker.of_arrays(arrays, len(x)), unit_x=x, unit_y=y, unit_grid=PointGrid.of(x, y)
         )
 
     def unit_detail(self, ids: list[str], columns: tuple[str, ...]) -> tuple[list[str], dict[str, dict[str, Any]]]:

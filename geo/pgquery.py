@@ -65,6 +65,25 @@ def near_units(snap: PgSnapshot, lon: float, lat: float, radius_m: float) -> pd.
     return snap.pg.read_entry(snap.entry("units"), UNIT_COLUMNS, where, params, few=True)
 
 
+def near_unit_arrays(
+    snap: PgSnapshot, lon: float, lat: float, radius_m: float
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """`near_units` as what `geo.near.NearIndex` holds (the columns as Arrow arrays, longitudes, latitudes), read
+    as rows without a frame in between: the service's /near (4 → 1 ms for a few units)."""
+    import pyarrow as pa
+
+    where, params = _near_box(lon, lat, radius_m)
+    have = snap.entry("units").names()
+    names = [c for c in UNIT_COLUMNS if c in have and c != "geometry"]
+    cols = ", ".join([*(quote(c) for c in names), "ST_X(geometry)", "ST_Y(geometry)"])
+    rows = snap.pg.query(f"SELECT {cols} FROM {_table(snap, 'units')} {where} ORDER BY {ORD}", params)
+    k = len(names)
+    arrays = {c: pa.array([r[i] for r in rows]) for i, c in enumerate(names)}
+    x = np.asarray([r[k] for r in rows], dtype=np.float64)
+    y = np.asarray([r[k + 1] for r in rows], dtype=np.float64)
+    return arrays, x, y
+
+
 def _near_box(lon: float, lat: float, radius_m: float) -> tuple[str, tuple[float, ...]]:
     xmin, ymin, xmax, ymax = _search_box(lon, lat, radius_m).bounds
     return "WHERE geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", (xmin, ymin, xmax, ymax)

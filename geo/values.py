@@ -106,6 +106,13 @@ class Picker:
             arr = chunked.combine_chunks() if chunked is not None else pa.array(frame[name], from_pandas=True)
             self._cols[name] = arr if keep is None else arr.take(pa.array(np.asarray(keep, dtype=np.int64)))
 
+    @classmethod
+    def of_arrays(cls, arrays: dict[str, Any], n: int) -> Picker:
+        """A Picker over Arrow arrays already made (a few rows read from the database)."""
+        picker = cls(pd.DataFrame(), ())
+        picker.n, picker._cols = n, dict(arrays)
+        return picker
+
     def __contains__(self, name: str) -> bool:
         return name in self._cols
 
