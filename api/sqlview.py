@@ -1,19 +1,23 @@
-"""The service over a PostgreSQL store without the enterprises in memory: the database answers for them.
+"""The service over a PostgreSQL store without the enterprises or the resources in memory: the database answers.
 
 `SqlView` is the `api.state.View` of a snapshot of a PostgreSQL store. It loads what is one row per region or
-per site (boundaries, region levels, hazard sites, resources: a few MB, whatever the census size) and leaves the
-enterprises in the snapshot's table, with its GiST and B-tree indexes. Its `enterprises` collection is a
-`SqlCollection`: every question about enterprises is a query, answered with the same bytes as from memory:
+per site (boundaries, region levels, hazard sites) and, of each emergency resource, what the nearest-by-kind
+search reads (position, kind, domain); it leaves the enterprises and the resources' records in the snapshot's
+tables, with their GiST and B-tree indexes. Its `enterprises` and `resources` collections are `SqlCollection`s:
+every question about them is a query, answered with the same bytes as from memory:
 
 * /items: the bbox (``geometry && box``), the CQL2 filter and the ``name=value`` parameters (`api.sqlfilter`),
-  ``sortby`` (ties in the stored order), the page (LIMIT/OFFSET) and its ``numberMatched`` (count);
+  ``sortby`` (ties in the stored order), the page (LIMIT/OFFSET) and its ``numberMatched`` (count); a
+  resource's kind labels and marker are columns worked out by SQL (`resource_labels`);
 * one item: by the index on ``id``;
-* a vector tile: the units the tile owns (`geo.pointgrid.owner_tiles`, as SQL) when they are few, else the
-  database gathers them into the 32 × 32 cells of `layers.tiles` and returns one row per occupied cell; the
-  tile is encoded by `layers.tiles.encode_points`, so it is the same tile as from memory;
+* a vector tile: the points the tile owns (`geo.pointgrid.owner_tiles`, as SQL) when they are few, else the
+  database gathers them into the 32 × 32 cells of `layers.tiles` and returns one row per occupied cell (for
+  the enterprises up to zoom 10: summed at build time); the tile is encoded by `layers.tiles.encode_points`, so
+  it is the same tile as from memory;
 * /clusters: the points in view, or the database's sums per screen cell (`geo.pgquery.grid_sums`), merged into
   coarser cells here until few enough (`layers.clusters`);
-* /near and /incident: the units and sites in the search box (`geo.pgquery.near_index`); /explain: one row.
+* /near and /incident: the units in the search box (`geo.pgquery.near_unit_arrays`), the sites from the index
+  built at load, the listed resources' records by row number (`geo.pgquery.resource_fields`); /explain: one row.
 
 A process serving a million enterprises this way holds no row of them; each request reads only its rows.
 """
@@ -197,7 +201,7 @@ class SqlCollection(Collection):
 
 
 class SqlView(View):
-    """A PostgreSQL snapshot as published, the enterprises left in the database (see the module)."""
+    """A PostgreSQL snapshot as published, the enterprises and resources left in the database (see the module)."""
 
     queries_database = True
 
