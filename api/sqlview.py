@@ -211,6 +211,7 @@ class SqlView(View):
         entry = snapshot.entry("units")
         units = snapshot.pg.read_entry(entry, [*entry.names()], tail="LIMIT 0")
         super().__init__(snapshot, snapshot.as_of, boundaries, snapshot.regions(), units, snapshot.hazards())
+        self.hazards = self.hazards.iloc[:0]  # the sites stay in their collections and near index, not a third time
 
     @classmethod
     def open(cls, snapshot, as_of: date | None = None, boundaries: gpd.GeoDataFrame | None = None):
@@ -284,7 +285,8 @@ class SqlView(View):
     def explain(self, target: str) -> dict[str, Any]:
         from geo.explain import explain_in
 
-        tables = _Tables(self.regions, pgquery.units_by_id(self.pg_snapshot, [target]), self.hazards)
+        snap = self.pg_snapshot
+        tables = _Tables(self.regions, pgquery.units_by_id(snap, [target]), pgquery.hazards_by_id(snap, [target]))
         return explain_in(tables, self.snapshot, self.snapshot.model, self.as_of, target)
 
     def clusters(

@@ -212,6 +212,11 @@ def units_by_id(snap: PgSnapshot, ids: list[str], columns: list[str] | None = No
     )
 
 
+def hazards_by_id(snap: PgSnapshot, ids: list[str]) -> pd.DataFrame:
+    """The hazard sites with these ids (by the B-tree index on ``id``), in the stored order."""
+    return snap.pg.read_entry(snap.entry("hazards"), None, "WHERE id = ANY(%s)", ([str(i) for i in ids],), few=True)
+
+
 def built_cells(snap: PgSnapshot, z: int, x: int, y: int) -> np.ndarray | None:
     """The cells of tile (z, x, y) summed at build time (`geo.pgsnapshot._tile_cells`): rows of cx, cy (cells of
     zoom z + 5), count, sums of the Web Mercator x and y, counts of red, orange and yellow. None when the

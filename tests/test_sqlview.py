@@ -34,9 +34,9 @@ def clients(tmp_path_factory, pg_cluster):
 
 
 def _plain(doc: Any) -> Any:
-    """The document without what names the snapshot (its id differs between the stores)."""
+    """The document without what names the snapshot or the ingest (they differ between the stores)."""
     if isinstance(doc, dict):
-        return {k: _plain(v) for k, v in doc.items() if k not in ("snapshot", "timeStamp")}
+        return {k: _plain(v) for k, v in doc.items() if k not in ("snapshot", "timeStamp", "ingested_at")}
     if isinstance(doc, list):
         return [_plain(v) for v in doc]
     return doc
@@ -163,6 +163,9 @@ def test_near_incident_explain_alike(clients):
         assert brief["summary"]["enterprises"] >= 1 and brief["enterprises"], brief["summary"]
         _same(clients, f"/explain/{near['enterprises'][0]['id']}")
     _same(clients, "/explain/330106")
+    for kind in ("points", "lines", "polygons"):
+        site = _same(clients, f"/collections/hazards-{kind}/items", {"limit": 1})["features"][0]
+        _same(clients, f"/explain/{site['id']}")  # a hazard site, read by its id
     _same(clients, "/explain/NO-SUCH-UNIT")
 
 
