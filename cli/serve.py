@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _handover(settings: Any, host: str, port: int, workers: int, where: str) -> int:
-    """The supervisor (`api.handover`): it imports no data library and loads nothing (~40 MB); it checks the
+    """The supervisor (`api.handover`): it imports no data library and loads nothing (47 MB); it checks the
     store and settings in a process of its own and reads the current snapshot's id with `geo.pointer`."""
     from api.handover import Supervisor
     from geo.pointer import Pointer, redact
@@ -100,9 +100,9 @@ def _check_in_a_process(store: str) -> None:
     if problem is not None:
         kind, message = problem
         error = getattr(geo.errors, kind, None)
-        raise (
-            error if isinstance(error, type) and issubclass(error, geo.errors.RiskmapError) else geo.errors.RiskmapError
-        )(message)
+        if not (isinstance(error, type) and issubclass(error, geo.errors.RiskmapError)):
+            error = geo.errors.RiskmapError
+        raise error(message)
 
 
 def _check(store: str) -> tuple[str, str] | None:

@@ -143,3 +143,24 @@ def test_explain_unit_and_hazard(demo, capsys):
     assert json.loads(out)["kind"] == "hazard"
     code, _, err = run(capsys, "--store", str(demo), "explain", "NO-SUCH-THING")
     assert code == 2 and "neither a region adcode nor" in err
+
+
+def test_the_serve_supervisor_stays_small(tmp_path, capsys):
+    """`riskmap serve` (the handover supervisor) imports no data library: the command line, the supervisor and
+    the pointer it polls load without pandas, numpy, shapely or the app; a bad store is still reported before
+    anything starts (checked in a process of its own), as the same error."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import cli.main, cli.serve, api.handover, geo.pointer; cli.main.build_parser(); "
+        "p = geo.pointer.Pointer(sys.argv[1]); assert p() is None; "
+        "heavy = [m for m in ('pandas', 'numpy', 'shapely', 'geopandas', 'pyarrow', 'api.app') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+    a_file = tmp_path / "not-a-store.txt"
+    a_file.write_text("x")
+    assert main(["--store", str(a_file), "serve", "--port", "0"]) == 2
+    assert f"store {a_file} is a file, not a directory" in capsys.readouterr().err
