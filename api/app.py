@@ -269,8 +269,8 @@ def map_bytes(
 
 def prerender(app: FastAPI) -> None:
     """Render the page a wall screen opens (`/map`, no parameters) for the loaded snapshot, so that its first
-    request after a build is answered from the cache (`riskmap serve` does this in the standby process before
-    it takes over; a national store's map takes seconds to render)."""
+    request after a build is answered from the cache (`riskmap serve`'s new service process does this right
+    after it takes over; a national store's map takes seconds to render)."""
     from api.state import release_memory
 
     map_bytes(app.state.riskmap, app.state.settings)

@@ -16,7 +16,7 @@ every question about them is a query, answered with the same bytes as from memor
   it is the same tile as from memory;
 * /clusters: the points in view, or the database's sums per screen cell (`geo.pgquery.grid_sums`), merged into
   coarser cells here until few enough (`layers.clusters`);
-* /near and /incident: the units in the search box (`geo.pgquery.near_unit_arrays`), the sites from the index
+* /near and /incident: the units in the search box (`geo.pgquery.near_index`), the sites from the index
   built at load, the listed resources' records by row number (`geo.pgquery.resource_fields`); /explain: one row.
 
 A process serving a million enterprises this way holds no row of them; each request reads only its rows.
@@ -43,9 +43,7 @@ from geo.near import NearIndex
 from geo.pgcodec import ORD, Column, literal, quote
 from geo.pgquery import RESOURCES
 from geo.pgsnapshot import PgSnapshot, entry_name
-from geo.pointgrid import PointGrid
 from geo.response.nearest import RESOURCE_FIELDS, ResourceIndex
-from geo.values import Picker
 from layers.clusters import (
     POINT_COLUMNS,
     Cells,
@@ -268,11 +266,7 @@ class SqlView(View):
     def index_near(self, lon: float, lat: float, radius_m: float) -> NearIndex:
         """The units in the search box from the database, the hazard sites from the index built at load (one
         query per request, not two)."""
-        arrays, x, y = pgquery.near_unit_arrays(self.pg_snapshot, lon, lat, radius_m)
-        built = self.near_index
-        return dataclasses.replace(
-            built, units=Picker.of_arrays(arrays, len(x)), unit_x=x, unit_y=y, unit_grid=PointGrid.of(x, y)
-        )
+        return pgquery.near_index(self.pg_snapshot, lon, lat, radius_m, sites=self.near_index)
 
     def unit_detail(self, ids: list[str], columns: tuple[str, ...]) -> tuple[list[str], dict[str, dict[str, Any]]]:
         names = [c for c in columns if c in self.pg_snapshot.entry("units").names()]

@@ -42,7 +42,8 @@ def _bare_store(args: argparse.Namespace):
     """The named store without the schema check (init and upgrade make the schema)."""
     import os
 
-    from geo.pgstore import PgStore, is_url
+    from geo.pgstore import PgStore
+    from geo.pointer import is_url
     from geo.store import Store
 
     location = getattr(args, "store", None) or os.environ.get("RISKMAP_STORE") or "riskmap-data"

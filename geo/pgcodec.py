@@ -182,11 +182,7 @@ def _typed(values: list[Any], column: Column) -> pd.Series:
         return gpd.GeoSeries(geoms, crs="EPSG:4326")
     if kind.startswith("datetime64"):
         return pd.Series(pd.to_datetime(pd.Series(values, dtype=object)), dtype=kind)
-    if kind == "object":
-        return pd.Series(values, dtype=object)
-    if kind == "bool":
-        return pd.Series(values, dtype=bool)
-    return pd.Series(values, dtype=kind if kind != "float32" else "float64").astype(kind)
+    return pd.Series(values, dtype=kind)
 
 
 def _parse(data: bytes, names: list[str]) -> dict[str, pd.Series]:

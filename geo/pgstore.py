@@ -44,7 +44,6 @@ from geo.store import FORMAT_VERSION, STORE_CRS, TABLES, Store, atomic_write_byt
 #: advisory lock keys: the store's writer lock, and (namespace, build sequence) held by a running build
 WRITER_LOCK = 0x5249534B
 BUILD_LOCK_NS = 0x52494C44
-URL_SCHEMES = ("postgresql://", "postgres://")
 #: indexed columns when a table has them (B-tree), besides the GiST index on its geometry
 INDEXED = ("id", "adcode", "enterprise_id", "county_adcode", "city_adcode", "parent_adcode", "risk_level")
 _POOLS: dict[str, Any] = {}
@@ -61,10 +60,6 @@ def _forget_pools_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_pools_in_child)
-
-
-def is_url(location: object) -> bool:
-    return isinstance(location, str) and location.startswith(URL_SCHEMES)
 
 
 def _psycopg():

@@ -190,9 +190,6 @@ class ResourceIndex:
             minutes[cand] = self.estimator.all_to(lon, lat, county, self.lon[cand], self.lat[cand])
         return minutes, dist
 
-    def records(self, rows: np.ndarray, minutes: np.ndarray, dist: np.ndarray) -> list[dict[str, Any]]:
-        return self.records_of([rows], minutes, dist)[0]
-
     def records_of(self, lists: list[np.ndarray], minutes: np.ndarray, dist: np.ndarray) -> list[list[dict[str, Any]]]:
         """The records of the resources of several lists (what a listed resource carries, its kind's labels,
         position, distance and minutes), their fields read at once (by `fetch`: one query for every list)."""
