@@ -32,18 +32,26 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from api import queryables
 from api.sqlfilter import bbox_sql, filter_sql, order_sql
-from api.state import UNIT_PROPS, Collection, View, resources_about, response_collections
+from api.state import (
+    HAZARD_PROPS,
+    UNIT_PROPS,
+    Collection,
+    View,
+    hazards_about,
+    resources_about,
+    response_collections,
+)
 from geo import pgquery
 from geo.catalogue import LEVELS
 from geo.errors import UnitNotFound
 from geo.near import NearIndex
 from geo.pgcodec import ORD, Column, literal, quote
 from geo.pgquery import RESOURCES
-from geo.pgsnapshot import PgSnapshot, entry_name
-from geo.response.nearest import RESOURCE_FIELDS, ResourceIndex
+from geo.pgsnapshot import PgSnapshot
 from layers.clusters import (
     POINT_COLUMNS,
     Cells,
@@ -54,8 +62,19 @@ from layers.clusters import (
     query_bbox,
     view_meta,
 )
+from layers.geomtypes import HAZARD_KINDS, GeometryKind, normalised
 from layers.response import RESOURCE_PROPS
-from layers.tiles import EXTENT, TILE_PROPS, TileBounds, cluster_records, empty_tile, encode_points, tile_records
+from layers.tiles import (
+    BUFFER,
+    EXTENT,
+    TILE_PROPS,
+    TileBounds,
+    cluster_records,
+    empty_tile,
+    encode_points,
+    render_tile,
+    tile_records,
+)
 
 if TYPE_CHECKING:
     from api.ogc import FeatureQuery
@@ -80,6 +99,8 @@ class SqlCollection(Collection):
         props: list[str],
         part: str = "units",
         derived: dict[str, str] | None = None,
+        rows: str = "",
+        geometry_type: str = "Point",
     ):
         self.snapshot = snapshot
         self.part = part
@@ -90,13 +111,15 @@ class SqlCollection(Collection):
         self.columns = [c for c in props if c in have or c in derived]
         self.entry = dataclasses.replace(stored, columns=[*stored.columns, *(Column(c, "object") for c in derived)])
         table = f"{pgquery.SCHEMA}.{stored.physical}"
-        extra = ", ".join(f"{expr} AS {quote(name)}" for name, expr in derived.items())
-        self.source = f"(SELECT *, {extra} FROM {table}) AS {quote(part)}" if derived else table
+        extra = "".join(f", {expr} AS {quote(name)}" for name, expr in derived.items())
+        restrict = f" WHERE {rows}" if rows else ""
+        self.source = f"(SELECT *{extra} FROM {table}{restrict}) AS {quote(part)}" if derived or rows else table
+        #: how many rows the collection has (the table's catalogued count, unless `rows` selects some)
+        self.total = int(snapshot.pg.query(f"SELECT count(*) FROM {self.source}")[0][0]) if rows else stored.rows
         geometry = self.entry.geometry or "geometry"
-        sample = self._read_rows([*self.columns, geometry], tail=f"LIMIT {SAMPLE}")
-        frame = gpd.GeoDataFrame(sample[self.columns], geometry=sample.geometry.values, crs="EPSG:4326")
-        typed = Collection(cid, title, description, frame, "id", "Point")
-        super().__init__(cid, title, description, frame.iloc[:0], "id", "Point")
+        sample = self._frame(self._read_rows([*self.columns, geometry], tail=f"LIMIT {SAMPLE}"))
+        typed = Collection(cid, title, description, sample, "id", geometry_type)
+        super().__init__(cid, title, description, sample.iloc[:0], "id", geometry_type)
         self.memo["properties"] = queryables.properties(typed)
         self.memo["geometry-format"] = queryables.geometry_format(typed)
 
@@ -107,7 +130,7 @@ class SqlCollection(Collection):
     def extent(self) -> list[float]:
         box = self.snapshot.pg.query(
             f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geometry) e FROM "
-            f"{pgquery.SCHEMA}.{self.entry.physical}) t"
+            f"{self.source}) t"
         )[0]
         return [-180.0, -90.0, 180.0, 90.0] if box[0] is None else [float(v) for v in box]
 
@@ -139,7 +162,7 @@ class SqlCollection(Collection):
     def page(self, q: FeatureQuery, limit: int, offset: int) -> tuple[gpd.GeoDataFrame, int]:
         """The rows of one page of /items and how many rows match in all."""
         where, params = self.where(q)
-        matched = pgquery.count(self.snapshot, self.part, where, params, source=self.source)
+        matched = pgquery.count(self.snapshot, self.part, where, params, source=self.source) if where else self.total
         order = order_sql(q.sortby, queryables.properties(self), ORD)
         tail = f"LIMIT {int(limit)} OFFSET {int(offset)}"
         rows = self._read_rows(self._read(), where, params, order=order, tail=tail, few=limit <= pgquery.FEW)
@@ -198,7 +221,42 @@ class SqlCollection(Collection):
         return encode_points(self.id, px, cluster_records(count, per))
 
 
-class SqlView(View):
+class SqlSites(SqlCollection):
+    """The hazard sites of one kind of geometry (`layers.geomtypes.HAZARD_KINDS`) left in the snapshot's table:
+    the rows of that dimension, their geometry made the layer's declared type as they are read (as
+    `layers.geomtypes.split_by_kind` makes it in memory). A tile is drawn by `layers.tiles.render_tile` from the
+    sites whose box meets it, so it is the tile drawn from memory."""
+
+    def __init__(self, snapshot: PgSnapshot, props: list[str], kind: GeometryKind, as_of: date):
+        self.kind = kind
+        rows = f"geometry IS NOT NULL AND NOT ST_IsEmpty(geometry) AND ST_Dimension(geometry) = {kind.dimension}"
+        self.declared = kind.geometry_type
+        if kind.dimension == 0:  # a site of several points makes the whole layer MultiPoint
+            several = snapshot.pg.query(
+                f"SELECT bool_or(ST_NumGeometries(geometry) > 1) FROM {pgquery.SCHEMA}."
+                f"{snapshot.entry('hazards').physical} WHERE {rows}"
+            )[0][0]
+            self.declared = "MultiPoint" if several else kind.geometry_type
+        cid, title, description = hazards_about(kind.name, self.declared, as_of)
+        super().__init__(cid, title, description, snapshot, props, "hazards", rows=rows, geometry_type=self.declared)
+
+    def _frame(self, rows: pd.DataFrame) -> gpd.GeoDataFrame:
+        geometry = self.entry.geometry or "geometry"
+        geoms = normalised(self.kind, np.asarray(rows[geometry].values, dtype=object), self.declared)
+        props = rows[[c for c in self.columns if c in rows]]
+        return gpd.GeoDataFrame(props, geometry=list(geoms), crs="EPSG:4326")
+
+    def tile(self, z: int, x: int, y: int) -> bytes:
+        tb = TileBounds.of(z, x, y)
+        lon0, lat0, lon1, lat1 = tb.lonlat(pad=BUFFER / EXTENT)
+        names = [k for k in TILE_PROPS if k in self.columns]
+        where = "WHERE geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"  # (boxes rounded outwards: a few more)
+        rows = self._frame(self._read_rows([*names, "geometry"], where, (lon0, lat0, lon1, lat1)))
+        geoms = np.asarray(rows.geometry.values, dtype=object)
+        return render_tile(self.id, geoms, shapely.bounds(geoms), pd.DataFrame(rows[names]), z, x, y)
+
+
+class SqlView(pgquery.DatabaseResources, View):
     """A PostgreSQL snapshot as published, the enterprises and resources left in the database (see the module)."""
 
     queries_database = True
@@ -206,10 +264,8 @@ class SqlView(View):
     def __init__(self, snapshot: PgSnapshot, boundaries: gpd.GeoDataFrame):
         snapshot = snapshot.pinned()  # its tables looked up once, not on each request
         self.pg_snapshot = snapshot
-        entry = snapshot.entry("units")
-        units = snapshot.pg.read_entry(entry, [*entry.names()], tail="LIMIT 0")
-        super().__init__(snapshot, snapshot.as_of, boundaries, snapshot.regions(), units, snapshot.hazards())
-        self.hazards = self.hazards.iloc[:0]  # the sites stay in their collections and near index, not a third time
+        units, hazards = (snapshot.pg.read_entry(snapshot.entry(p), tail="LIMIT 0") for p in ("units", "hazards"))
+        super().__init__(snapshot, snapshot.as_of, boundaries, snapshot.regions(), units, hazards)
 
     @classmethod
     def open(cls, snapshot, as_of: date | None = None, boundaries: gpd.GeoDataFrame | None = None):
@@ -221,6 +277,8 @@ class SqlView(View):
         out = super()._collections(geoms)
         old = out["enterprises"]
         out["enterprises"] = SqlCollection(old.id, old.title, old.description, self.pg_snapshot, UNIT_PROPS)
+        for kind in HAZARD_KINDS:
+            out[f"hazards-{kind.name}"] = SqlSites(self.pg_snapshot, HAZARD_PROPS, kind, self.as_of)
         return out
 
     def _response_collections(self) -> dict[str, Collection]:
@@ -234,25 +292,6 @@ class SqlView(View):
         )
         return out
 
-    @cached_property
-    def _has_resources(self) -> bool:
-        return self.pg_snapshot.pg.entry(entry_name(self.pg_snapshot.seq, RESOURCES)) is not None
-
-    @cached_property
-    def resource_index(self) -> ResourceIndex:
-        """The resources' positions, kinds and domains in memory (what a search reads); what a listed resource
-        carries is read from the database for the few listed."""
-        if not self._has_resources:
-            return super().resource_index
-        store, snap = self.snapshot.store, self.pg_snapshot
-        roads = store.read("roads") if store.has("roads") else None
-        return ResourceIndex.build(
-            pgquery.resource_search(snap),
-            roads,
-            self.boundaries,
-            fetch=lambda rows: pgquery.resource_fields(snap, rows, RESOURCE_FIELDS),
-        )
-
     def warm(self) -> View:
         from api.queryables import properties
 
@@ -264,9 +303,8 @@ class SqlView(View):
         return self
 
     def index_near(self, lon: float, lat: float, radius_m: float) -> NearIndex:
-        """The units in the search box from the database, the hazard sites from the index built at load (one
-        query per request, not two)."""
-        return pgquery.near_index(self.pg_snapshot, lon, lat, radius_m, sites=self.near_index)
+        """The units and hazard sites in the search box, from the database."""
+        return pgquery.near_index(self.pg_snapshot, lon, lat, radius_m)
 
     def unit_detail(self, ids: list[str], columns: tuple[str, ...]) -> tuple[list[str], dict[str, dict[str, Any]]]:
         names = [c for c in columns if c in self.pg_snapshot.entry("units").names()]

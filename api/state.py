@@ -225,13 +225,9 @@ class View(SnapshotReader):
         )
         out.update(self._response_collections())
         for kind, frame in split_by_kind(_frame(self.hazards, HAZARD_PROPS)):
-            cid = f"hazards-{kind.name}"
             gtype = geometry_type_of(kind, np.asarray(frame.geometry.values, dtype=object))
-            description = (
-                f"Hazard sites drawn as {kind.name} with their risk level as of {self.as_of}. Geometry: {gtype} "
-                "(the other hazard sites are in the collections hazards-points, hazards-lines and hazards-polygons)."
-            )
-            out[cid] = Collection(cid, f"hazard sites ({kind.name})", description, frame, "id", gtype)
+            cid, title, description = hazards_about(kind.name, gtype, self.as_of)
+            out[cid] = Collection(cid, title, description, frame, "id", gtype)
         return out
 
     def _response_collections(self) -> dict[str, Collection]:
@@ -261,6 +257,16 @@ def response_collections(snapshot: Any, as_of: date, *, resources: bool = True) 
             "MultiPolygon",
         ),
     }
+
+
+def hazards_about(kind: str, geometry_type: str, as_of: date) -> tuple[str, str, str]:
+    """The id, title and description of the collection of hazard sites of one geometry kind (points, …)."""
+    return (
+        f"hazards-{kind}",
+        f"hazard sites ({kind})",
+        f"Hazard sites drawn as {kind} with their risk level as of {as_of}. Geometry: {geometry_type} "
+        "(the other hazard sites are in the collections hazards-points, hazards-lines and hazards-polygons).",
+    )
 
 
 def resources_about(as_of: date) -> tuple[str, str, str]:

@@ -22,10 +22,11 @@ import pandas as pd
 
 from geo.near import NearIndex, _search_box
 from geo.pgcodec import ORD, literal, quote
-from geo.pgsnapshot import MERCATOR_LN, MERCATOR_X, MERCATOR_Y, PgSnapshot
+from geo.pgsnapshot import MERCATOR_LN, MERCATOR_X, MERCATOR_Y, PgSnapshot, entry_name
 from geo.pgstore import SCHEMA
 from geo.pointgrid import PointGrid, R
 from geo.query import SnapshotReader
+from geo.response.nearest import CANDIDATES_FROM, RESOURCE_FIELDS, ResourceIndex, projection_of
 from geo.values import Picker
 
 #: up to this many rows are fetched as rows, more by COPY (`geo.pgstore.PgStore.read_entry`)
@@ -34,7 +35,58 @@ UNIT_COLUMNS = ["id", "name", "domain", "industry", "risk_level", "risk_score", 
 HAZARD_COLUMNS = ["id", "name", "type", "risk_level", "risk_score", "county_adcode", "geometry"]
 
 
-class PgNearReader(SnapshotReader):
+class DatabaseResources:
+    """For a reader of a PostgreSQL snapshot: its emergency resources left in the database. Timed by the
+    estimate, the resources a point's lists are drawn from are the nearest of each kind (and expert domain),
+    found by an index scan (`resource_candidates`) and timed in a small index (`ResourceIndex.of_rows`); only the
+    estimate and the catalogue stay in memory. With a road network (a search over the graph times every
+    resource) or few resources, the positions, kinds and domains are loaded, the rest read for the few listed."""
+
+    pg_snapshot: PgSnapshot
+    snapshot: Any
+    boundaries: gpd.GeoDataFrame
+
+    @functools.cached_property
+    def _has_resources(self) -> bool:
+        return self.pg_snapshot.pg.entry(entry_name(self.pg_snapshot.seq, RESOURCES)) is not None
+
+    @functools.cached_property
+    def _resource_groups(self) -> ResourceGroups | None:
+        snap = self.pg_snapshot
+        if not self._has_resources or self.snapshot.store.has("roads"):
+            return None
+        if snap.entry(RESOURCES).rows <= CANDIDATES_FROM:  # timed one by one, as in memory
+            return None
+        return resource_groups(snap, projection_of(self.boundaries).proj4)
+
+    @functools.cached_property
+    def resource_index(self) -> ResourceIndex:
+        """Without the resources' rows when the database finds a point's candidates; else their positions, kinds
+        and domains (what a search reads), the fields of a listed one read from the database."""
+        if not self._has_resources:
+            return super().resource_index  # type: ignore[misc]
+        if self._resource_groups is not None:
+            return ResourceIndex.build(pd.DataFrame(), None, self.boundaries)
+        store, snap = self.snapshot.store, self.pg_snapshot
+        roads = store.read("roads") if store.has("roads") else None
+        return ResourceIndex.build(
+            resource_search(snap),
+            roads,
+            self.boundaries,
+            fetch=lambda rows: resource_fields(snap, rows, RESOURCE_FIELDS),
+        )
+
+    def resources_near(self, lon: float, lat: float) -> ResourceIndex:
+        groups = self._resource_groups
+        if groups is None:
+            return self.resource_index
+        snap, base = self.pg_snapshot, self.resource_index
+        found = resource_candidates(snap, groups, lon, lat, base.per_group)
+        ords = found[ORD].to_numpy()
+        return base.of_rows(found, fetch=lambda rows: resource_fields(snap, ords[rows], RESOURCE_FIELDS))
+
+
+class PgNearReader(DatabaseResources, SnapshotReader):
     """A published PostgreSQL snapshot for `geo.query.near_payload`; nothing but the boundaries and the
     region levels in memory."""
 
@@ -231,6 +283,75 @@ def _has_cells(store, seq: int) -> bool:
 
 # -- a snapshot's emergency resources (api.sqlview) -------------------------------------------------------------
 RESOURCES = "rescue_resources"  # the snapshot's resources table (`geo.pgsnapshot.PgSnapshot.resources`)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceGroups:
+    """What the nearest resources of a point are searched by in the database: the kinds present, the
+    domains of the experts, and the plane (`geo.pgsnapshot.PLANE`) as a PROJ string."""
+
+    kinds: list[str]
+    expert_domains: list[str]
+    proj4: str
+
+
+def resource_groups(snap: PgSnapshot, proj4: str) -> ResourceGroups | None:
+    """The groups of the snapshot's resources searched by an index scan, or None when its table has no plane
+    column (a snapshot published before it existed: searched in memory)."""
+    from geo.pgsnapshot import PLANE
+
+    table = snap.entry(RESOURCES).physical
+    found = snap.pg.query(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s AND column_name = %s",
+        (SCHEMA, table, PLANE),
+    )
+    if not found:
+        return None
+    rows = snap.pg.query(
+        f"SELECT DISTINCT kind, CASE WHEN kind = 'expert' THEN domain END FROM {SCHEMA}.{table} "
+        f"WHERE {PLANE} IS NOT NULL AND kind IS NOT NULL"
+    )
+    kinds = sorted({k for k, _ in rows})
+    domains = sorted({d for k, d in rows if k == "expert" and d is not None})
+    return ResourceGroups(kinds, domains, proj4)
+
+
+def resource_candidates(snap: PgSnapshot, groups: ResourceGroups, lon: float, lat: float, k: int) -> pd.DataFrame:
+    """The `k` nearest resources to the point of each kind and of the experts of each domain (in the plane of
+    the estimate, by the GiST indexes of `geo.pgsnapshot._resource_plane`): lon, lat, kind, domain and their
+    stored position ``_ord``, in the stored order. What `geo.response.nearest.ResourceIndex` picks from its
+    k-d trees, read by one query."""
+    from geo.pgsnapshot import PLANE
+
+    table = _table(snap, RESOURCES)
+    point = "ST_Transform(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(proj)s)"
+    nearest = f"ORDER BY {PLANE} <-> {point} LIMIT %(k)s"
+    sql = (
+        f"SELECT {ORD}, lon, lat, kind, domain FROM {table} WHERE {ORD} IN ("
+        f"SELECT c.o FROM unnest(%(kinds)s::text[]) AS g(kind) CROSS JOIN LATERAL (SELECT {ORD} AS o FROM {table} r "
+        f"WHERE r.kind = g.kind AND {PLANE} IS NOT NULL {nearest}) c "
+        f"UNION SELECT c.o FROM unnest(%(domains)s::text[]) AS g(domain) CROSS JOIN LATERAL (SELECT {ORD} AS o "
+        f"FROM {table} r WHERE r.kind = 'expert' AND r.domain = g.domain AND {PLANE} IS NOT NULL {nearest}) c) "
+        f"ORDER BY {ORD}"
+    )
+    params = {
+        "lon": lon,
+        "lat": lat,
+        "proj": groups.proj4,
+        "k": k,
+        "kinds": groups.kinds,
+        "domains": groups.expert_domains,
+    }
+    rows = snap.pg.query(sql, params)
+    return pd.DataFrame(
+        {
+            ORD: np.asarray([r[0] for r in rows], dtype=np.int64),
+            "lon": np.asarray([r[1] for r in rows], dtype=np.float64),
+            "lat": np.asarray([r[2] for r in rows], dtype=np.float64),
+            "kind": pd.Series([r[3] for r in rows], dtype=object),
+            "domain": pd.Series([r[4] for r in rows], dtype=object),
+        }
+    )
 
 
 def resource_search(snap: PgSnapshot) -> pd.DataFrame:

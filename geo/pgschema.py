@@ -57,6 +57,11 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         f"""CREATE TABLE {SCHEMA}.models (
             name text PRIMARY KEY, text text NOT NULL, updated timestamptz NOT NULL DEFAULT now());""",
     ),
+    (
+        5,
+        "btree_gist: the nearest resources of one kind by an index scan (a snapshot's rescue_resources)",
+        "CREATE EXTENSION IF NOT EXISTS btree_gist;",
+    ),
 )
 LATEST = MIGRATIONS[-1][0]
 

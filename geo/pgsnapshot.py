@@ -304,6 +304,8 @@ def publish_pg(
             store.write_table(entry_name(seq, "prompts"), f"s{seq}_prompts", prompts, conn=conn)
         for key, frame in (rescue or {}).items():  # the response side: resources, rescue shares and zones
             store.write_table(entry_name(seq, f"rescue_{key}"), f"s{seq}_rescue_{key}", frame, conn=conn)
+        if rescue and "resources" in rescue:
+            _resource_plane(store, conn, seq, rescue["resources"])
         if records is None:
             store.write_table(entry_name(seq, "units"), f"s{seq}_units", units, conn=conn)
         else:
@@ -404,6 +406,39 @@ def _tile_cells(conn: Any, seq: int) -> None:
         )
     conn.execute(f"CREATE INDEX ON {cells} (z, cx, cy)")
     conn.execute(f"ANALYZE {cells}")
+
+
+#: of a snapshot's resources, their position in the plane the estimate times them in (`resource_candidates`)
+PLANE = "_plane"
+
+
+def _resource_plane(store: PgStore, conn: Any, seq: int, resources: pd.DataFrame) -> None:
+    """Give ``s<seq>_rescue_resources`` each resource's position in the plane the estimate times resources in
+    (`geo.response.nearest.projection_of` the boundaries, by the same pyproj transformation as in memory) and a
+    GiST index on (kind, position) and on (domain, position) of the experts: the nearest of a kind to a point
+    are then an index scan in the metric of the in-memory k-d trees (`geo.pgquery.resource_candidates`). Not
+    catalogued: no reader of the table sees it. (PostGIS's ``ST_Transform(geometry, text)`` builds the
+    transformation for every row: minutes for 208,761 resources.)"""
+    import numpy as np
+
+    from geo.response.nearest import projection_of
+
+    if not {"kind", "domain", "lon", "lat"} <= set(resources.columns) or not store.has("boundaries"):
+        return
+    lon = pd.to_numeric(resources["lon"], errors="coerce").to_numpy(dtype=np.float64)
+    lat = pd.to_numeric(resources["lat"], errors="coerce").to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))
+    x, y = projection_of(store.read("boundaries")).to_m(lon[rows], lat[rows])
+    table = f"{SCHEMA}.s{seq}_rescue_resources"
+    conn.execute(f"CREATE TEMP TABLE resource_plane ({ORD} bigint, x float8, y float8) ON COMMIT DROP")
+    with conn.cursor().copy(f"COPY resource_plane ({ORD}, x, y) FROM STDIN") as cp:
+        for i, xi, yi in zip(rows.tolist(), x.tolist(), y.tolist(), strict=True):
+            cp.write_row((i, xi, yi))
+    conn.execute(f"ALTER TABLE {table} ADD COLUMN {PLANE} geometry")
+    conn.execute(f"UPDATE {table} t SET {PLANE} = ST_MakePoint(p.x, p.y) FROM resource_plane p WHERE t.{ORD} = p.{ORD}")
+    conn.execute(f"CREATE INDEX ON {table} USING gist (kind, {PLANE})")
+    conn.execute(f"CREATE INDEX ON {table} USING gist (domain, {PLANE}) WHERE kind = 'expert'")
+    conn.execute(f"ANALYZE {table}")
 
 
 def _prune(conn: Any, keep: int) -> None:

@@ -74,6 +74,10 @@ class SnapshotReader:
         roads = store.read("roads") if store.has("roads") else None
         return ResourceIndex.build(self.snapshot.resources(), roads, self.boundaries)
 
+    def resources_near(self, lon: float, lat: float) -> ResourceIndex:
+        """The index a search of resources around a point reads (here: the whole snapshot's, built once)."""
+        return self.resource_index
+
     @cached_property
     def _unit_ids(self) -> pd.Index:
         return pd.Index(self.units["id"].astype(str)) if "id" in self.units else pd.Index([])
@@ -160,6 +164,6 @@ def near_payload(
         }
     )
     result["regions"] = reader.regions_at(float(wlon), float(wlat))
-    index = reader.resource_index
+    index = reader.resources_near(float(wlon), float(wlat))
     result["resources"] = index.nearest_by_kind(float(wlon), float(wlat), reader.county_at(result["regions"]))
     return result

@@ -18,7 +18,15 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-__all__ = ["HAZARD_KINDS", "GeometryKind", "as_multipolygons", "geometry_type_of", "kind_of", "split_by_kind"]
+__all__ = [
+    "HAZARD_KINDS",
+    "GeometryKind",
+    "as_multipolygons",
+    "geometry_type_of",
+    "kind_of",
+    "normalised",
+    "split_by_kind",
+]
 
 
 @dataclass(frozen=True)
@@ -109,10 +117,12 @@ def geometry_type_of(kind: GeometryKind, geoms: np.ndarray) -> str:
     return kind.geometry_type
 
 
-def _normalised(kind: GeometryKind, geoms: np.ndarray) -> np.ndarray:
+def normalised(kind: GeometryKind, geoms: np.ndarray, geometry_type: str | None = None) -> np.ndarray:
+    """Geometries of `kind` as the declared type of their layer (`geometry_type`; else worked out from `geoms`,
+    the whole layer)."""
     if kind.dimension > 0:
         return _as_multi(geoms, kind.dimension)
-    if geometry_type_of(kind, geoms) == "MultiPoint":
+    if (geometry_type or geometry_type_of(kind, geoms)) == "MultiPoint":
         return _as_multi(geoms, 0)
     geoms = np.asarray(geoms, dtype=object)
     out = geoms.copy()  # a point is its own part
@@ -130,7 +140,7 @@ def split_by_kind(frame: gpd.GeoDataFrame) -> list[tuple[GeometryKind, gpd.GeoDa
     for kind in HAZARD_KINDS:
         rows = np.flatnonzero(dims == kind.dimension)
         part = frame.iloc[rows]
-        normal = _normalised(kind, geoms[rows]) if len(rows) else np.empty(0, dtype=object)
+        normal = normalised(kind, geoms[rows]) if len(rows) else np.empty(0, dtype=object)
         geometry = gpd.GeoSeries(list(normal), index=part.index, crs=frame.crs)
         out.append((kind, gpd.GeoDataFrame(part.drop(columns=frame.geometry.name), geometry=geometry)))
     return out

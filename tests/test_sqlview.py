@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -63,8 +64,13 @@ def test_the_postgresql_service_holds_no_enterprise(clients):
     assert len(view.collections["enterprises"].frame) == 0
     assert isinstance(view.collections["resources"], SqlCollection)
     assert len(view.collections["resources"].frame) == 0
-    index = view.resource_index  # positions, kinds and domains only; a listed resource's record is read
-    assert index.fetch is not None and set(index.columns) <= {"kind", "domain"} and len(index.lon) > 1000
+    assert len(view.resource_index.lon) == 0  # no resource: the estimate and the catalogue
+    total = view.pg_snapshot.entry("rescue_resources").rows
+    near = view.resources_near(120.16, 30.27)  # the nearest of each kind and expert domain, from the database
+    kinds, domains = view._resource_groups.kinds, view._resource_groups.expert_domains
+    assert total > 2000 and 8 <= len(near.lon) <= near.per_group * (len(kinds) + len(domains)) < total
+    assert near.fetch is not None and set(near.columns) == {"kind", "domain"}
+    assert set(near.kind_rows) == set(kinds)  # every kind has its nearest
 
 
 POLYGON = "POLYGON((120 30, 120.4 30, 120.4 30.4, 120 30.4, 120 30))"
@@ -169,6 +175,18 @@ def test_near_incident_explain_alike(clients):
     _same(clients, "/explain/NO-SUCH-UNIT")
 
 
+def test_the_nearest_resources_alike_anywhere(clients):
+    """The resources listed around a point, found by the database's index scan of each kind, are those the k-d
+    trees in memory find: at points spread over the province and beyond its edge."""
+    rng = np.random.default_rng(5)
+    points = [*zip(rng.uniform(118.0, 123.0, 24), rng.uniform(27.0, 31.2, 24), strict=True), (125.0, 33.0)]
+    for lon, lat in points:
+        near = _same(clients, "/near", {"lon": round(lon, 5), "lat": round(lat, 5), "radius_m": 100})
+        assert sum(len(v) for v in near["resources"]["by_kind"].values()) >= 8, (lon, lat)
+    brief = _same(clients, "/incident", {"lon": 119.5, "lat": 29.0})
+    assert brief["responders"] and brief["shelters"]["nearest"] and brief["hospitals"]
+
+
 RESOURCE_ITEMS = [
     {"limit": 50},
     {"kind": "shelter", "limit": 100, "offset": 3},
@@ -208,6 +226,42 @@ def test_resource_item_queryables_and_tiles_alike(clients):
             clustered += any(f["properties"].get("cluster") for f in feats)
             points += any(not f["properties"].get("cluster") for f in feats)
     assert clustered and points
+
+
+HAZARD_ITEMS = [
+    {"limit": 40},
+    {"limit": 30, "offset": 25, "sortby": "-risk_score,id"},
+    {"bbox": "120,29.5,121,30.5", "limit": 200},
+    {"filter": "risk_level = 'red' OR type LIKE '%tailings%'", "limit": 100},
+    {"filter": "S_INTERSECTS(geometry, POLYGON((120 29, 122 29, 122 31, 120 31, 120 29)))", "limit": 50},
+]
+
+
+@pytest.mark.parametrize("kind", ["points", "lines", "polygons"])
+def test_hazard_sites_answer_alike(clients, kind):
+    """The sites of each geometry kind, left in the database: the same collection (extent, type), items
+    (made the layer's declared type), queryables and tiles (lines and polygons clipped and simplified) as
+    from memory."""
+    import mapbox_vector_tile
+
+    cid = f"hazards-{kind}"
+    about = _same(clients, f"/collections/{cid}")
+    assert kind in about["description"]
+    _same(clients, f"/collections/{cid}/queryables")
+    for params in HAZARD_ITEMS:
+        body = _same(clients, f"/collections/{cid}/items", params)
+        assert body["numberReturned"] > 0, (cid, params)
+    whole = _same(clients, f"/collections/{cid}/items", {"limit": 5})
+    assert whole["numberMatched"] > 20
+    for feat in whole["features"]:
+        _same(clients, f"/collections/{cid}/items/{feat['id']}")
+    drawn = 0
+    for z in (5, 7, 9, 11, 14):
+        for lon, lat in ((120.16, 30.27), (121.55, 29.87), (119.6, 29.1)):
+            x, y = _tile(lon, lat, z)
+            data = _same(clients, f"/tiles/{cid}/{z}/{x}/{y}.mvt")
+            drawn += len(mapbox_vector_tile.decode(data).get(cid, {}).get("features", []))
+    assert drawn > 10
 
 
 @pytest.mark.parametrize("parent", [None, "330100", "330106"])

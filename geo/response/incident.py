@@ -39,7 +39,7 @@ def incident_payload(
     regions = reader.regions_at(wlon, wlat)
     units = _ordered_units(reader, found["enterprises"])
     hazards = sorted(found["hazards"], key=lambda h: (RISK_LEVEL_RANK.get(h.get("risk_level"), 9), h["distance_m"]))
-    index = reader.resource_index
+    index = reader.resources_near(wlon, wlat)
     domains = _domains_present(reader, units, hazards)
     return {
         "query": {

@@ -91,8 +91,7 @@ class ResourceIndex:
         lat = res["lat"].to_numpy(float) if "lat" in res else np.zeros(len(res))
         network = network_of(roads, config) if roads is not None and len(roads) else None
         snapped = network.snap(lon, lat) if network is not None else None
-        xmin, ymin, xmax, ymax = boundaries.total_bounds
-        proj = LocalProjection.around(np.array([xmin, xmax]), np.array([ymin, ymax]))
+        proj = projection_of(boundaries)
         estimator = Estimator(proj, None, config, frozenset(urban_counties(boundaries, config)))
         columns = {
             c: (_shared(res[c]) if c in ("kind", "domain") else res[c].to_numpy(dtype=object))
@@ -102,6 +101,23 @@ class ResourceIndex:
         kind = columns["kind"] if "kind" in columns else _shared(res["kind"])
         groups = _groups(kind, columns.get("domain"), lon, lat, proj) if network is None else []
         return cls(columns, lon, lat, kind, network, snapped, estimator, config, load_catalogue(), groups, fetch=fetch)
+
+    def of_rows(self, resources: pd.DataFrame, fetch: Callable[[np.ndarray], dict[str, np.ndarray]]) -> ResourceIndex:
+        """An index of some resources (lon, lat, kind, domain: a point's candidates, `geo.pgquery.resource_candidates`)
+        timed as this one times them (by the estimate; `fetch` reads what a listed one carries). Holding the
+        nearest of every kind and expert domain, it lists what this index would list for that point."""
+        res = resources.reset_index(drop=True)
+        columns = {c: _shared(res[c]) for c in ("kind", "domain") if c in res}
+        lon, lat = res["lon"].to_numpy(float), res["lat"].to_numpy(float)
+        kind = columns["kind"]
+        return ResourceIndex(
+            columns, lon, lat, kind, None, None, self.estimator, self.config, self.catalogue, [], fetch=fetch
+        )
+
+    @property
+    def per_group(self) -> int:
+        """How many of the nearest resources of each kind (and expert domain) are timed for a point."""
+        return max(CANDIDATES_PER_GROUP, 2 * self.config.near.per_kind, 2 * self.config.near.shelters)
 
     @property
     def method(self) -> str:
@@ -177,7 +193,7 @@ class ResourceIndex:
         gets inf (listed after them, never before)."""
         x, y = self.estimator.proj.to_m(np.array([lon]), np.array([lat]))
         picked = []
-        wanted = max(CANDIDATES_PER_GROUP, 2 * self.config.near.per_kind, 2 * self.config.near.shelters)
+        wanted = self.per_group
         for rows, tree in self.groups:
             k = min(wanted, len(rows))
             _, i = tree.query([x[0], y[0]], k=k)
@@ -240,6 +256,12 @@ class ResourceIndex:
                 firsts[kind.code] = self.ranked(lon, lat, minutes, dist, rows, k, known=timed[kinds == kind.code])
         listed = self.records_of(list(firsts.values()), minutes, dist)
         return {"method": self.method, "by_kind": dict(zip(firsts, listed, strict=True))}
+
+
+def projection_of(boundaries: pd.DataFrame) -> LocalProjection:
+    """The plane resources are timed in by the estimate: a transverse Mercator centred on the boundaries."""
+    xmin, ymin, xmax, ymax = boundaries.total_bounds
+    return LocalProjection.around(np.array([xmin, xmax]), np.array([ymin, ymax]))
 
 
 def _shared(values: pd.Series) -> np.ndarray:

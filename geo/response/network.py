@@ -49,10 +49,14 @@ class LocalProjection:
             round(float((lat[finite].min() + lat[finite].max()) / 2), 4),
         )
 
+    @property
+    def proj4(self) -> str:
+        """The projection as a PROJ string (for PostGIS's ``ST_Transform(geometry, text)`` too)."""
+        return f"+proj=tmerc +lat_0={self.lat0} +lon_0={self.lon0} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m"
+
     @cached_property
     def _fwd(self) -> pyproj.Transformer:
-        crs = f"+proj=tmerc +lat_0={self.lat0} +lon_0={self.lon0} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m"
-        return pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        return pyproj.Transformer.from_crs("EPSG:4326", self.proj4, always_xy=True)
 
     def to_m(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = self._fwd.transform(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
