@@ -24,7 +24,6 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 from pyproj import Geod
-from scipy import ndimage
 
 STANDARD_LEVELS = ("province", "city", "county")
 _GEOD = Geod(ellps="WGS84")
@@ -116,6 +115,8 @@ class CellIndex:
                 m = (ix0 + ox <= ix1) & (iy0 + oy <= iy1)
                 border[np.clip(ix0[m] + ox, 0, nx - 1), np.clip(iy0[m] + oy, 0, ny - 1)] = True
         # free cells joined edge to edge never cross a border: one centre test per connected component
+        from scipy import ndimage
+
         labels, n = ndimage.label(~border)
         first = np.full(n + 1, -1, dtype=np.int64)
         flat = labels.ravel()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Collection
 from datetime import date
 from typing import Any
 
@@ -27,6 +28,7 @@ from geo.pgstore import SCHEMA
 from geo.pointgrid import PointGrid, R
 from geo.query import SnapshotReader
 from geo.response.nearest import CANDIDATES_FROM, RESOURCE_FIELDS, ResourceIndex, projection_of
+from geo.response.network import LocalProjection
 from geo.values import Picker
 
 #: up to this many rows are fetched as rows, more by COPY (`geo.pgstore.PgStore.read_entry`)
@@ -57,7 +59,7 @@ class DatabaseResources:
             return None
         if snap.entry(RESOURCES).rows <= CANDIDATES_FROM:  # timed one by one, as in memory
             return None
-        return resource_groups(snap, projection_of(self.boundaries).proj4)
+        return resource_groups(snap, projection_of(self.boundaries))
 
     @functools.cached_property
     def resource_index(self) -> ResourceIndex:
@@ -76,12 +78,12 @@ class DatabaseResources:
             fetch=lambda rows: resource_fields(snap, rows, RESOURCE_FIELDS),
         )
 
-    def resources_near(self, lon: float, lat: float) -> ResourceIndex:
+    def resources_near(self, lon: float, lat: float, expert_domains: Collection[str] = ()) -> ResourceIndex:
         groups = self._resource_groups
         if groups is None:
             return self.resource_index
         snap, base = self.pg_snapshot, self.resource_index
-        found = resource_candidates(snap, groups, lon, lat, base.per_group)
+        found = resource_candidates(snap, groups, lon, lat, base.per_group, expert_domains)
         ords = found[ORD].to_numpy()
         return base.of_rows(found, fetch=lambda rows: resource_fields(snap, ords[rows], RESOURCE_FIELDS))
 
@@ -288,14 +290,14 @@ RESOURCES = "rescue_resources"  # the snapshot's resources table (`geo.pgsnapsho
 @dataclasses.dataclass(frozen=True)
 class ResourceGroups:
     """What the nearest resources of a point are searched by in the database: the kinds present, the
-    domains of the experts, and the plane (`geo.pgsnapshot.PLANE`) as a PROJ string."""
+    domains of the experts, and the plane of the estimate (`geo.pgsnapshot.PLANE`)."""
 
     kinds: list[str]
     expert_domains: list[str]
-    proj4: str
+    plane: LocalProjection
 
 
-def resource_groups(snap: PgSnapshot, proj4: str) -> ResourceGroups | None:
+def resource_groups(snap: PgSnapshot, plane: LocalProjection) -> ResourceGroups | None:
     """The groups of the snapshot's resources searched by an index scan, or None when its table has no plane
     column (a snapshot published before it existed: searched in memory)."""
     from geo.pgsnapshot import PLANE
@@ -313,19 +315,21 @@ def resource_groups(snap: PgSnapshot, proj4: str) -> ResourceGroups | None:
     )
     kinds = sorted({k for k, _ in rows})
     domains = sorted({d for k, d in rows if k == "expert" and d is not None})
-    return ResourceGroups(kinds, domains, proj4)
+    return ResourceGroups(kinds, domains, plane)
 
 
-def resource_candidates(snap: PgSnapshot, groups: ResourceGroups, lon: float, lat: float, k: int) -> pd.DataFrame:
-    """The `k` nearest resources to the point of each kind and of the experts of each domain (in the plane of
+def resource_candidates(
+    snap: PgSnapshot, groups: ResourceGroups, lon: float, lat: float, k: int, domains: Collection[str] = ()
+) -> pd.DataFrame:
+    """The `k` nearest resources to the point of each kind and of the experts of each of `domains` (in the plane of
     the estimate, by the GiST indexes of `geo.pgsnapshot._resource_plane`): lon, lat, kind, domain and their
     stored position ``_ord``, in the stored order. What `geo.response.nearest.ResourceIndex` picks from its
     k-d trees, read by one query."""
     from geo.pgsnapshot import PLANE
 
     table = _table(snap, RESOURCES)
-    point = "ST_Transform(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(proj)s)"
-    nearest = f"ORDER BY {PLANE} <-> {point} LIMIT %(k)s"
+    x, y = groups.plane.to_m(np.array([lon]), np.array([lat]))  # (by pyproj: PostGIS would build the projection)
+    nearest = f"ORDER BY {PLANE} <-> ST_MakePoint(%(x)s, %(y)s) LIMIT %(k)s"
     sql = (
         f"SELECT {ORD}, lon, lat, kind, domain FROM {table} WHERE {ORD} IN ("
         f"SELECT c.o FROM unnest(%(kinds)s::text[]) AS g(kind) CROSS JOIN LATERAL (SELECT {ORD} AS o FROM {table} r "
@@ -335,12 +339,11 @@ def resource_candidates(snap: PgSnapshot, groups: ResourceGroups, lon: float, la
         f"ORDER BY {ORD}"
     )
     params = {
-        "lon": lon,
-        "lat": lat,
-        "proj": groups.proj4,
+        "x": float(x[0]),
+        "y": float(y[0]),
         "k": k,
         "kinds": groups.kinds,
-        "domains": groups.expert_domains,
+        "domains": [d for d in groups.expert_domains if d in domains],
     }
     rows = snap.pg.query(sql, params)
     return pd.DataFrame(

@@ -8,6 +8,7 @@ point may arrive in any CRS `geo.crs.parse_crs` knows.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from functools import cached_property
 from typing import Any
@@ -74,8 +75,9 @@ class SnapshotReader:
         roads = store.read("roads") if store.has("roads") else None
         return ResourceIndex.build(self.snapshot.resources(), roads, self.boundaries)
 
-    def resources_near(self, lon: float, lat: float) -> ResourceIndex:
-        """The index a search of resources around a point reads (here: the whole snapshot's, built once)."""
+    def resources_near(self, lon: float, lat: float, expert_domains: Collection[str] = ()) -> ResourceIndex:
+        """The index a search of resources around a point reads, holding at least the resources of every kind
+        and the experts of `expert_domains` that can head a list there (here: the whole snapshot's, built once)."""
         return self.resource_index
 
     @cached_property

@@ -4,13 +4,16 @@ setting (urban or rural) of the target's county (geo/data/response.toml `[estima
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from geo.response.config import ResponseConfig
 from geo.response.network import LocalProjection
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 
 def urban_counties(boundaries: pd.DataFrame, config: ResponseConfig) -> set[str]:
@@ -38,6 +41,8 @@ class Estimator:
         ok = np.isfinite(lon) & np.isfinite(lat)
         if not ok.any():
             return cls(proj, None, config, frozenset(urban))
+        from scipy.spatial import cKDTree
+
         x, y = proj.to_m(lon, lat)
         pts = np.column_stack([np.where(ok, x, 1e12), np.where(ok, y, 1e12)])
         return cls(proj, cKDTree(pts), config, frozenset(urban))

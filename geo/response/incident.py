@@ -39,8 +39,8 @@ def incident_payload(
     regions = reader.regions_at(wlon, wlat)
     units = _ordered_units(reader, found["enterprises"])
     hazards = sorted(found["hazards"], key=lambda h: (RISK_LEVEL_RANK.get(h.get("risk_level"), 9), h["distance_m"]))
-    index = reader.resources_near(wlon, wlat)
     domains = _domains_present(reader, units, hazards)
+    index = reader.resources_near(wlon, wlat, domains)
     return {
         "query": {
             "lon": lon,

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from pyproj import Geod
-from scipy.spatial import cKDTree
 
 from geo.catalogue import Catalogue, load_catalogue
 from geo.response.config import ResponseConfig, load_response
 from geo.response.estimate import Estimator, urban_counties
 from geo.response.network import LocalProjection, Network, Snapped
 from geo.values import plain
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 _GEOD = Geod(ellps="WGS84")
 #: with more resources than this, a point's resources are timed from candidates (see `_estimate_candidates`)
@@ -99,7 +101,8 @@ class ResourceIndex:
             if c in res
         }
         kind = columns["kind"] if "kind" in columns else _shared(res["kind"])
-        groups = _groups(kind, columns.get("domain"), lon, lat, proj) if network is None else []
+        searched = network is None and len(res) > CANDIDATES_FROM  # (else every resource is timed: no search)
+        groups = _groups(kind, columns.get("domain"), lon, lat, proj) if searched else []
         return cls(columns, lon, lat, kind, network, snapped, estimator, config, load_catalogue(), groups, fetch=fetch)
 
     def of_rows(self, resources: pd.DataFrame, fetch: Callable[[np.ndarray], dict[str, np.ndarray]]) -> ResourceIndex:
@@ -275,6 +278,8 @@ def _groups(
     kind: np.ndarray, domain: np.ndarray | None, lon: np.ndarray, lat: np.ndarray, proj: LocalProjection
 ) -> list[tuple[np.ndarray, cKDTree]]:
     """A planar k-d tree of the resources of each kind, and of the experts of each domain."""
+    from scipy.spatial import cKDTree
+
     ok = np.isfinite(lon) & np.isfinite(lat)
     x, y = proj.to_m(np.where(ok, lon, 0.0), np.where(ok, lat, 0.0))
     keys = pd.Series(kind, dtype=object).astype(str)

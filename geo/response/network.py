@@ -18,15 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components, dijkstra
 
 from geo.response.snapping import Pieces, build_pieces, nearest_segments
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 #: Weight added to every edge from a virtual node, so that a zero-length leg is still an edge for csgraph.
 _EPS = 1e-9
@@ -161,6 +163,8 @@ class Network:
     @cached_property
     def components(self) -> np.ndarray:
         """The weakly connected piece of each node (0 the largest)."""
+        from scipy.sparse.csgraph import connected_components
+
         _, labels = connected_components(self.graph, directed=True, connection="weak")
         sizes = np.bincount(labels)
         rank = np.empty_like(sizes)
@@ -220,6 +224,8 @@ class Network:
         cols = np.r_[cols, self.b[s_seg], self.a[s_seg][two]]
         w = np.r_[w, to_end, to_start[two]]
         graph = _min_csr(rows, cols, w, self.n_nodes + len(src))
+        from scipy.sparse.csgraph import dijkstra
+
         dist, _, origin = dijkstra(graph, directed=True, indices=virtual, min_only=True, return_predecessors=True)
         origin = np.where(origin >= self.n_nodes, origin - self.n_nodes, -1)
         tgt = np.flatnonzero(targets.segment >= 0)
@@ -243,6 +249,8 @@ class Network:
             return out
         a, b, m, t = int(self.a[seg]), int(self.b[seg]), float(self.minutes[seg]), float(point.t[0])
         ends = [a] if self.oneway[seg] else [a, b]
+        from scipy.sparse.csgraph import dijkstra
+
         d = dijkstra(self.reversed_graph, directed=True, indices=ends, limit=limit)
         to_p = d[0] + t * m  # time from each node to the point, through the segment's start
         if len(ends) == 2:
@@ -264,6 +272,8 @@ class Network:
 
 
 def _min_csr(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> csr_matrix:
+    from scipy.sparse import csr_matrix
+
     order = np.lexsort((w, cols, rows))
     rows, cols, w = rows[order], cols[order], w[order]
     first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])]

@@ -20,10 +20,13 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 #: snapping cuts segments into pieces at most this long (metres) for its k-d tree of piece midpoints
 SNAP_PIECE_M = 200.0
@@ -90,6 +93,8 @@ def build_pieces(xy: np.ndarray) -> Pieces:
     order = morton_order(mx, my)
     rows = np.column_stack([xy[seg, 0], xy[seg, 1], dx, dy, t0, t1, seg.astype(np.float64)])[order]
     half = float((length / n).max() / 2) if len(xy) else 0.0
+    from scipy.spatial import cKDTree
+
     return Pieces(cKDTree(np.column_stack([mx[order], my[order]])), np.ascontiguousarray(rows), half)
 
 
