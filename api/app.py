@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     system_allocator()  # a service's memory comes back after each load
     store = Store.open(settings.store)
-    state = State(store, response_cache_mb=settings.response_cache_mb)
+    state = State(store, response_cache_mb=response_cache_mb(settings, store))
     state.jobs = JobRunner(store, workers=settings.job_workers, queue=settings.job_queue, nice=settings.job_nice)
 
     @contextlib.asynccontextmanager
@@ -265,6 +265,14 @@ def map_bytes(
         cached = (html_text.encode("utf-8"), None)
         state.responses.put(key, cached)
     return cached[0]
+
+
+def response_cache_mb(settings: Settings, store: Store) -> float:
+    """The response cache's bound: as set, else 256 MB over a directory store and 32 MB over PostgreSQL (where an
+    instance is one of several behind a reverse proxy that caches the tiles, docs/deploy.md)."""
+    if settings.response_cache_mb is not None:
+        return settings.response_cache_mb
+    return 32.0 if store.backend == "postgis" else 256.0
 
 
 def prerender(app: FastAPI) -> None:

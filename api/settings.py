@@ -32,10 +32,11 @@ class Settings(BaseSettings):
     job_workers: int = Field(default=1, ge=1, le=16, description="ingests and builds that run at once")
     job_queue: int = Field(default=8, ge=0, le=1000, description="jobs that may wait; more are refused (503)")
     job_nice: int = Field(default=10, ge=0, le=19, description="niceness of the job workers (readers come first)")
-    response_cache_mb: float = Field(
-        default=256.0,
+    response_cache_mb: float | None = Field(
+        default=None,
         ge=0,
-        description="responses kept in the process (tiles, pages): what it holds besides a snapshot",
+        description="responses kept in the process (tiles, pages): what it holds besides a snapshot; by default "
+        "256 over a directory store, 32 over PostgreSQL (one of several instances, behind a proxy's tile cache)",
     )
     lang: str = "zh"
     basemap_url: str | None = None

@@ -1,23 +1,26 @@
-"""The service over a PostgreSQL store without the enterprises or the resources in memory: the database answers.
+"""The service over a PostgreSQL store with no enterprise, resource or hazard site in memory: the database answers.
 
-`SqlView` is the `api.state.View` of a snapshot of a PostgreSQL store. It loads what is one row per region or
-per site (boundaries, region levels, hazard sites) and, of each emergency resource, what the nearest-by-kind
-search reads (position, kind, domain); it leaves the enterprises and the resources' records in the snapshot's
-tables, with their GiST and B-tree indexes. Its `enterprises` and `resources` collections are `SqlCollection`s:
-every question about them is a query, answered with the same bytes as from memory:
+`SqlView` is the `api.state.View` of a snapshot of a PostgreSQL store. It loads what is one row per region
+(boundaries, region levels, the rescue-circle bands); it leaves the enterprises, the emergency resources and
+the hazard sites in the snapshot's tables, with their GiST and B-tree indexes. Its `enterprises` and `resources`
+collections are `SqlCollection`s and its hazard collections `SqlSites` (one per kind of geometry): every
+question about them is a query, answered with the same bytes as from memory:
 
 * /items: the bbox (``geometry && box``), the CQL2 filter and the ``name=value`` parameters (`api.sqlfilter`),
   ``sortby`` (ties in the stored order), the page (LIMIT/OFFSET) and its ``numberMatched`` (count); a
-  resource's kind labels and marker are columns worked out by SQL (`resource_labels`);
+  resource's kind labels and marker are columns worked out by SQL (`resource_labels`); a hazard site's
+  geometry is made its layer's declared type as it is read (`layers.geomtypes.normalised`);
 * one item: by the index on ``id``;
 * a vector tile: the points the tile owns (`geo.pointgrid.owner_tiles`, as SQL) when they are few, else the
   database gathers them into the 32 × 32 cells of `layers.tiles` and returns one row per occupied cell (for
   the enterprises up to zoom 10: summed at build time); the tile is encoded by `layers.tiles.encode_points`, so
-  it is the same tile as from memory;
+  it is the same tile as from memory; hazard sites: `layers.tiles.render_tile` over the sites whose box meets
+  the tile;
 * /clusters: the points in view, or the database's sums per screen cell (`geo.pgquery.grid_sums`), merged into
   coarser cells here until few enough (`layers.clusters`);
-* /near and /incident: the units in the search box (`geo.pgquery.near_index`), the sites from the index
-  built at load, the listed resources' records by row number (`geo.pgquery.resource_fields`); /explain: one row.
+* /near and /incident: the units and sites in the search box (`geo.pgquery.near_index`); the nearest resources
+  of each kind and expert domain by an index scan in the estimate's plane (`geo.pgquery.DatabaseResources`),
+  the listed ones' records by row number (`geo.pgquery.resource_fields`); /explain: one row.
 
 A process serving a million enterprises this way holds no row of them; each request reads only its rows.
 """

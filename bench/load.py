@@ -260,7 +260,9 @@ def serving(store: Path, *options: str, env: dict[str, str] | None = None) -> It
 
     port = _free_port()
     cmd = [PY, "-m", "cli.main", "--store", str(store), "serve", "--port", str(port), *options]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    logs = os.environ.get("RISKMAP_BENCH_LOGS")  # a directory: each service's output kept there
+    out = open(Path(logs) / f"serve-{port}.log", "wb") if logs else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(1200):

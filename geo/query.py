@@ -8,6 +8,7 @@ point may arrive in any CRS `geo.crs.parse_crs` knows.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
 from datetime import date
 from functools import cached_property
@@ -52,6 +53,9 @@ class SnapshotReader:
         self._boundary_geoms = np.asarray(boundaries.geometry.values, dtype=object).copy()
         shapely.prepare(self._boundary_geoms)  # point-in-polygon on prepared (indexed) rings
         self._boundary_tree = shapely.STRtree(self._boundary_geoms)
+        #: GEOS builds a prepared geometry's index on its first test and is not thread-safe doing so
+        #: (libgeos/geos#825: the service's request threads corrupted the heap under load): one test at a time
+        self._boundary_lock = threading.Lock()
 
     @classmethod
     def open(cls, snapshot: Snapshot, as_of: date | None = None, boundaries: gpd.GeoDataFrame | None = None):
@@ -121,7 +125,8 @@ class SnapshotReader:
         """The regions (one per admin level, coarsest first) containing the WGS84 point, with their levels."""
         point = shapely.Point(lon, lat)
         cand = self._boundary_tree.query(point)
-        hits = cand[shapely.intersects(self._boundary_geoms[cand], point)]
+        with self._boundary_lock:
+            hits = cand[shapely.intersects(self._boundary_geoms[cand], point)]
         levels, rank = self._region_rows
         b = self.boundaries
         out: list[dict[str, Any]] = []

@@ -93,3 +93,46 @@ def test_every_response_names_one_snapshot_while_builds_publish(service, small_s
             t.join(60)
     assert failures == [], failures[:5]
     assert len(seen) > 50 and set(published) & set(seen), (len(seen), published)
+
+
+RACE = """
+import sys, threading, types
+from datetime import date
+import numpy as np, pandas as pd
+from geo.boundaries import load_bundled
+from geo.query import SnapshotReader
+
+boundaries = load_bundled()
+regions = pd.DataFrame({"adcode": boundaries["adcode"], "domain": "all", "risk_level": "blue", "risk_index": 1.0})
+snap = types.SimpleNamespace(id="s", as_of=date(2026, 1, 1))
+w, s, e, n = boundaries.total_bounds
+for rnd in range(40):  # each round a new reader: its prepared boundaries build their indexes on first use
+    reader = SnapshotReader(snap, snap.as_of, boundaries, regions, pd.DataFrame(), pd.DataFrame())
+    start = threading.Barrier(8)
+    found = []
+
+    def ask(seed):
+        rng = np.random.default_rng(seed)
+        start.wait()
+        for _ in range(150):
+            found.append(len(reader.regions_at(rng.uniform(w, e), rng.uniform(s, n))))
+
+    threads = [threading.Thread(target=ask, args=(100 * rnd + i,)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(found) == 8 * 150 and max(found) == 3, (len(found), max(found))
+print("ok")
+"""
+
+
+def test_regions_at_a_point_from_many_threads_at_once():
+    """The service asks which regions hold a point from many request threads at once. GEOS builds a prepared
+    geometry's index on its first test and is not thread-safe doing so: unguarded, this heap-corrupts the process
+    (an abort or a segfault, in nearly every run of 40 rounds here) — it took a service process down under load."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", RACE], cwd=root, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr[-2000:])
