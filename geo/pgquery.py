@@ -84,7 +84,7 @@ class DatabaseResources:
             return self.resource_index
         snap, base = self.pg_snapshot, self.resource_index
         found = resource_candidates(snap, groups, lon, lat, base.per_group, expert_domains)
-        ords = found[ORD].to_numpy()
+        ords = found[ORD]
         return base.of_rows(found, fetch=lambda rows: resource_fields(snap, ords[rows], RESOURCE_FIELDS))
 
 
@@ -320,23 +320,22 @@ def resource_groups(snap: PgSnapshot, plane: LocalProjection) -> ResourceGroups 
 
 def resource_candidates(
     snap: PgSnapshot, groups: ResourceGroups, lon: float, lat: float, k: int, domains: Collection[str] = ()
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
     """The `k` nearest resources to the point of each kind and of the experts of each of `domains` (in the plane of
-    the estimate, by the GiST indexes of `geo.pgsnapshot._resource_plane`): lon, lat, kind, domain and their
-    stored position ``_ord``, in the stored order. What `geo.response.nearest.ResourceIndex` picks from its
+    the estimate, by the GiST indexes of `geo.pgsnapshot._resource_plane`): their stored position ``_ord``, lon,
+    lat, kind and domain as arrays, in the stored order. What `geo.response.nearest.ResourceIndex` picks from its
     k-d trees, read by one query."""
     from geo.pgsnapshot import PLANE
 
     table = _table(snap, RESOURCES)
     x, y = groups.plane.to_m(np.array([lon]), np.array([lat]))  # (by pyproj: PostGIS would build the projection)
     nearest = f"ORDER BY {PLANE} <-> ST_MakePoint(%(x)s, %(y)s) LIMIT %(k)s"
+    columns = f"{ORD}, lon, lat, kind, domain"
     sql = (
-        f"SELECT {ORD}, lon, lat, kind, domain FROM {table} WHERE {ORD} IN ("
-        f"SELECT c.o FROM unnest(%(kinds)s::text[]) AS g(kind) CROSS JOIN LATERAL (SELECT {ORD} AS o FROM {table} r "
+        f"SELECT c.* FROM unnest(%(kinds)s::text[]) AS g(kind) CROSS JOIN LATERAL (SELECT {columns} FROM {table} r "
         f"WHERE r.kind = g.kind AND {PLANE} IS NOT NULL {nearest}) c "
-        f"UNION SELECT c.o FROM unnest(%(domains)s::text[]) AS g(domain) CROSS JOIN LATERAL (SELECT {ORD} AS o "
-        f"FROM {table} r WHERE r.kind = 'expert' AND r.domain = g.domain AND {PLANE} IS NOT NULL {nearest}) c) "
-        f"ORDER BY {ORD}"
+        f"UNION ALL SELECT c.* FROM unnest(%(domains)s::text[]) AS g(domain) CROSS JOIN LATERAL (SELECT {columns} "
+        f"FROM {table} r WHERE r.kind = 'expert' AND r.domain = g.domain AND {PLANE} IS NOT NULL {nearest}) c"
     )
     params = {
         "x": float(x[0]),
@@ -346,15 +345,16 @@ def resource_candidates(
         "domains": [d for d in groups.expert_domains if d in domains],
     }
     rows = snap.pg.query(sql, params)
-    return pd.DataFrame(
-        {
-            ORD: np.asarray([r[0] for r in rows], dtype=np.int64),
-            "lon": np.asarray([r[1] for r in rows], dtype=np.float64),
-            "lat": np.asarray([r[2] for r in rows], dtype=np.float64),
-            "kind": pd.Series([r[3] for r in rows], dtype=object),
-            "domain": pd.Series([r[4] for r in rows], dtype=object),
-        }
-    )
+    ords = np.asarray([r[0] for r in rows], dtype=np.int64)
+    _, first = np.unique(ords, return_index=True)  # an expert can be among the nearest of its kind and its domain
+    picked = [rows[i] for i in first]  # in the stored order
+    return {
+        ORD: ords[first],
+        "lon": np.asarray([r[1] for r in picked], dtype=np.float64),
+        "lat": np.asarray([r[2] for r in picked], dtype=np.float64),
+        "kind": np.asarray([r[3] for r in picked], dtype=object),
+        "domain": np.asarray([r[4] for r in picked], dtype=object),
+    }
 
 
 def resource_search(snap: PgSnapshot) -> pd.DataFrame:

@@ -105,16 +105,26 @@ class ResourceIndex:
         groups = _groups(kind, columns.get("domain"), lon, lat, proj) if searched else []
         return cls(columns, lon, lat, kind, network, snapped, estimator, config, load_catalogue(), groups, fetch=fetch)
 
-    def of_rows(self, resources: pd.DataFrame, fetch: Callable[[np.ndarray], dict[str, np.ndarray]]) -> ResourceIndex:
-        """An index of some resources (lon, lat, kind, domain: a point's candidates, `geo.pgquery.resource_candidates`)
-        timed as this one times them (by the estimate; `fetch` reads what a listed one carries). Holding the
-        nearest of every kind and expert domain, it lists what this index would list for that point."""
-        res = resources.reset_index(drop=True)
-        columns = {c: _shared(res[c]) for c in ("kind", "domain") if c in res}
-        lon, lat = res["lon"].to_numpy(float), res["lat"].to_numpy(float)
-        kind = columns["kind"]
+    def of_rows(
+        self, resources: dict[str, np.ndarray], fetch: Callable[[np.ndarray], dict[str, np.ndarray]]
+    ) -> ResourceIndex:
+        """An index of some resources (arrays lon, lat, kind, domain: a point's candidates,
+        `geo.pgquery.resource_candidates`) timed as this one times them (by the estimate; `fetch` reads what a listed
+        one carries). Holding the nearest of every kind and expert domain, it lists what this index would list for
+        that point."""
+        columns: dict[str, np.ndarray] = {c: resources[c] for c in ("kind", "domain") if c in resources}
         return ResourceIndex(
-            columns, lon, lat, kind, None, None, self.estimator, self.config, self.catalogue, [], fetch=fetch
+            columns,
+            resources["lon"],
+            resources["lat"],
+            columns["kind"],
+            None,
+            None,
+            self.estimator,
+            self.config,
+            self.catalogue,
+            [],
+            fetch=fetch,
         )
 
     @property
