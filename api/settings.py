@@ -36,7 +36,7 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         description="responses kept in the process (tiles, pages): what it holds besides a snapshot; by default "
-        "256 over a directory store, 32 over PostgreSQL (one of several instances, behind a proxy's tile cache)",
+        "256 over a directory store, 16 over PostgreSQL (one of several instances, behind a proxy's tile cache)",
     )
     lang: str = "zh"
     basemap_url: str | None = None

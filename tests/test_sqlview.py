@@ -65,6 +65,11 @@ def test_the_postgresql_service_holds_no_enterprise(clients):
     assert isinstance(view.collections["resources"], SqlCollection)
     assert len(view.collections["resources"].frame) == 0
     assert len(view.resource_index.lon) == 0  # no resource: the estimate and the catalogue
+    files = clients[0].app.state.riskmap.view()
+    assert len(files.resource_index.lon) == view.pg_snapshot.entry("rescue_resources").rows  # (in memory there)
+    # the response cache: 16 MB by default over PostgreSQL (an instance behind a proxy's tile cache), 256 over files
+    assert b.app.state.riskmap.responses._max == 16 * 1024**2
+    assert clients[0].app.state.riskmap.responses._max == 256 * 1024**2
     total = view.pg_snapshot.entry("rescue_resources").rows
     near = view.resources_near(120.16, 30.27)  # the nearest of each kind and expert domain, from the database
     kinds, domains = view._resource_groups.kinds, view._resource_groups.expert_domains
