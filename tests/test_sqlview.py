@@ -192,6 +192,25 @@ def test_the_nearest_resources_alike_anywhere(clients):
     assert brief["responders"] and brief["shelters"]["nearest"] and brief["hospitals"]
 
 
+def test_a_snapshot_without_the_plane_is_searched_in_memory(clients, monkeypatch):
+    """A snapshot published before the resources' plane column existed: the positions, kinds and domains are
+    loaded and searched in memory, with the same lists."""
+    import geo.pgsnapshot
+    from api.sqlview import SqlView
+
+    view = clients[1].app.state.riskmap.view()
+    points = ((120.16, 30.27), (121.1, 28.6))
+    expected = [view.resources_near(lon, lat).nearest_by_kind(lon, lat, None) for lon, lat in points]
+    monkeypatch.setattr(geo.pgsnapshot, "PLANE", "_no_such_column")  # as a snapshot published before it
+    old = SqlView(view.pg_snapshot, view.boundaries)
+    assert old._resource_groups is None
+    index = old.resources_near(120.16, 30.27)
+    assert len(index.lon) == view.pg_snapshot.entry("rescue_resources").rows and index.fetch is not None
+    for (lon, lat), listed in zip(points, expected, strict=True):
+        assert index.nearest_by_kind(lon, lat, None) == listed
+        assert sum(len(v) for v in listed["by_kind"].values()) >= 8
+
+
 RESOURCE_ITEMS = [
     {"limit": 50},
     {"kind": "shelter", "limit": 100, "offset": 3},
