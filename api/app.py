@@ -25,6 +25,7 @@ from api import ogc, queryables, tilesapi
 from api.alerts import alerts_router
 from api.crs import content_crs
 from api.jobs import JobRunner, run_build, run_ingest
+from api.mappage import map_bytes
 from api.problems import Forbidden, NotAuthenticated, add_exception_handlers, problem
 from api.protocol import ProtocolMiddleware, content_security_policy, script_hash, tile_origin
 from api.response import response_router
@@ -225,48 +226,6 @@ def _add_docs(app: FastAPI, state: State, settings: Settings) -> None:
         return page
 
 
-def map_bytes(
-    state: State,
-    settings: Settings,
-    *,
-    level: str | None = None,
-    domain: str = "all",
-    parent: str | None = None,
-    lang: str | None = None,
-) -> bytes:
-    """The served map page of the current snapshot (rendered once per snapshot and parameters, then cached)."""
-    from layers.maps import render_map
-    from layers.view import MapView, opening_level
-
-    view = state.view()
-    map_view = MapView(
-        level=level or opening_level(view.boundaries),  # the counties; the provinces of a national store
-        domain=domain,
-        parent=parent or None,
-        lang=lang or settings.lang,
-    )
-    key = f"map|{view.key}|{map_view}"
-    cached = state.responses.get(key)
-    if cached is not None:
-        return cached[0]
-    with state.rendering:  # one page rendered at a time: a request for the page being rendered gets that render
-        cached = state.responses.get(key)
-        if cached is not None:
-            return cached[0]
-        html_text = render_map(
-            view.snapshot,
-            view.boundaries,
-            view=map_view,
-            basemap=_basemap(settings),
-            mode="served",
-            asset_base="/static",
-            api_base="",
-        )
-        cached = (html_text.encode("utf-8"), None)
-        state.responses.put(key, cached)
-    return cached[0]
-
-
 def response_cache_mb(settings: Settings, store: Store) -> float:
     """The response cache's bound: as set, else 256 MB over a directory store and 16 MB over PostgreSQL (where an
     instance is one of several behind a reverse proxy that caches the tiles, docs/deploy.md; an instance over a
@@ -274,16 +233,6 @@ def response_cache_mb(settings: Settings, store: Store) -> float:
     if settings.response_cache_mb is not None:
         return settings.response_cache_mb
     return 16.0 if store.backend == "postgis" else 256.0
-
-
-def prerender(app: FastAPI) -> None:
-    """Render the page a wall screen opens (`/map`, no parameters) for the loaded snapshot, so that its first
-    request after a build is answered from the cache (`riskmap serve`'s new service process does this right
-    after it takes over; a national store's map takes seconds to render)."""
-    from api.state import release_memory
-
-    map_bytes(app.state.riskmap, app.state.settings)
-    release_memory()
 
 
 def _map_router(state: State, settings: Settings, auth) -> APIRouter:
@@ -326,13 +275,6 @@ def _map_router(state: State, settings: Settings, auth) -> APIRouter:
         return ORJSON(fc, media_type="application/geo+json")
 
     return read
-
-
-def _basemap(settings: Settings):
-    if not settings.basemap_url:
-        return None
-    prefix = "gcj02:" if settings.basemap_crs == "gcj02" else ""
-    return prefix + settings.basemap_url
 
 
 def _collection(view: View, cid: str):

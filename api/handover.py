@@ -122,7 +122,7 @@ def _service_process(store: str, sock: socket.socket, conn: Connection) -> None:
             time.sleep(0.01)
         conn.send(("ready", snap_id, problem))
         if snap_id and not problem:
-            from api.app import prerender
+            from api.mappage import prerender
 
             if sys.platform == "linux":  # behind the readers, and behind other instances' loads on this machine
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), app.state.settings.job_nice)

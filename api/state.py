@@ -378,7 +378,7 @@ class State:
         self.jobs: Any = None  # the service's JobRunner (api.jobs), set by create_app
         self._loading: str | None = None
         self.responses = ResponseCache(int(response_cache_mb * 1024 * 1024))
-        self.rendering = threading.Lock()  # map pages are rendered one at a time (`api.app.map_bytes`)
+        self.rendering = threading.Lock()  # map pages are rendered one at a time (`api.mappage.map_bytes`)
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._view: View | None = None

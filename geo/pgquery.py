@@ -108,16 +108,15 @@ class PgNearReader(DatabaseResources, SnapshotReader):
         return near_index(self.pg_snapshot, lon, lat, radius_m)
 
 
-def near_index(snap: PgSnapshot, lon: float, lat: float, radius_m: float, sites: NearIndex | None = None) -> NearIndex:
-    """The units in the search box around the point (an index scan), read as rows straight into what
-    `geo.near.NearIndex` holds (Arrow arrays and coordinates, no frame in between: 4 → 1 ms for a few units);
-    the hazard sites from `sites` (an index built at load) or, without it, read in the box too."""
+def near_index(snap: PgSnapshot, lon: float, lat: float, radius_m: float) -> NearIndex:
+    """The units and hazard sites in the search box around the point (index scans), the units read as rows
+    straight into what `geo.near.NearIndex` holds (Arrow arrays and coordinates, no frame in between: 4 → 1 ms
+    for a few units)."""
     import pyarrow as pa
 
     where, params = _near_box(lon, lat, radius_m)
-    if sites is None:
-        hazards = snap.pg.read_entry(snap.entry("hazards"), HAZARD_COLUMNS, where, params, few=True)
-        sites = NearIndex.build(pd.DataFrame(), hazards)
+    hazards = snap.pg.read_entry(snap.entry("hazards"), HAZARD_COLUMNS, where, params, few=True)
+    sites = NearIndex.build(pd.DataFrame(), hazards)
     have = snap.entry("units").names()
     names = [c for c in UNIT_COLUMNS if c in have and c != "geometry"]
     cols = ", ".join([*(quote(c) for c in names), "ST_X(geometry)", "ST_Y(geometry)"])

@@ -81,7 +81,8 @@ def test_the_opening_map_is_rendered_before_the_first_request(two_province_store
     from fastapi.testclient import TestClient
 
     import layers.maps
-    from api.app import create_app, prerender
+    from api.app import create_app
+    from api.mappage import prerender
     from api.settings import Settings
 
     app = create_app(Settings(store=two_province_store.root))
@@ -105,7 +106,8 @@ def test_a_page_being_rendered_is_rendered_once(two_province_store, monkeypatch)
     import time
 
     import layers.maps
-    from api.app import create_app, map_bytes
+    from api.app import create_app
+    from api.mappage import map_bytes
 
     renders = []
     real = layers.maps.render_map
