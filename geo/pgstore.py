@@ -45,6 +45,8 @@ from geo.store import FORMAT_VERSION, STORE_CRS, TABLES, Store, atomic_write_byt
 WRITER_LOCK = 0x5249534B
 BUILD_LOCK_NS = 0x52494C44
 #: indexed columns when a table has them (B-tree), besides the GiST index on its geometry
+#: rows per block of a table's COPY text: the text of a whole 10,000,000-row table at once outgrew 24 GB
+COPY_BLOCK = 200_000
 INDEXED = ("id", "adcode", "enterprise_id", "county_adcode", "city_adcode", "parent_adcode", "risk_level")
 _POOLS: dict[str, Any] = {}
 _POOLS_LOCK = threading.Lock()
@@ -343,11 +345,13 @@ class PgStore(Store):
         target = f"{SCHEMA}.{quote(physical)}"
         conn.execute(f"DROP TABLE IF EXISTS {target}")
         conn.execute(create_sql(target, columns))
-        body = copy_text(frame, columns)
         with conn.cursor().copy(
             f"COPY {target} ({', '.join([ORD, *(quote(c.name) for c in columns)])}) FROM STDIN"
         ) as cp:
-            cp.write(body)
+            for start in range(0, len(frame), COPY_BLOCK):
+                stop = min(start + COPY_BLOCK, len(frame))
+                block = frame.iloc[start:stop]
+                cp.write(copy_text(block, columns, np.arange(start, stop, dtype=np.int64)))
         index_table(conn, physical, [c.name for c in columns], geometry)
         entry = Entry(name, physical, columns, geometry, len(frame))
         catalogue(conn, entry)

@@ -1,6 +1,7 @@
 """`riskmap store copy SRC DST`: a store's tables and kept snapshots into another store, of either kind.
 
-The tables are read and written whole, in the destination's writer lock; each kept snapshot is published
+The tables and the calibrated scoring model (`riskmap calibrate`, which the next builds use) are read and
+written whole, in the destination's writer lock; each kept snapshot is published
 again under its own id (oldest first, only the source's current one made current), with its units (records
 and scores together), hazard sites, regions and prompts, so that the copy serves, exports and explains what
 the source did. Prompts archived from snapshots the source no longer keeps are not copied.
@@ -8,8 +9,10 @@ the source did. Prompts archived from snapshots the source no longer keeps are n
 
 from __future__ import annotations
 
+from typing import cast
+
 from geo.snapshot import RESCUE_FILES, Snapshot, kept, publish
-from geo.store import TABLES, Store, write_parquet
+from geo.store import TABLES, Store, atomic_write_bytes, write_parquet
 
 
 def copy_store(src: Store, dst: Store) -> list[str]:
@@ -21,11 +24,25 @@ def copy_store(src: Store, dst: Store) -> list[str]:
                 frame = src.read(name)
                 dst.write(name, frame)
                 lines.append(f"{name}: {len(frame)} rows")
+        model = src.calibrated_model()
+        if model is not None:
+            _keep_model(dst, model.read_text(encoding="utf-8"))
+            lines.append("the calibrated model")
     current = src.current_id()
     for snap in kept(src):
         _copy_snapshot(snap, dst, make_current=snap.id == current)
         lines.append(f"snapshot {snap.id}{' (current)' if snap.id == current else ''}: {snap.meta.get('units')} units")
     return lines
+
+
+def _keep_model(dst: Store, text: str) -> None:
+    """Keep `text` as `dst`'s calibrated model (the caller holds `dst`'s lock)."""
+    if dst.backend == "postgis":
+        from geo.pgstore import PgStore
+
+        cast(PgStore, dst).keep_model(text)
+    else:
+        atomic_write_bytes(dst.model_path, text.encode("utf-8"))
 
 
 def _copy_snapshot(snap: Snapshot, dst: Store, *, make_current: bool) -> None:

@@ -432,3 +432,7 @@ def test_a_postgresql_store_keeps_its_calibrated_model_for_every_machine(small, 
     assert load_model(path).fingerprint() == fingerprint
     snap, _ = build(store, AS_OF)
     assert snap.meta["model_fingerprint"] == fingerprint
+    copied = Store.open(str(tmp_path / "copied"))  # `riskmap store copy` takes the model along
+    copy_store(store, copied)
+    path = copied.calibrated_model()
+    assert path is not None and load_model(path).fingerprint() == fingerprint
