@@ -101,7 +101,7 @@ def test_fitted_k_puts_the_red_edge_between_loads(toy) -> None:
     assert p.model.region.k["default"] == pytest.approx(float(f"{20 * c_county:.3g}"))  # the finest level's c
     rule = {r.id: r for r in p.model.region.rules}
     assert rule["many_red"].min_count == {"province": 2, "city": 3, "county": 1, "township": 1, "village": 1}
-    assert rule["veto_unit"].min_count == SHIPPED.region.rules[0].min_count  # never scaled
+    assert rule["veto_unit"].min_count == {"county": 1, "township": 1, "village": 1}  # scaled, at least 1
     # every unit is hazchem: its share of the load is 1
     assert p.model.region.domain_factor["hazchem"] == 1.0
     assert p.model.region.domain_factor["fire"] == SHIPPED.region.domain_factor["fire"]  # no load: kept
@@ -193,9 +193,9 @@ def test_ten_times_the_census_is_brought_back_to_the_targets(small) -> None:
     for lvl in ("province", "city", "county", "default"):
         assert p.model.region.k[lvl] == pytest.approx(10 * first.region.k[lvl], rel=0.01), lvl
     assert p.model.region.domain_factor == first.region.domain_factor  # shares do not change with c
-    many_red = {r.id: r for r in p.model.region.rules}["many_red"].min_count
-    first_many_red = {r.id: r for r in first.region.rules}["many_red"].min_count
-    assert many_red == {lvl: 10 * n for lvl, n in first_many_red.items()}
+    for rule, first_rule in zip(p.model.region.rules, first.region.rules, strict=True):
+        # both shipped rules scale: ten times the units hold ten times the red and the vetoed units
+        assert rule.min_count == {lvl: 10 * n for lvl, n in first_rule.min_count.items()}, rule.id
 
 
 def test_the_demo_census_gives_back_the_shipped_numbers(tmp_path_factory, boundaries) -> None:
@@ -352,7 +352,11 @@ def test_bad_calibration_in_a_model_file_names_the_key(tmp_path) -> None:
     text = DEFAULT_PATH.read_text(encoding="utf-8")
     cases = [
         ("city = { red = 0.25, orange = 0.50,", "city = { red = 0.35, orange = 0.50,", "calibration.targets.city:"),
-        ('scale_rules = ["many_red"]', 'scale_rules = ["many_reds"]', "calibration.scale_rules: many_reds"),
+        (
+            'scale_rules = ["many_red", "veto_unit"]',
+            'scale_rules = ["many_reds"]',
+            "calibration.scale_rules: many_reds",
+        ),
         ("units = 20000 ", "units = 0 ", "calibration.units:"),
     ]
     for old, new, where in cases:

@@ -15,7 +15,7 @@ proposes, per admin level, domain and rule:
   `regions`); `default` (and levels the record does not list) take c of the finest recorded level present.
 * **domain_factor**: each domain's share of the total load of the county level (the domain rows' loads over
   the `all` rows'), rounded to 0.01 (at least 0.01; a domain without load keeps its factor).
-* **min_count** of the rules in `scale_rules` (not the veto rule): round(min_count × c), at least 1.
+* **min_count** of the rules in `scale_rules` (shipped: both rules): round(min_count × c), at least 1.
 
 Loads are the regions' `explanation.inputs.load`, divided by the area factor when the model has one (so
 that k·t is the edge in the same terms). k is rounded to 3 significant digits. The model is otherwise the
