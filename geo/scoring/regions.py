@@ -20,6 +20,7 @@ scored `closed` (column `basis`, or a closed `status`) count for nothing.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,16 @@ from geo.scoring.model import ScoringModel
 from geo.scoring.units import _rank, _round1
 from geo.values import plain as _plain
 
-__all__ = ["OUTPUT_COLUMNS", "SITE_COUNT_COLUMNS", "UNIT_COUNT_COLUMNS", "regional_levels"]
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "SITE_COUNT_COLUMNS",
+    "UNIT_COUNT_COLUMNS",
+    "Tally",
+    "combine",
+    "region_grid",
+    "regional_levels",
+    "tally",
+]
 
 #: enterprises (units) per level, red … blue: they sum to `n_units`
 UNIT_COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{lv}_units" for lv in LEVELS)
@@ -91,22 +101,30 @@ def _veto(units: pd.DataFrame, level: pd.Series) -> np.ndarray:
 
 
 def _base_members(
-    units: pd.DataFrame, hazards: pd.DataFrame | None, model: ScoringModel, cat: Catalogue, code_cols: list[str]
+    units: pd.DataFrame | None,
+    hazards: pd.DataFrame | None,
+    model: ScoringModel,
+    cat: Catalogue,
+    code_cols: list[str],
 ) -> pd.DataFrame:
     """One row per unit and per open site, in input order.
 
-    Columns: kind, id, name, item_domain, level, risk_score, veto, weight and the region code columns.
+    Columns: kind, id, name, item_domain, level, risk_score, veto, unreached, rank, weight and the region code
+    columns.
     """
     keep = ["id", "name", "risk_score", *code_cols]
-    u_level = _levels_of(units, "units")
-    u = units.reindex(columns=keep).assign(
-        kind="unit",
-        item_domain=units["domain"] if "domain" in units.columns else None,
-        level=u_level,
-        veto=_veto(units, u_level),
-        unreached=_unreached(units, u_level, model),
-    )
-    frames = [u]
+    frames = []
+    if units is not None:
+        u_level = _levels_of(units, "units")
+        frames.append(
+            units.reindex(columns=keep).assign(
+                kind="unit",
+                item_domain=units["domain"] if "domain" in units.columns else None,
+                level=u_level,
+                veto=_veto(units, u_level),
+                unreached=_unreached(units, u_level, model),
+            )
+        )
     if hazards is not None and len(hazards):
         h = hazards[~closed_sites(hazards, model)]
         types = h["type"] if "type" in h.columns else pd.Series([None] * len(h), index=h.index, dtype=object)
@@ -117,6 +135,9 @@ def _base_members(
                 kind="site", item_domain=types.map(mapped), level=level, veto=False, unreached=False
             )
         )
+    if not frames:
+        empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in keep})
+        frames.append(empty.assign(kind="unit", item_domain=None, level=None, veto=False, unreached=False))
     out = pd.concat(frames, ignore_index=True, sort=False)
     lw = model.region.level_weights
     rank = pd.Index(LEVELS).get_indexer(out["level"]) + 1
@@ -206,35 +227,113 @@ def _placements(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str]) -> P
     return out
 
 
-def _aggregate(grid: pd.DataFrame, base: pd.DataFrame, placements: Placements, model: ScoringModel) -> pd.DataFrame:
-    """Counts per grid row and (kind, level) by bincount; the load is then Σ count × weight over the eight
-    (kind, level) classes in a fixed order, so it does not depend on the order of the members."""
+@dataclass(frozen=True)
+class Tally:
+    """What a set of units and sites adds to the regional grid (`region_grid`), in whole numbers, so that the
+    tallies of any split of the members add up to exactly the tally of them all (`combine`): what the Dask
+    engine's workers return for their partitions.
+
+    `counts` (grid rows × 8): units red … blue, then open sites red … blue; `vetoes`: units red by veto;
+    `unreached` (grid rows × 4): units of `coping.levels` not reached within `coping.minutes`, by level;
+    `top`: each row's `top_n` heaviest members (`row` and the member's kind, id, name, item_domain, level,
+    risk_score, weight), in contribution order within the row."""
+
+    counts: np.ndarray
+    vetoes: np.ndarray
+    unreached: np.ndarray
+    top: pd.DataFrame
+
+
+def region_grid(boundaries: pd.DataFrame, model: ScoringModel, catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """The grid of regional rows: every boundary unit × (`all` + the catalogue's domains), region-major, with
+    each row's k and its factors."""
+    cat = catalogue or load_catalogue()
+    return _k(_grid(boundaries, [d.code for d in cat.domains]), model)
+
+
+def tally(
+    units: pd.DataFrame | None,
+    hazards: pd.DataFrame | None,
+    grid: pd.DataFrame,
+    model: ScoringModel,
+    catalogue: Catalogue | None = None,
+) -> Tally:
+    """The `Tally` of `units` and `hazards` (either may be None) over `grid` (see `regional_levels` for the
+    columns they need)."""
+    cat = catalogue or load_catalogue()
+    domains = [d.code for d in cat.domains]
+    code_cols = [f"{lvl}_adcode" for lvl in pd.unique(grid["admin_level"])]
+    base = _base_members(units, hazards, model, cat, code_cols)
+    placements = _placements(base, grid, domains)
     n = len(grid)
     is_unit = base["kind"].eq("unit").to_numpy()
-    klass = np.where(is_unit, 0, 4) + base["rank"].to_numpy(dtype=np.int64) - 1  # units red..blue, sites red..blue
-    veto = (is_unit & base["veto"].to_numpy(dtype=bool)).astype(np.float64)
-    lw, sf = model.region.level_weights, model.region.site_factor
-    level_w = np.array([lw.of(lv) for lv in LEVELS])[base["rank"].to_numpy(dtype=np.int64) - 1]
-    gap = np.where(is_unit & base["unreached"].to_numpy(dtype=bool), level_w, 0.0)
-    flat = np.zeros(n * 8, dtype=np.int64)
-    vetoes, gap_load = np.zeros(n), np.zeros(n)
+    rank = base["rank"].to_numpy(dtype=np.int64)
+    klass = np.where(is_unit, 0, 4) + rank - 1  # units red..blue, sites red..blue
+    veto = is_unit & base["veto"].to_numpy(dtype=bool)
+    gap = is_unit & base["unreached"].to_numpy(dtype=bool)
+    flat, vetoes, unreached = np.zeros(n * 8, np.int64), np.zeros(n, np.int64), np.zeros(n * 4, np.int64)
     for src, rows in placements:
         flat += np.bincount(rows * 8 + klass[src], minlength=n * 8)
-        vetoes += np.bincount(rows, weights=veto[src], minlength=n)
-        gap_load += np.bincount(rows, weights=gap[src], minlength=n)
-    counts = flat.reshape(n, 8)
-    unit_load = sum(counts[:, i] * lw.of(lv) for i, lv in enumerate(LEVELS))
-    site_load = sum(counts[:, 4 + i] * (lw.of(lv) * sf) for i, lv in enumerate(LEVELS))
+        vetoes += np.bincount(rows[veto[src]], minlength=n)
+        mine = gap[src]
+        unreached += np.bincount(rows[mine] * 4 + rank[src][mine] - 1, minlength=n * 4)
+    top = _top(base, placements, n, model.region.top_n)
+    return Tally(flat.reshape(n, 8), vetoes, unreached.reshape(n, 4), top)
+
+
+def combine(tallies: list[Tally], top_n: int) -> Tally:
+    """The tally of the union of the tallies' members: the counts added, and each row's `top_n` heaviest of
+    the rows' candidates (every member that can be among a row's top_n is a candidate of its own tally)."""
+    first = tallies[0]
+    if len(tallies) == 1:
+        return first
+    top = (
+        pd.concat([t.top for t in tallies if len(t.top)], ignore_index=True)
+        if any(len(t.top) for t in tallies)
+        else first.top
+    )
+    return Tally(
+        sum((t.counts for t in tallies[1:]), first.counts.copy()),
+        sum((t.vetoes for t in tallies[1:]), first.vetoes.copy()),
+        sum((t.unreached for t in tallies[1:]), first.unreached.copy()),
+        _first_per_row(top, top_n),
+    )
+
+
+def _first_per_row(members: pd.DataFrame, top_n: int) -> pd.DataFrame:
+    """The first `top_n` of each row of `members` in contribution order, sorted by row then that order."""
+    if not len(members):
+        return members
+    order = _contribution_order(members)
+    position = np.empty(len(members), dtype=np.int64)
+    position[order] = np.arange(len(members))
+    rows = members["row"].to_numpy(dtype=np.int64)
+    sort = np.lexsort((position, rows))
+    rows = rows[sort]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    first = np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    pick = sort[(np.arange(len(rows)) - first) < top_n]
+    return members.iloc[pick].reset_index(drop=True)
+
+
+def _loads(grid: pd.DataFrame, t: Tally, model: ScoringModel) -> pd.DataFrame:
+    """The grid with each row's loads and counts: the load is Σ count × weight over the eight (kind, level)
+    classes in a fixed order (and the coping term over the four levels), so it does not depend on the order
+    of the members nor on how they were split."""
+    lw, sf = model.region.level_weights, model.region.site_factor
+    unit_load = sum(t.counts[:, i] * lw.of(lv) for i, lv in enumerate(LEVELS))
+    site_load = sum(t.counts[:, 4 + i] * (lw.of(lv) * sf) for i, lv in enumerate(LEVELS))
+    gap_load = sum(t.unreached[:, i] * lw.of(lv) for i, lv in enumerate(LEVELS))
     coping_load = model.region.coping.lack * gap_load
     cols = {
         "load": unit_load + site_load + coping_load,
         "unit_load": unit_load * 1.0,
-        "coping_load": coping_load,
-        "veto_units": vetoes,
+        "coping_load": coping_load * 1.0,
+        "veto_units": t.vetoes.astype(np.float64),
     }
     for i, lv in enumerate(LEVELS):
-        cols[f"unit_{lv}"] = counts[:, i].astype(np.float64)
-        cols[f"site_{lv}"] = counts[:, 4 + i].astype(np.float64)
+        cols[f"unit_{lv}"] = t.counts[:, i].astype(np.float64)
+        cols[f"site_{lv}"] = t.counts[:, 4 + i].astype(np.float64)
     return grid.assign(**cols)
 
 
@@ -336,13 +435,18 @@ def _rules(grid: pd.DataFrame, model: ScoringModel, cat: Catalogue) -> tuple[np.
 # --------------------------------------------------------------------------------------------------
 # Explanations
 # --------------------------------------------------------------------------------------------------
-def _top(base: pd.DataFrame, placements: Placements, n: int, top_n: int) -> dict[int, list[dict]]:
-    """The top_n heaviest members of each of the `n` grid rows, in contribution order (`_contribution_order`).
+TOP_COLUMNS = ["kind", "id", "name", "item_domain", "level", "risk_score", "weight"]
+
+
+def _top(base: pd.DataFrame, placements: Placements, n: int, top_n: int) -> pd.DataFrame:
+    """The top_n heaviest members of each of the `n` grid rows, in contribution order (`_contribution_order`):
+    `row` and `TOP_COLUMNS`, sorted by row then that order.
 
     Only members that can be among a row's top_n are sorted on all keys: in each row, a member lighter than
     the row's top_n-th heaviest weight has top_n members ahead of it whatever its other keys."""
+    none = pd.DataFrame({"row": pd.Series([], dtype=np.int64), **{c: pd.Series([], dtype=object) for c in TOP_COLUMNS}})
     if top_n == 0 or not placements or not len(base):
-        return {}
+        return none
     weights, wcode = np.unique(-base["weight"].to_numpy(), return_inverse=True)  # code 0: heaviest
     k = len(weights)
     cum = np.zeros(n * k, dtype=np.int64)
@@ -354,20 +458,16 @@ def _top(base: pd.DataFrame, placements: Placements, n: int, top_n: int) -> dict
     rows = np.concatenate([r[m] for (_, r), m in zip(placements, keep, strict=True)])
     src = np.concatenate([s[m] for (s, _), m in zip(placements, keep, strict=True)])
     if len(rows) == 0:
-        return {}
-    cand = np.unique(src)
-    order = _contribution_order(base.iloc[cand])
-    position = np.empty(len(base), dtype=np.int64)
-    position[cand[order]] = np.arange(len(cand))
-    sort = np.lexsort((position[src], rows))
-    rows, src = rows[sort], src[sort]
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    first = np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
-    pick = (np.arange(len(rows)) - first) < top_n
-    picked = base.iloc[src[pick]]
+        return none
+    members = base[TOP_COLUMNS].iloc[src].reset_index(drop=True)
+    return _first_per_row(members.assign(row=rows), top_n)
+
+
+def _contributors(top: pd.DataFrame) -> dict[int, list[dict]]:
+    """Each row's top members as the explanation lists them."""
     out: dict[int, list[dict]] = {}
-    for r, m in zip(rows[pick].tolist(), picked.itertuples(index=False), strict=True):
-        out.setdefault(r, []).append(
+    for m in top.itertuples(index=False):
+        out.setdefault(int(m.row), []).append(
             {
                 "kind": m.kind,
                 "id": _plain(m.id),
@@ -440,6 +540,8 @@ def regional_levels(
     boundaries: pd.DataFrame,
     model: ScoringModel,
     catalogue: Catalogue | None = None,
+    *,
+    unit_tally: Tally | None = None,
 ) -> pd.DataFrame:
     """One row per (boundary unit × domain in `all` + the catalogue's domains); see `OUTPUT_COLUMNS`.
 
@@ -449,16 +551,18 @@ def regional_levels(
     scored sites with `id`, `name`, `type`, `risk_score`, `risk_level`, optional `basis`/`status`, and the
     same code columns. `boundaries`: `adcode`, `name`, `admin_level`, `parent_adcode`, `level_rank`, and
     `area_km2` (used only when the model's area exponent is > 0). Rows are sorted by level_rank, adcode,
-    domain (`all` first, then catalogue order), whatever the order of the inputs.
+    domain (`all` first, then catalogue order), whatever the order of the inputs. `unit_tally`: the units'
+    `tally` over `region_grid(boundaries, model)` when already made (by the Dask engine's workers, partition
+    by partition, then `combine`d); `units` are then not read again.
     """
     cat = catalogue or load_catalogue()
-    domains = [d.code for d in cat.domains]
-    grid = _k(_grid(boundaries, domains), model)
-    code_cols = [f"{lvl}_adcode" for lvl in pd.unique(grid["admin_level"])]
-    base = _base_members(units, hazards, model, cat, code_cols)
-    placements = _placements(base, grid, domains)
-    top = _top(base, placements, len(grid), model.region.top_n)
-    grid = _aggregate(grid, base, placements, model)
+    grid = region_grid(boundaries, model, cat)
+    if unit_tally is None:
+        unit_tally = tally(units, None, grid, model, cat)
+    sites = tally(None, hazards, grid, model, cat)
+    both = combine([unit_tally, sites], model.region.top_n)
+    top = _contributors(both.top)
+    grid = _loads(grid, both, model)
     for lv, units_col, sites_col in zip(LEVELS, UNIT_COUNT_COLUMNS, SITE_COUNT_COLUMNS, strict=True):
         grid[units_col] = grid[f"unit_{lv}"].astype(np.int64)
         grid[sites_col] = grid[f"site_{lv}"].astype(np.int64)
