@@ -33,7 +33,7 @@ from geo.response.coverage import UNIT_COLUMNS as RESCUE_COLUMNS
 from geo.response.coverage import Rescue, rescue_coverage
 from geo.scoring.hazards import score_hazards
 from geo.scoring.model import ScoringModel, load_model
-from geo.scoring.regions import closed_sites, regional_levels
+from geo.scoring.regions import closed_sites, region_grid, regional_levels
 from geo.scoring.units import OUTPUT_COLUMNS as UNIT_SCORE_COLUMNS
 from geo.scoring.units import score_enterprises
 from geo.snapshot import Snapshot, discard, publish, stage_records
@@ -120,11 +120,19 @@ def _score(
     the rescue circle (minutes from the nearest responder on every unit and site) and regional levels.
     `events`: the store's when the caller has read them already; `resources`: the store's (read by the caller,
     which also keeps them in the snapshot). `scorer`: what scores the units
-    (`score_enterprises` here, or a `geo.engine.DaskEngine` on a cluster: the same frame)."""
+    (`score_enterprises` here, or a `geo.engine.DaskEngine` on a cluster: the same frame); an engine with
+    `score_and_tally` also tallies the units into the regional grid where it scores them."""
     catalogue = load_catalogue()
     events = events if events is not None else _read_optional(store, "events")
     events = empty_events() if events is None else events
-    scores = scorer(enterprises, events, as_of, model, catalogue)
+    boundaries = boundaries_with_area(store)
+    score_and_tally = getattr(scorer, "score_and_tally", None)
+    unit_tally = None
+    if score_and_tally is not None and model.region.coping.lack == 0:  # (the coping term needs the rescue circle)
+        grid = region_grid(boundaries, model, catalogue)
+        scores, unit_tally = score_and_tally(enterprises, events, as_of, model, catalogue, grid)
+    else:
+        scores = scorer(enterprises, events, as_of, model, catalogue)
     stale = set(scores.columns) | set(RESCUE_COLUMNS)
     units = enterprises.drop(columns=[c for c in stale if c != "id" and c in enterprises.columns])
     units = pd.concat([units.reset_index(drop=True), scores.drop(columns=["id"]).reset_index(drop=True)], axis=1)
@@ -142,7 +150,6 @@ def _score(
     hazards = gpd.GeoDataFrame(
         pd.concat([hazards, hz_scores.drop(columns=["id"])], axis=1), geometry="geometry", crs="EPSG:4326"
     )
-    boundaries = boundaries_with_area(store)
     rescue = rescue_coverage(
         units,
         hazards,
@@ -160,7 +167,7 @@ def _score(
             geometry="geometry",
             crs="EPSG:4326",
         )
-    regions = regional_levels(units, hazards, boundaries, model)
+    regions = regional_levels(units, hazards, boundaries, model, unit_tally=unit_tally)
     return units, hazards, regions, rescue
 
 

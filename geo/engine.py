@@ -3,9 +3,13 @@
 `riskmap build --engine dask` splits the enterprise records into spatial partitions — runs of a Morton
 (Z-order) curve over their zoom-16 tiles, so a partition is a compact patch of the map — and sends each, with
 the events of its enterprises, to a Dask worker that scores it (`geo.scoring.units.score_enterprises`: the
-per-unit work, the largest part of a build). The driver puts the scores back in record order; hazards, the
-rescue circle, regional levels and the prompts follow in the driver as in the in-memory engine, from the same
-columns, so the snapshot is identical (tested on a `distributed.LocalCluster`).
+per-unit work) and tallies it into the regional grid (`geo.scoring.regions.tally`: counts per region, domain
+and level, and each region's heaviest units), the grid broadcast to every worker once. The driver puts the
+scores back in record order and adds up the partitions' tallies (whole numbers, and the top contributors
+merged in one order: exact); hazard sites, the rescue circle, the regions' levels from the tally and the
+prompts follow in the driver as in the in-memory engine, so the snapshot is identical (tested on a
+`distributed.LocalCluster`). With the coping term on (`[region.coping] lack` > 0) the tally needs the rescue
+circle's minutes, which come later, so the driver tallies the units itself.
 
 A unit's score depends on its own record and events only, which is what makes the partitions independent. A
 worker lost mid-build has its partitions rescheduled by Dask (each task carries its data, so another worker
@@ -30,6 +34,7 @@ from geo.catalogue import Catalogue
 from geo.errors import RiskmapError
 from geo.pointgrid import DEPTH, morton, owner_tiles
 from geo.scoring.model import ScoringModel
+from geo.scoring.regions import Tally, combine, tally
 from geo.scoring.units import INPUT_COLUMNS, score_enterprises
 
 #: a task of this many units or fewer is not worth sending
@@ -98,6 +103,35 @@ class DaskEngine:
     ) -> pd.DataFrame:
         """The same frame as `score_enterprises(enterprises, …)`, scored partition by partition on the cluster
         (each partition with only the columns the scoring reads, `INPUT_COLUMNS`)."""
+        return self._run(enterprises, events, as_of, model, catalogue, None)[0]
+
+    def score_and_tally(
+        self,
+        enterprises: pd.DataFrame,
+        events: pd.DataFrame | None,
+        as_of: date,
+        model: ScoringModel,
+        catalogue: Catalogue,
+        grid: pd.DataFrame,
+    ) -> tuple[pd.DataFrame, Tally]:
+        """`__call__`, and the units' regional `Tally` over `grid` (`geo.scoring.regions.region_grid`): each
+        worker tallies the partition it scored (the grid broadcast to every worker once), and the partitions'
+        tallies are combined here — whole-number counts and each region's top contributors, so the regional
+        levels equal the in-memory engine's."""
+        scores, tallies = self._run(enterprises, events, as_of, model, catalogue, grid)
+        if not tallies:
+            return scores, tally(_units(enterprises, scores), None, grid, model, catalogue)
+        return scores, combine(tallies, model.region.top_n)
+
+    def _run(
+        self,
+        enterprises: pd.DataFrame,
+        events: pd.DataFrame | None,
+        as_of: date,
+        model: ScoringModel,
+        catalogue: Catalogue,
+        grid: pd.DataFrame | None,
+    ) -> tuple[pd.DataFrame, list[Tally]]:
         from distributed import get_task_stream
 
         with self.client() as client:
@@ -108,17 +142,29 @@ class DaskEngine:
             parts = spatial_partitions(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), n)
             by_part = _events_by_partition(enterprises, events, parts)
             inputs = enterprises[[c for c in INPUT_COLUMNS if c in enterprises.columns]]  # what workers need
+            # and to tally the units: their names and regions (the grid goes to every worker once)
+            extra = enterprises[[c for c in _tally_columns(grid) if c in enterprises.columns and c not in inputs]]
+            shared = client.scatter(grid, broadcast=True) if grid is not None else None
             token = uuid.uuid4().hex[:8]
             t0 = time.perf_counter()
             try:
                 with get_task_stream(client) as stream:  # (entered before the tasks are sent: it sees them all)
                     futures = [
                         client.submit(
-                            self.score, inputs.iloc[pos], ev, as_of, model, catalogue, key=f"score-{token}-{i}"
+                            _partition,
+                            self.score,
+                            inputs.iloc[pos],
+                            extra.iloc[pos] if grid is not None else None,
+                            ev,
+                            as_of,
+                            model,
+                            catalogue,
+                            shared,
+                            key=f"score-{token}-{i}",
                         )
                         for i, (pos, ev) in enumerate(zip(parts, by_part, strict=True))
                     ]
-                    scored = client.gather(futures)
+                    done = client.gather(futures)
             except Exception as exc:
                 raise EngineError(
                     f"the Dask build failed, nothing was published: {type(exc).__name__}: {exc}"
@@ -128,10 +174,46 @@ class DaskEngine:
                 "partitions": [len(p) for p in parts],
                 "scoring_s": round(time.perf_counter() - t0, 3),  # sending, scoring and gathering, wall time
                 "task_s": _compute_seconds(stream.data),  # each partition's scoring on its worker
+                "tallied": grid is not None,  # the regional tally made on the workers too
             }
-        if not scored:
-            return self.score(enterprises, events, as_of, model, catalogue)
-        return pd.concat(scored).reindex(enterprises.index)
+        if not done:
+            return self.score(enterprises, events, as_of, model, catalogue), []
+        scored = pd.concat([d[0] for d in done]).reindex(enterprises.index)
+        return scored, [d[1] for d in done if d[1] is not None]
+
+
+def _tally_columns(grid: pd.DataFrame | None) -> list[str]:
+    """The record columns a unit's tally reads beyond the scoring's: its name and its region at each level."""
+    if grid is None:
+        return []
+    return ["name", *(f"{lvl}_adcode" for lvl in pd.unique(grid["admin_level"]))]
+
+
+def _units(records: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """The records with their scores, as the build makes its units (a score column replaces the record's)."""
+    stale = [c for c in scores.columns if c != "id" and c in records.columns]
+    return pd.concat(
+        [records.drop(columns=stale).reset_index(drop=True), scores.drop(columns=["id"]).reset_index(drop=True)],
+        axis=1,
+    )
+
+
+def _partition(
+    score: Scorer,
+    inputs: pd.DataFrame,
+    extra: pd.DataFrame | None,
+    events: pd.DataFrame | None,
+    as_of: date,
+    model: ScoringModel,
+    catalogue: Catalogue,
+    grid: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, Tally | None]:
+    """A worker's task: score a partition's units and, given the regional grid, tally them into it."""
+    scores = score(inputs, events, as_of, model, catalogue)
+    if grid is None or extra is None:
+        return scores, None
+    records = pd.concat([inputs.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
+    return scores, tally(_units(records, scores), None, grid, model, catalogue)
 
 
 def _compute_seconds(records: list[dict]) -> list[float]:

@@ -64,6 +64,7 @@ def test_dask_build_equals_the_in_memory_build(two_stores):
     assert engine.stats["workers"] == 2
     assert len(engine.stats["partitions"]) == 5 and sum(engine.stats["partitions"]) == len(reference.units)
     assert len(engine.stats["task_s"]) == 5  # each partition scored on a worker
+    assert engine.stats["tallied"]  # and tallied into the regional grid there
     pd.testing.assert_frame_equal(result.units, reference.units)
     pd.testing.assert_frame_equal(result.regions, reference.regions)
     pd.testing.assert_frame_equal(pd.DataFrame(result.hazards), pd.DataFrame(reference.hazards))

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from geo.catalogue import LEVELS, RISK_LEVEL_RANK, load_catalogue
 from geo.errors import InputRejected
 from geo.scoring.model import RegionArea, load_model
-from geo.scoring.regions import OUTPUT_COLUMNS, regional_levels
+from geo.scoring.regions import OUTPUT_COLUMNS, combine, region_grid, regional_levels, tally
 from geo.scoring.units import score_enterprises
 
 CAT = load_catalogue()
@@ -336,6 +336,27 @@ def test_permuting_rows_changes_nothing(base, hz, rnd) -> None:
     h2 = None if h is None else h.iloc[::-1]
     after = regional_levels(u.iloc[perm], h2, BOUNDARIES.iloc[b_perm], MODEL, CAT)
     pd.testing.assert_frame_equal(after, before)
+
+
+@_settings
+@given(
+    st.lists(_unit, min_size=1, max_size=40),
+    st.lists(_site, max_size=5),
+    st.lists(st.integers(0, 3), min_size=40, max_size=40),
+    st.integers(0, 3),
+)
+def test_tallies_of_any_split_of_the_units_give_the_same_regions(base, hz, part_of, top_n) -> None:
+    """What the Dask engine relies on: units split any way (here into up to 4 parts, some empty), each part
+    tallied on its own and the tallies combined, give exactly the regions of all the units at once —
+    counts, loads, levels, rules and the top contributors (many tie on weight and score: ids decide)."""
+    model = MODEL.model_copy(update={"region": MODEL.region.model_copy(update={"top_n": top_n})})
+    u = units(*base)
+    h = sites(*hz) if hz else None
+    grid = region_grid(BOUNDARIES, model, CAT)
+    which = np.asarray(part_of[: len(u)])
+    parts = [tally(u[which == i], None, grid, model, CAT) for i in range(4)]
+    split = regional_levels(u.iloc[:0], h, BOUNDARIES, model, CAT, unit_tally=combine(parts, top_n))
+    pd.testing.assert_frame_equal(split, regional_levels(u, h, BOUNDARIES, model, CAT))
 
 
 # Full pipeline: enterprises + events → unit scores → regions.
