@@ -30,7 +30,7 @@ from geo.prompts.ledger import FILE as PROMPTS_FILE
 from geo.prompts.ledger import write as write_prompts
 from geo.response.config import ResponseConfig, load_response
 from geo.response.coverage import UNIT_COLUMNS as RESCUE_COLUMNS
-from geo.response.coverage import Rescue, rescue_coverage
+from geo.response.coverage import EstimateRouter, Rescue, rescue_coverage, rescue_router
 from geo.scoring.hazards import score_hazards
 from geo.scoring.model import ScoringModel, load_model
 from geo.scoring.regions import closed_sites, region_grid, regional_levels
@@ -126,11 +126,17 @@ def _score(
     events = events if events is not None else _read_optional(store, "events")
     events = empty_events() if events is None else events
     boundaries = boundaries_with_area(store)
+    response = response or load_response()
+    roads = _read_optional(store, "roads")
+    router = rescue_router(resources, roads, boundaries, response, catalogue)
     score_and_tally = getattr(scorer, "score_and_tally", None)
-    unit_tally = None
-    if score_and_tally is not None and model.region.coping.lack == 0:  # (the coping term needs the rescue circle)
+    # an engine that scores elsewhere also tallies the units there, and times them by the estimate (one road
+    # search for every unit stays here); the coping term reads the times, so without them it tallies here
+    sent = router if isinstance(router, EstimateRouter) else None
+    unit_tally, unit_times = None, None
+    if score_and_tally is not None and (model.region.coping.lack == 0 or router is None or sent is not None):
         grid = region_grid(boundaries, model, catalogue)
-        scores, unit_tally = score_and_tally(enterprises, events, as_of, model, catalogue, grid)
+        scores, unit_tally, unit_times = score_and_tally(enterprises, events, as_of, model, catalogue, grid, sent)
     else:
         scores = scorer(enterprises, events, as_of, model, catalogue)
     stale = set(scores.columns) | set(RESCUE_COLUMNS)
@@ -154,11 +160,13 @@ def _score(
         units,
         hazards,
         resources,
-        _read_optional(store, "roads"),
+        roads,
         boundaries,
-        response or load_response(),
+        response,
         catalogue,
         closed_sites(hazards, model),
+        router=router,
+        unit_times=unit_times,
     )
     if rescue is not None:
         units = pd.concat([units, rescue.units], axis=1)

@@ -33,6 +33,7 @@ import pandas as pd
 from geo.catalogue import Catalogue
 from geo.errors import RiskmapError
 from geo.pointgrid import DEPTH, morton, owner_tiles
+from geo.response.coverage import Router, rounded
 from geo.scoring.model import ScoringModel
 from geo.scoring.regions import Tally, combine, tally
 from geo.scoring.units import INPUT_COLUMNS, score_enterprises
@@ -103,7 +104,7 @@ class DaskEngine:
     ) -> pd.DataFrame:
         """The same frame as `score_enterprises(enterprises, …)`, scored partition by partition on the cluster
         (each partition with only the columns the scoring reads, `INPUT_COLUMNS`)."""
-        return self._run(enterprises, events, as_of, model, catalogue, None)[0]
+        return self._run(enterprises, events, as_of, model, catalogue, None, None)[0]
 
     def score_and_tally(
         self,
@@ -113,15 +114,24 @@ class DaskEngine:
         model: ScoringModel,
         catalogue: Catalogue,
         grid: pd.DataFrame,
-    ) -> tuple[pd.DataFrame, Tally]:
-        """`__call__`, and the units' regional `Tally` over `grid` (`geo.scoring.regions.region_grid`): each
-        worker tallies the partition it scored (the grid broadcast to every worker once), and the partitions'
-        tallies are combined here — whole-number counts and each region's top contributors, so the regional
-        levels equal the in-memory engine's."""
-        scores, tallies = self._run(enterprises, events, as_of, model, catalogue, grid)
-        if not tallies:
-            return scores, tally(_units(enterprises, scores), None, grid, model, catalogue)
-        return scores, combine(tallies, model.region.top_n)
+        router: Router | None = None,
+    ) -> tuple[pd.DataFrame, Tally, tuple[np.ndarray, np.ndarray] | None]:
+        """`__call__`, the units' regional `Tally` over `grid` (`geo.scoring.regions.region_grid`) and, given a
+        `router` (`geo.response.coverage.rescue_router`), the units' rescue times (minutes, responder
+        position): each worker times and tallies the partition it scores (the grid and the router sent to
+        every worker once), and the partitions' tallies are combined here — whole-number counts and each
+        region's top contributors, so the regional levels equal the in-memory engine's."""
+        scores, done, parts = self._run(enterprises, events, as_of, model, catalogue, grid, router)
+        if not done:  # nothing was sent (no units)
+            return scores, tally(_units(enterprises, scores), None, grid, model, catalogue), None
+        tallies = [d[0] for d in done if d[0] is not None]
+        times = None
+        if router is not None:
+            minutes, who = np.empty(len(enterprises)), np.empty(len(enterprises), dtype=np.int64)
+            for pos, (_, part_times) in zip(parts, done, strict=True):
+                minutes[pos], who[pos] = part_times
+            times = (minutes, who)
+        return scores, combine(tallies, model.region.top_n), times
 
     def _run(
         self,
@@ -131,7 +141,9 @@ class DaskEngine:
         model: ScoringModel,
         catalogue: Catalogue,
         grid: pd.DataFrame | None,
-    ) -> tuple[pd.DataFrame, list[Tally]]:
+        router: Router | None,
+    ) -> tuple[pd.DataFrame, list[tuple[Tally | None, Any]], list[np.ndarray]]:
+        """The scores in record order, each partition's (tally, times) and the partitions' row positions."""
         from distributed import get_task_stream
 
         with self.client() as client:
@@ -142,10 +154,16 @@ class DaskEngine:
             parts = spatial_partitions(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), n)
             by_part = _events_by_partition(enterprises, events, parts)
             inputs = enterprises[[c for c in INPUT_COLUMNS if c in enterprises.columns]]  # what workers need
-            # and to tally the units: their names and regions (the grid goes to every worker once)
-            extra = enterprises[[c for c in _tally_columns(grid) if c in enterprises.columns and c not in inputs]]
-            shared = client.scatter(grid, broadcast=True) if grid is not None else None
+            # and to time and tally the units: their names, places and regions
+            wanted = _tally_columns(grid, router)
+            extra = enterprises[[c for c in wanted if c in enterprises.columns and c not in inputs]]
             token = uuid.uuid4().hex[:8]
+            # the grid and the router go to each worker once, as tasks of their own rather than scattered data:
+            # a worker lost with its copy has it made again (scattered data would be lost with it)
+            shared = [
+                None if x is None else client.submit(_same, x, key=f"{name}-{token}")
+                for name, x in (("grid", grid), ("router", router))
+            ]
             t0 = time.perf_counter()
             try:
                 with get_task_stream(client) as stream:  # (entered before the tasks are sent: it sees them all)
@@ -159,7 +177,7 @@ class DaskEngine:
                             as_of,
                             model,
                             catalogue,
-                            shared,
+                            *shared,
                             key=f"score-{token}-{i}",
                         )
                         for i, (pos, ev) in enumerate(zip(parts, by_part, strict=True))
@@ -175,18 +193,25 @@ class DaskEngine:
                 "scoring_s": round(time.perf_counter() - t0, 3),  # sending, scoring and gathering, wall time
                 "task_s": _compute_seconds(stream.data),  # each partition's scoring on its worker
                 "tallied": grid is not None,  # the regional tally made on the workers too
+                "timed": router is not None,  # and the rescue times
             }
         if not done:
-            return self.score(enterprises, events, as_of, model, catalogue), []
+            return self.score(enterprises, events, as_of, model, catalogue), [], parts
         scored = pd.concat([d[0] for d in done]).reindex(enterprises.index)
-        return scored, [d[1] for d in done if d[1] is not None]
+        return scored, [(d[1], d[2]) for d in done], parts
 
 
-def _tally_columns(grid: pd.DataFrame | None) -> list[str]:
-    """The record columns a unit's tally reads beyond the scoring's: its name and its region at each level."""
+def _same(x: Any) -> Any:
+    return x
+
+
+def _tally_columns(grid: pd.DataFrame | None, router: Router | None) -> list[str]:
+    """The record columns a unit's tally reads beyond the scoring's (its name and its region at each level),
+    and its timing (its place and county)."""
     if grid is None:
         return []
-    return ["name", *(f"{lvl}_adcode" for lvl in pd.unique(grid["admin_level"]))]
+    place = ["lon", "lat", "county_adcode"] if router is not None else []
+    return list(dict.fromkeys(["name", *(f"{lvl}_adcode" for lvl in pd.unique(grid["admin_level"])), *place]))
 
 
 def _units(records: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
@@ -207,18 +232,30 @@ def _partition(
     model: ScoringModel,
     catalogue: Catalogue,
     grid: pd.DataFrame | None,
-) -> tuple[pd.DataFrame, Tally | None]:
-    """A worker's task: score a partition's units and, given the regional grid, tally them into it."""
+    router: Router | None,
+) -> tuple[pd.DataFrame, Tally | None, tuple[np.ndarray, np.ndarray] | None]:
+    """A worker's task: score a partition's units and, given the regional grid, tally them into it — first
+    timing them from the nearest responder, given the router (the coping term reads the minutes)."""
     scores = score(inputs, events, as_of, model, catalogue)
     if grid is None or extra is None:
-        return scores, None
+        return scores, None, None
     records = pd.concat([inputs.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
-    return scores, tally(_units(records, scores), None, grid, model, catalogue)
+    times = None
+    if router is not None:
+        county = records["county_adcode"].to_numpy(dtype=object) if "county_adcode" in records else None
+        if county is None:
+            county = np.full(len(records), None, dtype=object)
+        times = router.times(records["lon"].to_numpy(float), records["lat"].to_numpy(float), county)
+        records = records.assign(rescue_minutes=rounded(times[0]))
+    return scores, tally(_units(records, scores), None, grid, model, catalogue), times
 
 
 def _compute_seconds(records: list[dict]) -> list[float]:
+    """Each partition task's computing time (not the grid's or the router's tasks)."""
     out = []
     for record in records:
+        if not str(record.get("key", "")).startswith("score-"):
+            continue
         for step in record.get("startstops", ()):
             if step.get("action") == "compute":
                 out.append(round(step["stop"] - step["start"], 3))

@@ -64,7 +64,7 @@ def test_dask_build_equals_the_in_memory_build(two_stores):
     assert engine.stats["workers"] == 2
     assert len(engine.stats["partitions"]) == 5 and sum(engine.stats["partitions"]) == len(reference.units)
     assert len(engine.stats["task_s"]) == 5  # each partition scored on a worker
-    assert engine.stats["tallied"]  # and tallied into the regional grid there
+    assert engine.stats["tallied"] and engine.stats["timed"]  # and timed and tallied into the regions there
     pd.testing.assert_frame_equal(result.units, reference.units)
     pd.testing.assert_frame_equal(result.regions, reference.regions)
     pd.testing.assert_frame_equal(pd.DataFrame(result.hazards), pd.DataFrame(reference.hazards))
@@ -73,6 +73,24 @@ def test_dask_build_equals_the_in_memory_build(two_stores):
     for table in expected:
         pd.testing.assert_frame_equal(got[table], expected[table], obj=table)
     assert current(dask_store).meta["unit_levels"] == current(memory_store).meta["unit_levels"]
+
+
+def test_with_the_coping_term_the_workers_time_the_units_first(two_stores, tmp_path):
+    """The coping term weighs units not reached in 15 minutes, so the workers time their units from the nearest
+    responder before tallying them: the regions (their coping loads included) equal the in-memory engine's."""
+    from geo.scoring.model import DEFAULT_PATH
+
+    model = tmp_path / "coping.toml"
+    model.write_text(DEFAULT_PATH.read_text(encoding="utf-8").replace("lack = 0.0 ", "lack = 0.5 "), encoding="utf-8")
+    memory_store, dask_store = two_stores
+    _, reference = build(memory_store, AS_OF, model)
+    coping = [e["inputs"]["coping_load"] for e in reference.regions["explanation"]]
+    assert max(coping) > 0  # the term is on, and some units are not reached
+    engine = DaskEngine(workers=2, partitions=3)
+    _, result = build(dask_store, AS_OF, model, engine=engine)
+    assert engine.stats["tallied"] and engine.stats["timed"]
+    pd.testing.assert_frame_equal(result.regions, reference.regions)
+    pd.testing.assert_frame_equal(result.units, reference.units)
 
 
 def test_spatial_partitions_are_equal_runs_of_the_morton_curve(rng):

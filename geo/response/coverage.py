@@ -106,6 +106,23 @@ def network_of(roads: gpd.GeoDataFrame, config: ResponseConfig) -> Network:
     )
 
 
+def rescue_router(
+    resources: pd.DataFrame | None,
+    roads: gpd.GeoDataFrame | None,
+    boundaries: pd.DataFrame,
+    config: ResponseConfig,
+    catalogue: Catalogue,
+) -> Router | None:
+    """What times the rescue circle (`make_router` over the responders); None when there is no responder."""
+    resp = responders(resources, catalogue)
+    return make_router(resp, roads, boundaries, config) if len(resp) else None
+
+
+def rounded(minutes: np.ndarray) -> np.ndarray:
+    """Minutes as stored: to 0.1, NaN where unreachable."""
+    return np.where(np.isfinite(minutes), np.round(minutes, 1), np.nan)
+
+
 def rescue_coverage(
     units: pd.DataFrame,
     hazards: gpd.GeoDataFrame,
@@ -115,13 +132,18 @@ def rescue_coverage(
     config: ResponseConfig,
     catalogue: Catalogue,
     closed_sites: np.ndarray,
+    *,
+    router: Router | None = None,
+    unit_times: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Rescue | None:
-    """Minutes for every unit, site, cell and region; None when the store holds no responder."""
+    """Minutes for every unit, site, cell and region; None when the store holds no responder. `router`: the
+    `rescue_router` when already made; `unit_times`: the units' (minutes, responder position) from it, when
+    already timed (by the Dask engine's workers, partition by partition)."""
     resp = responders(resources, catalogue)
     if not len(resp):
         return None
     t0 = time.perf_counter()
-    router = make_router(resp, roads, boundaries, config)
+    router = router or make_router(resp, roads, boundaries, config)
     grid, proj, cell_m = _grid(boundaries, config)
     reps = shapely.point_on_surface(np.asarray(boundaries.geometry.values, dtype=object))
     site_pts = (
@@ -135,13 +157,16 @@ def rescue_coverage(
         (grid["lon"].to_numpy(), grid["lat"].to_numpy(), grid["county_adcode"].to_numpy(dtype=object)),
         (shapely.get_x(reps), shapely.get_y(reps), _rep_county(boundaries)),
     ]
-    lon = np.concatenate([p[0] for p in parts])
-    lat = np.concatenate([p[1] for p in parts])
-    county = np.concatenate([p[2] for p in parts])
+    timed = parts if unit_times is None else parts[1:]  # the units' times given: time the rest
+    lon = np.concatenate([p[0] for p in timed])
+    lat = np.concatenate([p[1] for p in timed])
+    county = np.concatenate([p[2] for p in timed])
     t1 = time.perf_counter()
     minutes, who = router.times(lon, lat, county)
+    if unit_times is not None:
+        minutes, who = np.concatenate([unit_times[0], minutes]), np.concatenate([unit_times[1], who])
     t2 = time.perf_counter()
-    minutes = np.where(np.isfinite(minutes), np.round(minutes, 1), np.nan)
+    minutes = rounded(minutes)
     ids = resp["id"].to_numpy(dtype=object)
     rid = ids[np.maximum(who, 0)] if len(ids) else np.full(len(who), None, dtype=object)
     rid[(who < 0) | np.isnan(minutes)] = None
