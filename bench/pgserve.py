@@ -395,7 +395,7 @@ def main() -> int:
     p.add_argument("--files", type=Path, help="a directory store of the same census, measured one at a time too")
     p.add_argument("--pygeoapi", help="a Python with pygeoapi + uvicorn installed, for the side-by-side run")
     p.add_argument("--no-load", action="store_true", help="leave out the two-instance load (step 3)")
-    p.add_argument("--switches", type=int, default=1, help="builds published with no other load, one after another")
+    p.add_argument("--switches", type=int, default=1, help="builds published with no other load, one after another (0: none)")
     args = p.parse_args()
     cluster = None
     url = args.url
@@ -431,10 +431,11 @@ def main() -> int:
                         url, [a, b], counties, args.clients, args.seconds, args.rebuild_at
                     )
                     result["rss_mb_after_load"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
-                result["switch_idle"] = [
-                    switch_idle(url, [a, b], f"2026-12-{5 + i:02d}") for i in range(max(1, args.switches))
-                ]
-                result["rss_mb_after_idle_switch"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
+                if args.switches:
+                    result["switch_idle"] = [
+                        switch_idle(url, [a, b], f"2026-12-{5 + i:02d}") for i in range(args.switches)
+                    ]
+                    result["rss_mb_after_idle_switch"] = {"a": _processes(proc_a.pid), "b": _processes(proc_b.pid)}
                 if args.pygeoapi:
                     result["pygeoapi"] = pygeoapi_side_by_side(args.pygeoapi, url, a, counties, work)
         if args.files:
