@@ -395,7 +395,9 @@ def main() -> int:
     p.add_argument("--files", type=Path, help="a directory store of the same census, measured one at a time too")
     p.add_argument("--pygeoapi", help="a Python with pygeoapi + uvicorn installed, for the side-by-side run")
     p.add_argument("--no-load", action="store_true", help="leave out the two-instance load (step 3)")
-    p.add_argument("--switches", type=int, default=1, help="builds published with no other load, one after another (0: none)")
+    p.add_argument(
+        "--switches", type=int, default=1, help="builds published with no other load, one after another (0: none)"
+    )
     args = p.parse_args()
     cluster = None
     url = args.url
