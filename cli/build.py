@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, store: Store, as_of: date) -> int:
         f"units: {snap.meta['units']} ({', '.join(f'{k} {v}' for k, v in units.items())}); "
         f"hazard sites: {snap.meta['hazards']}"
     )
-    for level in ("province", "city", "county"):
+    for level in ("country", "province", "city", "county"):
         counts = level_counts(result.regions, level)
         if sum(counts.values()):
             print(f"{level:8s} regions: {', '.join(f'{k} {v}' for k, v in counts.items())}")

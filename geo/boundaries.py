@@ -2,7 +2,9 @@
 
 A boundaries frame has one row per unit: ``adcode`` (str), ``name``, ``admin_level``
 (province | city | county | a finer level such as township), ``parent_adcode`` (None for the top),
-``level_rank`` (0 province, 1 city, 2 county, 3+ finer) and a (Multi)Polygon ``geometry`` in WGS84.
+``level_rank`` (0 province, 1 city, 2 county, 3+ finer) and a (Multi)Polygon ``geometry`` in WGS84. Boundaries of
+several provinces have one more row above them: the country (``country``, rank -1, adcode 100000, named 全国 for
+all of China; the provinces' parent), the union of the provinces.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ if TYPE_CHECKING:
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "boundaries"
 #: Administrative level → rank, coarsest first (not to be confused with risk-level ranks).
-ADMIN_LEVEL_RANKS = {"province": 0, "city": 1, "county": 2, "township": 3, "village": 4, "grid": 5}
+ADMIN_LEVEL_RANKS = {"country": -1, "province": 0, "city": 1, "county": 2, "township": 3, "village": 4, "grid": 5}
+#: the region above the provinces of a store of several (GB/T 2260's code for the whole country)
+COUNTRY_ADCODE = "100000"
 _CNMAPS_LEVELS = {"省": "province", "市": "city", "区县": "county"}
 COLUMNS = ["adcode", "name", "admin_level", "parent_adcode", "level_rank", "geometry"]
 EQUAL_AREA = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +datum=WGS84 +units=m"  # China Albers
@@ -124,8 +128,33 @@ def import_cnmaps(provinces: str) -> tuple[gpd.GeoDataFrame, CheckReport]:
     frames = [_province_frame(code, index) for code in dict.fromkeys(codes)]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame = gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+    if len(frames) > 1:  # the country above the provinces: 全国 for all of them
+        frame = with_country(frame, "全国" if spec.lower() == "all" else None)
     frame = frame.sort_values(["level_rank", "adcode"]).reset_index(drop=True)[COLUMNS]
     return check_boundaries(frame)
+
+
+def with_country(frame: gpd.GeoDataFrame, name: str | None = None) -> gpd.GeoDataFrame:
+    """`frame` (the units of several provinces) with the row above its provinces, which becomes their parent,
+    first: adcode 100000, `name` (else named by the provinces: 浙江省、安徽省; 上海市等4省), the union of the
+    provinces."""
+    top = frame["admin_level"].eq("province").to_numpy()
+    names = [str(n) for n in frame.loc[top, "name"]]
+    name = name or ("、".join(names) if len(names) <= 3 else f"{names[0]}等{len(names)}省")
+    out = frame.copy()
+    out.loc[top, "parent_adcode"] = COUNTRY_ADCODE
+    country = gpd.GeoDataFrame(
+        {
+            "adcode": [COUNTRY_ADCODE],
+            "name": [name],
+            "admin_level": ["country"],
+            "parent_adcode": [None],
+            "level_rank": [ADMIN_LEVEL_RANKS["country"]],
+        },
+        geometry=[shapely.union_all(np.asarray(frame.geometry.values[top], dtype=object))],
+        crs=frame.crs,
+    )
+    return gpd.GeoDataFrame(pd.concat([country, out], ignore_index=True), geometry="geometry", crs=frame.crs)
 
 
 def _province_frame(province: str, index: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -211,7 +240,7 @@ def _check_codes(frame: gpd.GeoDataFrame) -> None:
     ]
     if wrong:
         raise BoundaryCheckFailed(f"units whose parent is not at a coarser level: {', '.join(wrong[:10])}")
-    std = frame["level_rank"] <= 2
+    std = frame["level_rank"].between(0, 2) & ~frame["parent_adcode"].eq(COUNTRY_ADCODE)
     prefix_ok = [
         p is None or not isinstance(p, str) or a[:2] == p[:2]
         for a, p in zip(frame.loc[std, "adcode"], frame.loc[std, "parent_adcode"], strict=True)

@@ -25,7 +25,7 @@ DEFAULT_PATH = Path(__file__).parent / "styles.toml"
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[str, ...] = ("zh", "en")
-ADMIN_LEVELS: tuple[str, ...] = ("province", "city", "county", "finer")
+ADMIN_LEVELS: tuple[str, ...] = ("country", "province", "city", "county", "finer")
 SYMBOLS = ("circle", "triangle", "square", "diamond", "hexagon", "pentagon", "star", "triangle_down")
 
 Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]

@@ -138,13 +138,25 @@ def test_import_special_provinces(province):
 
 
 def test_import_several_provinces_is_the_union_of_each():
-    """`--province 310000,330000`: both provinces' units, as each imports alone, codes unique, checked together."""
+    """`--province 310000,330000`: both provinces' units, as each imports alone, codes unique, checked together,
+    under one more row: the country above them (adcode 100000, rank -1), the union of the provinces."""
     both, report = import_cnmaps("310000, 330000")
     alone = pd.concat([import_cnmaps("310000")[0], import_cnmaps("330000")[0]], ignore_index=True)
     assert both["adcode"].is_unique
-    assert sorted(both["adcode"]) == sorted(alone["adcode"])
+    assert sorted(both["adcode"]) == sorted([*alone["adcode"], "100000"])
     assert set(both.loc[both["admin_level"] == "province", "adcode"]) == {"310000", "330000"}
-    tops = both["parent_adcode"].isna()
-    assert both.loc[~tops, "parent_adcode"].isin(set(both["adcode"])).all()
+    top = both.loc[both["parent_adcode"].isna()]
+    assert top[["adcode", "name", "admin_level", "level_rank"]].values.tolist() == [
+        ["100000", "上海市、浙江省", "country", -1]
+    ]
+    assert both.iloc[0]["adcode"] == "100000"  # coarsest first
+    provinces = both.loc[both["admin_level"] == "province"]
+    assert (provinces["parent_adcode"] == "100000").all()
+    country = top.geometry.iloc[0]
+    assert country.is_valid and country.covers(shapely.union_all(provinces.geometry.values).buffer(-1e-6))
+    assert country.area == pytest.approx(shapely.area(provinces.geometry.values).sum(), rel=1e-3)
+    assert report.units["country"] == 1
+    assert both.loc[both["parent_adcode"].notna(), "parent_adcode"].isin(set(both["adcode"])).all()
+    assert "country" not in set(import_cnmaps("330000")[0]["admin_level"])  # one province: no row above it
     with pytest.raises(BoundaryNotFound, match="6 digits"):
         import_cnmaps("330000,33")

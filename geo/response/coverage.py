@@ -286,13 +286,12 @@ def region_shares(
         for what in ("area", "units", "red", "orange", "sites"):
             shares[f"cover{config.label(T)}_{what}"] = np.full(n, np.nan)
     is_red, is_orange = level_u == "red", level_u == "orange"
-    unit_codes = {level: _codes(units, f"{level}_adcode", pos) for level in levels}
+    unit_codes = _level_codes(units, levels, b, pos)
+    site_codes = _level_codes(hazards, levels, b, pos)
+    grid_codes = _level_codes(grid, levels, b, pos)
     for level in levels:
-        col = f"{level}_adcode"
         rows = (b["admin_level"] == level).to_numpy()
-        ucode = unit_codes[level]
-        scode = _codes(hazards, col, pos)
-        gcode = _codes(grid, col, pos)
+        ucode, scode, gcode = unit_codes[level], site_codes[level], grid_codes[level]
         every_u, every_s, every_g = np.ones(len(units), bool), open_site, np.ones(len(grid), bool)
         for T in config.thresholds:
             lab = config.label(T)
@@ -321,6 +320,29 @@ def region_shares(
     for k, v in shares.items():
         out[k] = v
     out["unreached_red"] = _unreached(units, unit_t, is_red, config.headline, unit_codes, n)
+    return out
+
+
+def _level_codes(frame: pd.DataFrame, levels: list[str], b: pd.DataFrame, pos: pd.Index) -> dict[str, np.ndarray]:
+    """Each row's region (position in `pos`) at every admin level of `levels`: from its `<level>_adcode`, or,
+    for a level it has no code column for (the country above the provinces), from the next finer level's
+    region's parent (finest first, so a chain of missing levels is filled too)."""
+    out = {level: _codes(frame, f"{level}_adcode", pos) for level in levels}
+    admin = b["admin_level"].to_numpy()
+    parent = pos.get_indexer(pd.Index(b["parent_adcode"].to_numpy(dtype=object)).astype(str)) if pos.is_unique else None
+    order = sorted(levels, key=lambda lv: float(b.loc[admin == lv, "level_rank"].iloc[0]) if "level_rank" in b else 0)
+    for i in range(len(order) - 2, -1, -1):
+        level = order[i]
+        if parent is None or f"{level}_adcode" in frame or not len(frame):
+            continue
+        finer = next((f for f in order[i + 1 :] if (out[f] >= 0).any()), None)
+        if finer is None:
+            continue
+        child = out[finer]
+        up = np.where(child >= 0, parent[np.maximum(child, 0)], -1)
+        ok = up >= 0
+        ok[ok] = admin[up[ok]] == level
+        out[level] = np.where(ok, up, -1)
     return out
 
 

@@ -66,7 +66,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 )
 
 _LEVEL_OF_RANK = np.array([None, *LEVELS], dtype=object)
-_STANDARD_ORDER = {"province": 0, "city": 1, "county": 2}
+_STANDARD_ORDER = {"country": -1, "province": 0, "city": 1, "county": 2}
 FORMULA = (
     "index = 100 × (1 − exp(−load / k)); load = Σ_units weight[level] + site_factor × Σ_sites weight[level] "
     "+ coping.lack × Σ_unreached units weight[level]; "
@@ -201,30 +201,63 @@ def closed_sites(hazards: pd.DataFrame, model: ScoringModel) -> np.ndarray:
 Placements = list[tuple[np.ndarray, np.ndarray]]
 
 
-def _placements(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str]) -> Placements:
+def _placements(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str], present: set[str]) -> Placements:
     """Where each member counts: per admin level, (member positions, grid rows) for `all`, and again for the
     member's own domain. Grid rows are laid out region-major: row = region_position × n_domains +
-    domain_position (`all` = 0). Kept per level (never one array of every pair) so sums stay cheap."""
+    domain_position (`all` = 0). Kept per level (never one array of every pair) so sums stay cheap.
+    `present`: the code columns the members were given; a coarser level without one (the country, above
+    the provinces the records are joined to) is rolled up from a finer level's through the regions' parents."""
     n_dom = len(domains) + 1
     regions = grid.iloc[::n_dom]
+    admin = regions["admin_level"].to_numpy()
     own = pd.Index(domains).get_indexer(base["item_domain"].astype(object)) + 1  # 0 where not a domain
-    out: Placements = []
-    for lvl in pd.unique(regions["admin_level"]):
+    where: dict[str, np.ndarray] = {}  # admin level → each member's region (position in `regions`), -1: none
+    levels = [str(v) for v in pd.unique(admin)]
+    for lvl in levels:
         col = f"{lvl}_adcode"
-        if col not in base.columns:
+        if col not in base.columns or col not in present:
             continue
-        at_level = np.flatnonzero(regions["admin_level"].to_numpy() == lvl)
+        at_level = np.flatnonzero(admin == lvl)
         codes = base[col]
         if pd.api.types.is_float_dtype(codes):  # 330102.0 read from a spreadsheet → "330102"
             codes = codes.astype("Int64")
         ids, uniques = pd.factorize(codes)  # a few hundred distinct codes: look each up once
         found = pd.Index(regions["adcode"].to_numpy()[at_level]).get_indexer(pd.Index(uniques).astype("string"))
         pos = np.where(ids >= 0, found[ids] if len(found) else -1, -1)
-        inside = np.flatnonzero(pos >= 0)
-        rows = at_level[pos[inside]].astype(np.int64) * n_dom
+        where[lvl] = np.where(pos >= 0, at_level[np.maximum(pos, 0)] if len(at_level) else -1, -1)
+    _roll_up(where, regions, levels)
+    out: Placements = []
+    for lvl in levels:
+        if lvl not in where:
+            continue
+        inside = np.flatnonzero(where[lvl] >= 0)
+        rows = where[lvl][inside].astype(np.int64) * n_dom
         mine = own[inside] > 0
         out += [(inside, rows), (inside[mine], rows[mine] + own[inside][mine])]
     return out
+
+
+def _roll_up(where: dict[str, np.ndarray], regions: pd.DataFrame, levels: list[str]) -> None:
+    """Fill in `where` the levels the members have no code for from the next finer level they have, through
+    each region's parent (finest first, so that a chain of missing levels is filled too)."""
+    adcodes = pd.Index(regions["adcode"].to_numpy())
+    if not adcodes.is_unique:
+        return
+    parent = adcodes.get_indexer(pd.Index(regions["parent_adcode"].to_numpy(dtype=object)).astype("string"))
+    admin = regions["admin_level"].to_numpy()
+    for i in range(len(levels) - 2, -1, -1):
+        lvl = levels[i]
+        if lvl in where:
+            continue
+        finer = next((f for f in levels[i + 1 :] if f in where), None)
+        if finer is None:
+            continue
+        child = where[finer]
+        up = np.where(child >= 0, parent[np.maximum(child, 0)], -1)
+        ok = up >= 0
+        ok[ok] = admin[up[ok]] == lvl
+        if ok.any():
+            where[lvl] = np.where(ok, up, -1)
 
 
 @dataclass(frozen=True)
@@ -264,7 +297,8 @@ def tally(
     domains = [d.code for d in cat.domains]
     code_cols = [f"{lvl}_adcode" for lvl in pd.unique(grid["admin_level"])]
     base = _base_members(units, hazards, model, cat, code_cols)
-    placements = _placements(base, grid, domains)
+    present = {c for frame in (units, hazards) if frame is not None for c in frame.columns}
+    placements = _placements(base, grid, domains, present)
     n = len(grid)
     is_unit = base["kind"].eq("unit").to_numpy()
     rank = base["rank"].to_numpy(dtype=np.int64)

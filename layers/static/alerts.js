@@ -22,7 +22,8 @@
     return e;
   }
   function inRegion(row, code) {
-    return !code || row[7] === code || row[8] === code || row[9] === code || (row[2] === 'R' && row[3] === code);
+    var country = code && RM.region(code) && RM.region(code).level === 'country';  // 全国: above every prompt's province
+    return !code || country || row[7] === code || row[8] === code || row[9] === code || (row[2] === 'R' && row[3] === code);
   }
 
   var box, head, list, shown = null;

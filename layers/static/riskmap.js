@@ -81,6 +81,7 @@
     var key = r.p || '';
     (children[key] = children[key] || []).push(r.a);
   });
+  var provinces = cfg.regions.filter(function (r) { return r.l === 'province'; }).length;
   cfg.domains.forEach(function (d) { domainLabels[d.code] = d.label; });
   (cfg.enterprises.domains || []).forEach(function (d, i) { domainIndex[d] = i; });
 
@@ -468,7 +469,7 @@
   control('topright', 'rm-info', function (div) { infoBox = div; });
 
   function viewName(level) {
-    if (level === 'province') { return (children[''] || []).length > 1 ? T.by_provinces : T.by_province; }
+    if (level === 'province') { return provinces > 1 ? T.by_provinces : T.by_province; }
     return level === 'city' ? T.by_city : level === 'county' ? T.by_county : level;
   }
   function renderTitle() {
