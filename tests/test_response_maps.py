@@ -137,6 +137,8 @@ def test_resource_layer_toggles_and_markers_appear(pw, built, tmp_path):  # noqa
     b = Browser(pw)
     try:
         page = b.open(path.as_uri())
+        # the card of the region in view (the province) has the rescue circle's part from the start
+        assert "15分钟应急救援圈" in page.inner_text(".rm-info")
         assert page.evaluate("window.riskmapResponse.shown()") == 0  # the province: below the layer's zoom
         hint = page.inner_text("label.rm-toggle:has(input[data-layer=resources])")
         assert "放大后显示" in hint

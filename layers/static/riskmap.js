@@ -838,7 +838,7 @@
     // for add-ons (response.js): a layers-panel row, a region-fill theme, parts of the region card, re-render calls
     addToggle: function (label, layer, minZoom, off, key) { var t = toggle(label, layer, minZoom, off, key); applyVisibility(); return t; },
     setRegionFill: function (fn) { fillOverride = fn || null; render(false); },
-    addCardPart: function (fn) { cardHooks.push(fn); },
+    addCardPart: function (fn) { cardHooks.push(fn); renderInfo(); },  // the open card gains the part too
     onRender: function (fn) { renderHooks.push(fn); },
     focus: function () { return focusCodes(); },
     control: control,
