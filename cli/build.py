@@ -74,5 +74,5 @@ def run(args: argparse.Namespace, store: Store, as_of: date) -> int:
             f"the longest {max(tasks, default=0)} s)"
         )
     print(f"time: {elapsed:.2f} s")
-    print_hints(result.regions)
+    print_hints(result.regions, result.model)
     return 0

@@ -15,6 +15,7 @@ from geo.catalogue import LEVELS
 if TYPE_CHECKING:
     import pandas as pd
 
+    from geo.scoring.model import ScoringModel
     from geo.store import Store
 
 #: the demo calibrates by itself when its census is more than this factor off the model's calibrated size
@@ -96,12 +97,20 @@ def _index_levels(regions: pd.DataFrame) -> pd.DataFrame:
     return regions.assign(risk_level=[e["index_level"] for e in regions["explanation"]])
 
 
-def print_hints(regions: pd.DataFrame) -> None:
-    """To stderr: a hint for every admin level whose regions nearly all fall in one level."""
+def print_hints(regions: pd.DataFrame, model: ScoringModel | None = None) -> None:
+    """To stderr: a hint for every admin level whose regions nearly all fall in one level, and for the
+    country when the model has no k of its own for it (a model calibrated before the country existed)."""
     from geo.scoring.calibrate import crowded
+    from geo.scoring.model import DEFAULT_PATH
 
     for c in crowded(regions):
         print(f"riskmap: {c.hint()}", file=sys.stderr)
+    if model is not None and "country" not in model.region.k and regions["admin_level"].eq("country").any():
+        print(
+            "riskmap: hint: the model has no [region.k] country, so the country is levelled with the finer "
+            f"levels' `default` k; calibrate from the shipped model: riskmap calibrate --model {DEFAULT_PATH}",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace, store: Store, today: date) -> int:

@@ -182,7 +182,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     demo_calibrate(store, args.enterprises, _today())
     snap = _demo_builds(store)
     print(f"built snapshot {snap.id}: units {snap.meta['unit_levels']}")
-    print_hints(snap.regions())
+    print_hints(snap.regions(), snap.model)
     print(f"store: {store.label}")
     if args.no_serve:
         return 0

@@ -319,7 +319,7 @@ def add_units(
     for col in (code_field, name_field):
         if col not in raw.frame.columns:
             raise InputRejected(f"{path}: no field {col!r}; fields are {', '.join(raw.frame.columns)}")
-    if level in ("province", "city", "county"):
+    if level in ("country", "province", "city", "county"):
         raise InputRejected(f"--level {level}: standard levels come from `boundaries import`; name a finer level")
     spec = parse_crs(crs) if crs else None
     if spec is None:

@@ -8,8 +8,9 @@ and level, and each region's heaviest units), the grid broadcast to every worker
 scores back in record order and adds up the partitions' tallies (whole numbers, and the top contributors
 merged in one order: exact); hazard sites, the rescue circle, the regions' levels from the tally and the
 prompts follow in the driver as in the in-memory engine, so the snapshot is identical (tested on a
-`distributed.LocalCluster`). With the coping term on (`[region.coping] lack` > 0) the tally needs the rescue
-circle's minutes, which come later, so the driver tallies the units itself.
+`distributed.LocalCluster`). The workers also time their units from the nearest responder (the estimate's
+router, sent once), which the coping term (`[region.coping] lack` > 0) reads; with a road network the one graph
+search over every unit stays on the driver, and with the coping term on the driver then tallies the units too.
 
 A unit's score depends on its own record and events only, which is what makes the partitions independent. A
 worker lost mid-build has its partitions rescheduled by Dask (each task carries its data, so another worker

@@ -44,9 +44,9 @@ from geo.store import FORMAT_VERSION, STORE_CRS, TABLES, Store, atomic_write_byt
 #: advisory lock keys: the store's writer lock, and (namespace, build sequence) held by a running build
 WRITER_LOCK = 0x5249534B
 BUILD_LOCK_NS = 0x52494C44
-#: indexed columns when a table has them (B-tree), besides the GiST index on its geometry
 #: rows per block of a table's COPY text: the text of a whole 10,000,000-row table at once outgrew 24 GB
 COPY_BLOCK = 200_000
+#: indexed columns when a table has them (B-tree), besides the GiST index on its geometry
 INDEXED = ("id", "adcode", "enterprise_id", "county_adcode", "city_adcode", "parent_adcode", "risk_level")
 _POOLS: dict[str, Any] = {}
 _POOLS_LOCK = threading.Lock()
@@ -198,9 +198,12 @@ class PgStore(Store):
             atomic_write_bytes(path, data)
         return path
 
-    def keep_model(self, text: str) -> None:
-        """Keep `text` as the store's calibrated scoring model (what builds use unless given one)."""
+    def keep_model(self, text: str | None) -> None:
+        """Keep `text` as the store's calibrated scoring model (what builds use unless given one); None: none."""
         with self.connection() as conn:
+            if text is None:
+                conn.execute(f"DELETE FROM {SCHEMA}.models WHERE name = 'calibrated'")
+                return
             conn.execute(
                 f"INSERT INTO {SCHEMA}.models (name, text) VALUES ('calibrated', %s) ON CONFLICT (name) DO UPDATE "
                 "SET text = EXCLUDED.text, updated = now()",

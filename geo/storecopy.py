@@ -25,8 +25,8 @@ def copy_store(src: Store, dst: Store) -> list[str]:
                 dst.write(name, frame)
                 lines.append(f"{name}: {len(frame)} rows")
         model = src.calibrated_model()
+        _keep_model(dst, None if model is None else model.read_text(encoding="utf-8"))
         if model is not None:
-            _keep_model(dst, model.read_text(encoding="utf-8"))
             lines.append("the calibrated model")
     current = src.current_id()
     for snap in kept(src):
@@ -35,12 +35,15 @@ def copy_store(src: Store, dst: Store) -> list[str]:
     return lines
 
 
-def _keep_model(dst: Store, text: str) -> None:
-    """Keep `text` as `dst`'s calibrated model (the caller holds `dst`'s lock)."""
+def _keep_model(dst: Store, text: str | None) -> None:
+    """Keep `text` as `dst`'s calibrated model, or none (the caller holds `dst`'s lock): the copy builds with
+    the source's model."""
     if dst.backend == "postgis":
         from geo.pgstore import PgStore
 
         cast(PgStore, dst).keep_model(text)
+    elif text is None:
+        dst.model_path.unlink(missing_ok=True)
     else:
         atomic_write_bytes(dst.model_path, text.encode("utf-8"))
 

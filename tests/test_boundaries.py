@@ -122,6 +122,8 @@ def test_add_townships_by_prefix_and_containment(boundaries, tmp_path):
     assert np.allclose(shapely.get_x(shapely.centroid(added.geometry.values[0])), c.x, atol=1e-6)
     with pytest.raises(InputRejected, match="no field 'NOPE'"):
         add_units(boundaries, path, level="township", code_field="NOPE", name_field="XZQMC")
+    with pytest.raises(InputRejected, match="--level country: standard levels"):  # the country is one of them
+        add_units(boundaries, path, level="country", code_field="XZQDM", name_field="XZQMC")
 
 
 @pytest.mark.parametrize("province", ["440000", "460000", "500000", "110000"])

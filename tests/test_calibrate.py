@@ -440,3 +440,6 @@ def test_a_postgresql_store_keeps_its_calibrated_model_for_every_machine(small, 
     copy_store(store, copied)
     path = copied.calibrated_model()
     assert path is not None and load_model(path).fingerprint() == fingerprint
+    copy_store(small[0], copied)  # a source without one leaves none: the copy builds as the source does
+    copy_store(small[0], store)
+    assert copied.calibrated_model() is None and store.calibrated_model() is None

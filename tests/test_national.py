@@ -102,6 +102,22 @@ def test_the_country_holds_every_unit_site_and_responder_of_its_provinces(two_pr
         assert re.search(r'"parent":"100000"', client.get("/map").text)  # the opening view: the provinces under it
 
 
+def test_a_model_without_a_country_k_is_pointed_at(two_province_store, capsys):
+    """A model calibrated before the country existed has no k for it (the country would be levelled with the
+    finer levels' `default`): the build says how to calibrate from the shipped model."""
+    from cli.calibrate import print_hints
+    from geo.snapshot import current
+
+    snap = current(two_province_store)
+    print_hints(snap.regions(), snap.model)
+    assert "no [region.k] country" not in capsys.readouterr().err
+    k = {lvl: v for lvl, v in snap.model.region.k.items() if lvl != "country"}
+    older = snap.model.model_copy(update={"region": snap.model.region.model_copy(update={"k": k})})
+    print_hints(snap.regions(), older)
+    err = capsys.readouterr().err
+    assert "no [region.k] country" in err and "riskmap calibrate --model" in err
+
+
 def test_riskmap_map_defaults_to_the_provinces(two_province_store, tmp_path):
     from cli.main import main
 

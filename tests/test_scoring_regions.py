@@ -280,6 +280,11 @@ def test_rejects_units_without_a_level() -> None:
 def test_missing_level_column_means_nothing_located() -> None:
     out = regions(units(*reds(40)).drop(columns="county_adcode"))
     assert at(out, "330102")["n_units"] == 0 and at(out, "330100")["n_units"] == 40
+    # a level between two given ones is not rolled up (only a level above all of them: the country)
+    out = regions(units(*reds(40)).drop(columns="city_adcode"))
+    assert (
+        at(out, "330100")["n_units"] == 0 and at(out, "330102")["n_units"] == 40 and at(out, "330000")["n_units"] == 40
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -325,17 +325,19 @@ def region_shares(
 
 def _level_codes(frame: pd.DataFrame, levels: list[str], b: pd.DataFrame, pos: pd.Index) -> dict[str, np.ndarray]:
     """Each row's region (position in `pos`) at every admin level of `levels`: from its `<level>_adcode`, or,
-    for a level it has no code column for (the country above the provinces), from the next finer level's
-    region's parent (finest first, so a chain of missing levels is filled too)."""
+    for a level above every level it has a code column for (the country above the provinces), from the next
+    finer level's region's parent (finest first, so a chain of such levels is filled too), as
+    `geo.scoring.regions` places units in regions."""
     out = {level: _codes(frame, f"{level}_adcode", pos) for level in levels}
     admin = b["admin_level"].to_numpy()
     parent = pos.get_indexer(pd.Index(b["parent_adcode"].to_numpy(dtype=object)).astype(str)) if pos.is_unique else None
     order = sorted(levels, key=lambda lv: float(b.loc[admin == lv, "level_rank"].iloc[0]) if "level_rank" in b else 0)
+    placed = {level for level in levels if f"{level}_adcode" in frame}
     for i in range(len(order) - 2, -1, -1):
         level = order[i]
-        if parent is None or f"{level}_adcode" in frame or not len(frame):
+        if parent is None or level in placed or any(c in placed for c in order[:i]) or not len(frame):
             continue
-        finer = next((f for f in order[i + 1 :] if (out[f] >= 0).any()), None)
+        finer = next((f for f in order[i + 1 :] if f in placed), None)
         if finer is None:
             continue
         child = out[finer]
@@ -343,6 +345,7 @@ def _level_codes(frame: pd.DataFrame, levels: list[str], b: pd.DataFrame, pos: p
         ok = up >= 0
         ok[ok] = admin[up[ok]] == level
         out[level] = np.where(ok, up, -1)
+        placed.add(level)
     return out
 
 

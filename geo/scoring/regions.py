@@ -205,8 +205,8 @@ def _placements(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str], pres
     """Where each member counts: per admin level, (member positions, grid rows) for `all`, and again for the
     member's own domain. Grid rows are laid out region-major: row = region_position × n_domains +
     domain_position (`all` = 0). Kept per level (never one array of every pair) so sums stay cheap.
-    `present`: the code columns the members were given; a coarser level without one (the country, above
-    the provinces the records are joined to) is rolled up from a finer level's through the regions' parents."""
+    `present`: the code columns the members were given; a level above all of them (the country, above the
+    provinces the records are joined to) is rolled up from a finer level's through the regions' parents."""
     n_dom = len(domains) + 1
     regions = grid.iloc[::n_dom]
     admin = regions["admin_level"].to_numpy()
@@ -238,8 +238,10 @@ def _placements(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str], pres
 
 
 def _roll_up(where: dict[str, np.ndarray], regions: pd.DataFrame, levels: list[str]) -> None:
-    """Fill in `where` the levels the members have no code for from the next finer level they have, through
-    each region's parent (finest first, so that a chain of missing levels is filled too)."""
+    """Fill in `where` the levels above every level the members have a code for (the country above the
+    provinces) from the next finer level placed, through each region's parent (finest first, so that a chain
+    of such levels is filled too). A missing level between two present ones stays empty: nothing is located
+    there."""
     adcodes = pd.Index(regions["adcode"].to_numpy())
     if not adcodes.is_unique:
         return
@@ -247,7 +249,7 @@ def _roll_up(where: dict[str, np.ndarray], regions: pd.DataFrame, levels: list[s
     admin = regions["admin_level"].to_numpy()
     for i in range(len(levels) - 2, -1, -1):
         lvl = levels[i]
-        if lvl in where:
+        if lvl in where or any(c in where for c in levels[:i]):
             continue
         finer = next((f for f in levels[i + 1 :] if f in where), None)
         if finer is None:
@@ -581,7 +583,8 @@ def regional_levels(
 
     `units`: scored enterprises with `id`, `name`, `domain`, `risk_score`, `risk_level`, `override` (and
     `veto` from `score_enterprises`, which keeps the veto rule monotone), plus `<admin_level>_adcode` for
-    every admin level of `boundaries` (a missing column: nothing is located at that level). `hazards`:
+    every admin level of `boundaries` (a missing column: nothing is located at that level, except above every
+    level given: the country is rolled up from the provinces). `hazards`:
     scored sites with `id`, `name`, `type`, `risk_score`, `risk_level`, optional `basis`/`status`, and the
     same code columns. `boundaries`: `adcode`, `name`, `admin_level`, `parent_adcode`, `level_rank`, and
     `area_km2` (used only when the model's area exponent is > 0). Rows are sorted by level_rank, adcode,
