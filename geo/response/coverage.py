@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.boundaries import roll_up
 from geo.catalogue import Catalogue
 from geo.response.config import ResponseConfig
 from geo.response.estimate import Estimator, urban_counties
@@ -329,24 +330,14 @@ def _level_codes(frame: pd.DataFrame, levels: list[str], b: pd.DataFrame, pos: p
     finer level's region's parent (finest first, so a chain of such levels is filled too), as
     `geo.scoring.regions` places units in regions."""
     out = {level: _codes(frame, f"{level}_adcode", pos) for level in levels}
+    if not pos.is_unique or not len(frame):
+        return out
     admin = b["admin_level"].to_numpy()
-    parent = pos.get_indexer(pd.Index(b["parent_adcode"].to_numpy(dtype=object)).astype(str)) if pos.is_unique else None
+    parent = pos.get_indexer(pd.Index(b["parent_adcode"].to_numpy(dtype=object)).astype(str))
     order = sorted(levels, key=lambda lv: float(b.loc[admin == lv, "level_rank"].iloc[0]) if "level_rank" in b else 0)
-    placed = {level for level in levels if f"{level}_adcode" in frame}
-    for i in range(len(order) - 2, -1, -1):
-        level = order[i]
-        if parent is None or level in placed or any(c in placed for c in order[:i]) or not len(frame):
-            continue
-        finer = next((f for f in order[i + 1 :] if f in placed), None)
-        if finer is None:
-            continue
-        child = out[finer]
-        up = np.where(child >= 0, parent[np.maximum(child, 0)], -1)
-        ok = up >= 0
-        ok[ok] = admin[up[ok]] == level
-        out[level] = np.where(ok, up, -1)
-        placed.add(level)
-    return out
+    placed = {level: out[level] for level in levels if f"{level}_adcode" in frame}
+    roll_up(placed, order, admin, parent)
+    return {**out, **placed}
 
 
 def _codes(frame: pd.DataFrame, col: str, pos: pd.Index) -> np.ndarray:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.boundaries import roll_up
 from geo.catalogue import LEVELS, RISK_LEVEL_RANK, Catalogue, load_catalogue, normalize_name
 from geo.errors import InputRejected
 from geo.scoring.model import ScoringModel
@@ -238,28 +239,11 @@ def _placements(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str], pres
 
 
 def _roll_up(where: dict[str, np.ndarray], regions: pd.DataFrame, levels: list[str]) -> None:
-    """Fill in `where` the levels above every level the members have a code for (the country above the
-    provinces) from the next finer level placed, through each region's parent (finest first, so that a chain
-    of such levels is filled too). A missing level between two present ones stays empty: nothing is located
-    there."""
+    """`geo.boundaries.roll_up` over the grid's regions (the country from the provinces)."""
     adcodes = pd.Index(regions["adcode"].to_numpy())
-    if not adcodes.is_unique:
-        return
-    parent = adcodes.get_indexer(pd.Index(regions["parent_adcode"].to_numpy(dtype=object)).astype("string"))
-    admin = regions["admin_level"].to_numpy()
-    for i in range(len(levels) - 2, -1, -1):
-        lvl = levels[i]
-        if lvl in where or any(c in where for c in levels[:i]):
-            continue
-        finer = next((f for f in levels[i + 1 :] if f in where), None)
-        if finer is None:
-            continue
-        child = where[finer]
-        up = np.where(child >= 0, parent[np.maximum(child, 0)], -1)
-        ok = up >= 0
-        ok[ok] = admin[up[ok]] == lvl
-        if ok.any():
-            where[lvl] = np.where(ok, up, -1)
+    if adcodes.is_unique:
+        parent = adcodes.get_indexer(pd.Index(regions["parent_adcode"].to_numpy(dtype=object)).astype("string"))
+        roll_up(where, levels, regions["admin_level"].to_numpy(), parent)
 
 
 @dataclass(frozen=True)
