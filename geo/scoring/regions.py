@@ -226,7 +226,10 @@ def _placements(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str], pres
         found = pd.Index(regions["adcode"].to_numpy()[at_level]).get_indexer(pd.Index(uniques).astype("string"))
         pos = np.where(ids >= 0, found[ids] if len(found) else -1, -1)
         where[lvl] = np.where(pos >= 0, at_level[np.maximum(pos, 0)] if len(at_level) else -1, -1)
-    _roll_up(where, regions, levels)
+    adcodes = pd.Index(regions["adcode"].to_numpy())
+    if adcodes.is_unique:  # the country from the provinces (`geo.boundaries.roll_up`)
+        parent = adcodes.get_indexer(pd.Index(regions["parent_adcode"].to_numpy(dtype=object)).astype("string"))
+        roll_up(where, levels, admin, parent)
     out: Placements = []
     for lvl in levels:
         if lvl not in where:
@@ -236,14 +239,6 @@ def _placements(base: pd.DataFrame, grid: pd.DataFrame, domains: list[str], pres
         mine = own[inside] > 0
         out += [(inside, rows), (inside[mine], rows[mine] + own[inside][mine])]
     return out
-
-
-def _roll_up(where: dict[str, np.ndarray], regions: pd.DataFrame, levels: list[str]) -> None:
-    """`geo.boundaries.roll_up` over the grid's regions (the country from the provinces)."""
-    adcodes = pd.Index(regions["adcode"].to_numpy())
-    if adcodes.is_unique:
-        parent = adcodes.get_indexer(pd.Index(regions["parent_adcode"].to_numpy(dtype=object)).astype("string"))
-        roll_up(where, levels, regions["admin_level"].to_numpy(), parent)
 
 
 @dataclass(frozen=True)
