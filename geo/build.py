@@ -35,7 +35,7 @@ from geo.scoring.hazards import score_hazards
 from geo.scoring.model import ScoringModel, load_model
 from geo.scoring.regions import closed_sites, region_grid, regional_levels
 from geo.scoring.units import OUTPUT_COLUMNS as UNIT_SCORE_COLUMNS
-from geo.scoring.units import score_enterprises
+from geo.scoring.units import score_enterprises, with_scores
 from geo.snapshot import Snapshot, discard, publish, stage_records
 from geo.store import Store, checkpoint, write_parquet
 
@@ -139,9 +139,7 @@ def _score(
         scores, unit_tally, unit_times = score_and_tally(enterprises, events, as_of, model, catalogue, grid, sent)
     else:
         scores = scorer(enterprises, events, as_of, model, catalogue)
-    stale = set(scores.columns) | set(RESCUE_COLUMNS)
-    units = enterprises.drop(columns=[c for c in stale if c != "id" and c in enterprises.columns])
-    units = pd.concat([units.reset_index(drop=True), scores.drop(columns=["id"]).reset_index(drop=True)], axis=1)
+    units = with_scores(enterprises, scores, RESCUE_COLUMNS)
     hazards = _read_optional(store, "hazards")
     if hazards is None:
         hazards = gpd.GeoDataFrame(

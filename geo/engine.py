@@ -37,7 +37,7 @@ from geo.pointgrid import DEPTH, morton, owner_tiles
 from geo.response.coverage import Router, rounded
 from geo.scoring.model import ScoringModel
 from geo.scoring.regions import Tally, combine, tally
-from geo.scoring.units import INPUT_COLUMNS, score_enterprises
+from geo.scoring.units import INPUT_COLUMNS, score_enterprises, with_scores
 
 #: a task of this many units or fewer is not worth sending
 MIN_PARTITION = 10_000
@@ -124,7 +124,7 @@ class DaskEngine:
         region's top contributors, so the regional levels equal the in-memory engine's."""
         scores, done, parts = self._run(enterprises, events, as_of, model, catalogue, grid, router)
         if not done:  # nothing was sent (no units)
-            return scores, tally(_units(enterprises, scores), None, grid, model, catalogue), None
+            return scores, tally(with_scores(enterprises, scores), None, grid, model, catalogue), None
         tallies = [d[0] for d in done if d[0] is not None]
         times = None
         if router is not None:
@@ -215,15 +215,6 @@ def _tally_columns(grid: pd.DataFrame | None, router: Router | None) -> list[str
     return list(dict.fromkeys(["name", *(f"{lvl}_adcode" for lvl in pd.unique(grid["admin_level"])), *place]))
 
 
-def _units(records: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-    """The records with their scores, as the build makes its units (a score column replaces the record's)."""
-    stale = [c for c in scores.columns if c != "id" and c in records.columns]
-    return pd.concat(
-        [records.drop(columns=stale).reset_index(drop=True), scores.drop(columns=["id"]).reset_index(drop=True)],
-        axis=1,
-    )
-
-
 def _partition(
     score: Scorer,
     inputs: pd.DataFrame,
@@ -248,7 +239,7 @@ def _partition(
             county = np.full(len(records), None, dtype=object)
         times = router.times(records["lon"].to_numpy(float), records["lat"].to_numpy(float), county)
         records = records.assign(rescue_minutes=rounded(times[0]))
-    return scores, tally(_units(records, scores), None, grid, model, catalogue), times
+    return scores, tally(with_scores(records, scores), None, grid, model, catalogue), times
 
 
 def _compute_seconds(records: list[dict]) -> list[float]:

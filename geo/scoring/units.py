@@ -16,7 +16,7 @@ within the last `window_days` days, as_of included.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from geo.scoring.model import MethodBands, ScoringModel
 from geo.values import arrow_text
 from geo.values import plain as _plain
 
-__all__ = ["OUTPUT_COLUMNS", "explain_unit", "score_enterprises"]
+__all__ = ["OUTPUT_COLUMNS", "explain_unit", "score_enterprises", "with_scores"]
 
 #: Columns of `score_enterprises`, in order. `veto` (bool) says the unit is red by 一票否决.
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -371,6 +371,19 @@ def _components(
     parts["risk_score"] = _round1(np.clip(raw, 0.0, 100.0))
     _levels(parts, enterprises, model, catalogue)
     return parts
+
+
+def with_scores(records: pd.DataFrame, scores: pd.DataFrame, stale: Iterable[str] = ()) -> pd.DataFrame:
+    """The records with their `scores` (row for row, `score_enterprises`' frame) alongside: a score column the
+    records already carry is replaced, and so are the `stale` columns (the rescue circle's, made again)."""
+    drop = (set(scores.columns) | set(stale)) - {"id"}
+    return pd.concat(
+        [
+            records.drop(columns=[c for c in records.columns if c in drop]).reset_index(drop=True),
+            scores.drop(columns=["id"]).reset_index(drop=True),
+        ],
+        axis=1,
+    )
 
 
 def score_enterprises(
