@@ -22,6 +22,7 @@ from pydantic import Field as PydanticField
 from geo import configfile
 from geo.catalogue import Catalogue, load_catalogue
 from geo.errors import InputRejected
+from geo.values import text_of
 
 FIELDS_FILE = Path(__file__).parent / "data" / "fields.toml"
 
@@ -340,10 +341,17 @@ def parse_column(parse: Callable[[pd.Series], Parsed], text: pd.Series) -> Parse
         codes, uniques = pd.factorize(text)
         if len(uniques) * 8 <= n and (codes >= 0).all():
             parsed, bad = parse(pd.Series(uniques, dtype=text.dtype))
-            out = parsed.take(codes)
+            out = text_of(parsed, codes) if _words(parsed) else parsed.take(codes)
             out.index = text.index
             return out, np.asarray(bad)[codes]
-    return parse(text)
+    parsed, bad = parse(text)
+    return (parsed.astype("str") if _words(parsed) else parsed), bad
+
+
+def _words(parsed: pd.Series) -> bool:
+    """Text held as Python objects (the codes a vocabulary maps to): made a text column, as the store keeps
+    it, once per distinct value (`text_of`) rather than once per row."""
+    return parsed.dtype == object and all(isinstance(v, str) or v is None for v in parsed)
 
 
 def parsers(catalogue: Catalogue | None = None) -> dict[str, Callable[[pd.Series], Parsed]]:

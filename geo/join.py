@@ -25,6 +25,8 @@ import pyarrow as pa
 import shapely
 from pyproj import Geod
 
+from geo.values import text_of
+
 STANDARD_LEVELS = ("province", "city", "county")
 _GEOD = Geod(ellps="WGS84")
 
@@ -67,6 +69,10 @@ class Hierarchy:
             if f"{level}_adcode" not in frame:
                 frame[f"{level}_adcode"] = None
         return frame.set_index(f"{self.base_level}_adcode", drop=False)
+
+
+#: A join's outcomes (`join_status`), in the order of their codes.
+JOIN_STATUSES = ("inside", "nearest", "outside")
 
 
 def _metres_per_degree(lat: np.ndarray) -> np.ndarray:
@@ -235,7 +241,7 @@ def assign_points(
     x, y = np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
     base = hierarchy.level_units(hierarchy.base_level)
     idx = _covering_unit_xy(x, y, base, points)
-    status = np.where(idx >= 0, "inside", "outside").astype(object)
+    status = np.where(idx >= 0, "inside", "outside")  # fixed-width text: compared at array speed
     distance = np.zeros(len(x))
     missing = np.flatnonzero(idx < 0)
     if len(missing):
@@ -265,7 +271,10 @@ def _codes_frame(idx, status, distance, base, hierarchy, points, xy=None) -> pd.
         else:
             fine_idx = np.full(len(idx), -1)
         out[f"{level}_adcode"] = np.where(fine_idx >= 0, units["adcode"].to_numpy()[np.maximum(fine_idx, 0)], None)
-    out["join_status"] = status
+    status_code = np.zeros(len(idx), dtype=np.int64)
+    for code, word in enumerate(JOIN_STATUSES[1:], start=1):
+        status_code[status == word] = code
+    out["join_status"] = text_of(JOIN_STATUSES, status_code).array
     out["join_distance_m"] = np.round(distance, 1)
     return out
 
@@ -323,7 +332,7 @@ def assign_geometries(geoms: np.ndarray, hierarchy: Hierarchy, tolerance_m: floa
             idx[ext[g_sorted[first]]] = p_sorted[first]
             for g, p in zip(g_sorted, p_sorted, strict=True):
                 touched[ext[g]].append(codes[p])
-    status = np.where(idx >= 0, "inside", "outside").astype(object)
+    status = np.where(idx >= 0, "inside", "outside")  # fixed-width text: compared at array speed
     distance = np.zeros(len(geoms))
     # points (and extended geometries touching nothing) go through the point rule on a representative point
     rest = np.flatnonzero(idx < 0)

@@ -144,10 +144,79 @@ def csv_record_lines(data: bytes, n_rows: int) -> np.ndarray | None:
 
 
 def _read_csv(path: Path, header_score: HeaderScore | None = None) -> RawTable:
+    raw = path.read_bytes()
+    plain = _read_plain_utf8(path, raw, header_score)
+    return plain if plain is not None else _read_csv_decoded(path, raw, header_score)
+
+
+def _arrow_csv(data: bytes, header: list[str], delimiter: str) -> Any:
+    """The records of `data` (header line first) as an Arrow table of strings; None when Arrow cannot
+    read them (a ragged row, text that is not UTF-8)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    raw = path.read_bytes()
+    try:
+        return pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header}, strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+
+
+def _read_plain_utf8(path: Path, raw: bytes, header_score: HeaderScore | None) -> RawTable | None:
+    """The common case read without decoding the whole file into Python text: a UTF-8 file (Arrow checks
+    every value), a unique header, CR LF or LF line ends. None for anything else: `_read_csv_decoded`
+    reads it (mixed encodings, GB18030, ragged rows, stray quotes), with the same result where both apply."""
+    encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"
+    data = raw[3:] if encoding == "utf-8-sig" else raw
+    head_end = data.rfind(b"\n", 0, 1 << 16) + 1 if len(data) > 1 << 16 else len(data)
+    try:
+        head = data[:head_end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    skip = _title_lines(head, header_score)
+    if skip:
+        if head.count("\n") <= skip:
+            return None
+        data = data[len(head[: _line_start(head, skip)].encode("utf-8")) :]
+    end = data.find(b"\n")
+    try:
+        first = (data if end < 0 else data[:end]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not first.strip() or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+        return None
+    delimiter = _delimiter(first)
+    header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter))
+    stripped = [h.strip() for h in header]
+    if len(set(stripped)) != len(stripped):
+        return None
+    table = _arrow_csv(data, header, delimiter)
+    if table is None:
+        return None
+    frame = _as_text(_trimmed(table).to_pandas(), trimmed=True)
+    positions = csv_record_lines(data, len(frame))
+    if positions is None:
+        return None
+    out = _csv_raw_table(path, frame, positions, skip, encoding)
+    if skip:
+        out.notes.append(title_note(skip, "line"))
+    return out
+
+
+def _csv_raw_table(path: Path, frame: pd.DataFrame, positions: np.ndarray, skip: int, encoding: str) -> RawTable:
+    blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(len(frame), dtype=bool)
+    if blank.any():  # ",,,," rows that Excel leaves behind are blank lines, not records
+        frame, positions = frame.loc[~blank].reset_index(drop=True), positions[~blank]
+    return RawTable(path, "csv", frame, positions + skip, "line", encoding=encoding)
+
+
+def _read_csv_decoded(path: Path, raw: bytes, header_score: HeaderScore | None = None) -> RawTable:
     decoded = decode_text(raw, path)
     text, encoding = decoded.text, decoded.encoding
     raw_for_lines = raw[3:] if encoding == "utf-8-sig" else raw
@@ -167,27 +236,15 @@ def _read_csv(path: Path, header_score: HeaderScore | None = None) -> RawTable:
     lone_cr = "\r" in text and text.count("\r") != text.count("\r\n")
     table = None
     if len(set(stripped)) == len(stripped) and not lone_cr:
-        # else (repeated or blank header names, old-Mac CR line ends) the record-by-record reader handles it
-        try:
-            table = pacsv.read_csv(
-                pa.py_buffer(data if data is not None else text.encode("utf-8")),
-                read_options=pacsv.ReadOptions(block_size=1 << 24),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.string() for name in header}, strings_can_be_null=False
-                ),
-            )
-        except pa.ArrowInvalid:
-            pass  # a ragged row or a repeated header name: the slower reader keeps every good row, lists the rest
+        # else (repeated or blank header names, old-Mac CR line ends) the record-by-record reader handles it;
+        # a ragged row: the slower reader keeps every good row, lists the rest
+        table = _arrow_csv(data if data is not None else text.encode("utf-8"), header, delimiter)
     frame = _as_text(_trimmed(table).to_pandas(), trimmed=True) if table is not None else None
     positions = csv_record_lines(raw_for_lines, len(frame)) if frame is not None else None
     if frame is None or positions is None:  # a stray quote the two parsers read differently: the careful one
         out = _read_csv_rows(path, text, delimiter, encoding, skip)
     else:
-        blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(len(frame), dtype=bool)
-        if blank.any():  # ",,,," rows that Excel leaves behind are blank lines, not records
-            frame, positions = frame.loc[~blank].reset_index(drop=True), positions[~blank]
-        out = RawTable(path, "csv", frame, positions + skip, "line", encoding=encoding)
+        out = _csv_raw_table(path, frame, positions, skip, encoding)
     if skip:
         out.notes.append(title_note(skip, "line"))
     return _mark_lines(out, decoded)

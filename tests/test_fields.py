@@ -33,7 +33,12 @@ def test_parse_column_equals_the_direct_parser(kind):
     slow, slow_bad = parse(text)
     assert (fast_bad == slow_bad).all()
     assert slow_bad.any()
-    pd.testing.assert_series_equal(fast, slow, check_names=False)
+    # words (codes a vocabulary maps to) come back as a text column, as the store keeps them
+    if slow.dtype != object:
+        pd.testing.assert_series_equal(fast, slow, check_names=False)
+    else:
+        assert [None if pd.isna(v) else v for v in fast] == [None if pd.isna(v) else v for v in slow]
+    assert parse_column(parse, text[:100])[0].dtype == fast.dtype  # the short path gives the same type
 
 
 def test_float_fast_and_careful_paths_agree():

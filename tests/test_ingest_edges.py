@@ -154,3 +154,47 @@ def test_csv_record_lines_fast_count_agrees_with_the_scan():
     assert csv_record_lines(b"id,name\n1,a\n\n2,b\n", 2).tolist() == [2, 4]  # a blank line
     assert csv_record_lines(b'id,name\n1,"a\nb"\n2,c\n', 2).tolist() == [2, 4]  # a record on two lines
     assert csv_record_lines(b"id,name\n1,a\n2,b\n", 3) is None  # a count the bytes cannot give
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"id,name,lon\r\nA1, x ,120.1\r\nA2,\"a\r\nb\",120.2\r\n",  # CR LF, a value over two lines, spaces
+        b"\xef\xbb\xbfid,name\nA1,\xe5\x8c\x96\xe5\xb7\xa5\n\n,\nA2,y",  # BOM, a blank line, a ",," row, no last LF
+        "安全生产风险普查表\nid,name,domain\nA1,某厂,fire\n".encode(),  # a title line above the header
+        b"id\tname\nA1\tx\n",  # tab-separated
+        b'id,name\nA1,"say ""hi"""\n',  # doubled quotes
+    ],
+)
+def test_the_plain_utf8_reader_reads_as_the_decoding_reader(tmp_path, body):
+    """The fast path for UTF-8 files (no decoding of the whole file) gives the same table, line numbers,
+    encoding and notes as the reader that decodes the file first."""
+    from geo.fields import header_score, load_contract
+    from geo.readers import _read_csv_decoded, _read_plain_utf8
+
+    p = tmp_path / "f.csv"
+    p.write_bytes(body)
+    score = header_score(load_contract("enterprises"))
+    fast, slow = _read_plain_utf8(p, body, score), _read_csv_decoded(p, body, score)
+    assert fast is not None
+    pd.testing.assert_frame_equal(fast.frame, slow.frame)
+    assert fast.positions.tolist() == slow.positions.tolist()
+    assert (fast.encoding, fast.notes, fast.malformed) == (slow.encoding, slow.notes, slow.malformed)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "id,name\nA1,化工\n".encode("gb18030"),  # not UTF-8
+        "id,name\nA1,化工\n".encode() + "A2,化工\n".encode("gb18030"),  # one GB18030 line in a UTF-8 file
+        b"id,name\nA1,x,extra\nA2,y\n",  # a ragged row
+        b"id,id\nA1,A2\n",  # a repeated header name
+        b"id,name\rA1,x\r",  # old-Mac line ends
+    ],
+)
+def test_the_plain_utf8_reader_leaves_other_files_to_the_decoding_reader(tmp_path, body):
+    from geo.readers import _read_plain_utf8
+
+    p = tmp_path / "f.csv"
+    p.write_bytes(body)
+    assert _read_plain_utf8(p, body, None) is None

@@ -25,7 +25,7 @@ import pandas as pd
 
 from geo.catalogue import LEVELS, Catalogue
 from geo.scoring.model import MethodBands, ScoringModel
-from geo.values import arrow_text
+from geo.values import arrow_text, text_of
 from geo.values import plain as _plain
 
 __all__ = ["OUTPUT_COLUMNS", "explain_unit", "score_enterprises", "with_scores"]
@@ -194,7 +194,8 @@ def _assessed(frame: pd.DataFrame, model: ScoringModel) -> dict[str, np.ndarray]
         "lec": _num(frame, "lec_l") * _num(frame, "lec_e") * _num(frame, "lec_c"),
         "ls": _num(frame, "ls_l") * _num(frame, "ls_s"),
     }
-    method = np.full(n, "index", dtype=object)
+    width = max(len(name) for name in ("index", *model.methods.order))
+    method = np.full(n, "index", dtype=f"<U{width}")  # fixed-width text: compared at array speed
     raw = np.full(n, np.nan)
     mapped = np.full(n, np.nan)
     for name in model.methods.order:
@@ -407,9 +408,9 @@ def score_enterprises(
             "control_factor": p["control"],
             "dynamic_factor": np.round(p["dynamic"], 4),
             "risk_score": p["risk_score"],
-            "method": p["method"],
-            "computed_level": _LEVEL_OF_RANK[p["computed_rank"]],
-            "risk_level": _LEVEL_OF_RANK[p["rank"]],
+            "method": _text(p["method"], ("index", *model.methods.order)),
+            "computed_level": text_of(_LEVEL_OF_RANK, p["computed_rank"]).array,
+            "risk_level": text_of(_LEVEL_OF_RANK, p["rank"]).array,
             "override": pd.Series(p["override"], dtype=object, index=enterprises.index),
             "veto": p["veto"],
             "open_dangers": (p["open_general"] + p["open_major"]).astype(np.int64),
@@ -419,6 +420,14 @@ def score_enterprises(
         },
         index=enterprises.index,
     )
+
+
+def _text(values: np.ndarray, words: tuple[str, ...]) -> Any:
+    """An array holding only `words` as a text column's array (`text_of`: no Python string per row)."""
+    codes = np.zeros(len(values), dtype=np.int64)
+    for i, word in enumerate(words[1:], start=1):
+        codes[values == word] = i
+    return text_of(words, codes).array
 
 
 def _f(x: Any) -> float:
