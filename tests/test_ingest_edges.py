@@ -159,7 +159,7 @@ def test_csv_record_lines_fast_count_agrees_with_the_scan():
 @pytest.mark.parametrize(
     "body",
     [
-        b"id,name,lon\r\nA1, x ,120.1\r\nA2,\"a\r\nb\",120.2\r\n",  # CR LF, a value over two lines, spaces
+        b'id,name,lon\r\nA1, x ,120.1\r\nA2,"a\r\nb",120.2\r\n',  # CR LF, a value over two lines, spaces
         b"\xef\xbb\xbfid,name\nA1,\xe5\x8c\x96\xe5\xb7\xa5\n\n,\nA2,y",  # BOM, a blank line, a ",," row, no last LF
         "安全生产风险普查表\nid,name,domain\nA1,某厂,fire\n".encode(),  # a title line above the header
         b"id\tname\nA1\tx\n",  # tab-separated
