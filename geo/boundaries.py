@@ -306,6 +306,15 @@ def load_bundled(province: str = "330000") -> gpd.GeoDataFrame:
     return gpd.read_parquet(path)
 
 
+def store_boundaries(store: Store, units: gpd.GeoDataFrame) -> None:
+    """Write `units` as the store's boundaries (the caller holds the store's lock), with the join's cell grids
+    made for them in the store's cache (`geo.join.prepare`)."""
+    from geo.join import Hierarchy, prepare
+
+    store.write("boundaries", units)
+    prepare(Hierarchy.from_boundaries(units, cache=store.cache_dir))
+
+
 def ensure_boundaries(store: Store, province: str = "330000") -> gpd.GeoDataFrame:
     """The store's boundaries. A store without any gets the bundled ones first, written under the store's lock
     and only if it still has none once the lock is held (two writers starting on an empty store write them
@@ -313,7 +322,7 @@ def ensure_boundaries(store: Store, province: str = "330000") -> gpd.GeoDataFram
     if not store.has("boundaries"):
         with store.lock():
             if not store.has("boundaries"):
-                store.write("boundaries", load_bundled(province))
+                store_boundaries(store, load_bundled(province))
     return store.read("boundaries")
 
 

@@ -17,6 +17,7 @@ Rules (documented in docs/data-contract.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -38,16 +39,17 @@ class Hierarchy:
     units: gpd.GeoDataFrame  # adcode, name, admin_level, parent_adcode, level_rank, geometry
     base_level: str  # the level every record is joined to first (county, or the finest standard one)
     fine_levels: tuple[str, ...]  # levels below the base, each joined separately
+    cache: Path | None = None  # a directory keeping each level's cell grid between processes (`CellIndex`)
 
     @classmethod
-    def from_boundaries(cls, units: gpd.GeoDataFrame) -> Hierarchy:
+    def from_boundaries(cls, units: gpd.GeoDataFrame, cache: Path | None = None) -> Hierarchy:
         levels = set(units["admin_level"])
         base = next((lv for lv in reversed(STANDARD_LEVELS) if lv in levels), None)
         if base is None:
             raise ValueError("boundaries hold no province, city or county units")
         ranks = units.drop_duplicates("admin_level").set_index("admin_level")["level_rank"]
         fine = tuple(sorted((lv for lv in levels if ranks[lv] > ranks[base]), key=lambda lv: ranks[lv]))
-        return cls(units.reset_index(drop=True), base, fine)
+        return cls(units.reset_index(drop=True), base, fine, cache)
 
     def level_units(self, level: str) -> gpd.GeoDataFrame:
         return self.units.loc[self.units["admin_level"] == level].reset_index(drop=True)
@@ -139,6 +141,43 @@ class CellIndex:
         owner = np.where(flat > 0, comp_owner[flat], -1)
         return cls(float(xmin), float(ymin), float(d), float(d), nx, ny, owner)
 
+    def save(self, path: Path) -> None:
+        """Write the grid to `path` (atomically; the directory's oldest grids beyond `CELL_FILES_KEPT` go)."""
+        import os
+        import tempfile
+        import time
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".cells-", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez_compressed(fh, origin=np.array([self.x0, self.y0, self.dx, self.dy]), owner=self.owner_grid())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        kept = sorted(path.parent.glob("cells-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        stale = [p for p in path.parent.glob(".cells-*") if p.stat().st_mtime < time.time() - 3600]
+        for old in [*kept[CELL_FILES_KEPT:], *stale]:  # stale: a writer's temporary file left by a crash
+            old.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path) -> CellIndex | None:
+        """The grid `save` wrote to `path`; None when there is none or it cannot be read (it is built again)."""
+        try:
+            with np.load(path) as data:
+                x0, y0, dx, dy = (float(v) for v in data["origin"])
+                owner = data["owner"]
+        except (OSError, KeyError, ValueError):
+            return None
+        nx, ny = owner.shape
+        return cls(x0, y0, dx, dy, nx, ny, owner.astype(np.int64).ravel())
+
+    def owner_grid(self) -> np.ndarray:
+        """`owner` as an nx × ny grid of the smallest integer type holding it."""
+        dtype = np.int16 if len(self.owner) == 0 or self.owner.max() < 2**15 else np.int32
+        return self.owner.astype(dtype).reshape(self.nx, self.ny)
+
     def lookup(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The owning polygon of each point's cell, -1 where a geometric test is needed."""
         ix = np.floor((x - self.x0) / self.dx)
@@ -150,10 +189,14 @@ class CellIndex:
 
 
 _CELL_CACHE: dict[bytes, CellIndex] = {}
+#: How many cell grids a cache directory keeps (one per set of boundaries joined to; the oldest go first).
+CELL_FILES_KEPT = 8
 
 
-def _indexes(polys: gpd.GeoDataFrame) -> CellIndex:
-    """The cell index of a set of polygons, cached by content (boundaries rarely change)."""
+def _indexes(polys: gpd.GeoDataFrame, cache: Path | None = None) -> CellIndex:
+    """The cell index of a set of polygons, cached by content (boundaries rarely change): in this process,
+    and in the directory `cache` when given (a file per set of polygons, so that every ingest into a store
+    does not build it again: a third of a second for a province, with the import of scipy's labelling)."""
     import hashlib
 
     geoms = np.asarray(polys.geometry.values, dtype=object)
@@ -161,21 +204,38 @@ def _indexes(polys: gpd.GeoDataFrame) -> CellIndex:
     if key not in _CELL_CACHE:
         if len(_CELL_CACHE) > 8:
             _CELL_CACHE.clear()
-        _CELL_CACHE[key] = CellIndex.build(geoms)
+        path = cache / f"cells-{key.hex()}.npz" if cache is not None else None
+        cells = CellIndex.load(path) if path is not None else None
+        if cells is None:
+            cells = CellIndex.build(geoms)
+            if path is not None:
+                cells.save(path)
+        _CELL_CACHE[key] = cells
     return _CELL_CACHE[key]
 
 
-def _covering_unit(points: np.ndarray, polys: gpd.GeoDataFrame) -> np.ndarray:
+def prepare(hierarchy: Hierarchy) -> None:
+    """Build the cell grid of every level points are joined to, and keep it in `hierarchy.cache`: done when
+    boundaries are stored, so that no ingest builds it."""
+    for level in (hierarchy.base_level, *hierarchy.fine_levels):
+        _indexes(hierarchy.level_units(level), hierarchy.cache)
+
+
+def _covering_unit(points: np.ndarray, polys: gpd.GeoDataFrame, cache: Path | None = None) -> np.ndarray:
     """Index into `polys` of the lowest-adcode polygon covering each point, -1 where none does."""
-    return _covering_unit_xy(shapely.get_x(points), shapely.get_y(points), polys, points)
+    return _covering_unit_xy(shapely.get_x(points), shapely.get_y(points), polys, points, cache)
 
 
 def _covering_unit_xy(
-    x: np.ndarray, y: np.ndarray, polys: gpd.GeoDataFrame, points: np.ndarray | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    polys: gpd.GeoDataFrame,
+    points: np.ndarray | None = None,
+    cache: Path | None = None,
 ) -> np.ndarray:
     """`_covering_unit` from coordinates: point geometries are made only for the few points the cell grid
     cannot settle (unless given)."""
-    cells = _indexes(polys)
+    cells = _indexes(polys, cache)
     result = cells.lookup(x, y)
     rest = np.flatnonzero(result < 0)
     if len(rest):
@@ -240,7 +300,7 @@ def assign_points(
     """
     x, y = np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
     base = hierarchy.level_units(hierarchy.base_level)
-    idx = _covering_unit_xy(x, y, base, points)
+    idx = _covering_unit_xy(x, y, base, points, hierarchy.cache)
     status = np.where(idx >= 0, "inside", "outside")  # fixed-width text: compared at array speed
     distance = np.zeros(len(x))
     missing = np.flatnonzero(idx < 0)
@@ -265,9 +325,9 @@ def _codes_frame(idx, status, distance, base, hierarchy, points, xy=None) -> pd.
     for level in hierarchy.fine_levels:
         units = hierarchy.level_units(level)
         if xy is not None:
-            fine_idx = _covering_unit_xy(xy[0], xy[1], units, points)
+            fine_idx = _covering_unit_xy(xy[0], xy[1], units, points, hierarchy.cache)
         elif points is not None:
-            fine_idx = _covering_unit(points, units)
+            fine_idx = _covering_unit(points, units, hierarchy.cache)
         else:
             fine_idx = np.full(len(idx), -1)
         out[f"{level}_adcode"] = np.where(fine_idx >= 0, units["adcode"].to_numpy()[np.maximum(fine_idx, 0)], None)
@@ -310,7 +370,7 @@ def assign_geometries(geoms: np.ndarray, hierarchy: Hierarchy, tolerance_m: floa
     ext = np.flatnonzero(~is_point)
     if len(ext):
         # a geometry whose bounding box lies in cells wholly inside one unit is inside that unit alone
-        settled = _inside_one_unit(geoms[ext], _indexes(base))
+        settled = _inside_one_unit(geoms[ext], _indexes(base, hierarchy.cache))
         for i, owner in zip(ext[settled >= 0], settled[settled >= 0], strict=True):
             idx[i] = owner
             touched[i].append(codes[owner])
@@ -339,7 +399,7 @@ def assign_geometries(geoms: np.ndarray, hierarchy: Hierarchy, tolerance_m: floa
     reps = shapely.point_on_surface(geoms)
     if len(rest):
         pts = reps[rest]
-        cover = _covering_unit(pts, base)
+        cover = _covering_unit(pts, base, hierarchy.cache)
         near_idx, near_dist = nearest_within(pts[cover < 0], base, tolerance_m)
         cover_near = cover.copy()
         cover_near[cover < 0] = near_idx

@@ -137,3 +137,35 @@ def test_cell_shortcut_for_lines_and_polygons_changes_nothing(boundaries, counti
     monkeypatch.setattr(join, "_inside_one_unit", lambda g, cells: np.full(len(g), -1))
     slow = assign_geometries(geoms, hierarchy)
     assert fast.equals(slow)
+
+
+def test_the_cell_grid_kept_in_a_cache_directory_is_the_one_built(boundaries, counties, rng, tmp_path, monkeypatch):
+    """A grid written to the cache is read back equal (a later process builds nothing), a damaged file is
+    built again, and the directory keeps only the newest grids."""
+    import geo.join as join
+
+    monkeypatch.setattr(join, "_CELL_CACHE", {})
+    hierarchy = Hierarchy.from_boundaries(boundaries, cache=tmp_path)
+    xmin, ymin, xmax, ymax = counties.total_bounds
+    lon, lat = rng.uniform(xmin, xmax, 2000), rng.uniform(ymin, ymax, 2000)
+    first = assign_points(lon, lat, hierarchy)
+    (saved,) = tmp_path.glob("cells-*.npz")
+    built = join._indexes(hierarchy.level_units("county"))
+    loaded = join.CellIndex.load(saved)
+    assert loaded is not None and (loaded.owner == built.owner).all()
+    assert (loaded.x0, loaded.y0, loaded.dx, loaded.nx, loaded.ny) == (built.x0, built.y0, built.dx, built.nx, built.ny)
+
+    monkeypatch.setattr(join, "_CELL_CACHE", {})  # a new process: the grid comes from the file, not a build
+    monkeypatch.setattr(join.CellIndex, "build", classmethod(lambda cls, geoms, cells=1024: 1 / 0))
+    assert assign_points(lon, lat, hierarchy).equals(first)
+
+    monkeypatch.undo()
+    monkeypatch.setattr(join, "_CELL_CACHE", {})
+    saved.write_bytes(b"not a grid")
+    assert join.CellIndex.load(saved) is None
+    assert assign_points(lon, lat, hierarchy).equals(first)  # built again, and written again
+    assert join.CellIndex.load(saved) is not None
+
+    for i in range(join.CELL_FILES_KEPT + 3):
+        built.save(tmp_path / f"cells-{i:040x}.npz")
+    assert len(list(tmp_path.glob("cells-*.npz"))) == join.CELL_FILES_KEPT

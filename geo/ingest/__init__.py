@@ -91,4 +91,4 @@ def _hierarchy(store: Store) -> Hierarchy:
     any), before `upsert` takes the lock: it is not re-entrant."""
     from geo.boundaries import ensure_boundaries
 
-    return Hierarchy.from_boundaries(ensure_boundaries(store))
+    return Hierarchy.from_boundaries(ensure_boundaries(store), cache=store.cache_dir)
