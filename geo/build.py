@@ -165,6 +165,7 @@ def _score(
         closed_sites(hazards, model),
         router=router,
         unit_times=unit_times,
+        cache=store.cache_dir,
     )
     if rescue is not None:
         units = pd.concat([units, rescue.units], axis=1)

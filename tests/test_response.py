@@ -508,3 +508,33 @@ def test_the_area_grid_coarsens_to_stay_near_its_cap(boundaries):
     coarse["minutes"] = 1.0  # every cell reached within the first band
     zones = zone_polygons(coarse, small, proj, side)
     assert zones["area_km2"].iloc[0] == pytest.approx(len(coarse) * (side / 1000.0) ** 2)
+
+
+def test_the_area_grid_kept_in_a_cache_is_the_one_made(boundaries, tmp_path, monkeypatch):
+    """The area grid written to a cache directory is read back equal, instead of being placed again; other
+    settings or other boundaries get a grid of their own; a damaged file is made again."""
+    import geo.response.coverage as coverage
+    from geo.response.config import load_response
+
+    config = load_response()
+    made, _, side = coverage._grid(boundaries, config)
+    cached, _, cached_side = coverage._grid(boundaries, config, tmp_path)
+    (path,) = tmp_path.glob("area-*.parquet")
+    import geo.join
+
+    monkeypatch.setattr(geo.join, "assign_points", lambda *a, **k: 1 / 0)  # not reached: the file answers
+    again, _, again_side = coverage._grid(boundaries, config, tmp_path)
+    pd.testing.assert_frame_equal(again, made)
+    pd.testing.assert_frame_equal(cached, made)
+    assert side == cached_side == again_side
+    monkeypatch.undo()
+
+    coarse = config.model_copy(update={"area": config.area.model_copy(update={"cell_m": 2000.0})})
+    coverage._grid(boundaries, coarse, tmp_path)
+    fewer = boundaries.loc[boundaries["adcode"] != "330106"]
+    coverage._grid(fewer, config, tmp_path)
+    assert len(list(tmp_path.glob("area-*.parquet"))) == 3
+
+    path.write_bytes(b"not parquet")
+    redone, _, _ = coverage._grid(boundaries, config, tmp_path)
+    pd.testing.assert_frame_equal(redone, made)
