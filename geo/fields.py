@@ -349,9 +349,10 @@ def parse_column(parse: Callable[[pd.Series], Parsed], text: pd.Series) -> Parse
 
 
 def _words(parsed: pd.Series) -> bool:
-    """Text held as Python objects (the codes a vocabulary maps to): made a text column, as the store keeps
-    it, once per distinct value (`text_of`) rather than once per row."""
-    return parsed.dtype == object and all(isinstance(v, str) or v is None for v in parsed)
+    """Text held as Python objects, missing as None or NaN (the codes a vocabulary maps to, administrative
+    codes): made a text column, as the store keeps it, once per distinct value (`text_of`) rather than once
+    per row."""
+    return parsed.dtype == object and all(isinstance(v, str) or v is None or v != v for v in parsed)
 
 
 def parsers(catalogue: Catalogue | None = None) -> dict[str, Callable[[pd.Series], Parsed]]:

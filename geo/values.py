@@ -23,12 +23,13 @@ def arrow_text(values: Any):
 
 
 def text_of(words: Any, codes: np.ndarray) -> pd.Series:
-    """``words[codes]`` as a text column (pandas' Arrow-backed ``str``; a None word is missing), built by one
+    """``words[codes]`` as a text column (pandas' Arrow-backed ``str``; a None or NaN word is missing), built by one
     Arrow take from the few words: no Python string per row, and no type inference over a million objects
     when it joins a frame (an object array of strings costs ~0.1 s a column there)."""
     import pyarrow as pa
 
-    arr = pa.array(list(words), type=pa.large_string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
+    arr = pa.array(list(words), type=pa.large_string(), from_pandas=True)  # NaN words: missing too
+    arr = arr.take(pa.array(np.asarray(codes, dtype=np.int64)))
     return pd.Series(arr.to_pandas().array, dtype="str")
 
 

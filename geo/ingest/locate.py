@@ -197,12 +197,16 @@ def _warn_near(batch: Batch, live: np.ndarray, near: np.ndarray, joined: pd.Data
 def _warn_declared_county(
     batch: Batch, column: str, live: np.ndarray, outside: np.ndarray, joined: pd.DataFrame
 ) -> None:
-    declared = batch.values[column].to_numpy(dtype=object)[live]
-    found = joined["county_adcode"].to_numpy(dtype=object)
-    disagree = pd.notna(declared) & (declared != found) & ~outside
+    declared = batch.values[column]
+    if len(live) != len(declared):  # all rows live (the usual case): no copy
+        declared = declared.iloc[live]
+    declared = declared.reset_index(drop=True)
+    found = joined["county_adcode"].reset_index(drop=True)
+    differ = declared.ne(found).to_numpy(dtype=bool, na_value=True)  # text columns: one Arrow comparison
+    disagree = declared.notna().to_numpy() & (differ | found.isna().to_numpy()) & ~outside
     msg = [
         f"declared county {d} but the location is in {f}; the location's county is used"
-        for d, f in zip(declared[disagree], found[disagree], strict=True)
+        for d, f in zip(declared[disagree], found[disagree].where(found[disagree].notna(), None), strict=True)
     ]
     mask, texts = _on_rows(len(batch.values), live[disagree], msg)
     batch.report.warn(mask, column, texts)
