@@ -17,7 +17,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geo.boundaries import EQUAL_AREA
@@ -200,9 +199,7 @@ def build(
     staging = stage_records(store)
     try:
         checkpoint("build:staged")
-        records = pq.read_table(staging / "records.parquet")
-        geometry = [records.schema.names[i] for i in _geometry_columns(records)]
-        enterprises = records.drop_columns(geometry).to_pandas()
+        enterprises = _read_records(staging / "records.parquet")
         result, meta, scores, prompts = score_build(
             store, enterprises, as_of, model_path, alerts_path, records=staging / "records.parquet", scorer=scorer
         )
@@ -302,9 +299,27 @@ def _stage_rescue(store: Store, staging: Path, result: Computed) -> None:
         write_parquet(frame, staging / RESCUE_FILES[key])
 
 
-def _geometry_columns(table: pa.Table) -> list[int]:
-    geo = json.loads((table.schema.metadata or {}).get(b"geo", b"{}"))
-    return [table.schema.get_field_index(name) for name in geo.get("columns", {})]
+#: Columns of the stored records that no part of a build reads: where a record came from, how its location was
+#: joined, the county code it declared (the located one is used) and its address. The geometry is not read
+#: either (the records carry lon and lat). A service reads them from the snapshot, which links the whole file.
+NOT_BUILT_FROM = (
+    "address",
+    "county_code",
+    "source_file",
+    "source_line",
+    "ingested_at",
+    "join_status",
+    "join_distance_m",
+)
+
+
+def _read_records(path: Path) -> pd.DataFrame:
+    """The stored records a build scores, without the columns it never reads (`NOT_BUILT_FROM`): at a million
+    records, a third of the time of reading them all."""
+    schema = pq.read_schema(path)
+    geo = json.loads((schema.metadata or {}).get(b"geo", b"{}"))
+    skip = set(NOT_BUILT_FROM) | set(geo.get("columns", {}))
+    return pq.read_table(path, columns=[n for n in schema.names if n not in skip]).to_pandas()
 
 
 def level_counts(regions: pd.DataFrame, admin_level: str, domain: str = "all") -> dict[str, int]:
