@@ -146,7 +146,7 @@ def test_isin_text_either_way_round_equals_pandas(n_values):
 def test_csv_record_lines_fast_count_agrees_with_the_scan():
     """One line per record (the common file) takes a newline count; blank lines and quoted multi-line fields
     take the scan; both give each record's line number (header = line 1)."""
-    from geo.readers import csv_record_lines
+    from geo.csvfiles import csv_record_lines
 
     plain = b'id,name\n1,"a"\n2,b\r\n3,c'
     assert csv_record_lines(plain, 3).tolist() == [2, 3, 4]
@@ -169,8 +169,8 @@ def test_csv_record_lines_fast_count_agrees_with_the_scan():
 def test_the_plain_utf8_reader_reads_as_the_decoding_reader(tmp_path, body):
     """The fast path for UTF-8 files (no decoding of the whole file) gives the same table, line numbers,
     encoding and notes as the reader that decodes the file first."""
+    from geo.csvfiles import _read_csv_decoded, _read_plain_utf8
     from geo.fields import header_score, load_contract
-    from geo.readers import _read_csv_decoded, _read_plain_utf8
 
     p = tmp_path / "f.csv"
     p.write_bytes(body)
@@ -193,7 +193,7 @@ def test_the_plain_utf8_reader_reads_as_the_decoding_reader(tmp_path, body):
     ],
 )
 def test_the_plain_utf8_reader_leaves_other_files_to_the_decoding_reader(tmp_path, body):
-    from geo.readers import _read_plain_utf8
+    from geo.csvfiles import _read_plain_utf8
 
     p = tmp_path / "f.csv"
     p.write_bytes(body)
