@@ -9,8 +9,8 @@ place (`geo.fields`). Cells lose their surrounding spaces (`BLANKS`) and nothing
 carriage return is kept, since it is part of what was filed (it is how a spreadsheet user keeps a name from
 being read as a formula); the parsers of typed fields trim every kind of whitespace (`trim`).
 
-CSV files are read by `geo.csvfiles`. Each row keeps its position: the line in a CSV (header = line 1), the row in a sheet (header = row 1), or the
-feature number (1-based) in a vector file.
+CSV files are read by `geo.csvfiles`. Each row keeps its position: the line in a CSV (header = line 1), the
+row in a sheet (header = row 1), or the feature number (1-based) in a vector file.
 """
 
 from __future__ import annotations
