@@ -168,9 +168,9 @@ class CellIndex:
             with np.load(path) as data:
                 x0, y0, dx, dy = (float(v) for v in data["origin"])
                 owner = data["owner"]
-        except (OSError, KeyError, ValueError):
+            nx, ny = owner.shape
+        except (OSError, KeyError, ValueError, TypeError):
             return None
-        nx, ny = owner.shape
         return cls(x0, y0, dx, dy, nx, ny, owner.astype(np.int64).ravel())
 
     def owner_grid(self) -> np.ndarray:
