@@ -114,17 +114,19 @@ def _score(
     events: pd.DataFrame | None = None,
     scorer: Callable[..., pd.DataFrame] = score_enterprises,
     resources: pd.DataFrame | None = None,
+    boundaries: gpd.GeoDataFrame | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame, Rescue | None]:
     """Unit scores (the records with their score columns, replacing any stale ones), scored hazard sites,
     the rescue circle (minutes from the nearest responder on every unit and site) and regional levels.
     `events`: the store's when the caller has read them already; `resources`: the store's (read by the caller,
     which also keeps them in the snapshot). `scorer`: what scores the units
     (`score_enterprises` here, or a `geo.engine.DaskEngine` on a cluster: the same frame); an engine with
-    `score_and_tally` also tallies the units into the regional grid where it scores them."""
+    `score_and_tally` also tallies the units into the regional grid where it scores them. `boundaries`: the
+    store's, with their areas (`boundaries_with_area`), when the caller has read them already."""
     catalogue = load_catalogue()
     events = events if events is not None else _read_optional(store, "events")
     events = empty_events() if events is None else events
-    boundaries = boundaries_with_area(store)
+    boundaries = boundaries if boundaries is not None else boundaries_with_area(store)
     response = response or load_response()
     roads = _read_optional(store, "roads")
     router = rescue_router(resources, roads, boundaries, response, catalogue)
@@ -231,8 +233,9 @@ def score_build(
     model = load_model(model_path)
     events = _read_optional(store, "events")  # read once: the scoring and the prompt rules both use them
     resources = _read_optional(store, "resources")  # read once: the rescue circle, the meta, the snapshot's copy
+    boundaries = boundaries_with_area(store)  # read once: the scoring, the rescue circle and the prompt rules
     units, hazards, regions, rescue = _score(
-        store, enterprises, as_of, model, events=events, scorer=scorer, resources=resources
+        store, enterprises, as_of, model, events=events, scorer=scorer, resources=resources, boundaries=boundaries
     )
     result = Computed(as_of, model, units, hazards, regions, str(model_path or "default"), rescue, resources)
     counts = units["risk_level"].value_counts().reindex(list(LEVELS), fill_value=0)
@@ -258,6 +261,7 @@ def score_build(
         rules_source=str(alerts_path or "default"),
         events=events,
         records=records,
+        boundaries=boundaries,
         **tables,
     )
     return result, meta, scores, prompts
