@@ -312,7 +312,9 @@ def store_boundaries(store: Store, units: gpd.GeoDataFrame) -> None:
     from geo.join import Hierarchy, prepare
 
     store.write("boundaries", units)
-    prepare(Hierarchy.from_boundaries(units, cache=store.cache_dir))
+    cache = store.cache_dir
+    if cache is not None:
+        prepare(Hierarchy.from_boundaries(units, cache=cache))
 
 
 def ensure_boundaries(store: Store, province: str = "330000") -> gpd.GeoDataFrame:

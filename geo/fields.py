@@ -352,7 +352,9 @@ def _words(parsed: pd.Series) -> bool:
     """Text held as Python objects, missing as None or NaN (the codes a vocabulary maps to, administrative
     codes): made a text column, as the store keeps it, once per distinct value (`text_of`) rather than once
     per row."""
-    return parsed.dtype == object and all(isinstance(v, str) or v is None or v != v for v in parsed)
+    return parsed.dtype == object and all(
+        isinstance(v, str) or v is None or v is pd.NA or (isinstance(v, float) and v != v) for v in parsed
+    )
 
 
 def parsers(catalogue: Catalogue | None = None) -> dict[str, Callable[[pd.Series], Parsed]]:

@@ -142,34 +142,29 @@ class CellIndex:
         return cls(float(xmin), float(ymin), float(d), float(d), nx, ny, owner)
 
     def save(self, path: Path) -> None:
-        """Write the grid to `path` (atomically; the directory's oldest grids beyond `CELL_FILES_KEPT` go)."""
-        import os
-        import tempfile
-        import time
+        """Keep the grid in the cache file `path` (`geo.cache.write`: never raises; the oldest grids beyond
+        `CELL_FILES_KEPT` go)."""
+        from geo import cache
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".cells-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, origin=np.array([self.x0, self.y0, self.dx, self.dy]), owner=self.owner_grid())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        kept = sorted(path.parent.glob("cells-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-        stale = [p for p in path.parent.glob(".cells-*") if p.stat().st_mtime < time.time() - 3600]
-        for old in [*kept[CELL_FILES_KEPT:], *stale]:  # stale: a writer's temporary file left by a crash
-            old.unlink(missing_ok=True)
+
+        cache.write(path, write, "cells-*.npz", CELL_FILES_KEPT)
 
     @classmethod
-    def load(cls, path: Path) -> CellIndex | None:
-        """The grid `save` wrote to `path`; None when there is none or it cannot be read (it is built again)."""
+    def load(cls, path: Path, polygons: int) -> CellIndex | None:
+        """The grid `save` wrote to `path`, for `polygons` polygons; None when there is none or it cannot be
+        read or does not fit (it is then built again)."""
         try:
             with np.load(path) as data:
                 x0, y0, dx, dy = (float(v) for v in data["origin"])
                 owner = data["owner"]
             nx, ny = owner.shape
-        except (OSError, KeyError, ValueError, TypeError):
+        except Exception:  # noqa: BLE001 - a cache file: whatever is wrong with it, the grid is built again
+            return None
+        in_range = not owner.size or -1 <= owner.min() <= owner.max() < polygons
+        if not (np.issubdtype(owner.dtype, np.integer) and in_range):
             return None
         return cls(x0, y0, dx, dy, nx, ny, owner.astype(np.int64).ravel())
 
@@ -191,6 +186,7 @@ class CellIndex:
 _CELL_CACHE: dict[bytes, CellIndex] = {}
 #: How many cell grids a cache directory keeps (one per set of boundaries joined to; the oldest go first).
 CELL_FILES_KEPT = 8
+CACHE_VERSION = 1  # in the cache files' names: a change to `CellIndex.build` increments it
 
 
 def _indexes(polys: gpd.GeoDataFrame, cache: Path | None = None) -> CellIndex:
@@ -201,17 +197,20 @@ def _indexes(polys: gpd.GeoDataFrame, cache: Path | None = None) -> CellIndex:
 
     geoms = np.asarray(polys.geometry.values, dtype=object)
     key = hashlib.sha1(b"".join(shapely.to_wkb(geoms, hex=False))).digest()
-    if key not in _CELL_CACHE:
+    path = cache / f"cells-v{CACHE_VERSION}-{key.hex()}.npz" if cache is not None else None
+    cells = _CELL_CACHE.get(key)
+    if cells is None:
         if len(_CELL_CACHE) > 8:
             _CELL_CACHE.clear()
-        path = cache / f"cells-{key.hex()}.npz" if cache is not None else None
-        cells = CellIndex.load(path) if path is not None else None
+        cells = CellIndex.load(path, len(geoms)) if path is not None else None
         if cells is None:
             cells = CellIndex.build(geoms)
             if path is not None:
                 cells.save(path)
         _CELL_CACHE[key] = cells
-    return _CELL_CACHE[key]
+    elif path is not None and not path.exists():  # made in this process before the directory had it
+        cells.save(path)
+    return cells
 
 
 def prepare(hierarchy: Hierarchy) -> None:

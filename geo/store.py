@@ -160,8 +160,12 @@ def dictionary_columns(table: pd.DataFrame | pa.Table, sample: int = 64) -> list
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             return True
-    names = [f.name for f in rows.schema if not pa.types.is_nested(f.type)]
-    distinct = {name: pc.count_distinct(rows.column(name)).as_py() for name in names}
+    distinct = {}
+    for f in rows.schema:  # plain values only: not nested, null (all missing in the sample) or categorical types
+        if pa.types.is_primitive(f.type) or pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            with contextlib.suppress(pa.ArrowException):
+                distinct[f.name] = pc.count_distinct(rows.column(f.name)).as_py()
+    names = list(distinct)
     return [name for name in names if distinct[name] <= len(starts) * sample // 2]
 
 
@@ -274,10 +278,13 @@ class Store:
         return self.model_path if self.model_path.is_file() else None
 
     @property
-    def cache_dir(self) -> Path:
-        """Where this machine keeps what is derived from the store's tables and cheap to make again (the
-        join's cell grids, named by the content they come from)."""
-        return self.root / "cache"
+    def cache_dir(self) -> Path | None:
+        """Where this machine keeps what is derived from the store's tables and costly to make again (`geo.cache`:
+        the join's cell grids, the rescue circle's area grid); None when that directory cannot be used safely
+        (not this user's, or writable by others)."""
+        from geo.cache import usable
+
+        return usable(self.root / "cache")
 
     # -- manifest ---------------------------------------------------------------------------
     @property

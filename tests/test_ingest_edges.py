@@ -198,3 +198,31 @@ def test_the_plain_utf8_reader_leaves_other_files_to_the_decoding_reader(tmp_pat
     p = tmp_path / "f.csv"
     p.write_bytes(body)
     assert _read_plain_utf8(p, body, None) is None
+
+
+def test_parquet_dictionaries_for_repeating_columns_only(tmp_path):
+    """A long table gets dictionaries for the columns that repeat their values, none for ids; a column with
+    nothing in the sampled rows, a categorical or a list column is no error (it is written as pyarrow would)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from geo.store import dictionary_columns, write_parquet
+
+    n = 120_000
+    frame = pd.DataFrame(
+        {
+            "id": [f"E{i:06d}" for i in range(n)],
+            "domain": pd.Series(np.array(["fire", "mining"], dtype=object)[np.arange(n) % 2], dtype="str"),
+            "override": pd.Series([None] * n, dtype=object),
+            "kind": pd.Categorical(["a", "b"] * (n // 2)),
+            "tags": [[1]] * n,
+        }
+    )
+    chosen = dictionary_columns(frame)
+    assert chosen == ["domain"]
+    write_parquet(frame, tmp_path / "t.parquet")
+    back = pq.read_table(tmp_path / "t.parquet")
+    assert back.num_rows == n and back.column("id")[5].as_py() == "E000005"
+    meta = pq.ParquetFile(tmp_path / "t.parquet").metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    assert "RLE_DICTIONARY" in encodings["domain"] and "RLE_DICTIONARY" not in encodings["id"]

@@ -151,8 +151,9 @@ def test_the_cell_grid_kept_in_a_cache_directory_is_the_one_built(boundaries, co
     first = assign_points(lon, lat, hierarchy)
     (saved,) = tmp_path.glob("cells-*.npz")
     built = join._indexes(hierarchy.level_units("county"))
-    loaded = join.CellIndex.load(saved)
+    loaded = join.CellIndex.load(saved, len(counties))
     assert loaded is not None and (loaded.owner == built.owner).all()
+    assert join.CellIndex.load(saved, 3) is None  # owners beyond the polygons given: not this grid
     assert (loaded.x0, loaded.y0, loaded.dx, loaded.nx, loaded.ny) == (built.x0, built.y0, built.dx, built.nx, built.ny)
 
     monkeypatch.setattr(join, "_CELL_CACHE", {})  # a new process: the grid comes from the file, not a build
@@ -161,11 +162,28 @@ def test_the_cell_grid_kept_in_a_cache_directory_is_the_one_built(boundaries, co
 
     monkeypatch.undo()
     monkeypatch.setattr(join, "_CELL_CACHE", {})
-    saved.write_bytes(b"not a grid")
-    assert join.CellIndex.load(saved) is None
-    assert assign_points(lon, lat, hierarchy).equals(first)  # built again, and written again
-    assert join.CellIndex.load(saved) is not None
+    good = saved.read_bytes()
+    for damaged in (b"not a grid", good[: len(good) // 2], b""):  # not a zip, truncated, empty
+        saved.write_bytes(damaged)
+        monkeypatch.setattr(join, "_CELL_CACHE", {})
+        assert join.CellIndex.load(saved, len(counties)) is None
+        assert assign_points(lon, lat, hierarchy).equals(first)  # built again, and written again
+        assert join.CellIndex.load(saved, len(counties)) is not None
 
     for i in range(join.CELL_FILES_KEPT + 3):
         built.save(tmp_path / f"cells-{i:040x}.npz")
     assert len(list(tmp_path.glob("cells-*.npz"))) == join.CELL_FILES_KEPT
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_a_cache_directory_others_may_write_into_is_not_used(tmp_path):
+    """Cell grids planted by another user would put records in the wrong counties: a cache directory that is
+    group- or world-writable is not used (and not an error)."""
+    from geo.cache import usable
+
+    mine = tmp_path / "cache"
+    assert usable(mine) == mine and (mine.stat().st_mode & 0o777) == 0o700
+    mine.chmod(0o777)
+    assert usable(mine) is None
+    (tmp_path / "file").write_text("x")
+    assert usable(tmp_path / "file") is None

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import shapely
 
 from geo.boundaries import roll_up
@@ -30,7 +29,7 @@ from geo.catalogue import Catalogue
 from geo.response.config import ResponseConfig
 from geo.response.estimate import Estimator, urban_counties
 from geo.response.network import LocalProjection, Network
-from geo.store import atomic_write_frame
+from geo.store import write_parquet
 from geo.values import plain, take
 
 #: per-unit and per-site columns the build adds (the prompt rule `red_unit_outside_rescue_circle` reads
@@ -252,10 +251,13 @@ def _grid(
         size = math.ceil(size * math.sqrt(bbox_cells / config.area.max_cells) / 100.0) * 100.0
     xs = np.arange(np.floor(bx.min() / size) * size + size / 2, bx.max(), size)
     ys = np.arange(np.floor(by.min() / size) * size + size / 2, by.max(), size)
-    path = cache / f"area-{_grid_key(boundaries, size, xs, ys)}.parquet" if cache is not None else None
+    path = cache / f"area-v{AREA_GRID_VERSION}-{_grid_key(boundaries, size, xs, ys)}.parquet" if cache else None
     if path is not None and path.is_file():
-        with contextlib.suppress(OSError, ValueError, pa.ArrowException):
-            return pd.read_parquet(path), proj, size
+        with contextlib.suppress(Exception):  # a cache file: whatever is wrong with it, the grid is made again
+            kept = pd.read_parquet(path)
+            codes = {f"{lvl}_adcode" for lvl in boundaries["admin_level"].unique()} | {"lon", "lat", "x", "y"}
+            if codes <= set(kept.columns):
+                return kept, proj, size
     gx, gy = np.meshgrid(xs, ys)
     lon, lat = proj.to_lonlat(gx.ravel(), gy.ravel())
     codes = assign_points(lon, lat, Hierarchy.from_boundaries(boundaries, cache=cache), tolerance_m=0.0)
@@ -264,15 +266,16 @@ def _grid(
     out["lon"], out["lat"] = lon[inside], lat[inside]
     out["x"], out["y"] = gx.ravel()[inside], gy.ravel()[inside]
     if path is not None:
-        atomic_write_frame(path, out)
-        kept = sorted(path.parent.glob("area-*.parquet"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in kept[AREA_GRIDS_KEPT:]:
-            old.unlink(missing_ok=True)
+        from geo.cache import write
+
+        write(path, lambda tmp: write_parquet(out, tmp), "area-*.parquet", AREA_GRIDS_KEPT)
     return out, proj, size
 
 
 #: How many area grids a cache directory keeps (one per set of boundaries and cell settings).
 AREA_GRIDS_KEPT = 4
+#: In the cache files' names: a change to how the area grid is made increments it.
+AREA_GRID_VERSION = 1
 
 
 def _grid_key(boundaries: gpd.GeoDataFrame, size: float, xs: np.ndarray, ys: np.ndarray) -> str:
