@@ -101,25 +101,36 @@ def _read_plain_utf8(path: Path, raw: bytes, header_score: HeaderScore | None) -
         return None
     if not first.strip() or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
         return None
-    delimiter = _delimiter(first)
-    header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter))
-    stripped = [h.strip() for h in header]
-    if len(set(stripped)) != len(stripped):
+    delimiter, header, unique = _header(first)
+    out = _arrow_records(path, data, data, header, delimiter, skip, encoding) if unique else None
+    if out is None:
         return None
-    table = _arrow_csv(data, header, delimiter)
-    if table is None:
-        return None
-    frame = _as_text(_trimmed(table).to_pandas(), trimmed=True)
-    positions = csv_record_lines(data, len(frame))
-    if positions is None:
-        return None
-    out = _csv_raw_table(path, frame, positions, skip, encoding)
     if skip:
         out.notes.append(title_note(skip, "line"))
     return out
 
 
-def _csv_raw_table(path: Path, frame: pd.DataFrame, positions: np.ndarray, skip: int, encoding: str) -> RawTable:
+def _header(first: str) -> tuple[str, list[str], bool]:
+    """The delimiter and the cells of a header line, and whether its names are unique (stripped)."""
+    delimiter = _delimiter(first)
+    header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter))
+    stripped = [h.strip() for h in header]
+    return delimiter, header, len(set(stripped)) == len(stripped)
+
+
+def _arrow_records(
+    path: Path, data: bytes, lines: bytes, header: list[str], delimiter: str, skip: int, encoding: str
+) -> RawTable | None:
+    """The records of `data` (UTF-8, header line first) read by Arrow, each with its line counted in `lines`
+    (the same records as the file's bytes); None when Arrow cannot read them or the line count cannot follow
+    its quotes (`csv_record_lines`)."""
+    table = _arrow_csv(data, header, delimiter)
+    if table is None:
+        return None
+    frame = _as_text(_trimmed(table).to_pandas(), trimmed=True)
+    positions = csv_record_lines(lines, len(frame))
+    if positions is None:
+        return None
     blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(len(frame), dtype=bool)
     if blank.any():  # ",,,," rows that Excel leaves behind are blank lines, not records
         frame, positions = frame.loc[~blank].reset_index(drop=True), positions[~blank]
@@ -140,21 +151,15 @@ def _read_csv_decoded(path: Path, raw: bytes, header_score: HeaderScore | None =
     first = text if end < 0 else text[:end]
     if not first.strip():
         raise InputRejected(f"{path}: the file is empty or starts with a blank line; it needs a header line")
-    delimiter = _delimiter(first)
-    header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter))
-    stripped = [h.strip() for h in header]
+    delimiter, header, unique = _header(first)
     lone_cr = "\r" in text and text.count("\r") != text.count("\r\n")
-    table = None
-    if len(set(stripped)) == len(stripped) and not lone_cr:
-        # else (repeated or blank header names, old-Mac CR line ends) the record-by-record reader handles it;
-        # a ragged row: the slower reader keeps every good row, lists the rest
-        table = _arrow_csv(data if data is not None else text.encode("utf-8"), header, delimiter)
-    frame = _as_text(_trimmed(table).to_pandas(), trimmed=True) if table is not None else None
-    positions = csv_record_lines(raw_for_lines, len(frame)) if frame is not None else None
-    if frame is None or positions is None:  # a stray quote the two parsers read differently: the careful one
-        out = _read_csv_rows(path, text, delimiter, encoding, skip)
-    else:
-        out = _csv_raw_table(path, frame, positions, skip, encoding)
+    out = None
+    if unique and not lone_cr:
+        # else (repeated or blank header names, old-Mac CR line ends) the record-by-record reader handles it
+        arrow_data = data if data is not None else text.encode("utf-8")
+        out = _arrow_records(path, arrow_data, raw_for_lines, header, delimiter, skip, encoding)
+    if out is None:  # a ragged row, or a stray quote the two parsers read differently: the careful reader,
+        out = _read_csv_rows(path, text, delimiter, encoding, skip)  # which keeps every good row, lists the rest
     if skip:
         out.notes.append(title_note(skip, "line"))
     return _mark_lines(out, decoded)

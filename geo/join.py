@@ -26,7 +26,7 @@ import pyarrow as pa
 import shapely
 from pyproj import Geod
 
-from geo.values import text_of
+from geo.values import text_of_words
 
 STANDARD_LEVELS = ("province", "city", "county")
 _GEOD = Geod(ellps="WGS84")
@@ -330,10 +330,7 @@ def _codes_frame(idx, status, distance, base, hierarchy, points, xy=None) -> pd.
         else:
             fine_idx = np.full(len(idx), -1)
         out[f"{level}_adcode"] = np.where(fine_idx >= 0, units["adcode"].to_numpy()[np.maximum(fine_idx, 0)], None)
-    status_code = np.zeros(len(idx), dtype=np.int64)
-    for code, word in enumerate(JOIN_STATUSES[1:], start=1):
-        status_code[status == word] = code
-    out["join_status"] = text_of(JOIN_STATUSES, status_code).array
+    out["join_status"] = text_of_words(status, JOIN_STATUSES).array
     out["join_distance_m"] = np.round(distance, 1)
     return out
 

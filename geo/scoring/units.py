@@ -25,7 +25,7 @@ import pandas as pd
 
 from geo.catalogue import LEVELS, Catalogue
 from geo.scoring.model import MethodBands, ScoringModel
-from geo.values import arrow_text, text_of
+from geo.values import arrow_text, text_of, text_of_words
 from geo.values import plain as _plain
 
 __all__ = ["OUTPUT_COLUMNS", "explain_unit", "score_enterprises", "with_scores"]
@@ -408,7 +408,7 @@ def score_enterprises(
             "control_factor": p["control"],
             "dynamic_factor": np.round(p["dynamic"], 4),
             "risk_score": p["risk_score"],
-            "method": _text(p["method"], ("index", *model.methods.order)),
+            "method": text_of_words(p["method"], ("index", *model.methods.order)).array,
             "computed_level": text_of(_LEVEL_OF_RANK, p["computed_rank"]).array,
             "risk_level": text_of(_LEVEL_OF_RANK, p["rank"]).array,
             "override": pd.Series(p["override"], dtype=object, index=enterprises.index),
@@ -420,14 +420,6 @@ def score_enterprises(
         },
         index=enterprises.index,
     )
-
-
-def _text(values: np.ndarray, words: tuple[str, ...]) -> Any:
-    """An array holding only `words` as a text column's array (`text_of`: no Python string per row)."""
-    codes = np.zeros(len(values), dtype=np.int64)
-    for i, word in enumerate(words[1:], start=1):
-        codes[values == word] = i
-    return text_of(words, codes).array
 
 
 def _f(x: Any) -> float:
